@@ -1,0 +1,324 @@
+//! The alias: finding it, reading and changing its routing, and guarding every change against
+//! edits made by someone else since we last set it.
+
+use std::fmt;
+
+use anyhow::{Context, Result};
+use aws_sdk_sfn::Client;
+use aws_sdk_sfn::types::RoutingConfigurationListItem;
+
+use crate::aws::AwsResultExt;
+use crate::exit_code::{ExitCode, Failure};
+
+/// An alias's routing: which versions get what percent. Order is not significant.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Routing(Vec<(String, u8)>);
+
+impl Routing {
+    /// All traffic to one version: how a deploy starts and ends.
+    pub fn single(version_arn: &str) -> Self {
+        Routing(vec![(version_arn.to_string(), 100)])
+    }
+
+    /// `new_weight`% to the new version, the rest to the old; a single entry at 0 or 100 so that
+    /// no version is left referenced at weight 0 (which would block its deletion).
+    pub fn shifted(old: &str, new: &str, new_weight: u8) -> Self {
+        match new_weight {
+            0 => Self::single(old),
+            100.. => Self::single(new),
+            w => Routing(vec![(old.to_string(), 100 - w), (new.to_string(), w)]),
+        }
+    }
+
+    pub fn entries(&self) -> &[(String, u8)] {
+        &self.0
+    }
+
+    /// The version that takes all traffic, if one does.
+    pub fn full_version(&self) -> Option<&str> {
+        match self.0.as_slice() {
+            [(arn, 100)] => Some(arn),
+            _ => None,
+        }
+    }
+
+    pub fn weight_of(&self, version_arn: &str) -> u8 {
+        self.0
+            .iter()
+            .filter(|(arn, _)| arn == version_arn)
+            .map(|(_, w)| *w)
+            .sum()
+    }
+
+    /// Same versions and weights, in any order.
+    pub fn same_as(&self, other: &Routing) -> bool {
+        let mut a = self.0.clone();
+        let mut b = other.0.clone();
+        a.sort();
+        b.sort();
+        a == b
+    }
+
+    fn from_sdk(items: &[RoutingConfigurationListItem]) -> Self {
+        Routing(
+            items
+                .iter()
+                .map(|i| {
+                    (
+                        i.state_machine_version_arn().to_string(),
+                        i.weight().clamp(0, 100) as u8,
+                    )
+                })
+                .collect(),
+        )
+    }
+
+    fn to_sdk(&self) -> Result<Vec<RoutingConfigurationListItem>> {
+        self.0
+            .iter()
+            .map(|(arn, weight)| {
+                RoutingConfigurationListItem::builder()
+                    .state_machine_version_arn(arn)
+                    .weight(i32::from(*weight))
+                    .build()
+                    .context("building the alias routing")
+            })
+            .collect()
+    }
+
+    /// JSON as the AWS CLI's `--routing-configuration` takes it.
+    pub fn to_json(&self) -> String {
+        let items: Vec<String> = self
+            .0
+            .iter()
+            .map(|(arn, w)| format!(r#"{{"stateMachineVersionArn":"{arn}","weight":{w}}}"#))
+            .collect();
+        format!("[{}]", items.join(","))
+    }
+}
+
+impl fmt::Display for Routing {
+    /// `v3 90% / v4 10%`
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let parts: Vec<String> = self
+            .0
+            .iter()
+            .map(|(arn, w)| format!("{} {w}%", short_version(arn)))
+            .collect();
+        f.write_str(&parts.join(" / "))
+    }
+}
+
+/// `arn:...:stateMachine:orders:7` -> `v7`.
+pub fn short_version(version_arn: &str) -> String {
+    match version_arn.rsplit(':').next() {
+        Some(n) if !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) => format!("v{n}"),
+        _ => version_arn.to_string(),
+    }
+}
+
+/// The AWS CLI command that puts `routing` back on the alias, for messages when we cannot.
+pub fn restore_command(alias_arn: &str, routing: &Routing, region: &str) -> String {
+    format!(
+        "aws stepfunctions update-state-machine-alias --region {region} --state-machine-alias-arn {alias_arn} \
+         --routing-configuration '{}'",
+        routing.to_json()
+    )
+}
+
+/// An alias of the state machine, as listed.
+#[derive(Clone, Debug)]
+pub struct AliasSummary {
+    pub name: String,
+    pub arn: String,
+}
+
+/// Every alias of the state machine, all pages.
+pub async fn list_aliases(sfn: &Client, state_machine_arn: &str) -> Result<Vec<AliasSummary>> {
+    let mut aliases = Vec::new();
+    let mut token = None;
+    loop {
+        let page = sfn
+            .list_state_machine_aliases()
+            .state_machine_arn(state_machine_arn)
+            .set_next_token(token)
+            .send()
+            .await
+            .aws_context(|| format!("listing the aliases of {state_machine_arn}"))?;
+        for item in page.state_machine_aliases() {
+            let arn = item.state_machine_alias_arn().to_string();
+            let name = arn.rsplit(':').next().unwrap_or_default().to_string();
+            aliases.push(AliasSummary { name, arn });
+        }
+        token = page.next_token().map(str::to_string);
+        if token.is_none() {
+            return Ok(aliases);
+        }
+    }
+}
+
+/// The current routing of an alias.
+pub async fn read_routing(sfn: &Client, alias_arn: &str) -> Result<Routing> {
+    let alias = sfn
+        .describe_state_machine_alias()
+        .state_machine_alias_arn(alias_arn)
+        .send()
+        .await
+        .aws_context(|| format!("reading the routing of alias {alias_arn}"))?;
+    Ok(Routing::from_sdk(alias.routing_configuration()))
+}
+
+/// Finds the alias by name. Listing (rather than describing a guessed ARN) works the same on AWS
+/// and on emulators that answer a missing alias differently.
+pub async fn find_alias(
+    sfn: &Client,
+    state_machine_arn: &str,
+    name: &str,
+) -> Result<Option<(String, Routing)>> {
+    let aliases = list_aliases(sfn, state_machine_arn).await?;
+    match aliases.into_iter().find(|a| a.name == name) {
+        Some(alias) => {
+            let routing = read_routing(sfn, &alias.arn).await?;
+            Ok(Some((alias.arn, routing)))
+        }
+        None => Ok(None),
+    }
+}
+
+pub async fn create_alias(
+    sfn: &Client,
+    state_machine_arn: &str,
+    name: &str,
+    version_arn: &str,
+) -> Result<String> {
+    let routing = Routing::single(version_arn).to_sdk()?;
+    let out = sfn
+        .create_state_machine_alias()
+        .name(name)
+        .set_routing_configuration(Some(routing))
+        .send()
+        .await
+        .aws_context(|| format!("creating alias {name} of {state_machine_arn}"))?;
+    Ok(out.state_machine_alias_arn().to_string())
+}
+
+/// An alias being deployed. It remembers the routing it last set, and refuses to change an
+/// alias that someone else has changed since.
+#[derive(Debug)]
+pub struct AliasHandle {
+    sfn: Client,
+    pub arn: String,
+    last_set: Routing,
+    /// A routing we asked for without hearing back (the call failed): it may be in place.
+    in_flight: Option<Routing>,
+}
+
+impl AliasHandle {
+    pub fn new(sfn: &Client, arn: &str, current: Routing) -> Self {
+        AliasHandle {
+            sfn: sfn.clone(),
+            arn: arn.to_string(),
+            last_set: current,
+            in_flight: None,
+        }
+    }
+
+    /// The routing as sfndeploy last set or read it.
+    pub fn routing(&self) -> &Routing {
+        &self.last_set
+    }
+
+    /// What the alias routes as far as we know: the last confirmed routing, and one we asked
+    /// for without hearing back, if any.
+    pub fn last_known(&self) -> String {
+        match &self.in_flight {
+            Some(pending) => format!(
+                "{} (or {}, if the last change went through)",
+                self.last_set, pending
+            ),
+            None => self.last_set.to_string(),
+        }
+    }
+
+    /// Sets `target` after checking that the alias still has the routing we last set (or one we
+    /// asked for without hearing back, or `target` itself). Someone else's routing is left as
+    /// found, with a `Conflict` failure that says what was found.
+    pub async fn set(&mut self, target: &Routing) -> Result<()> {
+        let current = read_routing(&self.sfn, &self.arn).await?;
+        if current.same_as(target) {
+            self.last_set = target.clone();
+            self.in_flight = None;
+            return Ok(());
+        }
+        let ours = current.same_as(&self.last_set)
+            || self.in_flight.as_ref().is_some_and(|r| current.same_as(r));
+        if !ours {
+            return Err(Failure::err(
+                ExitCode::Conflict,
+                format!(
+                    "alias {} was changed by someone else: sfndeploy set {}, but it now routes {}. \
+                     Stopped without touching it",
+                    self.arn, self.last_set, current
+                ),
+            ));
+        }
+        let routing = target.to_sdk()?;
+        self.last_set = current;
+        self.in_flight = Some(target.clone());
+        self.sfn
+            .update_state_machine_alias()
+            .state_machine_alias_arn(&self.arn)
+            .set_routing_configuration(Some(routing))
+            .send()
+            .await
+            .aws_context(|| format!("setting alias {} to {target}", self.arn))?;
+        self.last_set = target.clone();
+        self.in_flight = None;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const OLD: &str = "arn:aws:states:us-east-1:1:stateMachine:sm:3";
+    const NEW: &str = "arn:aws:states:us-east-1:1:stateMachine:sm:4";
+
+    #[test]
+    fn shifted_routing_never_keeps_a_zero_weight_entry() {
+        assert_eq!(Routing::shifted(OLD, NEW, 100), Routing::single(NEW));
+        assert_eq!(Routing::shifted(OLD, NEW, 0), Routing::single(OLD));
+        let r = Routing::shifted(OLD, NEW, 30);
+        assert_eq!(r.entries(), [(OLD.to_string(), 70), (NEW.to_string(), 30)]);
+        assert_eq!(r.to_string(), "v3 70% / v4 30%");
+        assert_eq!(r.weight_of(NEW), 30);
+        assert_eq!(r.full_version(), None);
+        assert_eq!(Routing::single(NEW).full_version(), Some(NEW));
+    }
+
+    #[test]
+    fn comparison_ignores_order() {
+        let a = Routing(vec![(OLD.into(), 70), (NEW.into(), 30)]);
+        let b = Routing(vec![(NEW.into(), 30), (OLD.into(), 70)]);
+        assert!(a.same_as(&b));
+        assert!(!a.same_as(&Routing::shifted(OLD, NEW, 40)));
+    }
+
+    #[test]
+    fn restore_command_is_valid_cli_json() {
+        let cmd = restore_command(
+            "arn:aws:states:us-east-1:1:stateMachine:sm:prod",
+            &Routing::single(OLD),
+            "us-east-1",
+        );
+        assert_eq!(
+            cmd,
+            "aws stepfunctions update-state-machine-alias --region us-east-1 \
+             --state-machine-alias-arn arn:aws:states:us-east-1:1:stateMachine:sm:prod \
+             --routing-configuration '[{\"stateMachineVersionArn\":\"arn:aws:states:us-east-1:1:stateMachine:sm:3\",\"weight\":100}]'"
+        );
+        assert_eq!(short_version(OLD), "v3");
+        assert_eq!(short_version("odd"), "odd");
+    }
+}

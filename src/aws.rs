@@ -1,0 +1,103 @@
+//! AWS set-up: region, profile, endpoint, retries and timeouts, from the standard AWS chain with
+//! flags on top. The rest of the program takes these clients and never builds its own.
+
+use std::time::Duration;
+
+use anyhow::Result;
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, Region};
+use aws_sdk_sfn::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+
+use crate::cli::GlobalArgs;
+use crate::exit_code::Failure;
+
+/// The three AWS clients sfndeploy uses, sharing one configuration.
+#[derive(Clone, Debug)]
+pub struct Clients {
+    pub sfn: aws_sdk_sfn::Client,
+    pub cloudwatch: aws_sdk_cloudwatch::Client,
+    pub sts: aws_sdk_sts::Client,
+    /// The region in use, for messages and the restore command.
+    pub region: String,
+}
+
+impl Clients {
+    /// Loads the AWS configuration: `AWS_REGION`, `AWS_PROFILE`, `AWS_ENDPOINT_URL`, credentials
+    /// and so on, overridden by `--region`, `--profile` and `--endpoint-url`.
+    pub async fn connect(args: &GlobalArgs) -> Result<Self> {
+        let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .retry_config(RetryConfig::standard().with_max_attempts(args.max_attempts))
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .connect_timeout(args.call_timeout.min(Duration::from_secs(10)))
+                    .operation_attempt_timeout(args.call_timeout)
+                    .build(),
+            );
+        if let Some(region) = &args.region {
+            loader = loader.region(Region::new(region.clone()));
+        }
+        if let Some(profile) = &args.profile {
+            loader = loader.profile_name(profile);
+        }
+        if let Some(url) = &args.endpoint_url {
+            loader = loader.endpoint_url(url);
+        }
+        let config = loader.load().await;
+        let Some(region) = config.region().map(|r| r.to_string()) else {
+            return Err(Failure::usage(
+                "no AWS region is set: pass --region, set AWS_REGION, or set a region in your AWS profile",
+            ));
+        };
+        Ok(Clients {
+            sfn: aws_sdk_sfn::Client::new(&config),
+            cloudwatch: aws_sdk_cloudwatch::Client::new(&config),
+            sts: aws_sdk_sts::Client::new(&config),
+            region,
+        })
+    }
+}
+
+/// Turns an SDK error into one readable line: the service's code and message, or for
+/// transport failures the whole cause chain (DNS, connection refused, timeout, credentials).
+pub fn sdk_error<E, R>(err: SdkError<E, R>) -> anyhow::Error
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    let text = match &err {
+        SdkError::ServiceError(service) => {
+            let e = service.err();
+            match (e.code(), e.message()) {
+                (Some(code), Some(msg)) if !msg.is_empty() => format!("{code}: {msg}"),
+                (Some(code), _) => code.to_string(),
+                _ => DisplayErrorContext(&err).to_string(),
+            }
+        }
+        SdkError::TimeoutError(_) => "the call timed out (see --call-timeout)".to_string(),
+        _ => DisplayErrorContext(&err).to_string(),
+    };
+    anyhow::anyhow!(text)
+}
+
+/// `.aws_context(|| "doing X to ARN")` on an SDK result: a readable error with what we were doing.
+pub trait AwsResultExt<T> {
+    fn aws_context<C, F>(self, what: F) -> Result<T>
+    where
+        C: std::fmt::Display + Send + Sync + 'static,
+        F: FnOnce() -> C;
+}
+
+impl<T, E, R> AwsResultExt<T> for Result<T, SdkError<E, R>>
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    fn aws_context<C, F>(self, what: F) -> Result<T>
+    where
+        C: std::fmt::Display + Send + Sync + 'static,
+        F: FnOnce() -> C,
+    {
+        self.map_err(|e| sdk_error(e).context(what()))
+    }
+}

@@ -1,0 +1,390 @@
+//! The command line as clap parses it. Nothing here acts; `config.rs` turns it into a checked plan.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
+
+const DEPLOY_ABOUT: &str = "Deploy a new state machine version gradually, watching CloudWatch alarms and rolling back if one fires.";
+
+/// Gradually deploy AWS Step Functions state machines.
+#[derive(Debug, Parser)]
+#[command(
+    name = "sfndeploy",
+    version,
+    about = "Gradually deploy AWS Step Functions state machines.",
+    long_about = None,
+    infer_long_args = true,
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true,
+    after_help = "Without a subcommand, sfndeploy deploys: `sfndeploy --state-machine orders --alias prod --strategy canary`.",
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
+    #[command(flatten)]
+    pub deploy: DeployArgs,
+
+    #[command(flatten)]
+    pub global: GlobalArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    #[command(about = DEPLOY_ABOUT)]
+    Deploy(DeployArgs),
+}
+
+/// Where and how to reach AWS, and how to report. Every subcommand takes these.
+#[derive(Debug, Args, Clone)]
+pub struct GlobalArgs {
+    /// AWS region, e.g. us-east-1 [default: from AWS_REGION or the AWS profile]
+    #[arg(long, global = true, env = "SFNDEPLOY_REGION", value_name = "REGION")]
+    pub region: Option<String>,
+
+    /// Named AWS profile to use [default: from AWS_PROFILE, else `default`]
+    #[arg(long, global = true, env = "SFNDEPLOY_PROFILE", value_name = "NAME")]
+    pub profile: Option<String>,
+
+    /// Send AWS requests to this endpoint instead (e.g. an emulator) [default: from AWS_ENDPOINT_URL]
+    #[arg(
+        long,
+        global = true,
+        env = "SFNDEPLOY_ENDPOINT_URL",
+        value_name = "URL"
+    )]
+    pub endpoint_url: Option<String>,
+
+    /// Attempts per AWS call, first try included; throttling, 5xx and timeouts are retried
+    #[arg(long, global = true, env = "SFNDEPLOY_MAX_ATTEMPTS", value_name = "N",
+          default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=20))]
+    pub max_attempts: u32,
+
+    /// Time limit for one attempt of an AWS call (e.g. 10s)
+    #[arg(long, global = true, env = "SFNDEPLOY_CALL_TIMEOUT", value_name = "DURATION",
+          default_value = "20s", value_parser = parse_positive_duration)]
+    pub call_timeout: Duration,
+
+    /// Output format for stdout: a summary (text), or one JSON event per line (json)
+    #[arg(long, global = true, env = "SFNDEPLOY_OUTPUT", value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+
+    /// Only print warnings and errors on stderr
+    #[arg(
+        short,
+        long,
+        global = true,
+        env = "SFNDEPLOY_QUIET",
+        conflicts_with = "verbose"
+    )]
+    pub quiet: bool,
+
+    /// Print more on stderr (-v: AWS calls, -vv: SDK details)
+    #[arg(short, long, global = true, action = ArgAction::Count)]
+    pub verbose: u8,
+
+    /// When to colour stderr [default: auto, off when NO_COLOR is set or not a terminal]
+    #[arg(long, global = true, env = "SFNDEPLOY_COLOR", value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+}
+
+/// What to deploy and how: the flags of `sfndeploy.py`, plus a few.
+#[derive(Debug, Args, Clone)]
+pub struct DeployArgs {
+    /// Name or ARN of the state machine
+    #[arg(
+        long,
+        required = true,
+        env = "SFNDEPLOY_STATE_MACHINE",
+        value_name = "NAME|ARN"
+    )]
+    pub state_machine: Option<String>,
+
+    /// Name of the alias to shift (created at 100% on the new version if missing)
+    #[arg(long, required = true, env = "SFNDEPLOY_ALIAS", value_name = "NAME")]
+    pub alias: Option<String>,
+
+    /// allatonce, canary or linear (any case; CANARY, LINEAR, ALL_AT_ONCE too), or a predefined
+    /// config: Canary10Percent5Minutes, Canary10Percent10Minutes, Canary10Percent15Minutes,
+    /// Canary10Percent30Minutes, Linear10PercentEvery1Minute, Linear10PercentEvery2Minutes,
+    /// Linear10PercentEvery3Minutes, Linear10PercentEvery10Minutes, AllAtOnce
+    /// [default: allatonce]
+    #[arg(long, env = "SFNDEPLOY_STRATEGY", value_name = "STRATEGY", value_parser = parse_strategy)]
+    pub strategy: Option<StrategyChoice>,
+
+    /// CloudWatch alarms (metric or composite) to watch during the deploy; names may contain spaces
+    /// [env: SFNDEPLOY_ALARMS, comma-separated]
+    #[arg(long, num_args = 0.., value_name = "NAME")]
+    pub alarms: Vec<String>,
+
+    /// State machine definition file to upload as the new revision
+    #[arg(long, env = "SFNDEPLOY_FILE", value_name = "PATH")]
+    pub file: Option<PathBuf>,
+
+    /// Publish the current revision (or --file) as a new version and deploy it [default: deploy
+    /// the latest published version]
+    #[arg(
+        long,
+        env = "SFNDEPLOY_PUBLISH_REVISION",
+        overrides_with = "no_publish_revision"
+    )]
+    pub publish_revision: bool,
+
+    /// Deploy the latest published version (the default)
+    #[arg(long, overrides_with = "publish_revision")]
+    pub no_publish_revision: bool,
+
+    /// Percent of traffic to add per step (canary: the canary's share), 1 to 100 [default: 5]
+    #[arg(long, env = "SFNDEPLOY_INCREMENT", value_name = "PERCENT",
+          allow_negative_numbers = true, value_parser = parse_increment)]
+    pub increment: Option<u8>,
+
+    /// Hold after each weight change while alarms are watched: 90, 90s, 5m, 1h [default: 120s]
+    #[arg(long, env = "SFNDEPLOY_INTERVAL", value_name = "DURATION", value_parser = parse_duration)]
+    pub interval: Option<Duration>,
+
+    /// How often to read the alarms during a hold: 60, 30s, 1m
+    #[arg(long, env = "SFNDEPLOY_ALARM_POLLING", value_name = "DURATION", default_value = "60",
+          value_parser = parse_positive_duration)]
+    pub alarm_polling: Duration,
+
+    /// Versions to keep after a successful deploy: 0 keeps all, else at least 2 (max 1000);
+    /// versions an alias uses are never deleted
+    #[arg(long, env = "SFNDEPLOY_HISTORY_MAX", value_name = "N", default_value = "0",
+          allow_negative_numbers = true, value_parser = parse_history_max)]
+    pub history_max: u16,
+
+    /// Deploy even if the alias is split between two versions (e.g. after a failed deploy); the
+    /// version with the larger weight is taken as the old one
+    #[arg(long, env = "SFNDEPLOY_FORCE", overrides_with = "no_force")]
+    pub force: bool,
+
+    /// Refuse to deploy from a split alias (the default)
+    #[arg(long, overrides_with = "force")]
+    pub no_force: bool,
+
+    /// Custom weights for the new version, e.g. 5,25,50,100, each followed by a hold of --interval
+    #[arg(long, env = "SFNDEPLOY_STEPS", value_name = "W,W,...", value_delimiter = ',',
+          value_parser = parse_weight, conflicts_with = "increment")]
+    pub steps: Option<Vec<u8>>,
+
+    /// Description of the version published by --publish-revision
+    #[arg(long, env = "SFNDEPLOY_VERSION_DESCRIPTION", value_name = "TEXT")]
+    pub version_description: Option<String>,
+
+    /// Validate and print the plan without changing anything
+    #[arg(long, env = "SFNDEPLOY_DRY_RUN")]
+    pub dry_run: bool,
+
+    /// Roll back if the alarms cannot be read for this long [default: 3 x --alarm-polling]
+    #[arg(long, env = "SFNDEPLOY_MAX_UNMONITORED", value_name = "DURATION",
+          value_parser = parse_positive_duration)]
+    pub max_unmonitored: Option<Duration>,
+
+    /// How long to keep retrying a failing rollback before giving up and printing the restore command
+    #[arg(long, env = "SFNDEPLOY_ROLLBACK_TIMEOUT", value_name = "DURATION", default_value = "5m",
+          value_parser = parse_positive_duration)]
+    pub rollback_timeout: Duration,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    Text,
+    Json,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+/// A strategy as named on the command line; presets fix increment and interval.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StrategyChoice {
+    AllAtOnce,
+    Canary,
+    Linear,
+    Preset {
+        name: &'static str,
+        kind: PresetKind,
+        increment: u8,
+        interval: Duration,
+    },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PresetKind {
+    Canary,
+    Linear,
+}
+
+const PRESETS: [(&str, PresetKind, u64); 8] = [
+    ("Canary10Percent5Minutes", PresetKind::Canary, 5),
+    ("Canary10Percent10Minutes", PresetKind::Canary, 10),
+    ("Canary10Percent15Minutes", PresetKind::Canary, 15),
+    ("Canary10Percent30Minutes", PresetKind::Canary, 30),
+    ("Linear10PercentEvery1Minute", PresetKind::Linear, 1),
+    ("Linear10PercentEvery2Minutes", PresetKind::Linear, 2),
+    ("Linear10PercentEvery3Minutes", PresetKind::Linear, 3),
+    ("Linear10PercentEvery10Minutes", PresetKind::Linear, 10),
+];
+
+fn parse_strategy(s: &str) -> Result<StrategyChoice, String> {
+    let folded: String = s
+        .chars()
+        .filter(|c| !matches!(c, '_' | '-' | ' '))
+        .collect::<String>()
+        .to_ascii_lowercase();
+    match folded.as_str() {
+        "allatonce" | "bluegreen" => return Ok(StrategyChoice::AllAtOnce),
+        "canary" => return Ok(StrategyChoice::Canary),
+        "linear" => return Ok(StrategyChoice::Linear),
+        _ => {}
+    }
+    PRESETS
+        .iter()
+        .find(|(name, _, _)| name.eq_ignore_ascii_case(&folded))
+        .map(|&(name, kind, minutes)| StrategyChoice::Preset {
+            name,
+            kind,
+            increment: 10,
+            interval: Duration::from_secs(minutes * 60),
+        })
+        .ok_or_else(|| {
+            "expected allatonce, canary, linear, or a predefined config such as \
+             Canary10Percent5Minutes or Linear10PercentEvery1Minute"
+                .to_string()
+        })
+}
+
+fn parse_increment(s: &str) -> Result<u8, String> {
+    match s.trim().parse::<i64>() {
+        Ok(n @ 1..=100) => Ok(n as u8),
+        _ => Err("the increment must be a whole number of percent from 1 to 100".into()),
+    }
+}
+
+fn parse_weight(s: &str) -> Result<u8, String> {
+    match s.trim().parse::<i64>() {
+        Ok(n @ 1..=100) => Ok(n as u8),
+        _ => Err("each weight must be a whole number of percent from 1 to 100".into()),
+    }
+}
+
+fn parse_history_max(s: &str) -> Result<u16, String> {
+    match s.trim().parse::<i64>() {
+        Ok(0) => Ok(0),
+        Ok(1) => {
+            Err("1 would keep no version to roll back to: use 0 (keep all) or at least 2".into())
+        }
+        Ok(n @ 2..=1000) => Ok(n as u16),
+        _ => Err("use 0 (keep all versions) or a number from 2 to 1000".into()),
+    }
+}
+
+/// A bare number is seconds (as in the script); otherwise a duration with units: 500ms, 30s, 5m, 1h30m.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    if let Ok(secs) = s.parse::<u64>() {
+        return Ok(Duration::from_secs(secs));
+    }
+    if let Ok(secs) = s.parse::<f64>() {
+        if secs.is_finite() && secs >= 0.0 {
+            return Ok(Duration::from_secs_f64(secs));
+        }
+        return Err("a duration cannot be negative".into());
+    }
+    humantime::parse_duration(s)
+        .map_err(|_| format!("'{s}' is not a duration: use seconds (90) or units (90s, 5m, 1h)"))
+}
+
+fn parse_positive_duration(s: &str) -> Result<Duration, String> {
+    match parse_duration(s)? {
+        d if d.is_zero() => Err("must be longer than zero".into()),
+        d => Ok(d),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn clap_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn durations() {
+        let ok: &[(&str, u64)] = &[
+            ("120", 120_000),
+            ("0", 0),
+            ("90s", 90_000),
+            ("5m", 300_000),
+            ("1h", 3_600_000),
+            ("500ms", 500),
+            ("1m30s", 90_000),
+            ("1.5", 1_500),
+        ];
+        for &(text, ms) in ok {
+            assert_eq!(
+                parse_duration(text),
+                Ok(Duration::from_millis(ms)),
+                "{text}"
+            );
+        }
+        for bad in ["", "-1", "abc", "5 parsecs"] {
+            assert!(parse_duration(bad).is_err(), "{bad} accepted");
+        }
+        assert!(parse_positive_duration("0").is_err());
+    }
+
+    #[test]
+    fn strategies_any_case_and_presets() {
+        for (text, expected) in [
+            ("allatonce", StrategyChoice::AllAtOnce),
+            ("ALLATONCE", StrategyChoice::AllAtOnce),
+            ("ALL_AT_ONCE", StrategyChoice::AllAtOnce),
+            ("AllAtOnce", StrategyChoice::AllAtOnce),
+            ("Canary", StrategyChoice::Canary),
+            ("CANARY", StrategyChoice::Canary),
+            ("linear", StrategyChoice::Linear),
+        ] {
+            assert_eq!(parse_strategy(text), Ok(expected), "{text}");
+        }
+        let Ok(StrategyChoice::Preset {
+            kind,
+            increment,
+            interval,
+            ..
+        }) = parse_strategy("Linear10PercentEvery3Minutes")
+        else {
+            panic!("preset not parsed");
+        };
+        assert_eq!(
+            (kind, increment, interval),
+            (PresetKind::Linear, 10, Duration::from_secs(180))
+        );
+        assert!(parse_strategy("bluegreenish").is_err());
+    }
+
+    #[test]
+    fn numeric_ranges() {
+        for bad in ["0", "-1", "101", "500", "x"] {
+            assert!(parse_increment(bad).is_err(), "increment {bad} accepted");
+        }
+        assert_eq!(parse_increment("100"), Ok(100));
+        assert_eq!(parse_history_max("0"), Ok(0));
+        assert_eq!(parse_history_max("2"), Ok(2));
+        for bad in ["1", "-3", "1001"] {
+            assert!(
+                parse_history_max(bad).is_err(),
+                "history-max {bad} accepted"
+            );
+        }
+    }
+}

@@ -1,0 +1,353 @@
+//! Turns the parsed command line into a checked deploy plan. Every check that needs no AWS call
+//! happens here, so a mistake costs nothing and changes nothing.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Result;
+
+use crate::cli::{DeployArgs, PresetKind, StrategyChoice};
+use crate::exit_code::Failure;
+use crate::strategy::{self, AllAtOnce, Canary, DeployStrategy, Linear, Step, Steps};
+
+pub const DEFAULT_INCREMENT: u8 = 5;
+pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(120);
+
+/// A state machine as the user named it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StateMachineRef {
+    Name(String),
+    Arn(String),
+}
+
+/// A definition file read from disk.
+#[derive(Clone, Debug)]
+pub struct DefinitionFile {
+    pub path: PathBuf,
+    pub text: String,
+}
+
+/// Everything a deploy needs, checked.
+#[derive(Debug)]
+pub struct DeployConfig {
+    pub state_machine: StateMachineRef,
+    pub alias: String,
+    pub strategy: Box<dyn DeployStrategy>,
+    pub plan: Vec<Step>,
+    pub alarms: Vec<String>,
+    pub file: Option<DefinitionFile>,
+    pub publish_revision: bool,
+    pub version_description: Option<String>,
+    pub alarm_polling: Duration,
+    pub max_unmonitored: Duration,
+    pub rollback_timeout: Duration,
+    pub history_max: u16,
+    pub force: bool,
+    pub dry_run: bool,
+}
+
+impl DeployConfig {
+    pub fn from_args(args: &DeployArgs) -> Result<Self> {
+        let state_machine = state_machine_ref(args.state_machine.as_deref().unwrap_or_default())?;
+        let alias = args.alias.clone().unwrap_or_default();
+        check_alias_name(&alias)?;
+        let strategy = build_strategy(args)?;
+        let plan = strategy.plan();
+
+        let mut alarms = args.alarms.clone();
+        if alarms.is_empty()
+            && let Ok(list) = std::env::var("SFNDEPLOY_ALARMS")
+        {
+            alarms = list.split(',').map(|s| s.trim().to_string()).collect();
+            alarms.retain(|s| !s.is_empty());
+        }
+        if alarms.iter().any(|a| a.trim().is_empty()) {
+            return Err(Failure::usage("--alarms was given an empty alarm name"));
+        }
+        let mut seen = std::collections::HashSet::new();
+        alarms.retain(|a| seen.insert(a.clone()));
+
+        let file = args.file.as_ref().map(read_definition).transpose()?;
+        if args.version_description.is_some() && !args.publish_revision {
+            return Err(Failure::usage(
+                "--version-description only applies with --publish-revision, which publishes a version",
+            ));
+        }
+
+        Ok(DeployConfig {
+            state_machine,
+            alias,
+            strategy,
+            plan,
+            alarms,
+            file,
+            publish_revision: args.publish_revision,
+            version_description: args.version_description.clone(),
+            alarm_polling: args.alarm_polling,
+            max_unmonitored: args.max_unmonitored.unwrap_or(args.alarm_polling * 3),
+            rollback_timeout: args.rollback_timeout,
+            history_max: args.history_max,
+            force: args.force,
+            dry_run: args.dry_run,
+        })
+    }
+
+    pub fn planned_duration(&self) -> Duration {
+        strategy::total_hold(&self.plan)
+    }
+}
+
+fn build_strategy(args: &DeployArgs) -> Result<Box<dyn DeployStrategy>> {
+    let interval = args.interval.unwrap_or(DEFAULT_INTERVAL);
+    let increment = args.increment.unwrap_or(DEFAULT_INCREMENT);
+    if let Some(weights) = &args.steps {
+        if args.strategy.is_some() {
+            return Err(Failure::usage(
+                "--steps is a strategy of its own: drop --strategy, or drop --steps",
+            ));
+        }
+        strategy::check_steps(weights).map_err(Failure::usage)?;
+        return Ok(Box::new(Steps {
+            weights: weights.clone(),
+            interval,
+        }));
+    }
+    Ok(match args.strategy.unwrap_or(StrategyChoice::AllAtOnce) {
+        StrategyChoice::AllAtOnce => Box::new(AllAtOnce { interval }),
+        StrategyChoice::Canary => Box::new(Canary {
+            increment,
+            interval,
+        }),
+        StrategyChoice::Linear => Box::new(Linear {
+            increment,
+            interval,
+        }),
+        StrategyChoice::Preset {
+            name,
+            kind,
+            increment,
+            interval,
+        } => {
+            if args.increment.is_some() || args.interval.is_some() {
+                return Err(Failure::usage(format!(
+                    "--strategy {name} sets its own increment and interval: drop --increment/--interval, \
+                     or use --strategy {} with them",
+                    if kind == PresetKind::Canary {
+                        "canary"
+                    } else {
+                        "linear"
+                    }
+                )));
+            }
+            match kind {
+                PresetKind::Canary => Box::new(Canary {
+                    increment,
+                    interval,
+                }),
+                PresetKind::Linear => Box::new(Linear {
+                    increment,
+                    interval,
+                }),
+            }
+        }
+    })
+}
+
+fn state_machine_ref(text: &str) -> Result<StateMachineRef> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Err(Failure::usage(
+            "--state-machine needs a state machine name or ARN",
+        ));
+    }
+    if text.starts_with("arn:") {
+        let parts: Vec<&str> = text.split(':').collect();
+        if parts.len() != 7
+            || parts[2] != "states"
+            || parts[5] != "stateMachine"
+            || parts[6].is_empty()
+        {
+            return Err(Failure::usage(format!(
+                "'{text}' is not a state machine ARN (arn:PARTITION:states:REGION:ACCOUNT:stateMachine:NAME); \
+                 give the state machine itself, not a version or alias"
+            )));
+        }
+        return Ok(StateMachineRef::Arn(text.to_string()));
+    }
+    if text.len() > 80 || text.chars().any(|c| c.is_whitespace() || c == ':') {
+        return Err(Failure::usage(format!(
+            "'{text}' is not a valid state machine name (at most 80 characters, no spaces or colons)"
+        )));
+    }
+    Ok(StateMachineRef::Name(text.to_string()))
+}
+
+/// Step Functions alias names: 1 to 80 of `A-Z a-z 0-9 _ - .`, not only digits (that would read
+/// as a version number).
+fn check_alias_name(name: &str) -> Result<()> {
+    let valid_chars = name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+    let not_a_number = name.chars().any(|c| !c.is_ascii_digit());
+    if name.is_empty() || name.len() > 80 || !valid_chars || !not_a_number {
+        return Err(Failure::usage(format!(
+            "'{name}' is not a valid alias name: use 1 to 80 letters, digits, '_', '-' or '.', not only digits"
+        )));
+    }
+    Ok(())
+}
+
+fn read_definition(path: &PathBuf) -> Result<DefinitionFile> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Failure::usage(format!("cannot read --file {}: {e}", path.display())))?;
+    if text.trim().is_empty() {
+        return Err(Failure::usage(format!(
+            "--file {} is empty",
+            path.display()
+        )));
+    }
+    Ok(DefinitionFile {
+        path: path.clone(),
+        text,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::Cli;
+    use crate::exit_code::{ExitCode, exit_code_of};
+    use clap::Parser;
+
+    fn parse(extra: &[&str]) -> Result<DeployConfig> {
+        let mut argv = vec!["sfndeploy", "--state-machine", "orders", "--alias", "prod"];
+        argv.extend_from_slice(extra);
+        let cli = Cli::try_parse_from(argv).map_err(|e| Failure::usage(e.to_string()))?;
+        DeployConfig::from_args(&cli.deploy)
+    }
+
+    fn weights(cfg: &DeployConfig) -> Vec<u8> {
+        cfg.plan.iter().map(|s| s.weight).collect()
+    }
+
+    #[test]
+    fn defaults_match_the_script() {
+        let cfg = parse(&[]).unwrap();
+        assert_eq!(cfg.strategy.name(), "allatonce");
+        assert_eq!(
+            cfg.plan,
+            [Step {
+                weight: 100,
+                hold: Duration::from_secs(120)
+            }]
+        );
+        assert_eq!(cfg.alarm_polling, Duration::from_secs(60));
+        assert_eq!(cfg.max_unmonitored, Duration::from_secs(180));
+        assert_eq!(cfg.history_max, 0);
+        assert!(!cfg.publish_revision && !cfg.force && cfg.alarms.is_empty());
+    }
+
+    #[test]
+    fn script_command_lines_parse() {
+        let cfg = parse(&[
+            "--strategy",
+            "Linear",
+            "--increment",
+            "30",
+            "--interval",
+            "12",
+            "--alarms",
+            "alarm1",
+            "alarm name with a space",
+            "--publish-revision",
+            "--force",
+            "--history-max",
+            "5",
+        ])
+        .unwrap();
+        assert_eq!(weights(&cfg), [30, 60, 90, 100]);
+        assert_eq!(cfg.alarms, ["alarm1", "alarm name with a space"]);
+        assert!(cfg.publish_revision && cfg.force);
+        assert_eq!(cfg.history_max, 5);
+
+        let cfg = parse(&[
+            "--strat=canary",
+            "--incr=10",
+            "--inter=2",
+            "--no-publish-revision",
+            "--no-force",
+        ])
+        .unwrap();
+        assert_eq!(weights(&cfg), [10, 100]);
+        assert!(!cfg.publish_revision && !cfg.force);
+
+        let cfg = parse(&["--publish-revision", "--no-publish-revision"]).unwrap();
+        assert!(
+            !cfg.publish_revision,
+            "the last of a flag pair wins, as in argparse"
+        );
+        let cfg = parse(&["--alarms"]).unwrap();
+        assert!(cfg.alarms.is_empty());
+    }
+
+    #[test]
+    fn usage_errors() {
+        let cases: &[&[&str]] = &[
+            &["--increment", "0"],
+            &["--increment", "-1"],
+            &["--increment", "101"],
+            &["--increment", "500"],
+            &["--history-max", "1"],
+            &["--strategy", "bluegreenish"],
+            &["--alarm-polling", "0"],
+            &["--interval", "soon"],
+            &["--strategy", "Canary10Percent5Minutes", "--interval", "60"],
+            &["--steps", "5,50"],
+            &["--steps", "5,50,100", "--strategy", "linear"],
+            &["--version-description", "x"],
+            &["--file", "/nonexistent/definition.asl.json"],
+            &["--alarms", "ok", ""],
+        ];
+        for &case in cases {
+            let err = parse(case).expect_err(&format!("{case:?} accepted"));
+            assert_eq!(exit_code_of(&err), ExitCode::Usage, "{case:?}: {err:#}");
+        }
+    }
+
+    #[test]
+    fn names_and_arns() {
+        assert_eq!(
+            state_machine_ref("orders").unwrap(),
+            StateMachineRef::Name("orders".into())
+        );
+        let arn = "arn:aws:states:us-east-1:123456789012:stateMachine:orders";
+        assert_eq!(
+            state_machine_ref(arn).unwrap(),
+            StateMachineRef::Arn(arn.into())
+        );
+        for bad in [
+            "",
+            "my orders",
+            &format!("{arn}:prod"),
+            "arn:aws:lambda:us-east-1:1:function:f",
+        ] {
+            assert!(state_machine_ref(bad).is_err(), "{bad} accepted");
+        }
+        for good in ["prod", "PROD-1", "v2.blue", "_x"] {
+            assert!(check_alias_name(good).is_ok(), "{good}");
+        }
+        for bad in ["", "42", "has space", "a:b", &"a".repeat(81)] {
+            assert!(check_alias_name(bad).is_err(), "{bad} accepted");
+        }
+    }
+
+    #[test]
+    fn steps_and_presets() {
+        let cfg = parse(&["--steps", "5,25,50,100", "--interval", "30s"]).unwrap();
+        assert_eq!(weights(&cfg), [5, 25, 50, 100]);
+        assert_eq!(cfg.planned_duration(), Duration::from_secs(120));
+        let cfg = parse(&["--strategy", "Canary10Percent15Minutes"]).unwrap();
+        assert_eq!(weights(&cfg), [10, 100]);
+        assert_eq!(cfg.planned_duration(), Duration::from_secs(30 * 60));
+    }
+}

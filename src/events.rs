@@ -1,0 +1,440 @@
+//! The deploy's event stream. Every step of a deploy is one [`Event`]; the [`Reporter`] renders
+//! it as a log line on stderr, and with `--output json` also as one JSON object per line on
+//! stdout. Nothing else writes to stdout during a deploy.
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use serde_json::{Value, json};
+
+use crate::alarms::AlarmState;
+use crate::alias::short_version;
+use crate::cli::OutputFormat;
+use crate::exit_code::ExitCode;
+use crate::strategy::Step;
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Event {
+    /// Validation passed and the versions are known; traffic is about to move.
+    Started {
+        state_machine: String,
+        alias: String,
+        old_version: Option<String>,
+        new_version: String,
+        strategy: String,
+        steps: Vec<Step>,
+        planned: Duration,
+    },
+    /// `--dry-run`: what a real run would do. Nothing was changed.
+    Planned {
+        state_machine: String,
+        alias: String,
+        old_version: Option<String>,
+        /// None when the run would publish a new version.
+        new_version: Option<String>,
+        action: String,
+        strategy: String,
+        steps: Vec<Step>,
+        planned: Duration,
+        alarms: Vec<String>,
+        would_prune: Vec<String>,
+    },
+    Uploaded {
+        file: String,
+    },
+    Published {
+        version: String,
+        file: Option<String>,
+    },
+    AliasCreated {
+        alias: String,
+        version: String,
+    },
+    NothingToDo {
+        alias: String,
+        version: String,
+    },
+    WeightsChanged {
+        step: usize,
+        steps: usize,
+        old_version: String,
+        new_version: String,
+        new_weight: u8,
+        hold: Duration,
+        remaining: Duration,
+    },
+    AlarmsPolled {
+        states: Vec<AlarmState>,
+    },
+    AlarmReadFailed {
+        error: String,
+        unmonitored: Duration,
+    },
+    AlarmFired {
+        alarms: Vec<String>,
+    },
+    RollingBack {
+        reason: String,
+    },
+    RolledBack {
+        version: String,
+        reason: String,
+    },
+    Completed {
+        alias: String,
+        version: String,
+    },
+    Pruned {
+        deleted: Vec<String>,
+        skipped: Vec<(String, String)>,
+        stopped_early: bool,
+    },
+    Failed {
+        message: String,
+        exit_code: ExitCode,
+    },
+}
+
+impl Event {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Event::Started { .. } => "started",
+            Event::Planned { .. } => "planned",
+            Event::Uploaded { .. } => "uploaded",
+            Event::Published { .. } => "published",
+            Event::AliasCreated { .. } => "alias_created",
+            Event::NothingToDo { .. } => "nothing_to_do",
+            Event::WeightsChanged { .. } => "weights_changed",
+            Event::AlarmsPolled { .. } => "alarms_polled",
+            Event::AlarmReadFailed { .. } => "alarm_read_failed",
+            Event::AlarmFired { .. } => "alarm_fired",
+            Event::RollingBack { .. } => "rolling_back",
+            Event::RolledBack { .. } => "rolled_back",
+            Event::Completed { .. } => "completed",
+            Event::Pruned { .. } => "pruned",
+            Event::Failed { .. } => "failed",
+        }
+    }
+
+    /// The event's own fields as JSON (the reporter adds `event`, `timestamp`, `elapsed_seconds`).
+    pub fn fields(&self) -> Value {
+        let steps_json = |steps: &[Step]| -> Value {
+            steps
+                .iter()
+                .map(|s| json!({"weight": s.weight, "hold_seconds": s.hold.as_secs_f64()}))
+                .collect()
+        };
+        match self {
+            Event::Started {
+                state_machine,
+                alias,
+                old_version,
+                new_version,
+                strategy,
+                steps,
+                planned,
+            } => json!({
+                "state_machine": state_machine, "alias": alias, "old_version": old_version,
+                "new_version": new_version, "strategy": strategy, "steps": steps_json(steps),
+                "planned_seconds": planned.as_secs_f64(),
+                "planned_end": rfc3339(SystemTime::now() + *planned),
+            }),
+            Event::Planned {
+                state_machine,
+                alias,
+                old_version,
+                new_version,
+                action,
+                strategy,
+                steps,
+                planned,
+                alarms,
+                would_prune,
+            } => json!({
+                "state_machine": state_machine, "alias": alias, "old_version": old_version,
+                "new_version": new_version, "action": action, "strategy": strategy,
+                "steps": steps_json(steps), "planned_seconds": planned.as_secs_f64(),
+                "alarms": alarms, "would_prune": would_prune,
+            }),
+            Event::Uploaded { file } => json!({"file": file}),
+            Event::Published { version, file } => json!({"version": version, "file": file}),
+            Event::AliasCreated { alias, version }
+            | Event::NothingToDo { alias, version }
+            | Event::Completed { alias, version } => {
+                json!({"alias": alias, "version": version})
+            }
+            Event::WeightsChanged {
+                step,
+                steps,
+                old_version,
+                new_version,
+                new_weight,
+                hold,
+                remaining,
+            } => json!({
+                "step": step, "steps": steps,
+                "routing": [
+                    {"version": old_version, "weight": 100 - new_weight},
+                    {"version": new_version, "weight": new_weight},
+                ],
+                "new_weight": new_weight, "hold_seconds": hold.as_secs_f64(),
+                "remaining_seconds": remaining.as_secs_f64(),
+            }),
+            Event::AlarmsPolled { states } => json!({
+                "alarms": states.iter().map(|a| json!({"name": a.name, "state": a.state, "composite": a.composite})).collect::<Vec<_>>(),
+            }),
+            Event::AlarmReadFailed { error, unmonitored } => {
+                json!({"error": error, "unmonitored_seconds": unmonitored.as_secs_f64()})
+            }
+            Event::AlarmFired { alarms } => json!({"alarms": alarms}),
+            Event::RollingBack { reason } => json!({"reason": reason}),
+            Event::RolledBack { version, reason } => json!({"version": version, "reason": reason}),
+            Event::Pruned {
+                deleted,
+                skipped,
+                stopped_early,
+            } => json!({
+                "deleted": deleted,
+                "skipped": skipped.iter().map(|(v, why)| json!({"version": v, "reason": why})).collect::<Vec<_>>(),
+                "stopped_early": stopped_early,
+            }),
+            Event::Failed { message, exit_code } => {
+                json!({"message": message, "exit_code": exit_code.code(), "outcome": exit_code.name()})
+            }
+        }
+    }
+
+    /// One line for a person reading stderr.
+    pub fn text(&self) -> String {
+        match self {
+            Event::Started {
+                alias,
+                old_version,
+                new_version,
+                strategy,
+                steps,
+                planned,
+                ..
+            } => format!(
+                "deploying {} to alias {alias}{}: {strategy}, {} step(s) ({}), about {} of holds",
+                short_version(new_version),
+                old_version
+                    .as_deref()
+                    .map(|o| format!(" (from {})", short_version(o)))
+                    .unwrap_or_default(),
+                steps.len(),
+                steps
+                    .iter()
+                    .map(|s| format!("{}%", s.weight))
+                    .collect::<Vec<_>>()
+                    .join(" → "),
+                human(*planned),
+            ),
+            Event::Planned { action, .. } => format!("dry run: {action}"),
+            Event::Uploaded { file } => format!("uploaded {file} as the latest revision"),
+            Event::Published { version, file } => match file {
+                Some(f) => format!("published {f} as {}", short_version(version)),
+                None => format!(
+                    "published the current revision as {}",
+                    short_version(version)
+                ),
+            },
+            Event::AliasCreated { alias, version } => format!(
+                "created alias {alias} routing 100% to {} (first version: nothing to roll back to)",
+                short_version(version)
+            ),
+            Event::NothingToDo { alias, version } => format!(
+                "alias {alias} already routes 100% to {}: nothing to do",
+                short_version(version)
+            ),
+            Event::WeightsChanged {
+                step,
+                steps,
+                old_version,
+                new_version,
+                new_weight,
+                hold,
+                remaining,
+            } => format!(
+                "step {step}/{steps}: {} {}% / {} {new_weight}%; holding {}, {} left",
+                short_version(old_version),
+                100 - new_weight,
+                short_version(new_version),
+                human(*hold),
+                human(*remaining)
+            ),
+            Event::AlarmsPolled { states } => format!(
+                "alarms: {}",
+                states
+                    .iter()
+                    .map(|a| format!("{} {}", a.name, a.state))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            Event::AlarmReadFailed { error, unmonitored } => format!(
+                "could not read alarms ({error}); unmonitored for {}",
+                human(*unmonitored)
+            ),
+            Event::AlarmFired { alarms } => format!("alarm in ALARM: {}", alarms.join(", ")),
+            Event::RollingBack { reason } => format!("rolling back: {reason}"),
+            Event::RolledBack { version, reason } => {
+                format!("rolled back: 100% on {} ({reason})", short_version(version))
+            }
+            Event::Completed { alias, version } => {
+                format!("alias {alias} routes 100% to {}", short_version(version))
+            }
+            Event::Pruned {
+                deleted,
+                skipped,
+                stopped_early,
+            } => format!(
+                "pruned {} version(s){}{}{}",
+                deleted.len(),
+                if deleted.is_empty() {
+                    String::new()
+                } else {
+                    format!(
+                        " ({})",
+                        deleted
+                            .iter()
+                            .map(|v| short_version(v))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )
+                },
+                if skipped.is_empty() {
+                    String::new()
+                } else {
+                    format!(", kept {} an alias took meanwhile", skipped.len())
+                },
+                if *stopped_early {
+                    ", stopped early by a signal"
+                } else {
+                    ""
+                },
+            ),
+            Event::Failed { message, .. } => message.clone(),
+        }
+    }
+}
+
+/// `2m30s`, `45s`, `1.5s`.
+pub fn human(d: Duration) -> String {
+    let ms = d.as_millis();
+    if ms < 10_000 && !ms.is_multiple_of(1000) {
+        return format!("{:.1}s", d.as_secs_f64());
+    }
+    humantime::format_duration(Duration::from_secs(d.as_secs()))
+        .to_string()
+        .replace(' ', "")
+}
+
+fn rfc3339(t: SystemTime) -> String {
+    humantime::format_rfc3339_millis(t).to_string()
+}
+
+/// Where events go.
+#[derive(Clone, Debug)]
+pub struct Reporter {
+    format: OutputFormat,
+    start: tokio::time::Instant,
+    recorded: Option<Arc<Mutex<Vec<Event>>>>,
+}
+
+impl Reporter {
+    pub fn new(format: OutputFormat) -> Self {
+        Reporter {
+            format,
+            start: tokio::time::Instant::now(),
+            recorded: None,
+        }
+    }
+
+    /// A reporter that also keeps every event, for tests.
+    pub fn recording() -> (Self, Arc<Mutex<Vec<Event>>>) {
+        let events = Arc::new(Mutex::new(Vec::new()));
+        let mut reporter = Reporter::new(OutputFormat::Text);
+        reporter.recorded = Some(events.clone());
+        (reporter, events)
+    }
+
+    pub fn format(&self) -> OutputFormat {
+        self.format
+    }
+
+    pub fn elapsed(&self) -> Duration {
+        self.start.elapsed()
+    }
+
+    pub fn emit(&self, event: Event) {
+        match &event {
+            Event::AlarmFired { .. }
+            | Event::RollingBack { .. }
+            | Event::RolledBack { .. }
+            | Event::AlarmReadFailed { .. } => {
+                tracing::warn!("{}", event.text())
+            }
+            Event::Failed { .. } => {}
+            Event::AlarmsPolled { .. } => tracing::debug!("{}", event.text()),
+            _ => tracing::info!("{}", event.text()),
+        }
+        if self.format == OutputFormat::Json {
+            let mut line = json!({
+                "event": event.kind(),
+                "timestamp": rfc3339(SystemTime::now()),
+                "elapsed_seconds": (self.elapsed().as_millis() as f64) / 1000.0,
+            });
+            if let (Value::Object(line), Value::Object(fields)) = (&mut line, event.fields()) {
+                line.extend(fields);
+            }
+            let mut out = std::io::stdout().lock();
+            // A closed stdout (e.g. `| head`) must not stop a deploy half-way.
+            let _ = writeln!(out, "{line}").and_then(|_| out.flush());
+        }
+        if let Some(recorded) = &self.recorded {
+            recorded.lock().expect("event log").push(event);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn human_durations() {
+        assert_eq!(human(Duration::from_secs(150)), "2m30s");
+        assert_eq!(human(Duration::from_secs(45)), "45s");
+        assert_eq!(human(Duration::from_millis(1500)), "1.5s");
+        assert_eq!(human(Duration::ZERO), "0s");
+    }
+
+    #[test]
+    fn every_event_has_object_fields() {
+        let events = [
+            Event::AlarmFired {
+                alarms: vec!["a".into()],
+            },
+            Event::Failed {
+                message: "m".into(),
+                exit_code: ExitCode::RolledBack,
+            },
+            Event::Pruned {
+                deleted: vec![],
+                skipped: vec![("v".into(), "r".into())],
+                stopped_early: false,
+            },
+        ];
+        for e in events {
+            assert!(e.fields().is_object(), "{}", e.kind());
+        }
+        let failed = Event::Failed {
+            message: "m".into(),
+            exit_code: ExitCode::RolledBack,
+        }
+        .fields();
+        assert_eq!(failed["exit_code"], 3);
+        assert_eq!(failed["outcome"], "rolled_back");
+    }
+}

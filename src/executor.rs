@@ -1,0 +1,250 @@
+//! Does a plan: for each step, check the alarms, shift the weights, hold while polling the
+//! alarms; roll back when an alarm fires, the alarms go unread too long, a shift fails, or a
+//! signal arrives. One loop serves every strategy.
+
+use std::time::Duration;
+
+use anyhow::Result;
+use tokio::time::{Instant, sleep, sleep_until};
+
+use crate::alarms::AlarmChecker;
+use crate::alias::{AliasHandle, Routing, restore_command, short_version};
+use crate::events::{Event, Reporter};
+use crate::exit_code::{ExitCode, Failure, exit_code_of};
+use crate::rollback::{Reason, Rollback};
+use crate::signals::Signals;
+use crate::strategy::Step;
+
+/// Timing and limits of the watch.
+#[derive(Clone, Copy, Debug)]
+pub struct WatchSettings {
+    pub polling: Duration,
+    pub max_unmonitored: Duration,
+    pub rollback_timeout: Duration,
+}
+
+pub struct Executor<'a> {
+    pub alias: AliasHandle,
+    pub old_version: String,
+    pub new_version: String,
+    pub alarms: &'a AlarmChecker,
+    pub settings: WatchSettings,
+    pub reporter: &'a Reporter,
+    pub signals: &'a mut Signals,
+    pub region: &'a str,
+    /// When the alarms were last read successfully (the pre-deploy check counts).
+    pub last_read_ok: Instant,
+    /// Whether any weight was changed yet; before that, stopping needs no rollback.
+    shifted: bool,
+    initial: Routing,
+}
+
+impl<'a> Executor<'a> {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        alias: AliasHandle,
+        old_version: &str,
+        new_version: &str,
+        alarms: &'a AlarmChecker,
+        settings: WatchSettings,
+        reporter: &'a Reporter,
+        signals: &'a mut Signals,
+        region: &'a str,
+    ) -> Self {
+        let initial = alias.routing().clone();
+        Executor {
+            alias,
+            old_version: old_version.to_string(),
+            new_version: new_version.to_string(),
+            alarms,
+            settings,
+            reporter,
+            signals,
+            region,
+            last_read_ok: Instant::now(),
+            shifted: false,
+            initial,
+        }
+    }
+
+    /// Runs the plan to the end: the alias ends 100% on the new version (Ok), or the error says
+    /// where it is and why.
+    pub async fn run(&mut self, plan: &[Step]) -> Result<()> {
+        // Resuming a forced deploy: steps the new version already has are done.
+        let start_weight = self.alias.routing().weight_of(&self.new_version);
+        let steps: Vec<Step> = plan
+            .iter()
+            .copied()
+            .filter(|s| s.weight > start_weight)
+            .collect();
+        for (i, step) in steps.iter().enumerate() {
+            self.gate().await?;
+            self.shift(step.weight).await?;
+            let confirmed = Instant::now();
+            let remaining: Duration = steps[i..].iter().map(|s| s.hold).sum();
+            self.reporter.emit(Event::WeightsChanged {
+                step: i + 1,
+                steps: steps.len(),
+                old_version: self.old_version.clone(),
+                new_version: self.new_version.clone(),
+                new_weight: step.weight,
+                hold: step.hold,
+                remaining,
+            });
+            self.hold(confirmed + step.hold).await?;
+        }
+        // The last hold ends with one more look before success is declared.
+        self.gate().await
+    }
+
+    /// Sets the new version's weight, guarded against changes by others.
+    async fn shift(&mut self, weight: u8) -> Result<()> {
+        let target = Routing::shifted(&self.old_version, &self.new_version, weight);
+        match self.alias.set(&target).await {
+            Ok(()) => {
+                self.shifted = true;
+                Ok(())
+            }
+            Err(e) if exit_code_of(&e) == ExitCode::Conflict => {
+                let restore = restore_command(
+                    &self.alias.arn,
+                    &Routing::single(&self.old_version),
+                    self.region,
+                );
+                Err(Failure::err(
+                    ExitCode::Conflict,
+                    format!(
+                        "{e:#}. To route all traffic back to {}: {restore}",
+                        short_version(&self.old_version)
+                    ),
+                ))
+            }
+            Err(e) => {
+                self.shifted = true; // the change may have gone through
+                Err(self.roll_back(Reason::ShiftFailed(format!("{e:#}"))).await)
+            }
+        }
+    }
+
+    /// Waits until `until`, reading the alarms every polling interval. Ends on time: the last
+    /// sleep is cut to the deadline, and the check at the deadline is the next gate's.
+    async fn hold(&mut self, until: Instant) -> Result<()> {
+        let polling = self.settings.polling;
+        let mut next_poll = Instant::now() + polling;
+        loop {
+            let wake = if self.alarms.is_empty() {
+                until
+            } else {
+                next_poll.min(until)
+            };
+            tokio::select! {
+                _ = sleep_until(wake) => {}
+                s = self.signals.next() => return Err(self.stop(Reason::Signal(s)).await),
+            }
+            if Instant::now() >= until {
+                return Ok(());
+            }
+            self.poll().await?;
+            next_poll += polling;
+        }
+    }
+
+    /// A fresh, successful alarm read with nothing in ALARM, or no going forward. Failed reads
+    /// are retried until the alarms have gone unread for `max_unmonitored`, then we roll back.
+    async fn gate(&mut self) -> Result<()> {
+        if self.alarms.is_empty() {
+            return Ok(());
+        }
+        let retry = self.settings.polling.min(Duration::from_secs(5));
+        loop {
+            if self.poll().await? {
+                return Ok(());
+            }
+            tokio::select! {
+                _ = sleep(retry) => {}
+                s = self.signals.next() => return Err(self.stop(Reason::Signal(s)).await),
+            }
+        }
+    }
+
+    /// Reads the alarms once. Ok(true): read, none firing. Ok(false): the read failed but the
+    /// unmonitored time is still within bounds. Err: we stopped (and rolled back if needed).
+    async fn poll(&mut self) -> Result<bool> {
+        let read = tokio::select! {
+            r = self.alarms.read() => r,
+            s = self.signals.next() => return Err(self.stop(Reason::Signal(s)).await),
+        };
+        match read {
+            Ok(report) => {
+                self.last_read_ok = Instant::now();
+                let firing = report.firing();
+                self.reporter.emit(Event::AlarmsPolled {
+                    states: report.states,
+                });
+                if firing.is_empty() {
+                    return Ok(true);
+                }
+                self.reporter.emit(Event::AlarmFired {
+                    alarms: firing.clone(),
+                });
+                Err(self.stop(Reason::Alarms(firing)).await)
+            }
+            Err(e) => {
+                let unmonitored = self.last_read_ok.elapsed();
+                let error = format!("{e:#}");
+                self.reporter.emit(Event::AlarmReadFailed {
+                    error: error.clone(),
+                    unmonitored,
+                });
+                if unmonitored >= self.settings.max_unmonitored {
+                    return Err(self
+                        .stop(Reason::Unmonitored {
+                            for_: unmonitored,
+                            error,
+                        })
+                        .await);
+                }
+                Ok(false)
+            }
+        }
+    }
+
+    /// Ends the deploy early: rolls back if traffic moved, else leaves the alias as found.
+    async fn stop(&mut self, reason: Reason) -> anyhow::Error {
+        if self.shifted {
+            return self.roll_back(reason).await;
+        }
+        let routing = self.alias.routing().clone();
+        let mut message = format!(
+            "{} before any traffic moved; alias {} still routes {}",
+            reason.describe(),
+            self.alias.arn,
+            routing
+        );
+        if routing.full_version().is_none() && routing.same_as(&self.initial) {
+            message.push_str(&format!(
+                ". To route all traffic to {}: {}",
+                short_version(&self.old_version),
+                restore_command(
+                    &self.alias.arn,
+                    &Routing::single(&self.old_version),
+                    self.region
+                )
+            ));
+        }
+        Failure::err(reason.exit_code(), message)
+    }
+
+    async fn roll_back(&mut self, reason: Reason) -> anyhow::Error {
+        Rollback {
+            alias: &mut self.alias,
+            old_version: &self.old_version,
+            timeout: self.settings.rollback_timeout,
+            region: self.region,
+            reporter: self.reporter,
+            signals: self.signals,
+        }
+        .run(reason)
+        .await
+    }
+}

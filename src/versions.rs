@@ -1,0 +1,344 @@
+//! State machine versions: resolving the state machine, validating and uploading definitions,
+//! publishing, and pruning old versions.
+
+use std::collections::HashSet;
+
+use anyhow::Result;
+use aws_sdk_sfn::types::{StateMachineType, ValidateStateMachineDefinitionResultCode};
+
+use crate::alias;
+use crate::aws::{AwsResultExt, Clients, sdk_error};
+use crate::config::StateMachineRef;
+use crate::exit_code::{ExitCode, Failure};
+
+/// What we read of the state machine before changing anything.
+#[derive(Clone, Debug)]
+pub struct StateMachineInfo {
+    pub revision_id: Option<String>,
+    pub kind: StateMachineType,
+}
+
+/// Versions and revisions of one state machine.
+#[derive(Clone, Debug)]
+pub struct VersionManager {
+    sfn: aws_sdk_sfn::Client,
+    pub state_machine_arn: String,
+}
+
+/// What pruning did.
+#[derive(Clone, Debug, Default)]
+pub struct PruneReport {
+    pub deleted: Vec<String>,
+    /// Versions we meant to delete but did not, with the reason.
+    pub skipped: Vec<(String, String)>,
+    /// Set when a signal stopped pruning before the end.
+    pub stopped_early: bool,
+}
+
+impl VersionManager {
+    /// Finds the state machine's ARN: as given, or built from a name with the caller's account
+    /// and partition (from STS) and the region in use.
+    pub async fn resolve(clients: &Clients, state_machine: &StateMachineRef) -> Result<Self> {
+        let state_machine_arn = match state_machine {
+            StateMachineRef::Arn(arn) => arn.clone(),
+            StateMachineRef::Name(name) => {
+                let me = clients
+                    .sts
+                    .get_caller_identity()
+                    .send()
+                    .await
+                    .aws_context(|| "finding your AWS account (sts:GetCallerIdentity)")?;
+                let account = me.account().unwrap_or_default();
+                let partition = me
+                    .arn()
+                    .and_then(|a| a.split(':').nth(1))
+                    .filter(|p| !p.is_empty())
+                    .unwrap_or("aws");
+                format!(
+                    "arn:{partition}:states:{}:{account}:stateMachine:{name}",
+                    clients.region
+                )
+            }
+        };
+        Ok(VersionManager {
+            sfn: clients.sfn.clone(),
+            state_machine_arn,
+        })
+    }
+
+    pub async fn describe(&self) -> Result<StateMachineInfo> {
+        let out = self
+            .sfn
+            .describe_state_machine()
+            .state_machine_arn(&self.state_machine_arn)
+            .send()
+            .await;
+        match out {
+            Ok(sm) => Ok(StateMachineInfo {
+                revision_id: sm.revision_id().map(str::to_string),
+                kind: sm.r#type().clone(),
+            }),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_state_machine_does_not_exist()) =>
+            {
+                Err(Failure::err(
+                    ExitCode::Failure,
+                    format!(
+                        "state machine {} does not exist: check --state-machine and the region",
+                        self.state_machine_arn
+                    ),
+                ))
+            }
+            Err(e) => {
+                Err(sdk_error(e)
+                    .context(format!("reading state machine {}", self.state_machine_arn)))
+            }
+        }
+    }
+
+    /// Checks a definition with Step Functions' own validator; errors become one message that
+    /// lists every diagnostic.
+    pub async fn validate_definition(
+        &self,
+        definition: &str,
+        kind: &StateMachineType,
+        source: &str,
+    ) -> Result<()> {
+        let out = self
+            .sfn
+            .validate_state_machine_definition()
+            .definition(definition)
+            .r#type(kind.clone())
+            .send()
+            .await
+            .aws_context(|| format!("validating {source}"))?;
+        if *out.result() == ValidateStateMachineDefinitionResultCode::Ok {
+            for d in out.diagnostics() {
+                tracing::warn!(
+                    "{source}: {} {}{}",
+                    d.code(),
+                    d.message(),
+                    location(d.location())
+                );
+            }
+            return Ok(());
+        }
+        let lines: Vec<String> = out
+            .diagnostics()
+            .iter()
+            .map(|d| {
+                format!(
+                    "  {} {}: {}{}",
+                    d.severity().as_str(),
+                    d.code(),
+                    d.message(),
+                    location(d.location())
+                )
+            })
+            .collect();
+        Err(Failure::usage(format!(
+            "{source} is not a valid state machine definition:\n{}",
+            lines.join("\n")
+        )))
+    }
+
+    /// The newest published version, if any.
+    pub async fn latest_version(&self) -> Result<Option<String>> {
+        let out = self
+            .sfn
+            .list_state_machine_versions()
+            .state_machine_arn(&self.state_machine_arn)
+            .max_results(1)
+            .send()
+            .await
+            .aws_context(|| format!("listing the versions of {}", self.state_machine_arn))?;
+        Ok(out
+            .state_machine_versions()
+            .first()
+            .map(|v| v.state_machine_version_arn().to_string()))
+    }
+
+    /// Every version, newest first, all pages.
+    pub async fn all_versions(&self) -> Result<Vec<String>> {
+        let mut versions = Vec::new();
+        let mut token = None;
+        loop {
+            let page = self
+                .sfn
+                .list_state_machine_versions()
+                .state_machine_arn(&self.state_machine_arn)
+                .max_results(1000)
+                .set_next_token(token)
+                .send()
+                .await
+                .aws_context(|| format!("listing the versions of {}", self.state_machine_arn))?;
+            versions.extend(
+                page.state_machine_versions()
+                    .iter()
+                    .map(|v| v.state_machine_version_arn().to_string()),
+            );
+            token = page.next_token().map(str::to_string);
+            if token.is_none() {
+                return Ok(versions);
+            }
+        }
+    }
+
+    /// Publishes the revision we validated. If the definition changed since (another deploy, a
+    /// console edit), Step Functions refuses and so do we: we never deploy what we did not check.
+    pub async fn publish(
+        &self,
+        revision_id: Option<&str>,
+        description: Option<&str>,
+    ) -> Result<String> {
+        let out = self
+            .sfn
+            .publish_state_machine_version()
+            .state_machine_arn(&self.state_machine_arn)
+            .set_revision_id(revision_id.map(str::to_string))
+            .set_description(description.map(str::to_string))
+            .send()
+            .await;
+        match out {
+            Ok(v) => Ok(v.state_machine_version_arn().to_string()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conflict_exception()) =>
+            {
+                Err(Failure::err(
+                    ExitCode::Failure,
+                    format!(
+                        "the definition of {} changed after sfndeploy read it (revision {}); nothing was \
+                     published. Re-run to deploy the current revision",
+                        self.state_machine_arn,
+                        revision_id.unwrap_or("unknown")
+                    ),
+                ))
+            }
+            Err(e) => Err(sdk_error(e).context(format!(
+                "publishing a version of {}",
+                self.state_machine_arn
+            ))),
+        }
+    }
+
+    /// Uploads a definition as the new revision; with `publish`, publishes it in the same call so
+    /// the new version is exactly that file. Returns the published version.
+    pub async fn upload(
+        &self,
+        definition: &str,
+        publish: bool,
+        description: Option<&str>,
+    ) -> Result<Option<String>> {
+        let out = self
+            .sfn
+            .update_state_machine()
+            .state_machine_arn(&self.state_machine_arn)
+            .definition(definition)
+            .publish(publish)
+            .set_version_description(description.filter(|_| publish).map(str::to_string))
+            .send()
+            .await
+            .aws_context(|| format!("uploading the definition to {}", self.state_machine_arn))?;
+        Ok(out.state_machine_version_arn().map(str::to_string))
+    }
+
+    /// Every version referenced by any alias of the state machine.
+    pub async fn versions_in_use(&self) -> Result<HashSet<String>> {
+        let mut used = HashSet::new();
+        for a in alias::list_aliases(&self.sfn, &self.state_machine_arn).await? {
+            let routing = alias::read_routing(&self.sfn, &a.arn).await?;
+            used.extend(routing.entries().iter().map(|(arn, _)| arn.clone()));
+        }
+        Ok(used)
+    }
+
+    /// The versions pruning would delete now, oldest first.
+    pub async fn prune_candidates(&self, keep: usize, protect: &[&str]) -> Result<Vec<String>> {
+        let versions = self.all_versions().await?;
+        let mut protected = self.versions_in_use().await?;
+        protected.extend(protect.iter().map(|s| s.to_string()));
+        Ok(versions_to_delete(&versions, keep, &protected))
+    }
+
+    /// Deletes versions (oldest first) until done or `stop()` says so. A version an alias took
+    /// meanwhile is skipped with a warning, not an error.
+    pub async fn delete_versions(
+        &self,
+        versions: &[String],
+        stop: impl Fn() -> bool,
+    ) -> Result<PruneReport> {
+        let mut report = PruneReport::default();
+        for arn in versions {
+            if stop() {
+                report.stopped_early = true;
+                break;
+            }
+            match self
+                .sfn
+                .delete_state_machine_version()
+                .state_machine_version_arn(arn)
+                .send()
+                .await
+            {
+                Ok(_) => {
+                    tracing::info!("deleted version {}", alias::short_version(arn));
+                    report.deleted.push(arn.clone());
+                }
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(|s| s.is_conflict_exception()) =>
+                {
+                    tracing::warn!(
+                        "kept version {}: an alias uses it now",
+                        alias::short_version(arn)
+                    );
+                    report
+                        .skipped
+                        .push((arn.clone(), "an alias uses it".into()));
+                }
+                Err(e) => return Err(sdk_error(e).context(format!("deleting version {arn}"))),
+            }
+        }
+        Ok(report)
+    }
+}
+
+fn location(loc: Option<&str>) -> String {
+    loc.map(|l| format!(" (at {l})")).unwrap_or_default()
+}
+
+/// Versions to delete, oldest first: all but the newest `keep`, and never a protected one.
+pub fn versions_to_delete(
+    newest_first: &[String],
+    keep: usize,
+    protected: &HashSet<String>,
+) -> Vec<String> {
+    newest_first
+        .iter()
+        .skip(keep)
+        .filter(|v| !protected.contains(*v))
+        .rev()
+        .cloned()
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prune_keeps_newest_and_protected() {
+        let versions: Vec<String> = (1..=12).rev().map(|n| format!("sm:{n}")).collect();
+        let protected: HashSet<String> = ["sm:2".to_string(), "sm:11".to_string()].into();
+        let deleted = versions_to_delete(&versions, 3, &protected);
+        let expected: Vec<String> = [1, 3, 4, 5, 6, 7, 8, 9]
+            .iter()
+            .map(|n| format!("sm:{n}"))
+            .collect();
+        assert_eq!(deleted, expected);
+        assert!(versions_to_delete(&versions, 12, &HashSet::new()).is_empty());
+        assert!(versions_to_delete(&versions, 20, &HashSet::new()).is_empty());
+    }
+}
