@@ -86,7 +86,7 @@ impl Failure {
 
     /// A user mistake: one sentence, exit 2.
     pub fn usage(message: impl Into<String>) -> anyhow::Error {
-        Self::new(ExitCode::Usage, message)
+        Self::err(ExitCode::Usage, message)
     }
 }
 
