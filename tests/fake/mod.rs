@@ -1,0 +1,765 @@
+//! An in-memory Step Functions + CloudWatch + STS behind mocked SDK clients (aws-smithy-mocks),
+//! for fast in-process tests of the whole deploy flow on virtual time. It keeps state like the
+//! real services (versions, aliases, revisions, alarms), records every call with its virtual
+//! time, and lets a test inject faults or change the world at any call.
+#![allow(dead_code)]
+
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use aws_sdk_cloudwatch::operation::describe_alarms::{DescribeAlarmsError, DescribeAlarmsOutput};
+use aws_sdk_cloudwatch::types::{AlarmType, CompositeAlarm, MetricAlarm, StateValue};
+use aws_sdk_sfn::operation::create_state_machine_alias::{
+    CreateStateMachineAliasError, CreateStateMachineAliasOutput,
+};
+use aws_sdk_sfn::operation::delete_state_machine_version::{
+    DeleteStateMachineVersionError, DeleteStateMachineVersionOutput,
+};
+use aws_sdk_sfn::operation::describe_state_machine::{
+    DescribeStateMachineError, DescribeStateMachineOutput,
+};
+use aws_sdk_sfn::operation::describe_state_machine_alias::{
+    DescribeStateMachineAliasError, DescribeStateMachineAliasOutput,
+};
+use aws_sdk_sfn::operation::list_state_machine_aliases::{
+    ListStateMachineAliasesError, ListStateMachineAliasesOutput,
+};
+use aws_sdk_sfn::operation::list_state_machine_versions::{
+    ListStateMachineVersionsError, ListStateMachineVersionsOutput,
+};
+use aws_sdk_sfn::operation::publish_state_machine_version::{
+    PublishStateMachineVersionError, PublishStateMachineVersionOutput,
+};
+use aws_sdk_sfn::operation::update_state_machine::{
+    UpdateStateMachineError, UpdateStateMachineOutput,
+};
+use aws_sdk_sfn::operation::update_state_machine_alias::{
+    UpdateStateMachineAliasError, UpdateStateMachineAliasOutput,
+};
+use aws_sdk_sfn::operation::validate_state_machine_definition::{
+    ValidateStateMachineDefinitionError, ValidateStateMachineDefinitionOutput,
+};
+use aws_sdk_sfn::types::error::{
+    ConflictException, ResourceNotFound, StateMachineDoesNotExist, ValidationException,
+};
+use aws_sdk_sfn::types::{
+    RoutingConfigurationListItem, StateMachineAliasListItem, StateMachineType,
+    StateMachineVersionListItem, ValidateStateMachineDefinitionDiagnostic,
+    ValidateStateMachineDefinitionResultCode, ValidateStateMachineDefinitionSeverity,
+};
+use aws_sdk_sts::operation::get_caller_identity::{
+    GetCallerIdentityError, GetCallerIdentityOutput,
+};
+use aws_smithy_mocks::{MockResponse, Rule, RuleMode, mock, mock_client};
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_runtime_api::http::StatusCode;
+use aws_smithy_types::DateTime;
+use aws_smithy_types::body::SdkBody;
+use aws_smithy_types::retry::RetryConfig;
+use tokio::time::Instant;
+
+use sfndeploy::aws::Clients;
+
+pub const REGION: &str = "us-east-1";
+pub const ACCOUNT: &str = "123456789012";
+
+/// Operations that change AWS state.
+pub const MUTATING: [&str; 5] = [
+    "PublishStateMachineVersion",
+    "UpdateStateMachine",
+    "CreateStateMachineAlias",
+    "UpdateStateMachineAlias",
+    "DeleteStateMachineVersion",
+];
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fault {
+    /// 400 ThrottlingException: retried by the SDK.
+    Throttle,
+    /// 500: retried by the SDK.
+    ServerError,
+}
+
+#[derive(Clone, Debug)]
+pub struct Call {
+    /// Virtual time since the fake was made.
+    pub at: Duration,
+    pub op: &'static str,
+    /// Short detail: the routing set, the version deleted...
+    pub detail: String,
+    pub fault: Option<Fault>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Version {
+    pub number: u32,
+    pub revision: u64,
+    pub definition: String,
+}
+
+#[derive(Clone, Debug)]
+pub struct Alarm {
+    pub name: String,
+    pub state: String,
+    pub composite: bool,
+}
+
+type Hook = Box<dyn FnMut(&mut State, &'static str, usize) -> Option<Fault> + Send>;
+
+pub struct State {
+    pub name: String,
+    pub sm_arn: String,
+    pub revision: u64,
+    pub definition: String,
+    /// Oldest first.
+    pub versions: Vec<Version>,
+    /// (name, routing), in creation order.
+    pub aliases: Vec<(String, Vec<(String, i32)>)>,
+    pub alarms: Vec<Alarm>,
+    pub calls: Vec<Call>,
+    /// Items per page of the list operations.
+    pub page_size: usize,
+    /// Called before each call with its op and index among all calls; may change the state and
+    /// return a fault to answer with instead.
+    pub hook: Option<Hook>,
+    start: Instant,
+}
+
+#[derive(Clone)]
+pub struct Fake(Arc<Mutex<State>>);
+
+pub fn definition(result: &str) -> String {
+    format!(
+        r#"{{"StartAt":"P","States":{{"P":{{"Type":"Pass","Result":"{result}","End":true}}}}}}"#
+    )
+}
+
+impl Fake {
+    /// A state machine `name` with `versions` published versions (each its own revision) and
+    /// the current revision equal to the newest version.
+    pub fn new(name: &str, versions: u32) -> Fake {
+        let sm_arn = format!("arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{name}");
+        let versions: Vec<Version> = (1..=versions)
+            .map(|n| Version {
+                number: n,
+                revision: u64::from(n),
+                definition: definition(&format!("v{n}")),
+            })
+            .collect();
+        let revision = versions.last().map_or(1, |v| v.revision);
+        let definition = versions
+            .last()
+            .map_or_else(|| definition("v0"), |v| v.definition.clone());
+        Fake(Arc::new(Mutex::new(State {
+            name: name.to_string(),
+            sm_arn,
+            revision,
+            definition,
+            versions,
+            aliases: Vec::new(),
+            alarms: Vec::new(),
+            calls: Vec::new(),
+            page_size: 100,
+            hook: None,
+            start: Instant::now(),
+        })))
+    }
+
+    pub fn state(&self) -> MutexGuard<'_, State> {
+        self.0.lock().unwrap()
+    }
+
+    pub fn version_arn(&self, n: u32) -> String {
+        format!("{}:{n}", self.state().sm_arn)
+    }
+
+    pub fn alias_arn(&self, name: &str) -> String {
+        format!("{}:{name}", self.state().sm_arn)
+    }
+
+    pub fn with_alias(self, name: &str, routing: &[(u32, i32)]) -> Self {
+        let routing = routing
+            .iter()
+            .map(|&(n, w)| (self.version_arn(n), w))
+            .collect();
+        self.state().aliases.push((name.to_string(), routing));
+        self
+    }
+
+    pub fn with_alarm(self, name: &str, state: &str, composite: bool) -> Self {
+        self.state().alarms.push(Alarm {
+            name: name.into(),
+            state: state.into(),
+            composite,
+        });
+        self
+    }
+
+    /// A new revision that is not published yet.
+    pub fn with_unpublished_revision(self) -> Self {
+        {
+            let mut s = self.state();
+            s.revision += 100;
+            s.definition = definition("unpublished");
+        }
+        self
+    }
+
+    pub fn set_alarm(&self, name: &str, state: &str) {
+        let mut s = self.state();
+        let alarm = s.alarms.iter_mut().find(|a| a.name == name).expect("alarm");
+        alarm.state = state.to_string();
+    }
+
+    pub fn hook(
+        &self,
+        hook: impl FnMut(&mut State, &'static str, usize) -> Option<Fault> + Send + 'static,
+    ) {
+        self.state().hook = Some(Box::new(hook));
+    }
+
+    /// The alias's routing as (version number, weight), sorted.
+    pub fn routing(&self, alias: &str) -> Vec<(u32, i32)> {
+        let s = self.state();
+        let (_, routing) = s
+            .aliases
+            .iter()
+            .find(|(n, _)| n == alias)
+            .expect("alias exists");
+        let mut r: Vec<(u32, i32)> = routing
+            .iter()
+            .map(|(arn, w)| (arn.rsplit(':').next().unwrap().parse().unwrap(), *w))
+            .collect();
+        r.sort();
+        r
+    }
+
+    pub fn version_numbers(&self) -> Vec<u32> {
+        self.state().versions.iter().map(|v| v.number).collect()
+    }
+
+    pub fn calls(&self) -> Vec<Call> {
+        self.state().calls.clone()
+    }
+
+    /// Successful calls of one operation.
+    pub fn calls_of(&self, op: &str) -> Vec<Call> {
+        self.calls()
+            .into_iter()
+            .filter(|c| c.op == op && c.fault.is_none())
+            .collect()
+    }
+
+    pub fn mutating_calls(&self) -> Vec<Call> {
+        self.calls()
+            .into_iter()
+            .filter(|c| MUTATING.contains(&c.op))
+            .collect()
+    }
+
+    /// Clients that answer from this fake, with the SDK's standard retry (3 attempts).
+    pub fn clients(&self) -> Clients {
+        let retry = || {
+            RetryConfig::standard()
+                .with_max_attempts(3)
+                .with_initial_backoff(Duration::from_millis(100))
+        };
+        let rules = self.sfn_rules();
+        let sfn = mock_client!(aws_sdk_sfn, RuleMode::MatchAny, rules.iter(), |c| c
+            .retry_config(retry()));
+        let rules = [self.cloudwatch_rule()];
+        let cloudwatch = mock_client!(aws_sdk_cloudwatch, RuleMode::MatchAny, rules.iter(), |c| c
+            .retry_config(retry()));
+        let rules = [
+            mock!(aws_sdk_sts::Client::get_caller_identity).then_compute_response({
+                let fake = self.clone();
+                move |_| {
+                    if let Some(f) = fake.begin("GetCallerIdentity", String::new()) {
+                        return MockResponse::Http(f);
+                    }
+                    MockResponse::<_, GetCallerIdentityError>::Output(
+                        GetCallerIdentityOutput::builder()
+                            .account(ACCOUNT)
+                            .arn(format!("arn:aws:iam::{ACCOUNT}:user/tester"))
+                            .user_id("AIDTEST")
+                            .build(),
+                    )
+                }
+            }),
+        ];
+        let sts = mock_client!(aws_sdk_sts, RuleMode::MatchAny, rules.iter());
+        Clients {
+            sfn,
+            cloudwatch,
+            sts,
+            region: REGION.to_string(),
+        }
+    }
+
+    /// Records a call and runs the hook; Some(response) means answer with that fault.
+    fn begin(&self, op: &'static str, detail: String) -> Option<HttpResponse> {
+        let mut s = self.0.lock().unwrap();
+        let index = s.calls.len();
+        let mut hook = s.hook.take();
+        let fault = hook.as_mut().and_then(|h| h(&mut s, op, index));
+        if s.hook.is_none() {
+            s.hook = hook;
+        }
+        let at = s.start.elapsed();
+        s.calls.push(Call {
+            at,
+            op,
+            detail,
+            fault,
+        });
+        fault.map(|f| match f {
+            Fault::Throttle => HttpResponse::new(
+                StatusCode::try_from(400).unwrap(),
+                SdkBody::from(r#"{"__type":"ThrottlingException","message":"Rate exceeded"}"#),
+            ),
+            Fault::ServerError => {
+                HttpResponse::new(StatusCode::try_from(500).unwrap(), SdkBody::from("{}"))
+            }
+        })
+    }
+
+    fn sfn_rules(&self) -> Vec<Rule> {
+        let f = self.clone();
+        let describe_sm =
+            mock!(aws_sdk_sfn::Client::describe_state_machine).then_compute_response(move |req| {
+                let arn = req.state_machine_arn().unwrap_or_default().to_string();
+                if let Some(r) = f.begin("DescribeStateMachine", arn.clone()) {
+                    return MockResponse::Http(r);
+                }
+                let s = f.state();
+                if arn != s.sm_arn {
+                    return MockResponse::Error(
+                        DescribeStateMachineError::StateMachineDoesNotExist(
+                            StateMachineDoesNotExist::builder()
+                                .message(format!("State Machine Does Not Exist: '{arn}'"))
+                                .build(),
+                        ),
+                    );
+                }
+                MockResponse::Output(
+                    DescribeStateMachineOutput::builder()
+                        .state_machine_arn(&s.sm_arn)
+                        .name(&s.name)
+                        .definition(&s.definition)
+                        .role_arn(format!("arn:aws:iam::{ACCOUNT}:role/sfn"))
+                        .r#type(StateMachineType::Standard)
+                        .creation_date(DateTime::from_secs(0))
+                        .revision_id(s.revision.to_string())
+                        .build()
+                        .unwrap(),
+                )
+            });
+
+        let f = self.clone();
+        let validate = mock!(aws_sdk_sfn::Client::validate_state_machine_definition)
+            .then_compute_response(move |req| {
+                if let Some(r) = f.begin("ValidateStateMachineDefinition", String::new()) {
+                    return MockResponse::Http(r);
+                }
+                let text = req.definition().unwrap_or_default();
+                let valid = text.contains("\"StartAt\"") && text.contains("\"States\"");
+                let mut out =
+                    ValidateStateMachineDefinitionOutput::builder().set_diagnostics(Some(vec![]));
+                if valid {
+                    out = out.result(ValidateStateMachineDefinitionResultCode::Ok);
+                } else {
+                    out = out
+                        .result(ValidateStateMachineDefinitionResultCode::Fail)
+                        .diagnostics(
+                            ValidateStateMachineDefinitionDiagnostic::builder()
+                                .severity(ValidateStateMachineDefinitionSeverity::Error)
+                                .code("SCHEMA_VALIDATION_FAILED")
+                                .message("These fields are required: [States, StartAt]")
+                                .location("/")
+                                .build()
+                                .unwrap(),
+                        );
+                }
+                MockResponse::<_, ValidateStateMachineDefinitionError>::Output(out.build().unwrap())
+            });
+
+        let f = self.clone();
+        let list_versions = mock!(aws_sdk_sfn::Client::list_state_machine_versions)
+            .then_compute_response(move |req| {
+                if let Some(r) = f.begin(
+                    "ListStateMachineVersions",
+                    req.next_token().unwrap_or_default().to_string(),
+                ) {
+                    return MockResponse::Http(r);
+                }
+                let s = f.state();
+                let newest_first: Vec<String> = s
+                    .versions
+                    .iter()
+                    .rev()
+                    .map(|v| format!("{}:{}", s.sm_arn, v.number))
+                    .collect();
+                let limit = (req.max_results().unwrap_or(100).max(1) as usize).min(s.page_size);
+                let (page, next) = paginate(&newest_first, req.next_token(), limit);
+                MockResponse::<_, ListStateMachineVersionsError>::Output(
+                    ListStateMachineVersionsOutput::builder()
+                        .set_state_machine_versions(Some(
+                            page.iter()
+                                .map(|arn| {
+                                    StateMachineVersionListItem::builder()
+                                        .state_machine_version_arn(arn)
+                                        .creation_date(DateTime::from_secs(0))
+                                        .build()
+                                        .unwrap()
+                                })
+                                .collect(),
+                        ))
+                        .set_next_token(next)
+                        .build()
+                        .unwrap(),
+                )
+            });
+
+        let f = self.clone();
+        let publish = mock!(aws_sdk_sfn::Client::publish_state_machine_version)
+            .then_compute_response(move |req| {
+                if let Some(r) = f.begin(
+                    "PublishStateMachineVersion",
+                    req.revision_id().unwrap_or_default().to_string(),
+                ) {
+                    return MockResponse::Http(r);
+                }
+                let mut s = f.state();
+                if let Some(rev) = req.revision_id()
+                    && rev != s.revision.to_string()
+                {
+                    return MockResponse::Error(
+                        PublishStateMachineVersionError::ConflictException(
+                            ConflictException::builder()
+                                .message("revisionId does not match the current revision")
+                                .build(),
+                        ),
+                    );
+                }
+                let arn = s.publish_current();
+                MockResponse::Output(
+                    PublishStateMachineVersionOutput::builder()
+                        .state_machine_version_arn(arn)
+                        .creation_date(DateTime::from_secs(0))
+                        .build()
+                        .unwrap(),
+                )
+            });
+
+        let f = self.clone();
+        let update_sm =
+            mock!(aws_sdk_sfn::Client::update_state_machine).then_compute_response(move |req| {
+                if let Some(r) =
+                    f.begin("UpdateStateMachine", format!("publish={:?}", req.publish()))
+                {
+                    return MockResponse::Http(r);
+                }
+                let mut s = f.state();
+                if let Some(d) = req.definition() {
+                    s.revision += 1;
+                    s.definition = d.to_string();
+                }
+                let version = req.publish().unwrap_or(false).then(|| s.publish_current());
+                MockResponse::<_, UpdateStateMachineError>::Output(
+                    UpdateStateMachineOutput::builder()
+                        .update_date(DateTime::from_secs(0))
+                        .revision_id(s.revision.to_string())
+                        .set_state_machine_version_arn(version)
+                        .build()
+                        .unwrap(),
+                )
+            });
+
+        let f = self.clone();
+        let list_aliases = mock!(aws_sdk_sfn::Client::list_state_machine_aliases)
+            .then_compute_response(move |req| {
+                if let Some(r) = f.begin(
+                    "ListStateMachineAliases",
+                    req.next_token().unwrap_or_default().to_string(),
+                ) {
+                    return MockResponse::Http(r);
+                }
+                let s = f.state();
+                let arns: Vec<String> = s
+                    .aliases
+                    .iter()
+                    .rev()
+                    .map(|(n, _)| format!("{}:{n}", s.sm_arn))
+                    .collect();
+                let (page, next) = paginate(&arns, req.next_token(), s.page_size);
+                MockResponse::<_, ListStateMachineAliasesError>::Output(
+                    ListStateMachineAliasesOutput::builder()
+                        .set_state_machine_aliases(Some(
+                            page.iter()
+                                .map(|arn| {
+                                    StateMachineAliasListItem::builder()
+                                        .state_machine_alias_arn(arn)
+                                        .creation_date(DateTime::from_secs(0))
+                                        .build()
+                                        .unwrap()
+                                })
+                                .collect(),
+                        ))
+                        .set_next_token(next)
+                        .build()
+                        .unwrap(),
+                )
+            });
+
+        let f = self.clone();
+        let describe_alias = mock!(aws_sdk_sfn::Client::describe_state_machine_alias)
+            .then_compute_response(move |req| {
+                let arn = req
+                    .state_machine_alias_arn()
+                    .unwrap_or_default()
+                    .to_string();
+                if let Some(r) = f.begin("DescribeStateMachineAlias", arn.clone()) {
+                    return MockResponse::Http(r);
+                }
+                let s = f.state();
+                match s.alias(&arn) {
+                    Some((name, routing)) => MockResponse::Output(
+                        DescribeStateMachineAliasOutput::builder()
+                            .state_machine_alias_arn(&arn)
+                            .name(name)
+                            .set_routing_configuration(Some(to_items(routing)))
+                            .creation_date(DateTime::from_secs(0))
+                            .build(),
+                    ),
+                    None => MockResponse::Error(DescribeStateMachineAliasError::ResourceNotFound(
+                        ResourceNotFound::builder()
+                            .message("alias not found")
+                            .build(),
+                    )),
+                }
+            });
+
+        let f = self.clone();
+        let create_alias = mock!(aws_sdk_sfn::Client::create_state_machine_alias)
+            .then_compute_response(move |req| {
+                let routing = from_items(req.routing_configuration());
+                if let Some(r) = f.begin("CreateStateMachineAlias", format!("{routing:?}")) {
+                    return MockResponse::Http(r);
+                }
+                let mut s = f.state();
+                if let Err(e) = check_weights(&routing) {
+                    return MockResponse::Error(CreateStateMachineAliasError::ValidationException(
+                        e,
+                    ));
+                }
+                let name = req.name().unwrap_or_default().to_string();
+                let arn = format!("{}:{name}", s.sm_arn);
+                s.aliases.push((name, routing));
+                MockResponse::Output(
+                    CreateStateMachineAliasOutput::builder()
+                        .state_machine_alias_arn(arn)
+                        .creation_date(DateTime::from_secs(0))
+                        .build()
+                        .unwrap(),
+                )
+            });
+
+        let f = self.clone();
+        let update_alias = mock!(aws_sdk_sfn::Client::update_state_machine_alias)
+            .then_compute_response(move |req| {
+                let routing = from_items(req.routing_configuration());
+                if let Some(r) = f.begin("UpdateStateMachineAlias", short_routing(&routing)) {
+                    return MockResponse::Http(r);
+                }
+                let mut s = f.state();
+                if let Err(e) = check_weights(&routing) {
+                    return MockResponse::Error(UpdateStateMachineAliasError::ValidationException(
+                        e,
+                    ));
+                }
+                let arn = req
+                    .state_machine_alias_arn()
+                    .unwrap_or_default()
+                    .to_string();
+                let sm_arn = s.sm_arn.clone();
+                match s
+                    .aliases
+                    .iter_mut()
+                    .find(|(n, _)| format!("{sm_arn}:{n}") == arn)
+                {
+                    Some((_, r)) => {
+                        *r = routing;
+                        MockResponse::Output(
+                            UpdateStateMachineAliasOutput::builder()
+                                .update_date(DateTime::from_secs(0))
+                                .build()
+                                .unwrap(),
+                        )
+                    }
+                    None => MockResponse::Error(UpdateStateMachineAliasError::ResourceNotFound(
+                        ResourceNotFound::builder()
+                            .message("alias not found")
+                            .build(),
+                    )),
+                }
+            });
+
+        let f = self.clone();
+        let delete_version = mock!(aws_sdk_sfn::Client::delete_state_machine_version)
+            .then_compute_response(move |req| {
+                let arn = req
+                    .state_machine_version_arn()
+                    .unwrap_or_default()
+                    .to_string();
+                if let Some(r) = f.begin("DeleteStateMachineVersion", arn.clone()) {
+                    return MockResponse::Http(r);
+                }
+                let mut s = f.state();
+                if s.aliases
+                    .iter()
+                    .any(|(_, routing)| routing.iter().any(|(v, _)| *v == arn))
+                {
+                    return MockResponse::Error(DeleteStateMachineVersionError::ConflictException(
+                        ConflictException::builder()
+                            .message("Version is referenced by an alias")
+                            .build(),
+                    ));
+                }
+                let sm_arn = s.sm_arn.clone();
+                s.versions
+                    .retain(|v| format!("{sm_arn}:{}", v.number) != arn);
+                MockResponse::Output(DeleteStateMachineVersionOutput::builder().build())
+            });
+
+        vec![
+            describe_sm,
+            validate,
+            list_versions,
+            publish,
+            update_sm,
+            list_aliases,
+            describe_alias,
+            create_alias,
+            update_alias,
+            delete_version,
+        ]
+    }
+
+    fn cloudwatch_rule(&self) -> Rule {
+        let f = self.clone();
+        mock!(aws_sdk_cloudwatch::Client::describe_alarms).then_compute_response(move |req| {
+            let names: Vec<String> = req.alarm_names().to_vec();
+            if let Some(r) = f.begin("DescribeAlarms", names.join(",")) {
+                return MockResponse::Http(r);
+            }
+            let s = f.state();
+            // AWS: without AlarmTypes only metric alarms are returned; at most 100 names.
+            if names.len() > 100 {
+                return MockResponse::Error(DescribeAlarmsError::unhandled(
+                    "more than 100 alarm names",
+                ));
+            }
+            let types = req.alarm_types();
+            let want_metric = types.is_empty() || types.contains(&AlarmType::MetricAlarm);
+            let want_composite = types.contains(&AlarmType::CompositeAlarm);
+            let chosen: Vec<&Alarm> = s
+                .alarms
+                .iter()
+                .filter(|a| names.contains(&a.name))
+                .collect();
+            let mut out = DescribeAlarmsOutput::builder();
+            for a in chosen {
+                let state = StateValue::from(a.state.as_str());
+                if a.composite && want_composite {
+                    out = out.composite_alarms(
+                        CompositeAlarm::builder()
+                            .alarm_name(&a.name)
+                            .state_value(state)
+                            .build(),
+                    );
+                } else if !a.composite && want_metric {
+                    out = out.metric_alarms(
+                        MetricAlarm::builder()
+                            .alarm_name(&a.name)
+                            .state_value(state)
+                            .build(),
+                    );
+                }
+            }
+            MockResponse::Output(out.build())
+        })
+    }
+}
+
+impl State {
+    fn publish_current(&mut self) -> String {
+        let current = self.revision;
+        let number = match self.versions.last() {
+            Some(v) if v.revision == current => v.number,
+            last => {
+                let number = last.map_or(1, |v| v.number + 1);
+                let definition = self.definition.clone();
+                self.versions.push(Version {
+                    number,
+                    revision: current,
+                    definition,
+                });
+                number
+            }
+        };
+        format!("{}:{number}", self.sm_arn)
+    }
+
+    fn alias(&self, arn: &str) -> Option<(&str, &[(String, i32)])> {
+        self.aliases
+            .iter()
+            .find(|(n, _)| format!("{}:{n}", self.sm_arn) == arn)
+            .map(|(n, r)| (n.as_str(), r.as_slice()))
+    }
+}
+
+fn paginate(items: &[String], token: Option<&str>, limit: usize) -> (Vec<String>, Option<String>) {
+    let start: usize = token.and_then(|t| t.parse().ok()).unwrap_or(0);
+    let end = (start + limit).min(items.len());
+    let next = (end < items.len()).then(|| end.to_string());
+    (items[start.min(items.len())..end].to_vec(), next)
+}
+
+fn to_items(routing: &[(String, i32)]) -> Vec<RoutingConfigurationListItem> {
+    routing
+        .iter()
+        .map(|(arn, w)| {
+            RoutingConfigurationListItem::builder()
+                .state_machine_version_arn(arn)
+                .weight(*w)
+                .build()
+                .unwrap()
+        })
+        .collect()
+}
+
+fn from_items(items: &[RoutingConfigurationListItem]) -> Vec<(String, i32)> {
+    items
+        .iter()
+        .map(|i| (i.state_machine_version_arn().to_string(), i.weight()))
+        .collect()
+}
+
+fn check_weights(routing: &[(String, i32)]) -> Result<(), ValidationException> {
+    let sum: i32 = routing.iter().map(|(_, w)| w).sum();
+    if routing.is_empty() || routing.len() > 2 || sum != 100 {
+        return Err(ValidationException::builder()
+            .message("weights must sum to 100")
+            .build());
+    }
+    Ok(())
+}
+
+/// `v3=70,v4=30`
+pub fn short_routing(routing: &[(String, i32)]) -> String {
+    routing
+        .iter()
+        .map(|(arn, w)| format!("v{}={w}", arn.rsplit(':').next().unwrap_or_default()))
+        .collect::<Vec<_>>()
+        .join(",")
+}
