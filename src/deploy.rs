@@ -115,10 +115,12 @@ impl Deploy<'_> {
     pub async fn run(mut self) -> Result<Outcome> {
         let alarms = AlarmChecker::new(&self.clients.cloudwatch, &self.cfg.alarms);
         let mut watch = self.signals.clone();
+        // Before any change a signal stops at once; `biased` makes one already received win.
         let checked = tokio::select! {
-            r = self.check(&alarms) => r?,
+            biased;
             s = watch.next() => return Err(Failure::err(
                 s.exit_code(), format!("stopped by {} during the checks: nothing was changed", s.name()))),
+            r = self.check(&alarms) => r?,
         };
         if self.cfg.dry_run {
             return self.dry_run(&checked).await;

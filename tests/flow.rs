@@ -5,97 +5,10 @@ mod fake;
 
 use std::time::Duration;
 
-use clap::Parser;
-use fake::Fake;
-use sfndeploy::cli::Cli;
-use sfndeploy::config::DeployConfig;
-use sfndeploy::deploy::{Deploy, Outcome};
-use sfndeploy::events::{Event, Reporter};
-use sfndeploy::exit_code::{ExitCode, exit_code_of};
-use sfndeploy::signals::{SignalSender, Signals};
-
-struct Run {
-    result: anyhow::Result<Outcome>,
-    events: Vec<Event>,
-}
-
-impl Run {
-    fn code(&self) -> ExitCode {
-        match &self.result {
-            Ok(_) => ExitCode::Success,
-            Err(e) => exit_code_of(e),
-        }
-    }
-
-    fn message(&self) -> String {
-        match &self.result {
-            Ok(o) => o.to_string(),
-            Err(e) => format!("{e:#}"),
-        }
-    }
-
-    /// New-version weights in order, from the events.
-    fn weights(&self) -> Vec<u8> {
-        self.events
-            .iter()
-            .filter_map(|e| match e {
-                Event::WeightsChanged { new_weight, .. } => Some(*new_weight),
-                _ => None,
-            })
-            .collect()
-    }
-}
-
-fn config(args: &[&str]) -> DeployConfig {
-    let mut argv = vec!["sfndeploy", "--state-machine", "orders", "--alias", "prod"];
-    argv.extend_from_slice(args);
-    DeployConfig::from_args(&Cli::try_parse_from(argv).expect("flags parse").deploy)
-        .expect("flags valid")
-}
-
-async fn deploy_with(fake: &Fake, args: &[&str], signals: Signals) -> Run {
-    let cfg = config(args);
-    let clients = fake.clients();
-    let (reporter, events) = Reporter::recording();
-    let result = Deploy {
-        clients: &clients,
-        cfg: &cfg,
-        reporter: &reporter,
-        signals,
-    }
-    .run()
-    .await;
-    let events = events.lock().unwrap().clone();
-    Run { result, events }
-}
-
-async fn deploy(fake: &Fake, args: &[&str]) -> Run {
-    deploy_with(fake, args, Signals::manual().0).await
-}
-
-/// Sets an alarm's state after `after` of virtual time, while the deploy runs.
-fn fire_alarm_after(fake: &Fake, name: &str, after: Duration) {
-    let (fake, name) = (fake.clone(), name.to_string());
-    tokio::spawn(async move {
-        tokio::time::sleep(after).await;
-        fake.set_alarm(&name, "ALARM");
-    });
-}
-
-fn signal_after(sender: SignalSender, after: Duration, signal: sfndeploy::signals::Signal) {
-    tokio::spawn(async move {
-        tokio::time::sleep(after).await;
-        sender.send(signal);
-    });
-}
-
-/// A state machine with v1..v3 published, prod on v2 and an OK alarm: deploying the latest
-/// (v3) shifts from v2.
-fn standard() -> Fake {
-    Fake::new("orders", 3)
-        .with_alias("prod", &[(2, 100)])
-        .with_alarm("errors", "OK", false)
-}
+use fake::{Fake, deploy, fire_alarm_after, standard};
+use sfndeploy::deploy::Outcome;
+use sfndeploy::events::Event;
+use sfndeploy::exit_code::ExitCode;
 
 #[tokio::test(start_paused = true)]
 async fn linear_shifts_in_steps_and_ends_single_entry() {

@@ -1,8 +1,12 @@
-//! An in-memory Step Functions + CloudWatch + STS behind mocked SDK clients (aws-smithy-mocks),
+//! An in-memory Step Functions + CloudWatch + STS behind real SDK clients with a fake transport,
 //! for fast in-process tests of the whole deploy flow on virtual time. It keeps state like the
 //! real services (versions, aliases, revisions, alarms), records every call with its virtual
 //! time, and lets a test inject faults or change the world at any call.
 #![allow(dead_code)]
+
+mod intercept;
+
+use intercept::{FakeInterceptor, Handler, Reply, route};
 
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -50,15 +54,18 @@ use aws_sdk_sfn::types::{
 use aws_sdk_sts::operation::get_caller_identity::{
     GetCallerIdentityError, GetCallerIdentityOutput,
 };
-use aws_smithy_mocks::{MockResponse, Rule, RuleMode, mock, mock_client};
-use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
-use aws_smithy_runtime_api::http::StatusCode;
 use aws_smithy_types::DateTime;
-use aws_smithy_types::body::SdkBody;
 use aws_smithy_types::retry::RetryConfig;
 use tokio::time::Instant;
 
+use clap::Parser;
 use sfndeploy::aws::Clients;
+use sfndeploy::cli::Cli;
+use sfndeploy::config::DeployConfig;
+use sfndeploy::deploy::{Deploy, Outcome};
+use sfndeploy::events::{Event, Reporter};
+use sfndeploy::exit_code::{ExitCode, exit_code_of};
+use sfndeploy::signals::{Signal, SignalSender, Signals};
 
 pub const REGION: &str = "us-east-1";
 pub const ACCOUNT: &str = "123456789012";
@@ -71,6 +78,91 @@ pub const MUTATING: [&str; 5] = [
     "UpdateStateMachineAlias",
     "DeleteStateMachineVersion",
 ];
+
+// Running a deploy against the fake.
+
+pub struct Run {
+    pub result: anyhow::Result<Outcome>,
+    pub events: Vec<Event>,
+}
+
+impl Run {
+    pub fn code(&self) -> ExitCode {
+        match &self.result {
+            Ok(_) => ExitCode::Success,
+            Err(e) => exit_code_of(e),
+        }
+    }
+
+    pub fn message(&self) -> String {
+        match &self.result {
+            Ok(o) => o.to_string(),
+            Err(e) => format!("{e:#}"),
+        }
+    }
+
+    /// New-version weights in order, from the events.
+    pub fn weights(&self) -> Vec<u8> {
+        self.events
+            .iter()
+            .filter_map(|e| match e {
+                Event::WeightsChanged { new_weight, .. } => Some(*new_weight),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+pub fn config(args: &[&str]) -> DeployConfig {
+    let mut argv = vec!["sfndeploy", "--state-machine", "orders", "--alias", "prod"];
+    argv.extend_from_slice(args);
+    DeployConfig::from_args(&Cli::try_parse_from(argv).expect("flags parse").deploy)
+        .expect("flags valid")
+}
+
+pub async fn deploy_with(fake: &Fake, args: &[&str], signals: Signals) -> Run {
+    let cfg = config(args);
+    let clients = fake.clients();
+    let (reporter, events) = Reporter::recording();
+    let result = Deploy {
+        clients: &clients,
+        cfg: &cfg,
+        reporter: &reporter,
+        signals,
+    }
+    .run()
+    .await;
+    let events = events.lock().unwrap().clone();
+    Run { result, events }
+}
+
+pub async fn deploy(fake: &Fake, args: &[&str]) -> Run {
+    deploy_with(fake, args, Signals::manual().0).await
+}
+
+/// Sets an alarm's state after `after` of virtual time, while the deploy runs.
+pub fn fire_alarm_after(fake: &Fake, name: &str, after: Duration) {
+    let (fake, name) = (fake.clone(), name.to_string());
+    tokio::spawn(async move {
+        tokio::time::sleep(after).await;
+        fake.set_alarm(&name, "ALARM");
+    });
+}
+
+pub fn signal_after(sender: SignalSender, after: Duration, signal: Signal) {
+    tokio::spawn(async move {
+        tokio::time::sleep(after).await;
+        sender.send(signal);
+    });
+}
+
+/// A state machine with v1..v3 published, prod on v2 and an OK alarm: deploying the latest
+/// (v3) shifts from v2.
+pub fn standard() -> Fake {
+    Fake::new("orders", 3)
+        .with_alias("prod", &[(2, 100)])
+        .with_alarm("errors", "OK", false)
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Fault {
@@ -257,37 +349,50 @@ impl Fake {
             .collect()
     }
 
-    /// Clients that answer from this fake, with the SDK's standard retry (3 attempts).
+    /// Real SDK clients answered by this fake, with the SDK's standard retry (3 attempts).
     pub fn clients(&self) -> Clients {
-        let retry = || {
-            RetryConfig::standard()
-                .with_max_attempts(3)
-                .with_initial_backoff(Duration::from_millis(100))
-        };
-        let rules = self.sfn_rules();
-        let sfn = mock_client!(aws_sdk_sfn, RuleMode::MatchAny, rules.iter(), |c| c
-            .retry_config(retry()));
-        let rules = [self.cloudwatch_rule()];
-        let cloudwatch = mock_client!(aws_sdk_cloudwatch, RuleMode::MatchAny, rules.iter(), |c| c
-            .retry_config(retry()));
-        let rules = [
-            mock!(aws_sdk_sts::Client::get_caller_identity).then_compute_response({
-                let fake = self.clone();
-                move |_| {
-                    if let Some(f) = fake.begin("GetCallerIdentity", String::new()) {
-                        return MockResponse::Http(f);
-                    }
-                    MockResponse::<_, GetCallerIdentityError>::Output(
-                        GetCallerIdentityOutput::builder()
-                            .account(ACCOUNT)
-                            .arn(format!("arn:aws:iam::{ACCOUNT}:user/tester"))
-                            .user_id("AIDTEST")
-                            .build(),
-                    )
+        let retry = RetryConfig::standard()
+            .with_max_attempts(3)
+            .with_initial_backoff(Duration::from_millis(100));
+        let sfn = aws_sdk_sfn::Client::from_conf(
+            aws_sdk_sfn::Config::builder()
+                .with_test_defaults_v2()
+                .http_client(intercept::http_client())
+                .interceptor(FakeInterceptor::new(self.sfn_rules()))
+                .retry_config(retry.clone())
+                .build(),
+        );
+        let cloudwatch = aws_sdk_cloudwatch::Client::from_conf(
+            aws_sdk_cloudwatch::Config::builder()
+                .with_test_defaults_v2()
+                .http_client(intercept::http_client())
+                .interceptor(FakeInterceptor::new(vec![self.cloudwatch_rule()]))
+                .retry_config(retry.clone())
+                .build(),
+        );
+        let fake = self.clone();
+        let identity = route(
+            move |_: &aws_sdk_sts::operation::get_caller_identity::GetCallerIdentityInput| {
+                if let Some((status, body)) = fake.begin("GetCallerIdentity", String::new()) {
+                    return Reply::Http(status, body);
                 }
-            }),
-        ];
-        let sts = mock_client!(aws_sdk_sts, RuleMode::MatchAny, rules.iter());
+                Reply::<_, GetCallerIdentityError>::Output(
+                    GetCallerIdentityOutput::builder()
+                        .account(ACCOUNT)
+                        .arn(format!("arn:aws:iam::{ACCOUNT}:user/tester"))
+                        .user_id("AIDTEST")
+                        .build(),
+                )
+            },
+        );
+        let sts = aws_sdk_sts::Client::from_conf(
+            aws_sdk_sts::Config::builder()
+                .with_test_defaults_v2()
+                .http_client(intercept::http_client())
+                .interceptor(FakeInterceptor::new(vec![identity]))
+                .retry_config(retry)
+                .build(),
+        );
         Clients {
             sfn,
             cloudwatch,
@@ -296,8 +401,8 @@ impl Fake {
         }
     }
 
-    /// Records a call and runs the hook; Some(response) means answer with that fault.
-    fn begin(&self, op: &'static str, detail: String) -> Option<HttpResponse> {
+    /// Records a call and runs the hook; Some((status, body)) means answer with that fault.
+    fn begin(&self, op: &'static str, detail: String) -> Option<(u16, String)> {
         let mut s = self.0.lock().unwrap();
         let index = s.calls.len();
         let mut hook = s.hook.take();
@@ -312,28 +417,28 @@ impl Fake {
             detail,
             fault,
         });
+        let json_protocol = op != "DescribeAlarms" && op != "GetCallerIdentity";
         fault.map(|f| match f {
-            Fault::Throttle => HttpResponse::new(
-                StatusCode::try_from(400).unwrap(),
-                SdkBody::from(r#"{"__type":"ThrottlingException","message":"Rate exceeded"}"#),
+            Fault::Throttle if json_protocol => (
+                400,
+                r#"{"__type":"ThrottlingException","message":"Rate exceeded"}"#.to_string(),
             ),
-            Fault::ServerError => {
-                HttpResponse::new(StatusCode::try_from(500).unwrap(), SdkBody::from("{}"))
-            }
+            Fault::Throttle => (503, String::new()),
+            Fault::ServerError => (500, String::new()),
         })
     }
 
-    fn sfn_rules(&self) -> Vec<Rule> {
+    fn sfn_rules(&self) -> Vec<Handler> {
         let f = self.clone();
         let describe_sm =
-            mock!(aws_sdk_sfn::Client::describe_state_machine).then_compute_response(move |req| {
+            route(move |req: &aws_sdk_sfn::operation::describe_state_machine::DescribeStateMachineInput| {
                 let arn = req.state_machine_arn().unwrap_or_default().to_string();
                 if let Some(r) = f.begin("DescribeStateMachine", arn.clone()) {
-                    return MockResponse::Http(r);
+                    return Reply::Http(r.0, r.1);
                 }
                 let s = f.state();
                 if arn != s.sm_arn {
-                    return MockResponse::Error(
+                    return Reply::Error(
                         DescribeStateMachineError::StateMachineDoesNotExist(
                             StateMachineDoesNotExist::builder()
                                 .message(format!("State Machine Does Not Exist: '{arn}'"))
@@ -341,7 +446,7 @@ impl Fake {
                         ),
                     );
                 }
-                MockResponse::Output(
+                Reply::Output(
                     DescribeStateMachineOutput::builder()
                         .state_machine_arn(&s.sm_arn)
                         .name(&s.name)
@@ -356,10 +461,9 @@ impl Fake {
             });
 
         let f = self.clone();
-        let validate = mock!(aws_sdk_sfn::Client::validate_state_machine_definition)
-            .then_compute_response(move |req| {
+        let validate = route(move |req: &aws_sdk_sfn::operation::validate_state_machine_definition::ValidateStateMachineDefinitionInput| {
                 if let Some(r) = f.begin("ValidateStateMachineDefinition", String::new()) {
-                    return MockResponse::Http(r);
+                    return Reply::Http(r.0, r.1);
                 }
                 let text = req.definition().unwrap_or_default();
                 let valid = text.contains("\"StartAt\"") && text.contains("\"States\"");
@@ -380,17 +484,16 @@ impl Fake {
                                 .unwrap(),
                         );
                 }
-                MockResponse::<_, ValidateStateMachineDefinitionError>::Output(out.build().unwrap())
+                Reply::<_, ValidateStateMachineDefinitionError>::Output(out.build().unwrap())
             });
 
         let f = self.clone();
-        let list_versions = mock!(aws_sdk_sfn::Client::list_state_machine_versions)
-            .then_compute_response(move |req| {
+        let list_versions = route(move |req: &aws_sdk_sfn::operation::list_state_machine_versions::ListStateMachineVersionsInput| {
                 if let Some(r) = f.begin(
                     "ListStateMachineVersions",
                     req.next_token().unwrap_or_default().to_string(),
                 ) {
-                    return MockResponse::Http(r);
+                    return Reply::Http(r.0, r.1);
                 }
                 let s = f.state();
                 let newest_first: Vec<String> = s
@@ -401,7 +504,7 @@ impl Fake {
                     .collect();
                 let limit = (req.max_results().unwrap_or(100).max(1) as usize).min(s.page_size);
                 let (page, next) = paginate(&newest_first, req.next_token(), limit);
-                MockResponse::<_, ListStateMachineVersionsError>::Output(
+                Reply::<_, ListStateMachineVersionsError>::Output(
                     ListStateMachineVersionsOutput::builder()
                         .set_state_machine_versions(Some(
                             page.iter()
@@ -421,19 +524,18 @@ impl Fake {
             });
 
         let f = self.clone();
-        let publish = mock!(aws_sdk_sfn::Client::publish_state_machine_version)
-            .then_compute_response(move |req| {
+        let publish = route(move |req: &aws_sdk_sfn::operation::publish_state_machine_version::PublishStateMachineVersionInput| {
                 if let Some(r) = f.begin(
                     "PublishStateMachineVersion",
                     req.revision_id().unwrap_or_default().to_string(),
                 ) {
-                    return MockResponse::Http(r);
+                    return Reply::Http(r.0, r.1);
                 }
                 let mut s = f.state();
                 if let Some(rev) = req.revision_id()
                     && rev != s.revision.to_string()
                 {
-                    return MockResponse::Error(
+                    return Reply::Error(
                         PublishStateMachineVersionError::ConflictException(
                             ConflictException::builder()
                                 .message("revisionId does not match the current revision")
@@ -442,7 +544,7 @@ impl Fake {
                     );
                 }
                 let arn = s.publish_current();
-                MockResponse::Output(
+                Reply::Output(
                     PublishStateMachineVersionOutput::builder()
                         .state_machine_version_arn(arn)
                         .creation_date(DateTime::from_secs(0))
@@ -452,12 +554,12 @@ impl Fake {
             });
 
         let f = self.clone();
-        let update_sm =
-            mock!(aws_sdk_sfn::Client::update_state_machine).then_compute_response(move |req| {
+        let update_sm = route(
+            move |req: &aws_sdk_sfn::operation::update_state_machine::UpdateStateMachineInput| {
                 if let Some(r) =
                     f.begin("UpdateStateMachine", format!("publish={:?}", req.publish()))
                 {
-                    return MockResponse::Http(r);
+                    return Reply::Http(r.0, r.1);
                 }
                 let mut s = f.state();
                 if let Some(d) = req.definition() {
@@ -465,7 +567,7 @@ impl Fake {
                     s.definition = d.to_string();
                 }
                 let version = req.publish().unwrap_or(false).then(|| s.publish_current());
-                MockResponse::<_, UpdateStateMachineError>::Output(
+                Reply::<_, UpdateStateMachineError>::Output(
                     UpdateStateMachineOutput::builder()
                         .update_date(DateTime::from_secs(0))
                         .revision_id(s.revision.to_string())
@@ -473,16 +575,16 @@ impl Fake {
                         .build()
                         .unwrap(),
                 )
-            });
+            },
+        );
 
         let f = self.clone();
-        let list_aliases = mock!(aws_sdk_sfn::Client::list_state_machine_aliases)
-            .then_compute_response(move |req| {
+        let list_aliases = route(move |req: &aws_sdk_sfn::operation::list_state_machine_aliases::ListStateMachineAliasesInput| {
                 if let Some(r) = f.begin(
                     "ListStateMachineAliases",
                     req.next_token().unwrap_or_default().to_string(),
                 ) {
-                    return MockResponse::Http(r);
+                    return Reply::Http(r.0, r.1);
                 }
                 let s = f.state();
                 let arns: Vec<String> = s
@@ -492,7 +594,7 @@ impl Fake {
                     .map(|(n, _)| format!("{}:{n}", s.sm_arn))
                     .collect();
                 let (page, next) = paginate(&arns, req.next_token(), s.page_size);
-                MockResponse::<_, ListStateMachineAliasesError>::Output(
+                Reply::<_, ListStateMachineAliasesError>::Output(
                     ListStateMachineAliasesOutput::builder()
                         .set_state_machine_aliases(Some(
                             page.iter()
@@ -512,18 +614,17 @@ impl Fake {
             });
 
         let f = self.clone();
-        let describe_alias = mock!(aws_sdk_sfn::Client::describe_state_machine_alias)
-            .then_compute_response(move |req| {
+        let describe_alias = route(move |req: &aws_sdk_sfn::operation::describe_state_machine_alias::DescribeStateMachineAliasInput| {
                 let arn = req
                     .state_machine_alias_arn()
                     .unwrap_or_default()
                     .to_string();
                 if let Some(r) = f.begin("DescribeStateMachineAlias", arn.clone()) {
-                    return MockResponse::Http(r);
+                    return Reply::Http(r.0, r.1);
                 }
                 let s = f.state();
                 match s.alias(&arn) {
-                    Some((name, routing)) => MockResponse::Output(
+                    Some((name, routing)) => Reply::Output(
                         DescribeStateMachineAliasOutput::builder()
                             .state_machine_alias_arn(&arn)
                             .name(name)
@@ -531,7 +632,7 @@ impl Fake {
                             .creation_date(DateTime::from_secs(0))
                             .build(),
                     ),
-                    None => MockResponse::Error(DescribeStateMachineAliasError::ResourceNotFound(
+                    None => Reply::Error(DescribeStateMachineAliasError::ResourceNotFound(
                         ResourceNotFound::builder()
                             .message("alias not found")
                             .build(),
@@ -540,22 +641,21 @@ impl Fake {
             });
 
         let f = self.clone();
-        let create_alias = mock!(aws_sdk_sfn::Client::create_state_machine_alias)
-            .then_compute_response(move |req| {
+        let create_alias = route(move |req: &aws_sdk_sfn::operation::create_state_machine_alias::CreateStateMachineAliasInput| {
                 let routing = from_items(req.routing_configuration());
                 if let Some(r) = f.begin("CreateStateMachineAlias", format!("{routing:?}")) {
-                    return MockResponse::Http(r);
+                    return Reply::Http(r.0, r.1);
                 }
                 let mut s = f.state();
-                if let Err(e) = check_weights(&routing) {
-                    return MockResponse::Error(CreateStateMachineAliasError::ValidationException(
+                if let Some(e) = check_weights(&routing) {
+                    return Reply::Error(CreateStateMachineAliasError::ValidationException(
                         e,
                     ));
                 }
                 let name = req.name().unwrap_or_default().to_string();
                 let arn = format!("{}:{name}", s.sm_arn);
                 s.aliases.push((name, routing));
-                MockResponse::Output(
+                Reply::Output(
                     CreateStateMachineAliasOutput::builder()
                         .state_machine_alias_arn(arn)
                         .creation_date(DateTime::from_secs(0))
@@ -565,15 +665,14 @@ impl Fake {
             });
 
         let f = self.clone();
-        let update_alias = mock!(aws_sdk_sfn::Client::update_state_machine_alias)
-            .then_compute_response(move |req| {
+        let update_alias = route(move |req: &aws_sdk_sfn::operation::update_state_machine_alias::UpdateStateMachineAliasInput| {
                 let routing = from_items(req.routing_configuration());
                 if let Some(r) = f.begin("UpdateStateMachineAlias", short_routing(&routing)) {
-                    return MockResponse::Http(r);
+                    return Reply::Http(r.0, r.1);
                 }
                 let mut s = f.state();
-                if let Err(e) = check_weights(&routing) {
-                    return MockResponse::Error(UpdateStateMachineAliasError::ValidationException(
+                if let Some(e) = check_weights(&routing) {
+                    return Reply::Error(UpdateStateMachineAliasError::ValidationException(
                         e,
                     ));
                 }
@@ -589,14 +688,14 @@ impl Fake {
                 {
                     Some((_, r)) => {
                         *r = routing;
-                        MockResponse::Output(
+                        Reply::Output(
                             UpdateStateMachineAliasOutput::builder()
                                 .update_date(DateTime::from_secs(0))
                                 .build()
                                 .unwrap(),
                         )
                     }
-                    None => MockResponse::Error(UpdateStateMachineAliasError::ResourceNotFound(
+                    None => Reply::Error(UpdateStateMachineAliasError::ResourceNotFound(
                         ResourceNotFound::builder()
                             .message("alias not found")
                             .build(),
@@ -605,21 +704,20 @@ impl Fake {
             });
 
         let f = self.clone();
-        let delete_version = mock!(aws_sdk_sfn::Client::delete_state_machine_version)
-            .then_compute_response(move |req| {
+        let delete_version = route(move |req: &aws_sdk_sfn::operation::delete_state_machine_version::DeleteStateMachineVersionInput| {
                 let arn = req
                     .state_machine_version_arn()
                     .unwrap_or_default()
                     .to_string();
                 if let Some(r) = f.begin("DeleteStateMachineVersion", arn.clone()) {
-                    return MockResponse::Http(r);
+                    return Reply::Http(r.0, r.1);
                 }
                 let mut s = f.state();
                 if s.aliases
                     .iter()
                     .any(|(_, routing)| routing.iter().any(|(v, _)| *v == arn))
                 {
-                    return MockResponse::Error(DeleteStateMachineVersionError::ConflictException(
+                    return Reply::Error(DeleteStateMachineVersionError::ConflictException(
                         ConflictException::builder()
                             .message("Version is referenced by an alias")
                             .build(),
@@ -628,7 +726,7 @@ impl Fake {
                 let sm_arn = s.sm_arn.clone();
                 s.versions
                     .retain(|v| format!("{sm_arn}:{}", v.number) != arn);
-                MockResponse::Output(DeleteStateMachineVersionOutput::builder().build())
+                Reply::Output(DeleteStateMachineVersionOutput::builder().build())
             });
 
         vec![
@@ -645,49 +743,51 @@ impl Fake {
         ]
     }
 
-    fn cloudwatch_rule(&self) -> Rule {
+    fn cloudwatch_rule(&self) -> Handler {
         let f = self.clone();
-        mock!(aws_sdk_cloudwatch::Client::describe_alarms).then_compute_response(move |req| {
-            let names: Vec<String> = req.alarm_names().to_vec();
-            if let Some(r) = f.begin("DescribeAlarms", names.join(",")) {
-                return MockResponse::Http(r);
-            }
-            let s = f.state();
-            // AWS: without AlarmTypes only metric alarms are returned; at most 100 names.
-            if names.len() > 100 {
-                return MockResponse::Error(DescribeAlarmsError::unhandled(
-                    "more than 100 alarm names",
-                ));
-            }
-            let types = req.alarm_types();
-            let want_metric = types.is_empty() || types.contains(&AlarmType::MetricAlarm);
-            let want_composite = types.contains(&AlarmType::CompositeAlarm);
-            let chosen: Vec<&Alarm> = s
-                .alarms
-                .iter()
-                .filter(|a| names.contains(&a.name))
-                .collect();
-            let mut out = DescribeAlarmsOutput::builder();
-            for a in chosen {
-                let state = StateValue::from(a.state.as_str());
-                if a.composite && want_composite {
-                    out = out.composite_alarms(
-                        CompositeAlarm::builder()
-                            .alarm_name(&a.name)
-                            .state_value(state)
-                            .build(),
-                    );
-                } else if !a.composite && want_metric {
-                    out = out.metric_alarms(
-                        MetricAlarm::builder()
-                            .alarm_name(&a.name)
-                            .state_value(state)
-                            .build(),
-                    );
+        route(
+            move |req: &aws_sdk_cloudwatch::operation::describe_alarms::DescribeAlarmsInput| {
+                let names: Vec<String> = req.alarm_names().to_vec();
+                if let Some(r) = f.begin("DescribeAlarms", names.join(",")) {
+                    return Reply::Http(r.0, r.1);
                 }
-            }
-            MockResponse::Output(out.build())
-        })
+                let s = f.state();
+                // AWS: without AlarmTypes only metric alarms are returned; at most 100 names.
+                if names.len() > 100 {
+                    return Reply::Error(DescribeAlarmsError::unhandled(
+                        "more than 100 alarm names",
+                    ));
+                }
+                let types = req.alarm_types();
+                let want_metric = types.is_empty() || types.contains(&AlarmType::MetricAlarm);
+                let want_composite = types.contains(&AlarmType::CompositeAlarm);
+                let chosen: Vec<&Alarm> = s
+                    .alarms
+                    .iter()
+                    .filter(|a| names.contains(&a.name))
+                    .collect();
+                let mut out = DescribeAlarmsOutput::builder();
+                for a in chosen {
+                    let state = StateValue::from(a.state.as_str());
+                    if a.composite && want_composite {
+                        out = out.composite_alarms(
+                            CompositeAlarm::builder()
+                                .alarm_name(&a.name)
+                                .state_value(state)
+                                .build(),
+                        );
+                    } else if !a.composite && want_metric {
+                        out = out.metric_alarms(
+                            MetricAlarm::builder()
+                                .alarm_name(&a.name)
+                                .state_value(state)
+                                .build(),
+                        );
+                    }
+                }
+                Reply::Output(out.build())
+            },
+        )
     }
 }
 
@@ -745,14 +845,13 @@ fn from_items(items: &[RoutingConfigurationListItem]) -> Vec<(String, i32)> {
         .collect()
 }
 
-fn check_weights(routing: &[(String, i32)]) -> Result<(), ValidationException> {
+fn check_weights(routing: &[(String, i32)]) -> Option<ValidationException> {
     let sum: i32 = routing.iter().map(|(_, w)| w).sum();
-    if routing.is_empty() || routing.len() > 2 || sum != 100 {
-        return Err(ValidationException::builder()
+    (routing.is_empty() || routing.len() > 2 || sum != 100).then(|| {
+        ValidationException::builder()
             .message("weights must sum to 100")
-            .build());
-    }
-    Ok(())
+            .build()
+    })
 }
 
 /// `v3=70,v4=30`

@@ -1,0 +1,176 @@
+//! Answers SDK calls from Rust closures, per attempt: an interceptor computes each attempt's
+//! reply from a clone of the typed input, and an HTTP client that never touches the network
+//! returns the faults. Unlike replaying canned responses, a retried call is answered afresh, so
+//! "throttled once, then fine" is a real SDK retry.
+
+use std::fmt;
+use std::sync::{Arc, Mutex};
+
+use aws_smithy_http_client::test_util::infallible_client_fn;
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::http::SharedHttpClient;
+use aws_smithy_runtime_api::client::interceptors::Intercept;
+use aws_smithy_runtime_api::client::interceptors::context::{
+    BeforeSerializationInterceptorContextRef, BeforeTransmitInterceptorContextMut, Error,
+    FinalizerInterceptorContextMut, Input, Output,
+};
+use aws_smithy_runtime_api::client::orchestrator::OrchestratorError;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_types::body::SdkBody;
+use aws_smithy_types::config_bag::{ConfigBag, Storable, StoreReplace};
+
+/// What one attempt of an operation gets back.
+pub enum Reply<O, E> {
+    Output(O),
+    Error(E),
+    /// A raw HTTP answer (status, body), e.g. a throttle or a 500 the SDK may retry.
+    Http(u16, String),
+}
+
+enum Answer {
+    Output(Output),
+    Error(OrchestratorError<Error>),
+}
+
+type AttemptFn = Arc<dyn Fn() -> Reply<Output, OrchestratorError<Error>> + Send + Sync>;
+/// Given a type-erased input: None if it is not this handler's operation.
+pub type Handler = Arc<dyn Fn(&Input) -> Option<AttemptFn> + Send + Sync>;
+
+/// A handler for operation input `I`, answering with `reply` on every attempt.
+pub fn route<I, O, E>(reply: impl Fn(&I) -> Reply<O, E> + Send + Sync + 'static) -> Handler
+where
+    I: Clone + fmt::Debug + Send + Sync + 'static,
+    O: fmt::Debug + Send + Sync + 'static,
+    E: std::error::Error + fmt::Debug + Send + Sync + 'static,
+{
+    let reply = Arc::new(reply);
+    Arc::new(move |input: &Input| {
+        let typed = input.downcast_ref::<I>()?.clone();
+        let reply = reply.clone();
+        let attempt: AttemptFn = Arc::new(move || match reply(&typed) {
+            Reply::Output(o) => Reply::Output(Output::erase(o)),
+            Reply::Error(e) => Reply::Error(OrchestratorError::operation(Error::erase(e))),
+            Reply::Http(status, body) => Reply::Http(status, body),
+        });
+        Some(attempt)
+    })
+}
+
+#[derive(Clone)]
+struct Attempt(AttemptFn);
+impl fmt::Debug for Attempt {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Attempt")
+    }
+}
+impl Storable for Attempt {
+    type Storer = StoreReplace<Attempt>;
+}
+
+#[derive(Clone, Default)]
+struct Pending(Arc<Mutex<Option<Answer>>>);
+impl fmt::Debug for Pending {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Pending")
+    }
+}
+impl Storable for Pending {
+    type Storer = StoreReplace<Pending>;
+}
+
+/// The HTTP answer for a faulted attempt, carried to the HTTP client on the request.
+#[derive(Clone)]
+struct FaultResponse(u16, String);
+
+pub struct FakeInterceptor {
+    handlers: Vec<Handler>,
+}
+
+impl fmt::Debug for FakeInterceptor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "FakeInterceptor({} handlers)", self.handlers.len())
+    }
+}
+
+impl FakeInterceptor {
+    pub fn new(handlers: Vec<Handler>) -> Self {
+        FakeInterceptor { handlers }
+    }
+}
+
+impl Intercept for FakeInterceptor {
+    fn name(&self) -> &'static str {
+        "FakeInterceptor"
+    }
+
+    fn read_before_serialization(
+        &self,
+        context: &BeforeSerializationInterceptorContextRef<'_>,
+        _: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let input = context.inner().input().expect("input is set");
+        let attempt = self
+            .handlers
+            .iter()
+            .find_map(|h| h(input))
+            .unwrap_or_else(|| panic!("the fake has no handler for {input:?}"));
+        cfg.interceptor_state().store_put(Attempt(attempt));
+        Ok(())
+    }
+
+    fn modify_before_transmit(
+        &self,
+        context: &mut BeforeTransmitInterceptorContextMut<'_>,
+        _: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let attempt = cfg.load::<Attempt>().expect("attempt stored").clone();
+        let pending = Pending::default();
+        match (attempt.0)() {
+            Reply::Http(status, body) => {
+                context
+                    .request_mut()
+                    .add_extension(FaultResponse(status, body));
+            }
+            Reply::Output(o) => *pending.0.lock().unwrap() = Some(Answer::Output(o)),
+            Reply::Error(e) => *pending.0.lock().unwrap() = Some(Answer::Error(e)),
+        }
+        cfg.interceptor_state().store_put(pending);
+        Ok(())
+    }
+
+    fn modify_before_attempt_completion(
+        &self,
+        context: &mut FinalizerInterceptorContextMut<'_>,
+        _: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        if let Some(pending) = cfg.load::<Pending>()
+            && let Some(answer) = pending.0.lock().unwrap().take()
+        {
+            match answer {
+                Answer::Output(o) => context.inner_mut().set_output_or_error(Ok(o)),
+                Answer::Error(e) => context.inner_mut().set_output_or_error(Err(e)),
+            }
+        }
+        Ok(())
+    }
+}
+
+/// An HTTP client that answers faulted attempts with their status and body, and everything
+/// else with a placeholder the interceptor replaces with the modeled reply.
+pub fn http_client() -> SharedHttpClient {
+    infallible_client_fn(|mut req| {
+        if let Some(FaultResponse(status, body)) = req.extensions_mut().remove::<FaultResponse>() {
+            return http::Response::builder()
+                .status(status)
+                .body(SdkBody::from(body))
+                .unwrap();
+        }
+        http::Response::builder()
+            .status(200)
+            .body(SdkBody::from("{}"))
+            .unwrap()
+    })
+}
