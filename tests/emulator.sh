@@ -3,8 +3,9 @@
 # sfndeploy's end-to-end tests and demo.
 #
 #   tests/emulator.sh install          install the pinned LocalStack into the cache folder
-#   tests/emulator.sh start [PORT]     start it (free loopback port unless PORT), print "PID PORT"
+#   tests/emulator.sh start [PORT]     start it (free loopback port unless PORT), print "PID PORT STATE_DIR"
 #   tests/emulator.sh stop PID         stop what `start` started
+#   tests/emulator.sh stop-all         stop every emulator started from this cache folder
 #
 # Cache folder: $SFNDEPLOY_EMULATOR_CACHE, else ${XDG_CACHE_HOME:-~/.cache}/sfndeploy-emulator.
 # With SFNDEPLOY_EMULATOR_IDLE=SECONDS, `start` also leaves a watchdog that stops the emulator
@@ -45,7 +46,6 @@ find_python() {
 
 install() {
   [[ -f $VENV/.installed ]] && return 0
-  rm -rf "$VENV"
   local py uv
   py=$(find_python) || die "LocalStack needs Python 3.13 or newer and none was found. Install one (e.g. 'pyenv install 3.13' or 'uv python install 3.13'), or point SFNDEPLOY_PYTHON at it."
   mkdir -p "$CACHE"
@@ -96,6 +96,7 @@ start() {
     exec setsid "$VENV/bin/python" -m localstack.runtime.main >"$state/localstack.log" 2>&1 </dev/null
   ) &
   pid=$!
+  echo "$pid" >"$state/pid"
   for ((i = 0; i < 240; i++)); do
     if ! kill -0 "$pid" 2>/dev/null; then
       tail -n 20 "$state/localstack.log" >&2 || true
@@ -107,7 +108,7 @@ start() {
         watchdog "$pid" "$state/last-used" "$SFNDEPLOY_EMULATOR_IDLE" &
         disown
       fi
-      printf '%s %s\n' "$pid" "$port"
+      printf '%s %s %s\n' "$pid" "$port" "$state"
       return 0
     fi
     sleep 0.25
@@ -138,10 +139,19 @@ stop() {
   kill -KILL "$pid" 2>/dev/null || true
 }
 
+stop_all() {
+  local f
+  for f in "$CACHE"/run-*/pid; do
+    [[ -f $f ]] && stop "$(cat "$f")"
+    rm -f "$f"
+  done
+}
+
 case ${1:-} in
   install) install ;;
   start) start "${2:-}" ;;
   stop) stop "${2:-}" ;;
+  stop-all) stop_all ;;
   python) find_python ;;
-  *) die "usage: $0 install | start [PORT] | stop PID" ;;
+  *) die "usage: $0 install | start [PORT] | stop PID | stop-all" ;;
 esac

@@ -1,0 +1,421 @@
+//! End to end: the built binary against LocalStack (started by tests/support), judged by the
+//! AWS state it leaves behind and by the calls a logging proxy saw.
+
+mod support;
+
+use std::time::Duration;
+
+use support::proxy::Proxy;
+use support::{Aws, Machine, emulator, run, spawn};
+
+/// An emulator, clients, a proxy in front, and a state machine with `versions` versions whose
+/// alias `prod` routes 100% to v1.
+async fn setup(prefix: &str, versions: u32) -> Option<(Aws, Proxy, Machine)> {
+    let emulator = emulator()?;
+    let aws = Aws::new(emulator).await;
+    let proxy = Proxy::start(emulator.port).await;
+    let machine = Machine::create(&aws, prefix, versions).await;
+    machine.create_alias("prod", &[(1, 100)]).await;
+    Some((aws, proxy, machine))
+}
+
+/// Weights of the new version (`new`) in each alias update the proxy forwarded.
+fn new_weights(proxy: &Proxy, new: u32) -> Vec<i64> {
+    proxy
+        .forwarded("UpdateStateMachineAlias")
+        .iter()
+        .map(|c| {
+            c.routing()
+                .iter()
+                .find(|(v, _)| *v == new)
+                .map_or(0, |(_, w)| *w)
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn canary_with_alarms_that_stay_ok() {
+    let Some((aws, proxy, m)) = setup("canary", 2).await else {
+        return;
+    };
+    aws.metric_alarm(&format!("{}-errors", m.name), "OK").await;
+    aws.composite_alarm(
+        &format!("{}-health", m.name),
+        &format!("{}-errors", m.name),
+        "OK",
+    )
+    .await;
+    let (errors, health) = (format!("{}-errors", m.name), format!("{}-health", m.name));
+    let out = run(
+        &proxy.endpoint(),
+        &[
+            "--state-machine",
+            &m.name,
+            "--alias",
+            "prod",
+            "--strategy",
+            "canary",
+            "--increment",
+            "10",
+            "--interval",
+            "2",
+            "--alarm-polling",
+            "1",
+            "--alarms",
+            &errors,
+            &health,
+        ],
+    )
+    .await;
+    assert_eq!(out.code, 0, "{out:#?}");
+    assert_eq!(new_weights(&proxy, 2), [10, 100]);
+    assert_eq!(
+        proxy.forwarded("UpdateStateMachineAlias")[0].routing(),
+        [(1, 90), (2, 10)]
+    );
+    assert_eq!(
+        m.routing("prod").await.unwrap(),
+        [(2, 100)],
+        "single entry at 100% new"
+    );
+    assert!(
+        out.stdout.contains("Deployed v2 to alias prod"),
+        "{}",
+        out.stdout
+    );
+}
+
+#[tokio::test]
+async fn linear_without_alarms() {
+    let Some((_, proxy, m)) = setup("linear", 2).await else {
+        return;
+    };
+    let out = run(
+        &proxy.endpoint(),
+        &[
+            "--state-machine",
+            &m.arn,
+            "--alias",
+            "prod",
+            "--strategy",
+            "LINEAR",
+            "--increment",
+            "40",
+            "--interval",
+            "1",
+        ],
+    )
+    .await;
+    assert_eq!(out.code, 0, "{out:#?}");
+    assert_eq!(new_weights(&proxy, 2), [40, 80, 100]);
+    assert_eq!(m.routing("prod").await.unwrap(), [(2, 100)]);
+    assert!(proxy.forwarded("DescribeAlarms").is_empty());
+}
+
+#[tokio::test]
+async fn all_at_once_with_an_alarm_that_stays_ok() {
+    let Some((aws, proxy, m)) = setup("allatonce", 2).await else {
+        return;
+    };
+    let alarm = format!("{}-errors", m.name);
+    aws.metric_alarm(&alarm, "OK").await;
+    let out = run(
+        &proxy.endpoint(),
+        &[
+            "--state-machine",
+            &m.name,
+            "--alias=prod",
+            "--interval",
+            "2",
+            "--alarm-polling",
+            "1",
+            "--alarms",
+            &alarm,
+        ],
+    )
+    .await;
+    assert_eq!(out.code, 0, "{out:#?}");
+    assert_eq!(new_weights(&proxy, 2), [100]);
+    assert_eq!(m.routing("prod").await.unwrap(), [(2, 100)]);
+    assert!(
+        proxy.forwarded("DescribeAlarms").len() >= 3,
+        "monitored during the hold"
+    );
+}
+
+/// Fires `alarm` once the first step is live and checks the rollback came within one poll.
+async fn fire_mid_deploy(aws: &Aws, proxy: &Proxy, m: &Machine, alarm: &str, watched: &str) {
+    let running = spawn(
+        &proxy.endpoint(),
+        &[
+            "--state-machine",
+            &m.name,
+            "--alias",
+            "prod",
+            "--strategy",
+            "canary",
+            "--increment",
+            "20",
+            "--interval",
+            "20",
+            "--alarm-polling",
+            "1",
+            "--alarms",
+            watched,
+        ],
+        &[],
+    );
+    running.wait_for("step 1/2", Duration::from_secs(30)).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let fired = std::time::Instant::now();
+    aws.set_alarm(alarm, "ALARM").await;
+    let out = running.finish().await;
+    assert_eq!(out.code, 3, "{out:#?}");
+    assert!(
+        out.stderr.contains(watched),
+        "names the alarm: {}",
+        out.stderr
+    );
+    let updates = proxy.forwarded("UpdateStateMachineAlias");
+    assert_eq!(
+        updates.last().unwrap().routing(),
+        [(1, 100)],
+        "rolled back to the old version"
+    );
+    let reaction = updates.last().unwrap().at.duration_since(fired);
+    assert!(
+        reaction <= Duration::from_millis(1800),
+        "rollback {reaction:?} after the alarm, polling 1 s"
+    );
+    assert_eq!(m.routing("prod").await.unwrap(), [(1, 100)]);
+    assert!(
+        out.took < Duration::from_secs(15),
+        "did not wait out the hold: {:?}",
+        out.took
+    );
+}
+
+#[tokio::test]
+async fn a_metric_alarm_firing_mid_deploy_rolls_back_within_one_poll() {
+    let Some((aws, proxy, m)) = setup("fire-metric", 2).await else {
+        return;
+    };
+    let alarm = format!("{}-errors", m.name);
+    aws.metric_alarm(&alarm, "OK").await;
+    fire_mid_deploy(&aws, &proxy, &m, &alarm, &alarm).await;
+}
+
+#[tokio::test]
+async fn a_composite_alarm_firing_mid_deploy_rolls_back_within_one_poll() {
+    let Some((aws, proxy, m)) = setup("fire-composite", 2).await else {
+        return;
+    };
+    let (metric, composite) = (format!("{}-errors", m.name), format!("{}-health", m.name));
+    aws.metric_alarm(&metric, "OK").await;
+    aws.composite_alarm(&composite, &metric, "OK").await;
+    fire_mid_deploy(&aws, &proxy, &m, &composite, &composite).await;
+}
+
+#[tokio::test]
+async fn first_deploy_creates_the_alias() {
+    let Some(emulator) = emulator() else { return };
+    let aws = Aws::new(emulator).await;
+    let m = Machine::create(&aws, "first", 1).await;
+    m.update(&support::definition("second"), false).await;
+    let out = run(
+        &aws.endpoint,
+        &[
+            "--state-machine",
+            &m.name,
+            "--alias",
+            "live",
+            "--publish-revision",
+            "--strategy",
+            "canary",
+        ],
+    )
+    .await;
+    assert_eq!(out.code, 0, "{out:#?}");
+    assert_eq!(m.versions().await, [1, 2]);
+    assert_eq!(m.routing("live").await.unwrap(), [(2, 100)]);
+    assert!(out.stdout.contains("Created alias live"), "{}", out.stdout);
+}
+
+#[tokio::test]
+async fn nothing_to_do_when_the_alias_is_already_on_the_new_version() {
+    let Some((_, proxy, m)) = setup("noop", 1).await else {
+        return;
+    };
+    let before = m.snapshot().await;
+    let out = run(
+        &proxy.endpoint(),
+        &[
+            "--state-machine",
+            &m.name,
+            "--alias",
+            "prod",
+            "--publish-revision",
+        ],
+    )
+    .await;
+    assert_eq!(out.code, 0, "{out:#?}");
+    assert!(out.stdout.contains("Nothing to do"), "{}", out.stdout);
+    assert_eq!(m.snapshot().await, before);
+    assert!(proxy.forwarded("UpdateStateMachineAlias").is_empty());
+}
+
+#[tokio::test]
+async fn a_split_alias_is_refused_and_left_alone_unless_forced() {
+    let Some(emulator) = emulator() else { return };
+    let aws = Aws::new(emulator).await;
+    let m = Machine::create(&aws, "split", 3).await;
+    m.create_alias("prod", &[(1, 70), (2, 30)]).await;
+    m.update(&support::definition("pending"), false).await;
+    let before = m.snapshot().await;
+    let out = run(
+        &aws.endpoint,
+        &[
+            "--state-machine",
+            &m.name,
+            "--alias",
+            "prod",
+            "--publish-revision",
+        ],
+    )
+    .await;
+    assert_eq!(out.code, 1, "{out:#?}");
+    assert!(
+        out.stderr.contains("split") && out.stderr.contains("--force"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(
+        m.snapshot().await,
+        before,
+        "nothing published, alias untouched"
+    );
+
+    let out = run(
+        &aws.endpoint,
+        &[
+            "--state-machine",
+            &m.name,
+            "--alias",
+            "prod",
+            "--publish-revision",
+            "--force",
+            "--strategy",
+            "linear",
+            "--increment",
+            "50",
+            "--interval",
+            "1",
+        ],
+    )
+    .await;
+    assert_eq!(out.code, 0, "{out:#?}");
+    assert_eq!(m.versions().await, [1, 2, 3, 4]);
+    assert_eq!(m.routing("prod").await.unwrap(), [(4, 100)]);
+}
+
+#[tokio::test]
+async fn file_with_publish_revision_becomes_exactly_the_new_version() {
+    let Some((_, proxy, m)) = setup("file", 1).await else {
+        return;
+    };
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(&m.name);
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("orders.asl.json");
+    let text = support::definition("from the file");
+    std::fs::write(&file, &text).unwrap();
+    let out = run(
+        &proxy.endpoint(),
+        &[
+            "--state-machine",
+            &m.name,
+            "--alias",
+            "prod",
+            "--file",
+            file.to_str().unwrap(),
+            "--publish-revision",
+            "--interval",
+            "0",
+        ],
+    )
+    .await;
+    assert_eq!(out.code, 0, "{out:#?}");
+    assert_eq!(m.versions().await, [1, 2]);
+    assert_eq!(m.version_definition(2).await, text);
+    assert_eq!(m.routing("prod").await.unwrap(), [(2, 100)]);
+    assert_eq!(
+        proxy.forwarded("PublishStateMachineVersion").len(),
+        0,
+        "uploaded and published in one call"
+    );
+}
+
+#[tokio::test]
+async fn pruning_keeps_the_newest_and_alias_referenced_versions() {
+    let Some(emulator) = emulator() else { return };
+    let aws = Aws::new(emulator).await;
+    let m = Machine::create(&aws, "prune", 12).await;
+    m.create_alias("prod", &[(11, 100)]).await;
+    m.create_alias("legacy", &[(2, 100)]).await;
+    let out = run(
+        &aws.endpoint,
+        &[
+            "--state-machine",
+            &m.name,
+            "--alias",
+            "prod",
+            "--history-max",
+            "3",
+            "--interval",
+            "0",
+        ],
+    )
+    .await;
+    assert_eq!(out.code, 0, "{out:#?}");
+    assert_eq!(m.versions().await, [2, 10, 11, 12]);
+    assert_eq!(m.routing("prod").await.unwrap(), [(12, 100)]);
+    assert!(out.stdout.contains("pruned 8"), "{}", out.stdout);
+}
+
+#[tokio::test]
+async fn polling_faster_than_the_interval_polls_on_schedule_and_ends_on_time() {
+    let Some((aws, proxy, m)) = setup("polling", 2).await else {
+        return;
+    };
+    let alarm = format!("{}-errors", m.name);
+    aws.metric_alarm(&alarm, "OK").await;
+    let out = run(
+        &proxy.endpoint(),
+        &[
+            "--state-machine",
+            &m.name,
+            "--alias",
+            "prod",
+            "--strategy",
+            "linear",
+            "--increment",
+            "50",
+            "--interval",
+            "3",
+            "--alarm-polling",
+            "1",
+            "--alarms",
+            &alarm,
+        ],
+    )
+    .await;
+    assert_eq!(out.code, 0, "{out:#?}");
+    // The check before any change, a gate before each step and at the end, and polls at 1 s and
+    // 2 s into each 3 s hold: 1 + 3 + 2 * 2.
+    assert_eq!(proxy.forwarded("DescribeAlarms").len(), 8);
+    let planned = Duration::from_secs(6);
+    assert!(
+        out.took >= planned && out.took < planned + Duration::from_millis(2500),
+        "took {:?}",
+        out.took
+    );
+}

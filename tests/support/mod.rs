@@ -1,0 +1,502 @@
+//! Support for the end-to-end tests: one LocalStack emulator for the whole test run (started by
+//! `tests/emulator.sh`, shared by every e2e test binary, reused while alive), AWS clients to
+//! arrange and inspect state, a runner for the built `sfndeploy` binary, and a fault-injecting
+//! proxy that sits between the binary and the emulator and logs every call.
+#![allow(dead_code)]
+
+pub mod proxy;
+
+use std::fs::File;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use aws_config::BehaviorVersion;
+use aws_sdk_cloudwatch::types::{ComparisonOperator, StateValue, Statistic};
+use aws_sdk_sfn::config::Credentials;
+use aws_sdk_sfn::types::RoutingConfigurationListItem;
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+pub const REGION: &str = "us-east-1";
+pub const ROLE: &str = "arn:aws:iam::000000000000:role/sfndeploy-test";
+
+/// The shared emulator.
+pub struct Emulator {
+    pub port: u16,
+    state_dir: PathBuf,
+}
+
+impl Emulator {
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Tells the emulator's idle watchdog that it is still in use.
+    fn touch(&self) {
+        let _ = File::create(self.state_dir.join("last-used"));
+    }
+}
+
+static EMULATOR: OnceLock<Result<Emulator, String>> = OnceLock::new();
+
+/// The emulator, started on first use. Returns None only when the developer opted out with
+/// `SFNDEPLOY_SKIP_E2E=1` outside CI; a failure to start fails the test loudly.
+pub fn emulator() -> Option<&'static Emulator> {
+    if std::env::var_os("SFNDEPLOY_SKIP_E2E").is_some_and(|v| v == "1") {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "SFNDEPLOY_SKIP_E2E is not honoured in CI: the end-to-end tests must run there"
+        );
+        eprintln!("SKIPPED: end-to-end test (SFNDEPLOY_SKIP_E2E=1)");
+        return None;
+    }
+    match EMULATOR.get_or_init(start_or_reuse) {
+        Ok(e) => {
+            e.touch();
+            Some(e)
+        }
+        Err(message) => panic!("{message}"),
+    }
+}
+
+fn start_or_reuse() -> Result<Emulator, String> {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("emulator");
+    std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    // One test binary at a time decides whether to start it.
+    let lock = File::create(dir.join("lock")).map_err(|e| e.to_string())?;
+    lock.lock().map_err(|e| e.to_string())?;
+    let current = dir.join("current");
+    if let Ok(text) = std::fs::read_to_string(&current)
+        && let [_, port, state] = text.split_whitespace().collect::<Vec<_>>()[..]
+        && let Ok(port) = port.parse()
+        && healthy(port)
+    {
+        return Ok(Emulator {
+            port,
+            state_dir: PathBuf::from(state),
+        });
+    }
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/emulator.sh");
+    let idle = std::env::var("SFNDEPLOY_EMULATOR_IDLE").unwrap_or_else(|_| "120".into());
+    let out = std::process::Command::new("bash")
+        .arg(&script)
+        .arg("start")
+        .env("SFNDEPLOY_EMULATOR_IDLE", idle)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot run {}: {e}", script.display()))?;
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    let fields: Vec<&str> = stdout.split_whitespace().collect();
+    if !out.status.success() || fields.len() != 3 {
+        return Err(format!(
+            "the end-to-end tests need the LocalStack emulator, and it could not be started:\n{}\n\
+             Fix the cause above (the script says what to install), or, outside CI only, set \
+             SFNDEPLOY_SKIP_E2E=1 to skip the end-to-end tests.",
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    std::fs::write(&current, &stdout).map_err(|e| e.to_string())?;
+    let port = fields[1]
+        .parse()
+        .map_err(|_| format!("bad emulator output: {stdout}"))?;
+    Ok(Emulator {
+        port,
+        state_dir: PathBuf::from(fields[2]),
+    })
+}
+
+fn healthy(port: u16) -> bool {
+    let Ok(mut stream) =
+        TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_secs(1))
+    else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(3)));
+    let request = "GET /_localstack/health HTTP/1.0\r\nHost: localhost\r\n\r\n";
+    if stream.write_all(request.as_bytes()).is_err() {
+        return false;
+    }
+    let mut body = String::new();
+    let _ = stream.read_to_string(&mut body);
+    body.starts_with("HTTP/1.1 200") || body.starts_with("HTTP/1.0 200")
+}
+
+/// A unique name per test and process, so tests share one emulator in parallel.
+pub fn unique(prefix: &str) -> String {
+    static N: AtomicU32 = AtomicU32::new(0);
+    format!(
+        "{prefix}-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// AWS clients pointed at the emulator, for arranging and inspecting.
+#[derive(Clone)]
+pub struct Aws {
+    pub sfn: aws_sdk_sfn::Client,
+    pub cloudwatch: aws_sdk_cloudwatch::Client,
+    pub endpoint: String,
+}
+
+impl Aws {
+    pub async fn new(emulator: &Emulator) -> Aws {
+        let config = aws_config::defaults(BehaviorVersion::latest())
+            .endpoint_url(emulator.endpoint())
+            .region(aws_config::Region::new(REGION))
+            .credentials_provider(Credentials::new("test", "test", None, None, "e2e"))
+            .load()
+            .await;
+        Aws {
+            sfn: aws_sdk_sfn::Client::new(&config),
+            cloudwatch: aws_sdk_cloudwatch::Client::new(&config),
+            endpoint: emulator.endpoint(),
+        }
+    }
+
+    pub async fn metric_alarm(&self, name: &str, state: &str) {
+        self.cloudwatch
+            .put_metric_alarm()
+            .alarm_name(name)
+            .namespace("AWS/States")
+            .metric_name("ExecutionsFailed")
+            .statistic(Statistic::Sum)
+            .period(60)
+            .evaluation_periods(1)
+            .threshold(1.0)
+            .comparison_operator(ComparisonOperator::GreaterThanOrEqualToThreshold)
+            .send()
+            .await
+            .expect("put metric alarm");
+        self.set_alarm(name, state).await;
+    }
+
+    pub async fn composite_alarm(&self, name: &str, of: &str, state: &str) {
+        self.cloudwatch
+            .put_composite_alarm()
+            .alarm_name(name)
+            .alarm_rule(format!("ALARM(\"{of}\")"))
+            .send()
+            .await
+            .expect("put composite alarm");
+        self.set_alarm(name, state).await;
+    }
+
+    pub async fn set_alarm(&self, name: &str, state: &str) {
+        self.cloudwatch
+            .set_alarm_state()
+            .alarm_name(name)
+            .state_value(StateValue::from(state))
+            .state_reason("set by the sfndeploy tests")
+            .send()
+            .await
+            .expect("set alarm state");
+    }
+}
+
+pub fn definition(result: &str) -> String {
+    format!(
+        r#"{{"StartAt":"P","States":{{"P":{{"Type":"Pass","Result":"{result}","End":true}}}}}}"#
+    )
+}
+
+/// A state machine of the test's own in the emulator.
+pub struct Machine {
+    pub aws: Aws,
+    pub name: String,
+    pub arn: String,
+}
+
+/// What a test compares before and after a run that must change nothing.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Snapshot {
+    pub versions: Vec<u32>,
+    pub aliases: Vec<(String, Vec<(u32, i32)>)>,
+    pub revision: Option<String>,
+    pub definition: String,
+}
+
+impl Machine {
+    /// Creates a state machine with `versions` published versions (v1..vN, each a distinct
+    /// definition); the current revision is vN's.
+    pub async fn create(aws: &Aws, prefix: &str, versions: u32) -> Machine {
+        let name = unique(prefix);
+        let out = aws
+            .sfn
+            .create_state_machine()
+            .name(&name)
+            .role_arn(ROLE)
+            .definition(definition("v1"))
+            .publish(versions > 0)
+            .send()
+            .await
+            .expect("create state machine");
+        let machine = Machine {
+            aws: aws.clone(),
+            name,
+            arn: out.state_machine_arn().to_string(),
+        };
+        for n in 2..=versions {
+            machine.update(&definition(&format!("v{n}")), true).await;
+        }
+        machine
+    }
+
+    /// Uploads a definition as the new revision, publishing it if asked.
+    pub async fn update(&self, definition: &str, publish: bool) {
+        self.aws
+            .sfn
+            .update_state_machine()
+            .state_machine_arn(&self.arn)
+            .definition(definition)
+            .publish(publish)
+            .send()
+            .await
+            .expect("update state machine");
+    }
+
+    pub fn version_arn(&self, n: u32) -> String {
+        format!("{}:{n}", self.arn)
+    }
+
+    pub async fn create_alias(&self, name: &str, routing: &[(u32, i32)]) {
+        let items = routing
+            .iter()
+            .map(|&(n, w)| {
+                RoutingConfigurationListItem::builder()
+                    .state_machine_version_arn(self.version_arn(n))
+                    .weight(w)
+                    .build()
+                    .unwrap()
+            })
+            .collect();
+        self.aws
+            .sfn
+            .create_state_machine_alias()
+            .name(name)
+            .set_routing_configuration(Some(items))
+            .send()
+            .await
+            .expect("create alias");
+    }
+
+    /// The alias's routing as (version number, weight), sorted; None if there is no such alias.
+    pub async fn routing(&self, alias: &str) -> Option<Vec<(u32, i32)>> {
+        let out = self
+            .aws
+            .sfn
+            .describe_state_machine_alias()
+            .state_machine_alias_arn(format!("{}:{alias}", self.arn))
+            .send()
+            .await
+            .ok()?;
+        let mut routing: Vec<(u32, i32)> = out
+            .routing_configuration()
+            .iter()
+            .map(|r| (version_number(r.state_machine_version_arn()), r.weight()))
+            .collect();
+        routing.sort();
+        Some(routing)
+    }
+
+    /// Published version numbers, ascending (all pages).
+    pub async fn versions(&self) -> Vec<u32> {
+        let mut numbers = Vec::new();
+        let mut token = None;
+        loop {
+            let page = self
+                .aws
+                .sfn
+                .list_state_machine_versions()
+                .state_machine_arn(&self.arn)
+                .set_next_token(token)
+                .send()
+                .await
+                .expect("list versions");
+            numbers.extend(
+                page.state_machine_versions()
+                    .iter()
+                    .map(|v| version_number(v.state_machine_version_arn())),
+            );
+            token = page.next_token().map(str::to_string);
+            if token.is_none() {
+                break;
+            }
+        }
+        numbers.sort();
+        numbers
+    }
+
+    pub async fn version_definition(&self, n: u32) -> String {
+        self.aws
+            .sfn
+            .describe_state_machine()
+            .state_machine_arn(self.version_arn(n))
+            .send()
+            .await
+            .expect("describe version")
+            .definition()
+            .to_string()
+    }
+
+    pub async fn snapshot(&self) -> Snapshot {
+        let sm = self
+            .aws
+            .sfn
+            .describe_state_machine()
+            .state_machine_arn(&self.arn)
+            .send()
+            .await
+            .expect("describe");
+        let listed = self
+            .aws
+            .sfn
+            .list_state_machine_aliases()
+            .state_machine_arn(&self.arn)
+            .send()
+            .await
+            .expect("list aliases");
+        let mut aliases = Vec::new();
+        for a in listed.state_machine_aliases() {
+            let name = a
+                .state_machine_alias_arn()
+                .rsplit(':')
+                .next()
+                .unwrap()
+                .to_string();
+            let routing = self.routing(&name).await.unwrap_or_default();
+            aliases.push((name, routing));
+        }
+        aliases.sort();
+        Snapshot {
+            versions: self.versions().await,
+            aliases,
+            revision: sm.revision_id().map(str::to_string),
+            definition: sm.definition().to_string(),
+        }
+    }
+}
+
+pub fn version_number(arn: &str) -> u32 {
+    arn.rsplit(':')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
+/// A finished run of the binary.
+#[derive(Debug)]
+pub struct Finished {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+    pub took: Duration,
+}
+
+/// A running `sfndeploy` process; stderr is collected line by line as it comes.
+pub struct Running {
+    child: tokio::process::Child,
+    stderr: Arc<Mutex<Vec<String>>>,
+    reader: tokio::task::JoinHandle<()>,
+    started: Instant,
+}
+
+/// Starts the built binary against `endpoint` with `args`, the AWS environment set as a user
+/// would (no profile, no metadata service), and `extra_env`.
+pub fn spawn(endpoint: &str, args: &[&str], extra_env: &[(&str, &str)]) -> Running {
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_sfndeploy"));
+    cmd.args(args)
+        .env("AWS_ENDPOINT_URL", endpoint)
+        .env("AWS_REGION", REGION)
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("NO_COLOR", "1")
+        .env_remove("AWS_PROFILE")
+        .env_remove("AWS_DEFAULT_REGION")
+        .env_remove("RUST_LOG")
+        .env_remove("GITHUB_ACTIONS")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    for (k, v) in extra_env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().expect("start sfndeploy");
+    let stderr = Arc::new(Mutex::new(Vec::new()));
+    let lines = stderr.clone();
+    let pipe = child.stderr.take().unwrap();
+    let reader = tokio::spawn(async move {
+        let mut reader = BufReader::new(pipe).lines();
+        while let Ok(Some(line)) = reader.next_line().await {
+            lines.lock().unwrap().push(line);
+        }
+    });
+    Running {
+        child,
+        stderr,
+        reader,
+        started: Instant::now(),
+    }
+}
+
+impl Running {
+    pub fn id(&self) -> u32 {
+        self.child.id().expect("running")
+    }
+
+    /// Waits until a stderr line contains `text`.
+    pub async fn wait_for(&self, text: &str, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if self.stderr.lock().unwrap().iter().any(|l| l.contains(text)) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no '{text}' on stderr within {timeout:?}: {:#?}",
+                self.stderr.lock().unwrap()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    pub fn signal(&self, name: &str) {
+        let status = std::process::Command::new("kill")
+            .arg(format!("-{name}"))
+            .arg(self.id().to_string())
+            .status();
+        assert!(status.is_ok_and(|s| s.success()), "kill -{name}");
+    }
+
+    pub async fn finish(mut self) -> Finished {
+        let mut stdout = String::new();
+        if let Some(mut out) = self.child.stdout.take() {
+            use tokio::io::AsyncReadExt;
+            out.read_to_string(&mut stdout).await.unwrap();
+        }
+        let status = tokio::time::timeout(Duration::from_secs(120), self.child.wait())
+            .await
+            .expect("sfndeploy finished within 2 minutes")
+            .unwrap();
+        let took = self.started.elapsed();
+        let _ = self.reader.await;
+        let stderr = self.stderr.lock().unwrap().join("\n");
+        Finished {
+            code: status.code().unwrap_or(-1),
+            stdout,
+            stderr,
+            took,
+        }
+    }
+}
+
+/// Runs the binary to the end.
+pub async fn run(endpoint: &str, args: &[&str]) -> Finished {
+    spawn(endpoint, args, &[]).finish().await
+}
