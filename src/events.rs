@@ -256,14 +256,23 @@ impl Event {
                 new_weight,
                 hold,
                 remaining,
-            } => format!(
-                "step {step}/{steps}: {} {}% / {} {new_weight}%; holding {}, {} left",
-                short_version(old_version),
-                100 - new_weight,
-                short_version(new_version),
-                human(*hold),
-                human(*remaining)
-            ),
+            } => {
+                let routing = if *new_weight >= 100 {
+                    format!("{} 100%", short_version(new_version))
+                } else {
+                    format!(
+                        "{} {}% / {} {new_weight}%",
+                        short_version(old_version),
+                        100 - new_weight,
+                        short_version(new_version)
+                    )
+                };
+                format!(
+                    "step {step}/{steps}: {routing}; holding {}, {} left",
+                    human(*hold),
+                    human(*remaining)
+                )
+            }
             Event::AlarmsPolled { states } => format!(
                 "alarms: {}",
                 states

@@ -124,22 +124,14 @@ impl VersionManager {
             }
             return Ok(());
         }
-        let lines: Vec<String> = out
+        let problems: Vec<String> = out
             .diagnostics()
             .iter()
-            .map(|d| {
-                format!(
-                    "  {} {}: {}{}",
-                    d.severity().as_str(),
-                    d.code(),
-                    d.message(),
-                    location(d.location())
-                )
-            })
+            .map(|d| format!("{} {}{}", d.code(), d.message(), location(d.location())))
             .collect();
         Err(Failure::usage(format!(
-            "{source} is not a valid state machine definition:\n{}",
-            lines.join("\n")
+            "{source} is not a valid state machine definition: {}",
+            problems.join("; ")
         )))
     }
 

@@ -54,7 +54,18 @@ pub fn emulator() -> Option<&'static Emulator> {
         eprintln!("SKIPPED: end-to-end test (SFNDEPLOY_SKIP_E2E=1)");
         return None;
     }
-    match EMULATOR.get_or_init(start_or_reuse) {
+    match EMULATOR.get_or_init(|| {
+        let emulator = start_or_reuse()?;
+        // Keep the idle watchdog away while this test binary runs, however long a test takes.
+        let stamp = emulator.state_dir.join("last-used");
+        std::thread::spawn(move || {
+            loop {
+                let _ = File::create(&stamp);
+                std::thread::sleep(Duration::from_secs(10));
+            }
+        });
+        Ok(emulator)
+    }) {
         Ok(e) => {
             e.touch();
             Some(e)
