@@ -2,6 +2,7 @@
 //! the one place errors are printed.
 
 use anyhow::Result;
+use clap::CommandFactory;
 use tracing_subscriber::EnvFilter;
 
 use crate::aws::Clients;
@@ -11,33 +12,69 @@ use crate::deploy::Deploy;
 use crate::events::{Event, Reporter};
 use crate::exit_code::{ExitCode, exit_code_of};
 use crate::signals::Signals;
+use crate::{github, progress, rollback, status};
 
 /// Runs the command and prints its outcome; returns the exit code.
 pub async fn run(cli: Cli) -> ExitCode {
     init_logging(&cli.global);
+    if cli.global.output == OutputFormat::Text {
+        progress::enable(cli.global.quiet);
+    }
     let reporter = Reporter::new(cli.global.output);
-    match dispatch(cli, &reporter).await {
-        Ok(summary) => {
-            if reporter.format() == OutputFormat::Text && !summary.is_empty() {
-                println!("{summary}");
+    let (code, outcome) = match dispatch(cli, &reporter).await {
+        Ok(output) => {
+            let outcome = output.unwrap_or_default();
+            if !outcome.is_empty() {
+                println!("{outcome}");
             }
-            ExitCode::Success
+            (ExitCode::Success, outcome)
         }
         Err(err) => {
             let code = exit_code_of(&err);
             let message = format!("{err:#}");
-            eprintln!("error: {message}");
             reporter.emit(Event::Failed {
-                message,
+                message: message.clone(),
                 exit_code: code,
             });
-            code
+            eprintln!("error: {message}");
+            (code, message)
         }
-    }
+    };
+    github::report(&reporter.events(), code, &outcome, reporter.elapsed());
+    code
 }
 
-async fn dispatch(cli: Cli, reporter: &Reporter) -> Result<String> {
+/// Runs the subcommand; returns what goes to stdout.
+async fn dispatch(cli: Cli, reporter: &Reporter) -> Result<Option<String>> {
+    let text = reporter.format() == OutputFormat::Text;
     let args = match cli.command {
+        Some(Command::Completions { shell }) => {
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "sfndeploy",
+                &mut std::io::stdout(),
+            );
+            return Ok(None);
+        }
+        Some(Command::Man) => {
+            match clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout()) {
+                Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => return Err(e.into()),
+                _ => {}
+            }
+            return Ok(None);
+        }
+        Some(Command::Status(args)) => {
+            let clients = Clients::connect(&cli.global).await?;
+            return status::status(&clients, &args, reporter.format())
+                .await
+                .map(Some);
+        }
+        Some(Command::Rollback(args)) => {
+            let clients = Clients::connect(&cli.global).await?;
+            let summary = rollback::rollback_command(&clients, &args, reporter).await?;
+            return Ok(text.then_some(summary));
+        }
         Some(Command::Deploy(args)) => args,
         None => cli.deploy,
     };
@@ -53,7 +90,7 @@ async fn dispatch(cli: Cli, reporter: &Reporter) -> Result<String> {
     }
     .run()
     .await?;
-    Ok(outcome.to_string())
+    Ok(text.then(|| outcome.to_string()))
 }
 
 fn init_logging(global: &GlobalArgs) {
@@ -75,7 +112,7 @@ fn init_logging(global: &GlobalArgs) {
     };
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(progress::LogWriter)
         .with_ansi(color)
         .with_target(false)
         .with_timer(tracing_subscriber::fmt::time::Uptime::default())

@@ -34,6 +34,63 @@ pub struct Cli {
 pub enum Command {
     #[command(about = DEPLOY_ABOUT)]
     Deploy(DeployArgs),
+    /// Show the alias routing, the newest versions and the alarms' states
+    Status(StatusArgs),
+    /// Point the alias 100% at a chosen version, or the one before the current
+    Rollback(RollbackArgs),
+    /// Print shell completions: sfndeploy completions bash > /etc/bash_completion.d/sfndeploy
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff): sfndeploy man > sfndeploy.1
+    Man,
+}
+
+/// Which state machine and alias.
+#[derive(Debug, Args, Clone)]
+pub struct TargetArgs {
+    /// Name or ARN of the state machine
+    #[arg(
+        long,
+        required = true,
+        env = "SFNDEPLOY_STATE_MACHINE",
+        value_name = "NAME|ARN"
+    )]
+    pub state_machine: Option<String>,
+
+    /// Name of the alias (deploy creates it at 100% on the new version if missing)
+    #[arg(long, required = true, env = "SFNDEPLOY_ALIAS", value_name = "NAME")]
+    pub alias: Option<String>,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+
+    /// CloudWatch alarms whose state to show [env: SFNDEPLOY_ALARMS, comma-separated]
+    #[arg(long, num_args = 0.., value_name = "NAME")]
+    pub alarms: Vec<String>,
+
+    /// How many of the newest versions to show
+    #[arg(long, default_value_t = 10, value_name = "N")]
+    pub versions: usize,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct RollbackArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+
+    /// Version to route all traffic to: a number (7) or a version ARN [default: the newest
+    /// version older than the one the alias serves; for a split alias, the older of its two]
+    #[arg(long, env = "SFNDEPLOY_TO_VERSION", value_name = "N|ARN")]
+    pub to_version: Option<String>,
+
+    /// Check and print what would change, without changing it
+    #[arg(long, env = "SFNDEPLOY_DRY_RUN")]
+    pub dry_run: bool,
 }
 
 /// Where and how to reach AWS, and how to report. Every subcommand takes these.
@@ -92,18 +149,8 @@ pub struct GlobalArgs {
 /// What to deploy and how: the flags of `sfndeploy.py`, plus a few.
 #[derive(Debug, Args, Clone)]
 pub struct DeployArgs {
-    /// Name or ARN of the state machine
-    #[arg(
-        long,
-        required = true,
-        env = "SFNDEPLOY_STATE_MACHINE",
-        value_name = "NAME|ARN"
-    )]
-    pub state_machine: Option<String>,
-
-    /// Name of the alias to shift (created at 100% on the new version if missing)
-    #[arg(long, required = true, env = "SFNDEPLOY_ALIAS", value_name = "NAME")]
-    pub alias: Option<String>,
+    #[command(flatten)]
+    pub target: TargetArgs,
 
     /// allatonce, canary or linear (any case; CANARY, LINEAR, ALL_AT_ONCE too), or a predefined
     /// config: Canary10Percent5Minutes, Canary10Percent10Minutes, Canary10Percent15Minutes,

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::Result;
 
-use crate::cli::{DeployArgs, PresetKind, StrategyChoice};
+use crate::cli::{DeployArgs, PresetKind, StrategyChoice, TargetArgs};
 use crate::exit_code::Failure;
 use crate::strategy::{self, AllAtOnce, Canary, DeployStrategy, Linear, Step, Steps};
 
@@ -48,24 +48,11 @@ pub struct DeployConfig {
 
 impl DeployConfig {
     pub fn from_args(args: &DeployArgs) -> Result<Self> {
-        let state_machine = state_machine_ref(args.state_machine.as_deref().unwrap_or_default())?;
-        let alias = args.alias.clone().unwrap_or_default();
-        check_alias_name(&alias)?;
+        let (state_machine, alias) = target(&args.target)?;
         let strategy = build_strategy(args)?;
         let plan = strategy.plan();
 
-        let mut alarms = args.alarms.clone();
-        if alarms.is_empty()
-            && let Ok(list) = std::env::var("SFNDEPLOY_ALARMS")
-        {
-            alarms = list.split(',').map(|s| s.trim().to_string()).collect();
-            alarms.retain(|s| !s.is_empty());
-        }
-        if alarms.iter().any(|a| a.trim().is_empty()) {
-            return Err(Failure::usage("--alarms was given an empty alarm name"));
-        }
-        let mut seen = std::collections::HashSet::new();
-        alarms.retain(|a| seen.insert(a.clone()));
+        let alarms = alarm_names(&args.alarms)?;
 
         let file = args.file.as_ref().map(read_definition).transpose()?;
         if args.version_description.is_some() && !args.publish_revision {
@@ -151,6 +138,32 @@ fn build_strategy(args: &DeployArgs) -> Result<Box<dyn DeployStrategy>> {
             }
         }
     })
+}
+
+/// The state machine and alias named on the command line, checked.
+pub fn target(args: &TargetArgs) -> Result<(StateMachineRef, String)> {
+    let state_machine = state_machine_ref(args.state_machine.as_deref().unwrap_or_default())?;
+    let alias = args.alias.clone().unwrap_or_default();
+    check_alias_name(&alias)?;
+    Ok((state_machine, alias))
+}
+
+/// `--alarms`, or `SFNDEPLOY_ALARMS` (comma-separated) when the flag is absent; no empty
+/// names, no repeats.
+pub fn alarm_names(flag: &[String]) -> Result<Vec<String>> {
+    let mut alarms = flag.to_vec();
+    if alarms.is_empty()
+        && let Ok(list) = std::env::var("SFNDEPLOY_ALARMS")
+    {
+        alarms = list.split(',').map(|s| s.trim().to_string()).collect();
+        alarms.retain(|s| !s.is_empty());
+    }
+    if alarms.iter().any(|a| a.trim().is_empty()) {
+        return Err(Failure::usage("--alarms was given an empty alarm name"));
+    }
+    let mut seen = std::collections::HashSet::new();
+    alarms.retain(|a| seen.insert(a.clone()));
+    Ok(alarms)
 }
 
 fn state_machine_ref(text: &str) -> Result<StateMachineRef> {

@@ -348,7 +348,7 @@ fn rfc3339(t: SystemTime) -> String {
 pub struct Reporter {
     format: OutputFormat,
     start: tokio::time::Instant,
-    recorded: Option<Arc<Mutex<Vec<Event>>>>,
+    recorded: Arc<Mutex<Vec<Event>>>,
 }
 
 impl Reporter {
@@ -356,16 +356,20 @@ impl Reporter {
         Reporter {
             format,
             start: tokio::time::Instant::now(),
-            recorded: None,
+            recorded: Arc::default(),
         }
     }
 
-    /// A reporter that also keeps every event, for tests.
+    /// A text reporter and its event log, for tests.
     pub fn recording() -> (Self, Arc<Mutex<Vec<Event>>>) {
-        let events = Arc::new(Mutex::new(Vec::new()));
-        let mut reporter = Reporter::new(OutputFormat::Text);
-        reporter.recorded = Some(events.clone());
+        let reporter = Reporter::new(OutputFormat::Text);
+        let events = reporter.recorded.clone();
         (reporter, events)
+    }
+
+    /// Every event so far.
+    pub fn events(&self) -> Vec<Event> {
+        self.recorded.lock().expect("event log").clone()
     }
 
     pub fn format(&self) -> OutputFormat {
@@ -401,9 +405,42 @@ impl Reporter {
             // A closed stdout (e.g. `| head`) must not stop a deploy half-way.
             let _ = writeln!(out, "{line}").and_then(|_| out.flush());
         }
-        if let Some(recorded) = &self.recorded {
-            recorded.lock().expect("event log").push(event);
+        match &event {
+            Event::WeightsChanged {
+                step,
+                steps,
+                old_version,
+                new_version,
+                new_weight,
+                hold,
+                remaining,
+            } => {
+                let routing = if *new_weight >= 100 {
+                    format!("{} 100%", short_version(new_version))
+                } else {
+                    format!(
+                        "{} {}% / {} {new_weight}%",
+                        short_version(old_version),
+                        100 - new_weight,
+                        short_version(new_version)
+                    )
+                };
+                crate::progress::shifted(*step, *steps, routing, *hold, *remaining);
+            }
+            Event::AlarmsPolled { states } => {
+                let firing = states.iter().filter(|a| a.firing()).count();
+                crate::progress::polled(if firing == 0 {
+                    "OK".into()
+                } else {
+                    format!("{firing} in ALARM")
+                });
+            }
+            Event::Completed { .. } | Event::RollingBack { .. } | Event::Failed { .. } => {
+                crate::progress::finish()
+            }
+            _ => {}
         }
+        self.recorded.lock().expect("event log").push(event);
     }
 }
 

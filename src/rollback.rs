@@ -1,4 +1,5 @@
-//! Putting the alias back 100% on the old version, and what to say when that cannot be done.
+//! Putting the alias back 100% on the old version, during a deploy or on request
+//! (`sfndeploy rollback`), and what to say when that cannot be done.
 //! A rollback is retried with backoff for `--rollback-timeout`; if it still fails, or a second
 //! signal cuts it short, the message states the routing left behind and the AWS CLI command that
 //! restores it.
@@ -8,10 +9,14 @@ use std::time::Duration;
 use anyhow::Result;
 use tokio::time::Instant;
 
-use crate::alias::{AliasHandle, Routing, restore_command, short_version};
+use crate::alias::{self, AliasHandle, Routing, restore_command, short_version};
+use crate::aws::Clients;
+use crate::cli::RollbackArgs;
+use crate::config;
 use crate::events::{Event, Reporter};
 use crate::exit_code::{ExitCode, Failure, exit_code_of};
 use crate::signals::{Signal, Signals};
+use crate::versions::VersionManager;
 
 /// Why traffic is going back to the old version.
 #[derive(Clone, Debug)]
@@ -153,4 +158,139 @@ fn abandoned(
             short_version(old_version)
         ),
     )
+}
+
+/// `sfndeploy rollback`: route all traffic to a chosen version, or the one before the current.
+/// The same checks as a deploy: everything is verified before the one change, and the change
+/// is refused if the alias moved since it was read.
+pub async fn rollback_command(
+    clients: &Clients,
+    args: &RollbackArgs,
+    reporter: &Reporter,
+) -> Result<String> {
+    let (state_machine, alias_name) = config::target(&args.target)?;
+    let versions = VersionManager::resolve(clients, &state_machine).await?;
+    versions.describe().await?;
+    let sm_arn = versions.state_machine_arn.clone();
+    let Some((alias_arn, routing)) = alias::find_alias(&clients.sfn, &sm_arn, &alias_name).await?
+    else {
+        return Err(Failure::err(
+            ExitCode::Failure,
+            format!("alias {alias_name} of {sm_arn} does not exist: there is nothing to roll back"),
+        ));
+    };
+    let target = match &args.to_version {
+        Some(v) => {
+            let arn = version_arn(&sm_arn, v)?;
+            versions.check_version_exists(&arn).await?;
+            arn
+        }
+        None => previous_version(&routing, &versions.all_versions().await?).ok_or_else(|| {
+            Failure::err(
+                ExitCode::Failure,
+                format!("alias {alias_name} routes {routing} and no older version exists: name one with --to-version"),
+            )
+        })?,
+    };
+    if routing.full_version() == Some(target.as_str()) {
+        return Ok(format!(
+            "Nothing to do: alias {alias_name} already routes 100% to {}",
+            short_version(&target)
+        ));
+    }
+    if args.dry_run {
+        return Ok(format!(
+            "Dry run, nothing changed: would route alias {alias_name} 100% to {} (now {routing})",
+            short_version(&target)
+        ));
+    }
+    let mut handle = AliasHandle::new(&clients.sfn, &alias_arn, routing.clone());
+    handle.set(&Routing::single(&target)).await?;
+    reporter.emit(Event::RolledBack {
+        version: target.clone(),
+        reason: "sfndeploy rollback".into(),
+    });
+    Ok(format!(
+        "Rolled back alias {alias_name} to 100% {} (was {routing})",
+        short_version(&target)
+    ))
+}
+
+/// `7` or a version ARN of this state machine.
+fn version_arn(state_machine_arn: &str, text: &str) -> Result<String> {
+    let number = match text.strip_prefix(&format!("{state_machine_arn}:")) {
+        Some(n) => n,
+        None => text.strip_prefix('v').unwrap_or(text),
+    };
+    if number.is_empty() || !number.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(Failure::usage(format!(
+            "--to-version {text} is not a version of {state_machine_arn}: give its number (7) or its ARN"
+        )));
+    }
+    Ok(format!("{state_machine_arn}:{number}"))
+}
+
+fn number(version_arn: &str) -> u64 {
+    version_arn
+        .rsplit(':')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
+/// The version before the one the alias serves: the newest older one; for a split alias, the
+/// older of its versions (a deploy moves from older to newer).
+fn previous_version(routing: &Routing, newest_first: &[String]) -> Option<String> {
+    match routing.full_version() {
+        Some(current) => newest_first
+            .iter()
+            .find(|v| number(v) < number(current))
+            .cloned(),
+        None => routing
+            .entries()
+            .iter()
+            .map(|(arn, _)| arn)
+            .min_by_key(|arn| number(arn))
+            .cloned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SM: &str = "arn:aws:states:us-east-1:1:stateMachine:sm";
+
+    #[test]
+    fn version_names() {
+        assert_eq!(version_arn(SM, "7").unwrap(), format!("{SM}:7"));
+        assert_eq!(version_arn(SM, "v7").unwrap(), format!("{SM}:7"));
+        assert_eq!(
+            version_arn(SM, &format!("{SM}:12")).unwrap(),
+            format!("{SM}:12")
+        );
+        for bad in [
+            "",
+            "x",
+            "arn:aws:states:us-east-1:1:stateMachine:other:3",
+            "7a",
+        ] {
+            assert!(version_arn(SM, bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn previous_is_the_newest_older_version() {
+        let all: Vec<String> = [9, 7, 4, 2].iter().map(|n| format!("{SM}:{n}")).collect();
+        assert_eq!(
+            previous_version(&Routing::single(&format!("{SM}:7")), &all),
+            Some(format!("{SM}:4"))
+        );
+        assert_eq!(
+            previous_version(&Routing::single(&format!("{SM}:2")), &all),
+            None
+        );
+        let split = Routing::shifted(&format!("{SM}:4"), &format!("{SM}:9"), 30);
+        assert_eq!(previous_version(&split, &all), Some(format!("{SM}:4")));
+    }
 }

@@ -135,6 +135,29 @@ impl VersionManager {
         )))
     }
 
+    /// Fails clearly unless `version_arn` is a published version of this state machine.
+    pub async fn check_version_exists(&self, version_arn: &str) -> Result<()> {
+        match self
+            .sfn
+            .describe_state_machine()
+            .state_machine_arn(version_arn)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_state_machine_does_not_exist()) =>
+            {
+                Err(Failure::err(
+                    ExitCode::Failure,
+                    format!("version {version_arn} does not exist"),
+                ))
+            }
+            Err(e) => Err(sdk_error(e).context(format!("reading version {version_arn}"))),
+        }
+    }
+
     /// The newest published version, if any.
     pub async fn latest_version(&self) -> Result<Option<String>> {
         let out = self
@@ -236,14 +259,24 @@ impl VersionManager {
         Ok(out.state_machine_version_arn().map(str::to_string))
     }
 
-    /// Every version referenced by any alias of the state machine.
-    pub async fn versions_in_use(&self) -> Result<HashSet<String>> {
-        let mut used = HashSet::new();
+    /// Every alias of the state machine with its routing.
+    pub async fn aliases_with_routing(&self) -> Result<Vec<(String, alias::Routing)>> {
+        let mut aliases = Vec::new();
         for a in alias::list_aliases(&self.sfn, &self.state_machine_arn).await? {
             let routing = alias::read_routing(&self.sfn, &a.arn).await?;
-            used.extend(routing.entries().iter().map(|(arn, _)| arn.clone()));
+            aliases.push((a.name, routing));
         }
-        Ok(used)
+        Ok(aliases)
+    }
+
+    /// Every version referenced by any alias of the state machine.
+    pub async fn versions_in_use(&self) -> Result<HashSet<String>> {
+        Ok(self
+            .aliases_with_routing()
+            .await?
+            .iter()
+            .flat_map(|(_, routing)| routing.entries().iter().map(|(arn, _)| arn.clone()))
+            .collect())
     }
 
     /// The versions pruning would delete now, oldest first.

@@ -1,0 +1,153 @@
+//! A live status line on a terminal: current weights, hold and total time left, last alarm
+//! poll. Log lines scroll above it. Off when stderr is not a terminal, under CI, or with -q:
+//! then progress is the plain log lines alone.
+
+use std::io::{self, IsTerminal, Write};
+use std::sync::{Mutex, OnceLock};
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::events::human;
+
+#[derive(Default)]
+struct State {
+    step: Option<(usize, usize)>,
+    routing: String,
+    hold_until: Option<Instant>,
+    total_until: Option<Instant>,
+    last_poll: Option<(Instant, String)>,
+    shown: bool,
+}
+
+struct Live {
+    state: Mutex<State>,
+}
+
+static LIVE: OnceLock<Live> = OnceLock::new();
+
+/// Turns the live line on if stderr is an interactive terminal and not CI.
+pub fn enable(quiet: bool) -> bool {
+    let interactive = io::stderr().is_terminal()
+        && std::env::var_os("CI").is_none_or(|v| v.is_empty() || v == "false")
+        && std::env::var("TERM").map_or(true, |t| t != "dumb");
+    if quiet || !interactive {
+        return false;
+    }
+    LIVE.get_or_init(|| Live {
+        state: Mutex::new(State::default()),
+    });
+    tokio::spawn(async {
+        let mut tick = tokio::time::interval(Duration::from_millis(250));
+        loop {
+            tick.tick().await;
+            redraw(None);
+        }
+    });
+    true
+}
+
+/// A weight change: starts a hold.
+pub fn shifted(step: usize, steps: usize, routing: String, hold: Duration, remaining: Duration) {
+    update(|s| {
+        let now = Instant::now();
+        s.step = Some((step, steps));
+        s.routing = routing;
+        s.hold_until = Some(now + hold);
+        s.total_until = Some(now + remaining);
+    });
+}
+
+pub fn polled(summary: String) {
+    update(|s| s.last_poll = Some((Instant::now(), summary)));
+}
+
+/// The deploy is over: no more status line.
+pub fn finish() {
+    update(|s| {
+        *s = State {
+            shown: s.shown,
+            ..State::default()
+        }
+    });
+    redraw(None);
+}
+
+fn update(f: impl FnOnce(&mut State)) {
+    if let Some(live) = LIVE.get() {
+        f(&mut live.state.lock().unwrap());
+    }
+}
+
+fn status_line(s: &State) -> Option<String> {
+    let (step, steps) = s.step?;
+    let now = Instant::now();
+    let left =
+        |t: Option<Instant>| human(t.map_or(Duration::ZERO, |t| t.saturating_duration_since(now)));
+    let mut line = format!(
+        "step {step}/{steps} · {} · hold {} left · total {} left",
+        s.routing,
+        left(s.hold_until),
+        left(s.total_until)
+    );
+    if let Some((at, summary)) = &s.last_poll {
+        line.push_str(&format!(
+            " · alarms {summary} {} ago",
+            human(Duration::from_secs(at.elapsed().as_secs()))
+        ));
+    }
+    Some(line)
+}
+
+/// Clears the status line, writes `text` (a log line) if any, and draws the status again.
+fn redraw(text: Option<&[u8]>) {
+    let mut err = io::stderr().lock();
+    let Some(live) = LIVE.get() else {
+        if let Some(text) = text {
+            let _ = err.write_all(text);
+        }
+        return;
+    };
+    let mut s = live.state.lock().unwrap();
+    if s.shown {
+        let _ = err.write_all(b"\r\x1b[2K");
+    }
+    if let Some(text) = text {
+        let _ = err.write_all(text);
+    }
+    s.shown = false;
+    if let Some(line) = status_line(&s) {
+        let _ = write!(err, "\x1b[2m{line}\x1b[0m");
+        s.shown = true;
+    }
+    let _ = err.flush();
+}
+
+/// The writer for log lines: each line is written whole, above the status line.
+pub struct LogWriter;
+
+/// One log line being formatted.
+pub struct LogLine(Vec<u8>);
+
+impl Write for LogLine {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Drop for LogLine {
+    fn drop(&mut self) {
+        redraw(Some(&self.0));
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogWriter {
+    type Writer = LogLine;
+    fn make_writer(&'a self) -> LogLine {
+        LogLine(Vec::new())
+    }
+}
