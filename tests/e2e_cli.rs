@@ -1,0 +1,465 @@
+//! End to end, for pipelines: JSON events, dry-run, status, rollback, the GitHub Actions
+//! summary, environment variables and the subcommand form.
+
+mod support;
+
+use std::time::Duration;
+
+use serde_json::Value;
+use support::proxy::Proxy;
+use support::{Aws, Machine, emulator, run, spawn};
+
+const MUTATING: [&str; 5] = [
+    "PublishStateMachineVersion",
+    "UpdateStateMachine",
+    "CreateStateMachineAlias",
+    "UpdateStateMachineAlias",
+    "DeleteStateMachineVersion",
+];
+
+async fn setup(prefix: &str, versions: u32) -> Option<(Aws, Proxy, Machine)> {
+    let emulator = emulator()?;
+    let aws = Aws::new(emulator).await;
+    let proxy = Proxy::start(emulator.port).await;
+    let machine = Machine::create(&aws, prefix, versions).await;
+    machine.create_alias("prod", &[(1, 100)]).await;
+    Some((aws, proxy, machine))
+}
+
+fn parse_lines(stdout: &str) -> Vec<Value> {
+    stdout
+        .lines()
+        .map(|l| {
+            serde_json::from_str(l).unwrap_or_else(|e| panic!("stdout line is not JSON ({e}): {l}"))
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn json_output_is_one_event_per_line_and_nothing_else() {
+    let Some((aws, proxy, m)) = setup("json", 2).await else {
+        return;
+    };
+    let alarm = format!("{}-errors", m.name);
+    aws.metric_alarm(&alarm, "OK").await;
+    let out = run(
+        &proxy.endpoint(),
+        &[
+            "deploy",
+            "--state-machine",
+            &m.name,
+            "--alias",
+            "prod",
+            "--strategy",
+            "canary",
+            "--increment",
+            "10",
+            "--interval",
+            "1",
+            "--alarm-polling",
+            "1",
+            "--alarms",
+            &alarm,
+            "--output",
+            "json",
+            "--history-max",
+            "2",
+        ],
+    )
+    .await;
+    assert_eq!(out.code, 0, "{out:#?}");
+    let events = parse_lines(&out.stdout);
+    let kinds: Vec<&str> = events
+        .iter()
+        .map(|e| e["event"].as_str().unwrap())
+        .collect();
+    let core: Vec<&str> = kinds
+        .iter()
+        .copied()
+        .filter(|k| *k != "alarms_polled")
+        .collect();
+    assert_eq!(
+        core,
+        [
+            "started",
+            "weights_changed",
+            "weights_changed",
+            "completed",
+            "pruned"
+        ]
+    );
+    assert!(kinds.iter().filter(|k| **k == "alarms_polled").count() >= 3);
+    for e in &events {
+        assert!(e["timestamp"].as_str().unwrap().ends_with('Z'), "{e}");
+        assert!(e["elapsed_seconds"].as_f64().unwrap() >= 0.0, "{e}");
+    }
+    let started = &events[0];
+    assert_eq!(started["alias"], "prod");
+    assert_eq!(started["old_version"], m.version_arn(1));
+    assert_eq!(started["new_version"], m.version_arn(2));
+    assert_eq!(started["strategy"], "canary");
+    assert_eq!(started["steps"][0]["weight"], 10);
+    assert_eq!(started["planned_seconds"], 2.0);
+    assert!(started["planned_end"].is_string());
+    let weights: Vec<i64> = events
+        .iter()
+        .filter(|e| e["event"] == "weights_changed")
+        .map(|e| e["new_weight"].as_i64().unwrap())
+        .collect();
+    assert_eq!(weights, [10, 100]);
+    let polled = events
+        .iter()
+        .find(|e| e["event"] == "alarms_polled")
+        .unwrap();
+    assert_eq!(polled["alarms"][0]["name"], alarm.as_str());
+}
+
+#[tokio::test]
+async fn json_output_reports_a_rollback_and_the_failure() {
+    let Some((aws, proxy, m)) = setup("json-fail", 2).await else {
+        return;
+    };
+    let alarm = format!("{}-errors", m.name);
+    aws.metric_alarm(&alarm, "OK").await;
+    let running = spawn(
+        &proxy.endpoint(),
+        &[
+            "--state-machine",
+            &m.name,
+            "--alias",
+            "prod",
+            "--strategy",
+            "canary",
+            "--interval",
+            "20",
+            "--alarm-polling",
+            "1",
+            "--alarms",
+            &alarm,
+            "--output",
+            "json",
+        ],
+        &[],
+    );
+    running.wait_for("step 1/2", Duration::from_secs(30)).await;
+    aws.set_alarm(&alarm, "ALARM").await;
+    let out = running.finish().await;
+    assert_eq!(out.code, 3, "{out:#?}");
+    let events = parse_lines(&out.stdout);
+    let kinds: Vec<&str> = events
+        .iter()
+        .map(|e| e["event"].as_str().unwrap())
+        .filter(|k| *k != "alarms_polled")
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "started",
+            "weights_changed",
+            "alarm_fired",
+            "rolling_back",
+            "rolled_back",
+            "failed"
+        ]
+    );
+    let failed = events.last().unwrap();
+    assert_eq!(failed["exit_code"], 3);
+    assert_eq!(failed["outcome"], "rolled_back");
+}
+
+#[tokio::test]
+async fn dry_run_validates_prints_the_plan_and_changes_nothing() {
+    let Some((aws, proxy, m)) = setup("dryrun", 6).await else {
+        return;
+    };
+    m.update(&support::definition("pending"), false).await;
+    let alarm = format!("{}-errors", m.name);
+    aws.metric_alarm(&alarm, "OK").await;
+    let before = m.snapshot().await;
+    let out = run(
+        &proxy.endpoint(),
+        &[
+            "--state-machine",
+            &m.name,
+            "--alias",
+            "prod",
+            "--publish-revision",
+            "--strategy",
+            "linear",
+            "--increment",
+            "50",
+            "--interval",
+            "5m",
+            "--alarms",
+            &alarm,
+            "--history-max",
+            "3",
+            "--dry-run",
+            "--output",
+            "json",
+        ],
+    )
+    .await;
+    assert_eq!(out.code, 0, "{out:#?}");
+    assert_eq!(m.snapshot().await, before);
+    let mutating: Vec<String> = proxy
+        .log()
+        .into_iter()
+        .map(|c| c.op)
+        .filter(|op| MUTATING.contains(&op.as_str()))
+        .collect();
+    assert!(mutating.is_empty(), "{mutating:?}");
+    let events = parse_lines(&out.stdout);
+    assert_eq!(events.len(), 1);
+    let plan = &events[0];
+    assert_eq!(plan["event"], "planned");
+    assert_eq!(plan["old_version"], m.version_arn(1));
+    assert!(
+        plan["new_version"].is_null(),
+        "a version would be published"
+    );
+    assert_eq!(plan["planned_seconds"], 600.0);
+    // Six versions plus the one to publish, keep 3: v1 (the alias's) stays; v2, v3, v4 would go.
+    let would: Vec<u32> = plan["would_prune"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| support::version_number(v.as_str().unwrap()))
+        .collect();
+    assert_eq!(would, [2, 3, 4]);
+
+    let out = run(
+        &proxy.endpoint(),
+        &["--state-machine", &m.name, "--alias", "prod", "--dry-run"],
+    )
+    .await;
+    assert_eq!(out.code, 0, "{out:#?}");
+    assert!(
+        out.stdout
+            .starts_with("Dry run, nothing changed: would shift alias prod from v1 to v6"),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(m.snapshot().await, before);
+}
+
+#[tokio::test]
+async fn status_shows_routing_versions_and_alarms() {
+    let Some((aws, proxy, m)) = setup("status", 3).await else {
+        return;
+    };
+    let alarm = format!("{}-errors", m.name);
+    aws.metric_alarm(&alarm, "OK").await;
+    let out = run(
+        &proxy.endpoint(),
+        &[
+            "status",
+            "--state-machine",
+            &m.name,
+            "--alias",
+            "prod",
+            "--alarms",
+            &alarm,
+        ],
+    )
+    .await;
+    assert_eq!(out.code, 0, "{out:#?}");
+    assert!(out.stdout.contains("Alias prod: v1 100%"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("Versions (3 of 3, newest first)"),
+        "{}",
+        out.stdout
+    );
+    assert!(out.stdout.contains("[prod 100%]"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains(&format!("{alarm}  OK (metric)")),
+        "{}",
+        out.stdout
+    );
+
+    let out = run(
+        &proxy.endpoint(),
+        &[
+            "status",
+            "--state-machine",
+            &m.name,
+            "--alias",
+            "prod",
+            "--output",
+            "json",
+        ],
+    )
+    .await;
+    let status: Value = serde_json::from_str(out.stdout.trim()).unwrap();
+    assert_eq!(status["routing"][0]["weight"], 100);
+    assert_eq!(status["versions"].as_array().unwrap().len(), 3);
+    assert!(
+        proxy
+            .log()
+            .iter()
+            .all(|c| !MUTATING.contains(&c.op.as_str())),
+        "status is read-only"
+    );
+}
+
+#[tokio::test]
+async fn rollback_subcommand_points_the_alias_back() {
+    let Some((_, proxy, m)) = setup("rollback", 3).await else {
+        return;
+    };
+    let out = run(
+        &proxy.endpoint(),
+        &[
+            "--state-machine",
+            &m.name,
+            "--alias",
+            "prod",
+            "--interval",
+            "0",
+        ],
+    )
+    .await;
+    assert_eq!(out.code, 0, "{out:#?}");
+    assert_eq!(m.routing("prod").await.unwrap(), [(3, 100)]);
+
+    let out = run(
+        &proxy.endpoint(),
+        &[
+            "rollback",
+            "--state-machine",
+            &m.name,
+            "--alias",
+            "prod",
+            "--dry-run",
+        ],
+    )
+    .await;
+    assert!(
+        out.stdout.contains("would route alias prod 100% to v2"),
+        "{out:#?}"
+    );
+    assert_eq!(m.routing("prod").await.unwrap(), [(3, 100)]);
+
+    let out = run(
+        &proxy.endpoint(),
+        &["rollback", "--state-machine", &m.name, "--alias", "prod"],
+    )
+    .await;
+    assert_eq!(out.code, 0, "{out:#?}");
+    assert_eq!(
+        m.routing("prod").await.unwrap(),
+        [(2, 100)],
+        "the previous version"
+    );
+    let out = run(
+        &proxy.endpoint(),
+        &[
+            "rollback",
+            "--state-machine",
+            &m.name,
+            "--alias",
+            "prod",
+            "--to-version",
+            "1",
+        ],
+    )
+    .await;
+    assert_eq!(out.code, 0, "{out:#?}");
+    assert_eq!(m.routing("prod").await.unwrap(), [(1, 100)]);
+    let out = run(
+        &proxy.endpoint(),
+        &[
+            "rollback",
+            "--state-machine",
+            &m.name,
+            "--alias",
+            "prod",
+            "--to-version",
+            "9",
+        ],
+    )
+    .await;
+    assert_eq!(out.code, 1, "{out:#?}");
+    assert!(out.stderr.contains("does not exist"), "{}", out.stderr);
+    assert_eq!(m.routing("prod").await.unwrap(), [(1, 100)]);
+}
+
+#[tokio::test]
+async fn github_actions_summary_and_annotations() {
+    let Some((aws, proxy, m)) = setup("github", 2).await else {
+        return;
+    };
+    let alarm = format!("{}-errors", m.name);
+    aws.metric_alarm(&alarm, "OK").await;
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(&m.name);
+    std::fs::create_dir_all(&dir).unwrap();
+    let summary = dir.join("summary.md");
+    let summary_path = summary.to_str().unwrap();
+    let running = spawn(
+        &proxy.endpoint(),
+        &[
+            "--state-machine",
+            &m.name,
+            "--alias",
+            "prod",
+            "--strategy",
+            "canary",
+            "--interval",
+            "20",
+            "--alarm-polling",
+            "1",
+            "--alarms",
+            &alarm,
+        ],
+        &[
+            ("GITHUB_ACTIONS", "true"),
+            ("GITHUB_STEP_SUMMARY", summary_path),
+        ],
+    );
+    running.wait_for("step 1/2", Duration::from_secs(30)).await;
+    aws.set_alarm(&alarm, "ALARM").await;
+    let out = running.finish().await;
+    assert_eq!(out.code, 3, "{out:#?}");
+    assert!(
+        out.stderr
+            .lines()
+            .any(|l| l.starts_with("::error title=sfndeploy rolled back::")),
+        "{}",
+        out.stderr
+    );
+    let md = std::fs::read_to_string(&summary).unwrap();
+    assert!(md.starts_with("### ❌ sfndeploy"), "{md}");
+    assert!(md.contains(&format!("| Alarm fired | {alarm} |")), "{md}");
+    assert!(md.contains("| Versions | v1 → v2 |"), "{md}");
+}
+
+#[tokio::test]
+async fn every_flag_can_come_from_the_environment() {
+    let Some((_, proxy, m)) = setup("envvars", 2).await else {
+        return;
+    };
+    let out = spawn(
+        &proxy.endpoint(),
+        &[],
+        &[
+            ("SFNDEPLOY_STATE_MACHINE", &m.name),
+            ("SFNDEPLOY_ALIAS", "prod"),
+            ("SFNDEPLOY_STRATEGY", "Linear"),
+            ("SFNDEPLOY_INCREMENT", "50"),
+            ("SFNDEPLOY_INTERVAL", "500ms"),
+            ("SFNDEPLOY_OUTPUT", "json"),
+        ],
+    )
+    .finish()
+    .await;
+    assert_eq!(out.code, 0, "{out:#?}");
+    let events = parse_lines(&out.stdout);
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| e["event"] == "weights_changed")
+            .count(),
+        2
+    );
+    assert_eq!(m.routing("prod").await.unwrap(), [(2, 100)]);
+}
