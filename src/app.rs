@@ -94,11 +94,15 @@ async fn dispatch(cli: Cli, reporter: &Reporter) -> Result<Option<String>> {
 }
 
 fn init_logging(global: &GlobalArgs) {
+    // -v: our own detail (every alarm poll); -vv: the SDK's too, but never the resolved
+    // identity (it names the access key).
     let default = match (global.quiet, global.verbose) {
         (true, _) => "warn",
         (false, 0) => "info",
-        (false, 1) => "info,sfndeploy=debug,aws_smithy_runtime::client::orchestrator=debug",
-        (false, _) => "debug,hyper=info,h2=info,rustls=info",
+        (false, 1) => "info,sfndeploy=debug",
+        (false, _) => {
+            "debug,aws_smithy_runtime::client::orchestrator::endpoints=info,hyper=info,hyper_util=info,h2=info,rustls=info"
+        }
     };
     let filter = EnvFilter::try_from_env("RUST_LOG").unwrap_or_else(|_| EnvFilter::new(default));
     let color = match global.color {

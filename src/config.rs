@@ -304,6 +304,36 @@ mod tests {
     }
 
     #[test]
+    fn the_scripts_documented_command_line_works_unchanged() {
+        let cli = Cli::try_parse_from([
+            "sfndeploy",
+            "--state-machine",
+            "my-state-machine",
+            "--region",
+            "us-east-1",
+            "--alias=my-alias",
+            "--strategy",
+            "allatonce",
+            "--interval=10",
+            "--alarms",
+            "alarm1",
+            "alarm name with a space",
+        ])
+        .unwrap();
+        assert_eq!(cli.global.region.as_deref(), Some("us-east-1"));
+        let cfg = DeployConfig::from_args(&cli.deploy).unwrap();
+        assert_eq!(cfg.alias, "my-alias");
+        assert_eq!(
+            cfg.plan,
+            [Step {
+                weight: 100,
+                hold: Duration::from_secs(10)
+            }]
+        );
+        assert_eq!(cfg.alarms, ["alarm1", "alarm name with a space"]);
+    }
+
+    #[test]
     fn usage_errors() {
         let cases: &[&[&str]] = &[
             &["--increment", "0"],

@@ -6,6 +6,7 @@
 #   tests/emulator.sh start [PORT]     start it (free loopback port unless PORT), print "PID PORT STATE_DIR"
 #   tests/emulator.sh stop PID         stop what `start` started
 #   tests/emulator.sh stop-all         stop every emulator started from this cache folder
+#   tests/emulator.sh venv-python      print the emulator venv's Python (it has boto3)
 #
 # Cache folder: $SFNDEPLOY_EMULATOR_CACHE, else ${XDG_CACHE_HOME:-~/.cache}/sfndeploy-emulator.
 # With SFNDEPLOY_EMULATOR_IDLE=SECONDS, `start` also leaves a watchdog that stops the emulator
@@ -153,5 +154,6 @@ case ${1:-} in
   stop) stop "${2:-}" ;;
   stop-all) stop_all ;;
   python) find_python ;;
+  venv-python) install && printf '%s\n' "$VENV/bin/python" ;;
   *) die "usage: $0 install | start [PORT] | stop PID | stop-all" ;;
 esac
