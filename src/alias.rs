@@ -2,10 +2,12 @@
 //! edits made by someone else since we last set it.
 
 use std::fmt;
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use aws_sdk_sfn::Client;
 use aws_sdk_sfn::types::RoutingConfigurationListItem;
+use tokio::time::Instant;
 
 use crate::aws::AwsResultExt;
 use crate::exit_code::{ExitCode, Failure};
@@ -211,15 +213,23 @@ pub struct AliasHandle {
     last_set: Routing,
     /// A routing we asked for without hearing back (the call failed): it may be in place.
     in_flight: Option<Routing>,
+    /// When `last_set` was last read back or set.
+    confirmed_at: Instant,
 }
 
+/// A routing read or set this recently is not read again before the next change: between
+/// back-to-back changes (no hold between them) nothing new could be learned.
+pub const GUARD_FRESH: Duration = Duration::from_secs(1);
+
 impl AliasHandle {
-    pub fn new(sfn: &Client, arn: &str, current: Routing) -> Self {
+    /// `current` is the routing as read at `read_at`.
+    pub fn new(sfn: &Client, arn: &str, current: Routing, read_at: Instant) -> Self {
         AliasHandle {
             sfn: sfn.clone(),
             arn: arn.to_string(),
             last_set: current,
             in_flight: None,
+            confirmed_at: read_at,
         }
     }
 
@@ -244,7 +254,13 @@ impl AliasHandle {
     /// asked for without hearing back, or `target` itself). Someone else's routing is left as
     /// found, with a `Conflict` failure that says what was found.
     pub async fn set(&mut self, target: &Routing) -> Result<()> {
-        let current = read_routing(&self.sfn, &self.arn).await?;
+        let current = if self.in_flight.is_none() && self.confirmed_at.elapsed() < GUARD_FRESH {
+            self.last_set.clone()
+        } else {
+            let current = read_routing(&self.sfn, &self.arn).await?;
+            self.confirmed_at = Instant::now();
+            current
+        };
         if current.same_as(target) {
             self.last_set = target.clone();
             self.in_flight = None;
@@ -274,6 +290,7 @@ impl AliasHandle {
             .aws_context(|| format!("setting alias {} to {target}", self.arn))?;
         self.last_set = target.clone();
         self.in_flight = None;
+        self.confirmed_at = Instant::now();
         Ok(())
     }
 }

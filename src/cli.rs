@@ -202,6 +202,12 @@ pub struct DeployArgs {
           allow_negative_numbers = true, value_parser = parse_history_max)]
     pub history_max: u16,
 
+    /// Deletions per second once the first 50 are done, so pruning stays inside Step Functions'
+    /// API rate (a bucket of 100 refilled at 1 per second, shared by the account)
+    #[arg(long, env = "SFNDEPLOY_PRUNE_RATE", value_name = "PER_SECOND", default_value_t = 1.0,
+          value_parser = parse_rate)]
+    pub prune_rate: f64,
+
     /// Deploy even if the alias is split between two versions (e.g. after a failed deploy); the
     /// version with the larger weight is taken as the old one
     #[arg(long, env = "SFNDEPLOY_FORCE", overrides_with = "no_force")]
@@ -318,6 +324,15 @@ fn parse_weight(s: &str) -> Result<u8, String> {
     match s.trim().parse::<i64>() {
         Ok(n @ 1..=100) => Ok(n as u8),
         _ => Err("each weight must be a whole number of percent from 1 to 100".into()),
+    }
+}
+
+fn parse_rate(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(r) if r.is_finite() && r > 0.0 && r <= 100.0 => Ok(r),
+        _ => Err(
+            "use a number of deletions per second above 0 and at most 100, e.g. 1 or 0.5".into(),
+        ),
     }
 }
 

@@ -9,6 +9,11 @@ use anyhow::Result;
 use crate::cli::{DeployArgs, PresetKind, StrategyChoice, TargetArgs};
 use crate::exit_code::Failure;
 use crate::strategy::{self, AllAtOnce, Canary, DeployStrategy, Linear, Step, Steps};
+use crate::versions::Pacing;
+
+/// Deletions made at once before `--prune-rate` applies: half of Step Functions' bucket of 100,
+/// leaving the rest to whatever else the account runs.
+pub const PRUNE_BURST: u32 = 50;
 
 pub const DEFAULT_INCREMENT: u8 = 5;
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(120);
@@ -42,6 +47,7 @@ pub struct DeployConfig {
     pub max_unmonitored: Duration,
     pub rollback_timeout: Duration,
     pub history_max: u16,
+    pub pacing: Pacing,
     pub force: bool,
     pub dry_run: bool,
 }
@@ -74,6 +80,10 @@ impl DeployConfig {
             max_unmonitored: args.max_unmonitored.unwrap_or(args.alarm_polling * 3),
             rollback_timeout: args.rollback_timeout,
             history_max: args.history_max,
+            pacing: Pacing {
+                burst: PRUNE_BURST,
+                per_second: args.prune_rate,
+            },
             force: args.force,
             dry_run: args.dry_run,
         })

@@ -102,6 +102,7 @@ struct Checked {
     /// The version to deploy when nothing is published; None when the run will publish one.
     latest: Option<String>,
     alarm_report: Option<(AlarmReport, Instant)>,
+    alias_read_at: Instant,
 }
 
 pub struct Deploy<'a> {
@@ -180,7 +181,12 @@ impl Deploy<'_> {
             planned: cfg.planned_duration(),
         });
         let began = Instant::now();
-        let handle = AliasHandle::new(&self.clients.sfn, &alias_arn, routing);
+        let handle = AliasHandle::new(
+            &self.clients.sfn,
+            &alias_arn,
+            routing,
+            checked.alias_read_at,
+        );
         let settings = WatchSettings {
             polling: cfg.alarm_polling,
             max_unmonitored: cfg.max_unmonitored,
@@ -197,7 +203,7 @@ impl Deploy<'_> {
             &self.clients.region,
         );
         if let Some((_, at)) = &checked.alarm_report {
-            executor.last_read_ok = *at;
+            executor.alarms_read_at(*at);
         }
         executor.run(&cfg.plan).await?;
         let took = began.elapsed();
@@ -252,6 +258,7 @@ impl Deploy<'_> {
         };
         let ((), alarm_report, found, latest) =
             tokio::try_join!(validate, read_alarms, find_alias, latest)?;
+        let alias_read_at = Instant::now();
 
         if let Some((report, _)) = &alarm_report {
             let missing = alarms.missing(report);
@@ -316,6 +323,7 @@ impl Deploy<'_> {
             alias,
             latest,
             alarm_report,
+            alias_read_at,
         })
     }
 
@@ -376,7 +384,7 @@ impl Deploy<'_> {
             let candidates = versions.prune_candidates(keep, protect).await?;
             let signals = &self.signals;
             versions
-                .delete_versions(&candidates, || signals.peek().is_some())
+                .delete_versions(&candidates, self.cfg.pacing, || signals.peek().is_some())
                 .await
         }
         .await;

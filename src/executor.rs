@@ -23,6 +23,10 @@ pub struct WatchSettings {
     pub rollback_timeout: Duration,
 }
 
+/// The alarm read made during the pre-deploy checks stands in for the first gate if it is this
+/// recent (and younger than a polling interval): traffic has not moved since.
+const GATE_FRESH: Duration = Duration::from_secs(1);
+
 pub struct Executor<'a> {
     pub alias: AliasHandle,
     pub old_version: String,
@@ -32,8 +36,10 @@ pub struct Executor<'a> {
     pub reporter: &'a Reporter,
     pub signals: &'a mut Signals,
     pub region: &'a str,
-    /// When the alarms were last read successfully (the pre-deploy check counts).
-    pub last_read_ok: Instant,
+    /// When the alarms were last read successfully.
+    last_read_ok: Instant,
+    /// A read made just before the deploy that the first gate may use instead of its own.
+    earlier_read: Option<Instant>,
     /// Whether any weight was changed yet; before that, stopping needs no rollback.
     shifted: bool,
     initial: Routing,
@@ -62,9 +68,17 @@ impl<'a> Executor<'a> {
             signals,
             region,
             last_read_ok: Instant::now(),
+            earlier_read: None,
             shifted: false,
             initial,
         }
+    }
+
+    /// The alarms were read (all OK) at `at`, just before the deploy: counts as the first gate
+    /// if it is still fresh then.
+    pub fn alarms_read_at(&mut self, at: Instant) {
+        self.last_read_ok = at;
+        self.earlier_read = Some(at);
     }
 
     /// Runs the plan to the end: the alias ends 100% on the new version (Ok), or the error says
@@ -78,7 +92,13 @@ impl<'a> Executor<'a> {
             .filter(|s| s.weight > start_weight)
             .collect();
         for (i, step) in steps.iter().enumerate() {
-            self.gate().await?;
+            let reuse = i == 0
+                && self
+                    .earlier_read
+                    .is_some_and(|at| at.elapsed() < GATE_FRESH.min(self.settings.polling));
+            if !reuse {
+                self.gate().await?;
+            }
             self.shift(step.weight).await?;
             let confirmed = Instant::now();
             let remaining: Duration = steps[i..].iter().map(|s| s.hold).sum();

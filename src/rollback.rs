@@ -172,8 +172,9 @@ pub async fn rollback_command(
     let versions = VersionManager::resolve(clients, &state_machine).await?;
     versions.describe().await?;
     let sm_arn = versions.state_machine_arn.clone();
-    let Some((alias_arn, routing)) = alias::find_alias(&clients.sfn, &sm_arn, &alias_name).await?
-    else {
+    let found = alias::find_alias(&clients.sfn, &sm_arn, &alias_name).await?;
+    let read_at = Instant::now();
+    let Some((alias_arn, routing)) = found else {
         return Err(Failure::err(
             ExitCode::Failure,
             format!("alias {alias_name} of {sm_arn} does not exist: there is nothing to roll back"),
@@ -204,7 +205,7 @@ pub async fn rollback_command(
             short_version(&target)
         ));
     }
-    let mut handle = AliasHandle::new(&clients.sfn, &alias_arn, routing.clone());
+    let mut handle = AliasHandle::new(&clients.sfn, &alias_arn, routing.clone(), read_at);
     handle.set(&Routing::single(&target)).await?;
     reporter.emit(Event::RolledBack {
         version: target.clone(),

@@ -287,18 +287,38 @@ impl VersionManager {
         Ok(versions_to_delete(&versions, keep, &protected))
     }
 
-    /// Deletes versions (oldest first) until done or `stop()` says so. A version an alias took
-    /// meanwhile is skipped with a warning, not an error.
+    /// Deletes versions (oldest first, paced) until done or `stop()` says so. A version an
+    /// alias took meanwhile is skipped with a warning, not an error.
     pub async fn delete_versions(
         &self,
         versions: &[String],
+        pacing: Pacing,
         stop: impl Fn() -> bool,
     ) -> Result<PruneReport> {
         let mut report = PruneReport::default();
-        for arn in versions {
+        let mut bucket = TokenBucket::new(pacing);
+        if versions.len() > pacing.burst as usize {
+            let secs = (versions.len() - pacing.burst as usize) as f64 / pacing.per_second;
+            tracing::info!(
+                "pruning {} versions, {} per second after the first {}: about {}",
+                versions.len(),
+                pacing.per_second,
+                pacing.burst,
+                crate::events::human(std::time::Duration::from_secs_f64(secs))
+            );
+        }
+        for (i, arn) in versions.iter().enumerate() {
             if stop() {
                 report.stopped_early = true;
                 break;
+            }
+            bucket.take().await;
+            if stop() {
+                report.stopped_early = true;
+                break;
+            }
+            if i > 0 && i % 50 == 0 {
+                tracing::info!("pruned {i} of {} versions", versions.len());
             }
             match self
                 .sfn
@@ -327,6 +347,44 @@ impl VersionManager {
             }
         }
         Ok(report)
+    }
+}
+
+/// How fast pruning deletes: `burst` at once, then `per_second`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Pacing {
+    pub burst: u32,
+    pub per_second: f64,
+}
+
+struct TokenBucket {
+    pacing: Pacing,
+    tokens: f64,
+    at: tokio::time::Instant,
+}
+
+impl TokenBucket {
+    fn new(pacing: Pacing) -> Self {
+        TokenBucket {
+            pacing,
+            tokens: f64::from(pacing.burst),
+            at: tokio::time::Instant::now(),
+        }
+    }
+
+    /// Waits until a deletion is allowed, and takes it.
+    async fn take(&mut self) {
+        let now = tokio::time::Instant::now();
+        let refill = now.duration_since(self.at).as_secs_f64() * self.pacing.per_second;
+        self.tokens = (self.tokens + refill).min(f64::from(self.pacing.burst));
+        self.at = now;
+        if self.tokens < 1.0 {
+            let wait = (1.0 - self.tokens) / self.pacing.per_second;
+            tokio::time::sleep(std::time::Duration::from_secs_f64(wait)).await;
+            self.tokens = 1.0;
+            self.at = tokio::time::Instant::now();
+        }
+        self.tokens -= 1.0;
     }
 }
 

@@ -165,10 +165,11 @@ async fn alarms_that_cannot_be_read_lead_to_a_rollback_after_the_bound() {
 #[tokio::test(start_paused = true)]
 async fn traffic_never_increases_without_a_fresh_alarm_read() {
     let fake = standard();
-    // The reads fail from the gate before step 2 on; the bound (6 s) is longer than the retry.
+    // The reads fail from 9 s on, so the gate before step 2 (at 10 s) cannot read them; the
+    // bound (6 s) is longer than the retry.
     fake.hook(|s, op, _| {
-        let after_first_hold = s.calls.iter().filter(|c| c.op == "DescribeAlarms").count() >= 6;
-        (op == "DescribeAlarms" && after_first_hold).then_some(Fault::ServerError)
+        (op == "DescribeAlarms" && s.elapsed() >= Duration::from_secs(9))
+            .then_some(Fault::ServerError)
     });
     let mut args = linear_args();
     args.extend(["--max-unmonitored", "6s"]);

@@ -792,6 +792,11 @@ impl Fake {
 }
 
 impl State {
+    /// Virtual time since the fake was made.
+    pub fn elapsed(&self) -> Duration {
+        self.start.elapsed()
+    }
+
     fn publish_current(&mut self) -> String {
         let current = self.revision;
         let number = match self.versions.last() {
