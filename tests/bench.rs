@@ -1,0 +1,571 @@
+//! The benchmark: what a deploy costs in API calls, how exactly it keeps its schedule, how fast
+//! it reacts to an alarm, how fast it starts, how much memory it takes, and how it prunes at
+//! scale. Measured against the LocalStack emulator through the logging proxy. Not a test: it is
+//! ignored by `cargo test` and run with `bash tests/bench.sh`, which prints one table and writes
+//! the same figures as JSON.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant, SystemTime};
+
+use serde_json::{Value, json};
+use support::proxy::Proxy;
+use support::{Aws, Emulator, Machine, emulator, spawn};
+
+const RUNS: usize = 3;
+const REACTION_TRIALS: usize = 12;
+
+/// Median and worst of a series (worst = largest).
+fn stats(values: &[f64]) -> (f64, f64) {
+    let mut v = values.to_vec();
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    let median = if v.len() % 2 == 1 {
+        v[v.len() / 2]
+    } else {
+        (v[v.len() / 2 - 1] + v[v.len() / 2]) / 2.0
+    };
+    (median, *v.last().unwrap())
+}
+
+fn stats_json(values: &[f64]) -> Value {
+    let (median, worst) = stats(values);
+    json!({"median": median, "worst": worst, "samples": values})
+}
+
+/// A small deterministic generator for the random moments of the reaction trials.
+struct Lcg(u64);
+impl Lcg {
+    fn next(&mut self) -> f64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (self.0 >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+/// A state machine with v1, v2 published, `prod` on v1, a pending revision, and two OK alarms.
+async fn fixture(aws: &Aws, prefix: &str) -> (Machine, [String; 2]) {
+    let m = Machine::create(aws, prefix, 2).await;
+    m.create_alias("prod", &[(1, 100)]).await;
+    m.update(&support::definition("pending"), false).await;
+    let alarms = [format!("{}-errors", m.name), format!("{}-latency", m.name)];
+    for a in &alarms {
+        aws.metric_alarm(a, "OK").await;
+    }
+    (m, alarms)
+}
+
+struct Deploy {
+    calls: BTreeMap<String, usize>,
+    /// From the first alias update reaching AWS to the last call (the final gate).
+    shift_time: Duration,
+    code: i32,
+}
+
+async fn deploy(emulator: &Emulator, aws: &Aws, prefix: &str, strategy: &[&str]) -> Deploy {
+    let proxy = Proxy::start(emulator.port).await;
+    let (m, alarms) = fixture(aws, prefix).await;
+    let mut args = vec![
+        "--state-machine",
+        &m.name,
+        "--alias",
+        "prod",
+        "--publish-revision",
+        "--alarm-polling",
+        "1",
+    ];
+    args.extend_from_slice(strategy);
+    args.push("--alarms");
+    args.extend(alarms.iter().map(String::as_str));
+    let out = spawn(&proxy.endpoint(), &args, &[]).finish().await;
+    let log = proxy.log();
+    let mut calls = BTreeMap::new();
+    for c in &log {
+        *calls.entry(c.op.clone()).or_insert(0) += 1;
+    }
+    let first_update = log
+        .iter()
+        .find(|c| c.op == "UpdateStateMachineAlias")
+        .map(|c| c.at)
+        .unwrap();
+    let shift_time = log.last().unwrap().at.duration_since(first_update);
+    Deploy {
+        calls,
+        shift_time,
+        code: out.code,
+    }
+}
+
+/// The calls a plan needs, by operation: one read of each thing before the start, per step one
+/// alias update and (after a hold of at least a second) one guard read of the alias, and one
+/// alarm read per polling interval of hold time, the read before the first step included.
+fn minimum(steps: usize, hold_s: u64, polling_s: u64) -> BTreeMap<String, usize> {
+    let per_hold = hold_s.div_ceil(polling_s) as usize;
+    BTreeMap::from([
+        ("GetCallerIdentity".to_string(), 1),
+        ("DescribeStateMachine".to_string(), 1),
+        ("ListStateMachineAliases".to_string(), 1),
+        (
+            "DescribeStateMachineAlias".to_string(),
+            1 + if hold_s >= 1 { steps - 1 } else { 0 },
+        ),
+        ("PublishStateMachineVersion".to_string(), 1),
+        ("UpdateStateMachineAlias".to_string(), steps),
+        ("DescribeAlarms".to_string(), 1 + steps * per_hold),
+    ])
+}
+
+fn wall(cmd: &mut std::process::Command) -> f64 {
+    let t = Instant::now();
+    let status = cmd
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success(), "{cmd:?}");
+    t.elapsed().as_secs_f64()
+}
+
+fn env_cmd(endpoint: &str, args: &[&str]) -> std::process::Command {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_sfndeploy"));
+    cmd.args(args)
+        .env("AWS_ENDPOINT_URL", endpoint)
+        .env("AWS_REGION", support::REGION)
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env_remove("AWS_PROFILE");
+    cmd
+}
+
+fn machine_info() -> Value {
+    let read = |p: &str| std::fs::read_to_string(p).unwrap_or_default();
+    let cpu = read("/proc/cpuinfo")
+        .lines()
+        .find(|l| l.starts_with("model name"))
+        .and_then(|l| l.split(':').nth(1))
+        .unwrap_or("")
+        .trim()
+        .to_string();
+    let mem_kb: u64 = read("/proc/meminfo")
+        .lines()
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let git = |args: &[&str]| {
+        std::process::Command::new("git")
+            .args(args)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+            .unwrap_or_default()
+    };
+    json!({
+        "cpu": cpu,
+        "cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
+        "memory_gib": (mem_kb as f64 / 1048576.0 * 10.0).round() / 10.0,
+        "os": read("/proc/sys/kernel/osrelease").trim(),
+        "commit": git(&["rev-parse", "--short", "HEAD"]),
+        "dirty": !git(&["status", "--porcelain", "--untracked-files=no"]).is_empty(),
+        "date": humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a benchmark, not a test: run it with `bash tests/bench.sh`"]
+async fn benchmark() {
+    let emulator = emulator().expect("the benchmark needs the emulator");
+    let aws = Aws::new(emulator).await;
+    let quick = std::env::var_os("SFNDEPLOY_BENCH_QUICK").is_some();
+    let mut report = json!({"machine": machine_info()});
+    let mut table: Vec<String> = Vec::new();
+
+    // 1 and 2: calls per deploy, and schedule accuracy.
+    let strategies: [(&str, Vec<&str>, usize, u64); 4] = [
+        (
+            "allatonce",
+            vec!["--strategy", "allatonce", "--interval", "1"],
+            1,
+            1,
+        ),
+        (
+            "canary 10%, 1 s holds",
+            vec![
+                "--strategy",
+                "canary",
+                "--increment",
+                "10",
+                "--interval",
+                "1",
+            ],
+            2,
+            1,
+        ),
+        (
+            "linear 10%, 1 s holds",
+            vec![
+                "--strategy",
+                "linear",
+                "--increment",
+                "10",
+                "--interval",
+                "1",
+            ],
+            10,
+            1,
+        ),
+        (
+            "canary 10%, 5 s holds",
+            vec![
+                "--strategy",
+                "canary",
+                "--increment",
+                "10",
+                "--interval",
+                "5",
+            ],
+            2,
+            5,
+        ),
+    ];
+    table.push(
+        "## API calls per deploy (two alarms, --alarm-polling 1s, --publish-revision)".into(),
+    );
+    table.push("| strategy | operation | median | worst | minimum the plan needs |".into());
+    table.push("|---|---|---|---|---|".into());
+    let mut calls_json = json!({});
+    let mut schedule_rows = Vec::new();
+    let mut schedule_json = json!({});
+    for (name, args, steps, hold) in &strategies {
+        let mut runs = Vec::new();
+        for i in 0..RUNS {
+            let d = deploy(
+                emulator,
+                &aws,
+                &format!("bench-{}-{i}", name.split(' ').next().unwrap()),
+                args,
+            )
+            .await;
+            assert_eq!(d.code, 0, "{name} run {i} failed");
+            runs.push(d);
+        }
+        let planned = (*steps as u64 * hold) as f64;
+        let deviations: Vec<f64> = runs
+            .iter()
+            .map(|d| d.shift_time.as_secs_f64() - planned)
+            .collect();
+        let (median, worst) = stats(&deviations);
+        let worst_abs = deviations.iter().fold(0.0f64, |m, d| m.max(d.abs()));
+        schedule_rows.push(format!(
+            "| {name} | {planned:.1} s | {:+.0} ms | {:+.0} ms | {} |",
+            median * 1000.0,
+            worst * 1000.0,
+            if worst_abs <= 0.25 {
+                "met (≤ 250 ms)"
+            } else {
+                "MISSED (> 250 ms)"
+            }
+        ));
+        schedule_json[*name] =
+            json!({"planned_seconds": planned, "deviation_seconds": stats_json(&deviations)});
+        if *name == "canary 10%, 5 s holds" {
+            continue;
+        }
+        let min = minimum(*steps, *hold, 1);
+        let mut ops: Vec<String> = runs.iter().flat_map(|d| d.calls.keys().cloned()).collect();
+        ops.extend(min.keys().cloned());
+        ops.sort();
+        ops.dedup();
+        let mut per_op = json!({});
+        let mut total = Vec::new();
+        for op in &ops {
+            let counts: Vec<f64> = runs
+                .iter()
+                .map(|d| *d.calls.get(op).unwrap_or(&0) as f64)
+                .collect();
+            let (median, worst) = stats(&counts);
+            let need = *min.get(op).unwrap_or(&0);
+            table.push(format!("| {name} | {op} | {median} | {worst} | {need} |"));
+            per_op[op] = json!({"median": median, "worst": worst, "minimum": need});
+        }
+        for d in &runs {
+            total.push(d.calls.values().sum::<usize>() as f64);
+        }
+        let (median, worst) = stats(&total);
+        let need: usize = min.values().sum();
+        table.push(format!(
+            "| {name} | **total** | {median} | {worst} | {need} |"
+        ));
+        calls_json[*name] = json!({"operations": per_op, "total": {"median": median, "worst": worst, "minimum": need}});
+    }
+    report["api_calls"] = calls_json;
+    table.push(String::new());
+    table.push(
+        "## Schedule accuracy (actual minus planned, first alias update to last call)".into(),
+    );
+    table.push("| deploy | planned | median | worst | goal |".into());
+    table.push("|---|---|---|---|---|".into());
+    table.extend(schedule_rows);
+    report["schedule"] = schedule_json;
+
+    // 3: reaction to an alarm.
+    let mut rng = Lcg(SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64);
+    let mut reactions = Vec::new();
+    for i in 0..REACTION_TRIALS {
+        let proxy = Proxy::start(emulator.port).await;
+        let (m, alarms) = fixture(&aws, &format!("bench-react-{i}")).await;
+        let running = spawn(
+            &proxy.endpoint(),
+            &[
+                "--state-machine",
+                &m.name,
+                "--alias",
+                "prod",
+                "--publish-revision",
+                "--strategy",
+                "canary",
+                "--increment",
+                "20",
+                "--interval",
+                "30",
+                "--alarm-polling",
+                "1",
+                "--alarms",
+                &alarms[0],
+                &alarms[1],
+            ],
+            &[],
+        );
+        running.wait_for("step 1/2", Duration::from_secs(30)).await;
+        tokio::time::sleep(Duration::from_secs_f64(0.1 + 2.0 * rng.next())).await;
+        aws.set_alarm(&alarms[1], "ALARM").await;
+        let fired = Instant::now();
+        let out = running.finish().await;
+        assert_eq!(out.code, 3, "trial {i}: {out:#?}");
+        let rollback = proxy
+            .forwarded("UpdateStateMachineAlias")
+            .last()
+            .unwrap()
+            .at;
+        reactions.push(rollback.duration_since(fired).as_secs_f64());
+    }
+    let (median, worst) = stats(&reactions);
+    table.push(String::new());
+    table.push(format!("## Reaction: alarm set to ALARM at a random moment of a hold → rollback call reaching AWS (--alarm-polling 1, {REACTION_TRIALS} trials)"));
+    table.push("| median | worst | goal |".into());
+    table.push("|---|---|---|".into());
+    table.push(format!(
+        "| {:.0} ms | {:.0} ms | median ≤ 600 ms: {}; worst ≤ 1250 ms: {} |",
+        median * 1000.0,
+        worst * 1000.0,
+        if median <= 0.6 { "met" } else { "MISSED" },
+        if worst <= 1.25 { "met" } else { "MISSED" }
+    ));
+    report["reaction_seconds"] = stats_json(&reactions);
+
+    // 4: start-up.
+    let help: Vec<f64> = (0..20)
+        .map(|_| wall(std::process::Command::new(env!("CARGO_BIN_EXE_sfndeploy")).arg("--help")))
+        .collect();
+    let (noop_machine, _) = fixture(&aws, "bench-noop").await;
+    let set = [
+        "--state-machine",
+        noop_machine.name.as_str(),
+        "--alias",
+        "prod",
+        "--interval",
+        "0",
+    ];
+    assert_eq!(
+        env_cmd(&emulator.endpoint(), &set).status().unwrap().code(),
+        Some(0)
+    );
+    let noop: Vec<f64> = (0..10)
+        .map(|_| wall(&mut env_cmd(&emulator.endpoint(), &set)))
+        .collect();
+    let (h_med, h_worst) = stats(&help);
+    let (n_med, n_worst) = stats(&noop);
+    table.push(String::new());
+    table.push("## Start-up (wall time)".into());
+    table.push("| command | median | worst |".into());
+    table.push("|---|---|---|".into());
+    table.push(format!(
+        "| `sfndeploy --help` (20 runs) | {:.1} ms | {:.1} ms |",
+        h_med * 1000.0,
+        h_worst * 1000.0
+    ));
+    table.push(format!(
+        "| nothing-to-do deploy against the emulator (10 runs) | {:.1} ms | {:.1} ms |",
+        n_med * 1000.0,
+        n_worst * 1000.0
+    ));
+    report["startup_seconds"] =
+        json!({"help": stats_json(&help), "nothing_to_do_deploy": stats_json(&noop)});
+
+    // 5: memory and size.
+    let mut peaks = Vec::new();
+    for i in 0..RUNS {
+        let proxy = Proxy::start(emulator.port).await;
+        let (m, alarms) = fixture(&aws, &format!("bench-rss-{i}")).await;
+        let running = spawn(
+            &proxy.endpoint(),
+            &[
+                "--state-machine",
+                &m.name,
+                "--alias",
+                "prod",
+                "--publish-revision",
+                "--strategy",
+                "canary",
+                "--interval",
+                "2",
+                "--alarm-polling",
+                "1",
+                "--alarms",
+                &alarms[0],
+                &alarms[1],
+            ],
+            &[],
+        );
+        let status = format!("/proc/{}/status", running.id());
+        let mut peak_kb = 0u64;
+        while let Ok(text) = std::fs::read_to_string(&status) {
+            if let Some(kb) = text
+                .lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+            {
+                peak_kb = peak_kb.max(kb);
+            }
+            if text.contains("State:\tZ") {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let out = running.finish().await;
+        assert_eq!(out.code, 0);
+        peaks.push(peak_kb as f64 / 1024.0);
+    }
+    let size = std::fs::metadata(env!("CARGO_BIN_EXE_sfndeploy"))
+        .unwrap()
+        .len() as f64
+        / 1048576.0;
+    let (p_med, p_worst) = stats(&peaks);
+    table.push(String::new());
+    table.push("## Memory and size".into());
+    table.push("| what | median | worst |".into());
+    table.push("|---|---|---|".into());
+    table.push(format!(
+        "| peak RSS during a canary (two alarms) | {p_med:.1} MiB | {p_worst:.1} MiB |"
+    ));
+    table.push(format!(
+        "| binary (release profile: LTO, stripped) | {size:.2} MiB | |"
+    ));
+    report["peak_rss_mib"] = stats_json(&peaks);
+    report["binary_mib"] = json!(size);
+
+    // 6: pruning at scale.
+    let m = Machine::create(&aws, "bench-prune", 300).await;
+    m.create_alias("prod", &[(299, 100)]).await;
+    let proxy = Proxy::start(emulator.port).await;
+    let rate = if quick { "10" } else { "1" };
+    let t = Instant::now();
+    let out = spawn(
+        &proxy.endpoint(),
+        &[
+            "--state-machine",
+            &m.name,
+            "--alias",
+            "prod",
+            "--interval",
+            "0",
+            "--history-max",
+            "10",
+            "--prune-rate",
+            rate,
+        ],
+        &[],
+    )
+    .finish()
+    .await;
+    let took = t.elapsed().as_secs_f64();
+    assert_eq!(out.code, 0, "{out:#?}");
+    let remaining = m.versions().await;
+    assert_eq!(remaining.len(), 10, "{remaining:?}");
+    let log = proxy.log();
+    let deletes: Vec<Instant> = log
+        .iter()
+        .filter(|c| c.op == "DeleteStateMachineVersion")
+        .map(|c| c.at)
+        .collect();
+    let first = deletes[0];
+    let burst = deletes
+        .iter()
+        .filter(|t| t.duration_since(first) < Duration::from_millis(900))
+        .count();
+    let max_in_any_second = deletes
+        .iter()
+        .map(|a| {
+            deletes
+                .iter()
+                .filter(|b| **b >= *a && b.duration_since(*a) < Duration::from_secs(1))
+                .count()
+        })
+        .max()
+        .unwrap();
+    let mut by_op: BTreeMap<String, usize> = BTreeMap::new();
+    for c in &log {
+        *by_op.entry(c.op.clone()).or_insert(0) += 1;
+    }
+    table.push(String::new());
+    table.push(format!(
+        "## Pruning at scale: 300 versions to --history-max 10 (--prune-rate {rate})"
+    ));
+    table.push(
+        "| deletes | other calls | time | first burst | most deletes in any 1 s after it |".into(),
+    );
+    table.push("|---|---|---|---|---|".into());
+    let other: Vec<String> = by_op
+        .iter()
+        .filter(|(op, _)| *op != "DeleteStateMachineVersion")
+        .map(|(op, n)| format!("{op} {n}"))
+        .collect();
+    let after_burst = deletes
+        .iter()
+        .skip(burst)
+        .map(|a| {
+            deletes
+                .iter()
+                .skip(burst)
+                .filter(|b| **b >= *a && b.duration_since(*a) < Duration::from_secs(1))
+                .count()
+        })
+        .max()
+        .unwrap_or(0);
+    table.push(format!(
+        "| {} | {} | {:.1} s | {burst} | {after_burst} |",
+        deletes.len(),
+        other.join(", "),
+        took
+    ));
+    report["pruning"] = json!({
+        "versions": 300, "history_max": 10, "prune_rate": rate, "deletes": deletes.len(), "calls": by_op,
+        "seconds": took, "first_burst": burst, "max_deletes_in_any_second": max_in_any_second,
+        "max_deletes_in_any_second_after_burst": after_burst,
+    });
+
+    let text = table.join("\n");
+    println!("\n{text}\n");
+    if let Ok(path) = std::env::var("SFNDEPLOY_BENCH_JSON") {
+        report["table_markdown"] = json!(text);
+        std::fs::write(&path, serde_json::to_string_pretty(&report).unwrap()).unwrap();
+        println!("figures written to {path}");
+    }
+}
