@@ -279,7 +279,7 @@ async fn a_fault_at_any_call_never_leaves_the_alias_split_silently() {
     assert!(calls > 10);
 
     let mut outcomes = std::collections::BTreeMap::new();
-    for fault in [Fault::Throttle, Fault::ServerError] {
+    for fault in [Fault::Throttle, Fault::ServerError, Fault::Timeout] {
         for position in 0..calls {
             // Transient: one failed attempt, retried by the SDK: the deploy completes.
             let fake = standard();
@@ -326,5 +326,5 @@ async fn a_fault_at_any_call_never_leaves_the_alias_split_silently() {
     }
     // Persistent faults end in more than one way: failed checks, rollbacks, tolerated reads.
     assert!(outcomes.len() >= 3, "{outcomes:?}");
-    eprintln!("persistent fault outcomes over {calls} positions x 2 kinds: {outcomes:?}");
+    eprintln!("persistent fault outcomes over {calls} positions x 3 kinds: {outcomes:?}");
 }

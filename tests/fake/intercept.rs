@@ -1,21 +1,26 @@
 //! Answers SDK calls from Rust closures, per attempt: an interceptor computes each attempt's
-//! reply from a clone of the typed input, and an HTTP client that never touches the network
-//! returns the faults. Unlike replaying canned responses, a retried call is answered afresh, so
+//! reply from a clone of the typed input, and an HTTP connector that never touches the network
+//! returns the faults (an error status, or no answer at all, on virtual time). Unlike replaying canned responses, a retried call is answered afresh, so
 //! "throttled once, then fine" is a real SDK retry.
 
 use std::fmt;
 use std::sync::{Arc, Mutex};
 
-use aws_smithy_http_client::test_util::infallible_client_fn;
+use std::time::Duration;
+
 use aws_smithy_runtime_api::box_error::BoxError;
-use aws_smithy_runtime_api::client::http::SharedHttpClient;
+use aws_smithy_runtime_api::client::http::{
+    HttpConnector, HttpConnectorFuture, SharedHttpClient, SharedHttpConnector, http_client_fn,
+};
 use aws_smithy_runtime_api::client::interceptors::Intercept;
 use aws_smithy_runtime_api::client::interceptors::context::{
     BeforeSerializationInterceptorContextRef, BeforeTransmitInterceptorContextMut, Error,
     FinalizerInterceptorContextMut, Input, Output,
 };
 use aws_smithy_runtime_api::client::orchestrator::OrchestratorError;
+use aws_smithy_runtime_api::client::orchestrator::{HttpRequest, HttpResponse};
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_runtime_api::http::StatusCode;
 use aws_smithy_types::body::SdkBody;
 use aws_smithy_types::config_bag::{ConfigBag, Storable, StoreReplace};
 
@@ -23,8 +28,16 @@ use aws_smithy_types::config_bag::{ConfigBag, Storable, StoreReplace};
 pub enum Reply<O, E> {
     Output(O),
     Error(E),
-    /// A raw HTTP answer (status, body), e.g. a throttle or a 500 the SDK may retry.
-    Http(u16, String),
+    /// A raw HTTP answer, e.g. a throttle or a 500 the SDK may retry, or none at all.
+    Raw(Raw),
+}
+
+/// What the connector does instead of answering with the modeled reply.
+#[derive(Clone, Debug)]
+pub enum Raw {
+    Status(u16, String),
+    /// Never answers: the SDK's per-attempt timeout has to cut it.
+    Hang,
 }
 
 enum Answer {
@@ -50,7 +63,7 @@ where
         let attempt: AttemptFn = Arc::new(move || match reply(&typed) {
             Reply::Output(o) => Reply::Output(Output::erase(o)),
             Reply::Error(e) => Reply::Error(OrchestratorError::operation(Error::erase(e))),
-            Reply::Http(status, body) => Reply::Http(status, body),
+            Reply::Raw(raw) => Reply::Raw(raw),
         });
         Some(attempt)
     })
@@ -78,9 +91,9 @@ impl Storable for Pending {
     type Storer = StoreReplace<Pending>;
 }
 
-/// The HTTP answer for a faulted attempt, carried to the HTTP client on the request.
+/// The raw answer for a faulted attempt, carried to the connector on the request.
 #[derive(Clone)]
-struct FaultResponse(u16, String);
+struct FaultResponse(Raw);
 
 pub struct FakeInterceptor {
     handlers: Vec<Handler>,
@@ -128,10 +141,8 @@ impl Intercept for FakeInterceptor {
         let attempt = cfg.load::<Attempt>().expect("attempt stored").clone();
         let pending = Pending::default();
         match (attempt.0)() {
-            Reply::Http(status, body) => {
-                context
-                    .request_mut()
-                    .add_extension(FaultResponse(status, body));
+            Reply::Raw(raw) => {
+                context.request_mut().add_extension(FaultResponse(raw));
             }
             Reply::Output(o) => *pending.0.lock().unwrap() = Some(Answer::Output(o)),
             Reply::Error(e) => *pending.0.lock().unwrap() = Some(Answer::Error(e)),
@@ -158,19 +169,31 @@ impl Intercept for FakeInterceptor {
     }
 }
 
-/// An HTTP client that answers faulted attempts with their status and body, and everything
-/// else with a placeholder the interceptor replaces with the modeled reply.
+/// Answers faulted attempts with their status or not at all, and everything else with a
+/// placeholder the interceptor replaces with the modeled reply.
+#[derive(Debug)]
+struct FakeConnector;
+
+impl HttpConnector for FakeConnector {
+    fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
+        let fault = request.extension::<FaultResponse>().cloned();
+        HttpConnectorFuture::new(async move {
+            let (status, body) = match fault {
+                Some(FaultResponse(Raw::Hang)) => {
+                    tokio::time::sleep(Duration::from_secs(24 * 3600)).await;
+                    (504, String::new())
+                }
+                Some(FaultResponse(Raw::Status(status, body))) => (status, body),
+                None => (200, "{}".to_string()),
+            };
+            Ok(HttpResponse::new(
+                StatusCode::try_from(status).unwrap(),
+                SdkBody::from(body),
+            ))
+        })
+    }
+}
+
 pub fn http_client() -> SharedHttpClient {
-    infallible_client_fn(|mut req| {
-        if let Some(FaultResponse(status, body)) = req.extensions_mut().remove::<FaultResponse>() {
-            return http::Response::builder()
-                .status(status)
-                .body(SdkBody::from(body))
-                .unwrap();
-        }
-        http::Response::builder()
-            .status(200)
-            .body(SdkBody::from("{}"))
-            .unwrap()
-    })
+    http_client_fn(|_, _| SharedHttpConnector::new(FakeConnector))
 }

@@ -6,7 +6,7 @@
 
 mod intercept;
 
-use intercept::{FakeInterceptor, Handler, Reply, route};
+use intercept::{FakeInterceptor, Handler, Raw, Reply, route};
 
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -56,6 +56,7 @@ use aws_sdk_sts::operation::get_caller_identity::{
 };
 use aws_smithy_types::DateTime;
 use aws_smithy_types::retry::RetryConfig;
+use aws_smithy_types::timeout::TimeoutConfig;
 use tokio::time::Instant;
 
 use clap::Parser;
@@ -170,6 +171,8 @@ pub enum Fault {
     Throttle,
     /// 500: retried by the SDK.
     ServerError,
+    /// No answer: the SDK's per-attempt timeout (2 s here) cuts it, then it retries.
+    Timeout,
 }
 
 #[derive(Clone, Debug)]
@@ -351,6 +354,9 @@ impl Fake {
 
     /// Real SDK clients answered by this fake, with the SDK's standard retry (3 attempts).
     pub fn clients(&self) -> Clients {
+        let timeout = TimeoutConfig::builder()
+            .operation_attempt_timeout(Duration::from_secs(2))
+            .build();
         let retry = RetryConfig::standard()
             .with_max_attempts(3)
             .with_initial_backoff(Duration::from_millis(100));
@@ -360,6 +366,7 @@ impl Fake {
                 .http_client(intercept::http_client())
                 .interceptor(FakeInterceptor::new(self.sfn_rules()))
                 .retry_config(retry.clone())
+                .timeout_config(timeout.clone())
                 .build(),
         );
         let cloudwatch = aws_sdk_cloudwatch::Client::from_conf(
@@ -368,13 +375,14 @@ impl Fake {
                 .http_client(intercept::http_client())
                 .interceptor(FakeInterceptor::new(vec![self.cloudwatch_rule()]))
                 .retry_config(retry.clone())
+                .timeout_config(timeout.clone())
                 .build(),
         );
         let fake = self.clone();
         let identity = route(
             move |_: &aws_sdk_sts::operation::get_caller_identity::GetCallerIdentityInput| {
-                if let Some((status, body)) = fake.begin("GetCallerIdentity", String::new()) {
-                    return Reply::Http(status, body);
+                if let Some(raw) = fake.begin("GetCallerIdentity", String::new()) {
+                    return Reply::Raw(raw);
                 }
                 Reply::<_, GetCallerIdentityError>::Output(
                     GetCallerIdentityOutput::builder()
@@ -391,6 +399,7 @@ impl Fake {
                 .http_client(intercept::http_client())
                 .interceptor(FakeInterceptor::new(vec![identity]))
                 .retry_config(retry)
+                .timeout_config(timeout)
                 .build(),
         );
         Clients {
@@ -402,7 +411,7 @@ impl Fake {
     }
 
     /// Records a call and runs the hook; Some((status, body)) means answer with that fault.
-    fn begin(&self, op: &'static str, detail: String) -> Option<(u16, String)> {
+    fn begin(&self, op: &'static str, detail: String) -> Option<Raw> {
         let mut s = self.0.lock().unwrap();
         let index = s.calls.len();
         let mut hook = s.hook.take();
@@ -419,12 +428,13 @@ impl Fake {
         });
         let json_protocol = op != "DescribeAlarms" && op != "GetCallerIdentity";
         fault.map(|f| match f {
-            Fault::Throttle if json_protocol => (
+            Fault::Throttle if json_protocol => Raw::Status(
                 400,
                 r#"{"__type":"ThrottlingException","message":"Rate exceeded"}"#.to_string(),
             ),
-            Fault::Throttle => (503, String::new()),
-            Fault::ServerError => (500, String::new()),
+            Fault::Throttle => Raw::Status(503, String::new()),
+            Fault::ServerError => Raw::Status(500, String::new()),
+            Fault::Timeout => Raw::Hang,
         })
     }
 
@@ -434,7 +444,7 @@ impl Fake {
             route(move |req: &aws_sdk_sfn::operation::describe_state_machine::DescribeStateMachineInput| {
                 let arn = req.state_machine_arn().unwrap_or_default().to_string();
                 if let Some(r) = f.begin("DescribeStateMachine", arn.clone()) {
-                    return Reply::Http(r.0, r.1);
+                    return Reply::Raw(r);
                 }
                 let s = f.state();
                 if arn != s.sm_arn {
@@ -463,7 +473,7 @@ impl Fake {
         let f = self.clone();
         let validate = route(move |req: &aws_sdk_sfn::operation::validate_state_machine_definition::ValidateStateMachineDefinitionInput| {
                 if let Some(r) = f.begin("ValidateStateMachineDefinition", String::new()) {
-                    return Reply::Http(r.0, r.1);
+                    return Reply::Raw(r);
                 }
                 let text = req.definition().unwrap_or_default();
                 let valid = text.contains("\"StartAt\"") && text.contains("\"States\"");
@@ -493,7 +503,7 @@ impl Fake {
                     "ListStateMachineVersions",
                     req.next_token().unwrap_or_default().to_string(),
                 ) {
-                    return Reply::Http(r.0, r.1);
+                    return Reply::Raw(r);
                 }
                 let s = f.state();
                 let newest_first: Vec<String> = s
@@ -529,7 +539,7 @@ impl Fake {
                     "PublishStateMachineVersion",
                     req.revision_id().unwrap_or_default().to_string(),
                 ) {
-                    return Reply::Http(r.0, r.1);
+                    return Reply::Raw(r);
                 }
                 let mut s = f.state();
                 if let Some(rev) = req.revision_id()
@@ -559,7 +569,7 @@ impl Fake {
                 if let Some(r) =
                     f.begin("UpdateStateMachine", format!("publish={:?}", req.publish()))
                 {
-                    return Reply::Http(r.0, r.1);
+                    return Reply::Raw(r);
                 }
                 let mut s = f.state();
                 if let Some(d) = req.definition() {
@@ -584,7 +594,7 @@ impl Fake {
                     "ListStateMachineAliases",
                     req.next_token().unwrap_or_default().to_string(),
                 ) {
-                    return Reply::Http(r.0, r.1);
+                    return Reply::Raw(r);
                 }
                 let s = f.state();
                 let arns: Vec<String> = s
@@ -620,7 +630,7 @@ impl Fake {
                     .unwrap_or_default()
                     .to_string();
                 if let Some(r) = f.begin("DescribeStateMachineAlias", arn.clone()) {
-                    return Reply::Http(r.0, r.1);
+                    return Reply::Raw(r);
                 }
                 let s = f.state();
                 match s.alias(&arn) {
@@ -644,7 +654,7 @@ impl Fake {
         let create_alias = route(move |req: &aws_sdk_sfn::operation::create_state_machine_alias::CreateStateMachineAliasInput| {
                 let routing = from_items(req.routing_configuration());
                 if let Some(r) = f.begin("CreateStateMachineAlias", format!("{routing:?}")) {
-                    return Reply::Http(r.0, r.1);
+                    return Reply::Raw(r);
                 }
                 let mut s = f.state();
                 if let Some(e) = check_weights(&routing) {
@@ -668,7 +678,7 @@ impl Fake {
         let update_alias = route(move |req: &aws_sdk_sfn::operation::update_state_machine_alias::UpdateStateMachineAliasInput| {
                 let routing = from_items(req.routing_configuration());
                 if let Some(r) = f.begin("UpdateStateMachineAlias", short_routing(&routing)) {
-                    return Reply::Http(r.0, r.1);
+                    return Reply::Raw(r);
                 }
                 let mut s = f.state();
                 if let Some(e) = check_weights(&routing) {
@@ -710,7 +720,7 @@ impl Fake {
                     .unwrap_or_default()
                     .to_string();
                 if let Some(r) = f.begin("DeleteStateMachineVersion", arn.clone()) {
-                    return Reply::Http(r.0, r.1);
+                    return Reply::Raw(r);
                 }
                 let mut s = f.state();
                 if s.aliases
@@ -749,7 +759,7 @@ impl Fake {
             move |req: &aws_sdk_cloudwatch::operation::describe_alarms::DescribeAlarmsInput| {
                 let names: Vec<String> = req.alarm_names().to_vec();
                 if let Some(r) = f.begin("DescribeAlarms", names.join(",")) {
-                    return Reply::Http(r.0, r.1);
+                    return Reply::Raw(r);
                 }
                 let s = f.state();
                 // AWS: without AlarmTypes only metric alarms are returned; at most 100 names.
