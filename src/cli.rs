@@ -74,7 +74,12 @@ pub struct StatusArgs {
     pub alarms: Vec<String>,
 
     /// How many of the newest versions to show
-    #[arg(long, default_value_t = 10, value_name = "N")]
+    #[arg(
+        long,
+        default_value_t = 10,
+        value_name = "N",
+        env = "SFNDEPLOY_VERSIONS"
+    )]
     pub versions: usize,
 }
 
@@ -138,7 +143,7 @@ pub struct GlobalArgs {
     pub quiet: bool,
 
     /// Print more on stderr (-v: AWS calls, -vv: SDK details)
-    #[arg(short, long, global = true, action = ArgAction::Count)]
+    #[arg(short, long, global = true, action = ArgAction::Count, env = "SFNDEPLOY_VERBOSE")]
     pub verbose: u8,
 
     /// When to colour stderr [default: auto, off when NO_COLOR is set or not a terminal]
@@ -378,6 +383,40 @@ mod tests {
     #[test]
     fn clap_definition_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn verbose_counts() {
+        let cli = Cli::try_parse_from(["sfndeploy", "--state-machine", "a", "--alias", "b", "-vv"])
+            .unwrap();
+        assert_eq!(cli.global.verbose, 2);
+    }
+
+    #[test]
+    fn completions_and_man_page_render() {
+        for shell in [
+            clap_complete::Shell::Bash,
+            clap_complete::Shell::Zsh,
+            clap_complete::Shell::Fish,
+        ] {
+            let mut out = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "sfndeploy", &mut out);
+            let text = String::from_utf8(out).unwrap();
+            assert!(
+                text.contains("--alarm-polling") && text.contains("rollback"),
+                "{shell}"
+            );
+        }
+        let mut man = Vec::new();
+        clap_mangen::Man::new(Cli::command())
+            .render(&mut man)
+            .unwrap();
+        let man = String::from_utf8(man).unwrap();
+        assert!(
+            man.starts_with(".ie") && man.contains("sfndeploy") && man.contains("history\\-max"),
+            "{}",
+            &man[..200]
+        );
     }
 
     #[test]

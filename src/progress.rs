@@ -151,3 +151,28 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogWriter {
         LogLine(Vec::new())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn status_line_shows_weights_and_time_left() {
+        let now = Instant::now();
+        let mut state = State {
+            step: Some((2, 4)),
+            routing: "v3 60% / v4 40%".into(),
+            hold_until: Some(now + Duration::from_secs(90)),
+            total_until: Some(now + Duration::from_secs(330)),
+            last_poll: Some((now, "OK".into())),
+            shown: false,
+        };
+        tokio::time::advance(Duration::from_secs(30)).await;
+        assert_eq!(
+            status_line(&state).unwrap(),
+            "step 2/4 · v3 60% / v4 40% · hold 1m left · total 5m left · alarms OK 30s ago"
+        );
+        state.step = None;
+        assert_eq!(status_line(&state), None, "no line outside a hold");
+    }
+}

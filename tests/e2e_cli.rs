@@ -463,3 +463,30 @@ async fn every_flag_can_come_from_the_environment() {
     );
     assert_eq!(m.routing("prod").await.unwrap(), [(2, 100)]);
 }
+
+#[tokio::test]
+async fn colour_only_when_asked_or_on_a_terminal() {
+    let Some((_, proxy, m)) = setup("colour", 2).await else {
+        return;
+    };
+    let args = [
+        "--state-machine",
+        m.name.as_str(),
+        "--alias",
+        "prod",
+        "--dry-run",
+    ];
+    // Not a terminal (a pipe): plain text, even without NO_COLOR.
+    let plain = spawn(&proxy.endpoint(), &args, &[("NO_COLOR", "")])
+        .finish()
+        .await;
+    assert_eq!(plain.code, 0, "{plain:#?}");
+    assert!(!plain.stderr.contains('\x1b'), "{}", plain.stderr);
+    let mut forced = args.to_vec();
+    forced.extend(["--color", "always"]);
+    let coloured = run(&proxy.endpoint(), &forced).await;
+    assert!(coloured.stderr.contains("\x1b["), "{}", coloured.stderr);
+    let quiet = run(&proxy.endpoint(), &[&args[..], &["-q"]].concat()).await;
+    assert!(quiet.stderr.is_empty(), "-q: {}", quiet.stderr);
+    assert!(quiet.stdout.starts_with("Dry run"), "{}", quiet.stdout);
+}

@@ -33,114 +33,94 @@ fn new_weights(proxy: &Proxy, new: u32) -> Vec<i64> {
         .collect()
 }
 
-#[tokio::test]
-async fn canary_with_alarms_that_stay_ok() {
-    let Some((aws, proxy, m)) = setup("canary", 2).await else {
+/// Runs one strategy, with or without two alarms that stay OK, and checks the weights the
+/// alias went through and where it ended.
+async fn strategy_case(strategy: &[&str], expected: &[i64], with_alarms: bool) {
+    let Some((aws, proxy, m)) = setup("strategy", 2).await else {
         return;
     };
-    aws.metric_alarm(&format!("{}-errors", m.name), "OK").await;
-    aws.composite_alarm(
-        &format!("{}-health", m.name),
-        &format!("{}-errors", m.name),
-        "OK",
-    )
-    .await;
     let (errors, health) = (format!("{}-errors", m.name), format!("{}-health", m.name));
-    let out = run(
-        &proxy.endpoint(),
-        &[
-            "--state-machine",
-            &m.name,
-            "--alias",
-            "prod",
-            "--strategy",
-            "canary",
-            "--increment",
-            "10",
-            "--interval",
-            "2",
-            "--alarm-polling",
-            "1",
-            "--alarms",
-            &errors,
-            &health,
-        ],
-    )
-    .await;
-    assert_eq!(out.code, 0, "{out:#?}");
-    assert_eq!(new_weights(&proxy, 2), [10, 100]);
-    assert_eq!(
-        proxy.forwarded("UpdateStateMachineAlias")[0].routing(),
-        [(1, 90), (2, 10)]
-    );
+    let mut args = vec![
+        "--state-machine",
+        m.name.as_str(),
+        "--alias",
+        "prod",
+        "--alarm-polling",
+        "1",
+    ];
+    args.extend_from_slice(strategy);
+    if with_alarms {
+        aws.metric_alarm(&errors, "OK").await;
+        aws.composite_alarm(&health, &errors, "OK").await;
+        args.extend(["--alarms", errors.as_str(), health.as_str()]);
+    }
+    let out = run(&proxy.endpoint(), &args).await;
+    let case = format!("{strategy:?} alarms={with_alarms}");
+    assert_eq!(out.code, 0, "{case}: {out:#?}");
+    assert_eq!(new_weights(&proxy, 2), expected, "{case}");
+    let first = &proxy.forwarded("UpdateStateMachineAlias")[0];
+    if expected[0] < 100 {
+        assert_eq!(
+            first.routing(),
+            [(1, 100 - expected[0]), (2, expected[0])],
+            "{case}"
+        );
+    }
     assert_eq!(
         m.routing("prod").await.unwrap(),
         [(2, 100)],
-        "single entry at 100% new"
+        "{case}: a single entry at 100% new"
     );
     assert!(
         out.stdout.contains("Deployed v2 to alias prod"),
-        "{}",
+        "{case}: {}",
         out.stdout
     );
+    let polls = proxy.forwarded("DescribeAlarms").len();
+    if with_alarms {
+        assert!(
+            polls >= 1 + expected.len(),
+            "{case}: monitored ({polls} reads)"
+        );
+    } else {
+        assert_eq!(polls, 0, "{case}");
+    }
 }
 
 #[tokio::test]
-async fn linear_without_alarms() {
-    let Some((_, proxy, m)) = setup("linear", 2).await else {
-        return;
-    };
-    let out = run(
-        &proxy.endpoint(),
-        &[
-            "--state-machine",
-            &m.arn,
-            "--alias",
-            "prod",
-            "--strategy",
-            "LINEAR",
-            "--increment",
-            "40",
-            "--interval",
-            "1",
-        ],
-    )
-    .await;
-    assert_eq!(out.code, 0, "{out:#?}");
-    assert_eq!(new_weights(&proxy, 2), [40, 80, 100]);
-    assert_eq!(m.routing("prod").await.unwrap(), [(2, 100)]);
-    assert!(proxy.forwarded("DescribeAlarms").is_empty());
-}
-
-#[tokio::test]
-async fn all_at_once_with_an_alarm_that_stays_ok() {
-    let Some((aws, proxy, m)) = setup("allatonce", 2).await else {
-        return;
-    };
-    let alarm = format!("{}-errors", m.name);
-    aws.metric_alarm(&alarm, "OK").await;
-    let out = run(
-        &proxy.endpoint(),
-        &[
-            "--state-machine",
-            &m.name,
-            "--alias=prod",
-            "--interval",
-            "2",
-            "--alarm-polling",
-            "1",
-            "--alarms",
-            &alarm,
-        ],
-    )
-    .await;
-    assert_eq!(out.code, 0, "{out:#?}");
-    assert_eq!(new_weights(&proxy, 2), [100]);
-    assert_eq!(m.routing("prod").await.unwrap(), [(2, 100)]);
-    assert!(
-        proxy.forwarded("DescribeAlarms").len() >= 3,
-        "monitored during the hold"
-    );
+async fn canary_linear_and_all_at_once_with_and_without_alarms() {
+    const CANARY: &[&str] = &[
+        "--strategy",
+        "canary",
+        "--increment",
+        "10",
+        "--interval",
+        "2",
+    ];
+    const LINEAR: &[&str] = &[
+        "--strategy",
+        "LINEAR",
+        "--increment",
+        "40",
+        "--interval",
+        "1",
+    ];
+    const ALL_AT_ONCE: &[&str] = &["--interval=2"];
+    let cases: [(&[&str], &[i64]); 3] = [
+        (CANARY, &[10, 100]),
+        (LINEAR, &[40, 80, 100]),
+        (ALL_AT_ONCE, &[100]),
+    ];
+    // Independent deploys on their own state machines: run all six at once.
+    let mut runs = Vec::new();
+    for (strategy, weights) in cases {
+        for with_alarms in [false, true] {
+            runs.push(tokio::spawn(strategy_case(strategy, weights, with_alarms)));
+        }
+    }
+    for run in runs {
+        run.await.expect("case passed");
+    }
 }
 
 /// Fires `alarm` once the first step is live and checks the rollback came within one poll.
