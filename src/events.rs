@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime};
 use serde_json::{Value, json};
 
 use crate::alarms::AlarmState;
-use crate::alias::short_version;
+use crate::alias::{Routing, short_version};
 use crate::cli::OutputFormat;
 use crate::exit_code::ExitCode;
 use crate::strategy::Step;
@@ -174,10 +174,9 @@ impl Event {
                 remaining,
             } => json!({
                 "step": step, "steps": steps,
-                "routing": [
-                    {"version": old_version, "weight": 100 - new_weight},
-                    {"version": new_version, "weight": new_weight},
-                ],
+                "routing": Routing::shifted(old_version, new_version, *new_weight).entries().iter()
+                    .map(|(version, weight)| json!({"version": version, "weight": weight}))
+                    .collect::<Vec<_>>(),
                 "new_weight": new_weight, "hold_seconds": hold.as_secs_f64(),
                 "remaining_seconds": remaining.as_secs_f64(),
             }),
@@ -257,16 +256,7 @@ impl Event {
                 hold,
                 remaining,
             } => {
-                let routing = if *new_weight >= 100 {
-                    format!("{} 100%", short_version(new_version))
-                } else {
-                    format!(
-                        "{} {}% / {} {new_weight}%",
-                        short_version(old_version),
-                        100 - new_weight,
-                        short_version(new_version)
-                    )
-                };
+                let routing = Routing::shifted(old_version, new_version, *new_weight).to_string();
                 format!(
                     "step {step}/{steps}: {routing}; holding {}, {} left",
                     human(*hold),
@@ -415,16 +405,7 @@ impl Reporter {
                 hold,
                 remaining,
             } => {
-                let routing = if *new_weight >= 100 {
-                    format!("{} 100%", short_version(new_version))
-                } else {
-                    format!(
-                        "{} {}% / {} {new_weight}%",
-                        short_version(old_version),
-                        100 - new_weight,
-                        short_version(new_version)
-                    )
-                };
+                let routing = Routing::shifted(old_version, new_version, *new_weight).to_string();
                 crate::progress::shifted(*step, *steps, routing, *hold, *remaining);
             }
             Event::AlarmsPolled { states } => {
