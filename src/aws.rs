@@ -75,9 +75,24 @@ where
             }
         }
         SdkError::TimeoutError(_) => "the call timed out (see --call-timeout)".to_string(),
-        _ => DisplayErrorContext(&err).to_string(),
+        SdkError::DispatchFailure(_) => format!("could not reach AWS: {}", causes(&err)),
+        _ => causes(&err),
     };
     anyhow::anyhow!(text)
+}
+
+/// An error and its sources, each once, as `a: b: c` (Display only, no debug dumps).
+fn causes(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut next = Some(err);
+    while let Some(e) = next {
+        let text = e.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        next = e.source();
+    }
+    parts.join(": ")
 }
 
 /// `.aws_context(|| "doing X to ARN")` on an SDK result: a readable error with what we were doing.

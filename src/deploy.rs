@@ -445,17 +445,12 @@ impl Deploy<'_> {
             AliasState::Found { routing, .. } => {
                 let old = largest(routing, new.as_deref());
                 let action = format!(
-                    "would shift alias {} from {} to {} with {} in {} step(s) ({}) over {}",
+                    "would shift alias {} from {} to {} with {}: {} over {}",
                     cfg.alias,
                     short_version(&old),
                     version_label(&new),
                     cfg.strategy.name(),
-                    cfg.plan.len(),
-                    cfg.plan
-                        .iter()
-                        .map(|s| format!("{}% hold {}", s.weight, human(s.hold)))
-                        .collect::<Vec<_>>()
-                        .join(", "),
+                    describe_steps(&cfg.plan),
                     human(cfg.planned_duration())
                 );
                 (Some(old), action)
@@ -496,6 +491,19 @@ impl Deploy<'_> {
             would_prune,
         });
         Ok(Outcome::DryRun { summary })
+    }
+}
+
+/// `10% → 100%, holding 5m after each` or `5% (1m) → 50% (10m) → 100% (1m)`.
+fn describe_steps(plan: &[crate::strategy::Step]) -> String {
+    let uniform = plan.windows(2).all(|w| w[0].hold == w[1].hold);
+    match plan.first() {
+        Some(first) if uniform => format!(
+            "{}, holding {} after each",
+            plan.iter().map(|s| format!("{}%", s.weight)).collect::<Vec<_>>().join(" → "),
+            human(first.hold)
+        ),
+        _ => plan.iter().map(|s| format!("{}% ({})", s.weight, human(s.hold))).collect::<Vec<_>>().join(" → "),
     }
 }
 
