@@ -445,7 +445,7 @@ impl Deploy<'_> {
             AliasState::Found { routing, .. } => {
                 let old = largest(routing, new.as_deref());
                 let action = format!(
-                    "would shift alias {} from {} to {} with {}: {} over {}",
+                    "would shift alias {} from {} to {} with {}: {}; {} in all",
                     cfg.alias,
                     short_version(&old),
                     version_label(&new),
