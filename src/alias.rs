@@ -36,10 +36,12 @@ impl Routing {
         &self.0
     }
 
-    /// The version that takes all traffic, if one does.
+    /// The version that takes all traffic, if one does. Entries at weight 0 (which
+    /// sfndeploy.py leaves behind) do not make an alias split.
     pub fn full_version(&self) -> Option<&str> {
-        match self.0.as_slice() {
-            [(arn, 100)] => Some(arn),
+        let mut live = self.0.iter().filter(|(_, w)| *w > 0);
+        match (live.next(), live.next()) {
+            (Some((arn, 100)), None) => Some(arn),
             _ => None,
         }
     }
@@ -312,6 +314,20 @@ mod tests {
         assert_eq!(r.weight_of(NEW), 30);
         assert_eq!(r.full_version(), None);
         assert_eq!(Routing::single(NEW).full_version(), Some(NEW));
+    }
+
+    #[test]
+    fn a_zero_weight_entry_does_not_split_an_alias() {
+        let script_leftover = Routing(vec![(OLD.into(), 0), (NEW.into(), 100)]);
+        assert_eq!(script_leftover.full_version(), Some(NEW));
+        assert!(
+            !script_leftover.same_as(&Routing::single(NEW)),
+            "still worth normalizing"
+        );
+        assert_eq!(
+            Routing(vec![(OLD.into(), 50), (NEW.into(), 50)]).full_version(),
+            None
+        );
     }
 
     #[test]

@@ -500,10 +500,17 @@ fn describe_steps(plan: &[crate::strategy::Step]) -> String {
     match plan.first() {
         Some(first) if uniform => format!(
             "{}, holding {} after each",
-            plan.iter().map(|s| format!("{}%", s.weight)).collect::<Vec<_>>().join(" → "),
+            plan.iter()
+                .map(|s| format!("{}%", s.weight))
+                .collect::<Vec<_>>()
+                .join(" → "),
             human(first.hold)
         ),
-        _ => plan.iter().map(|s| format!("{}% ({})", s.weight, human(s.hold))).collect::<Vec<_>>().join(" → "),
+        _ => plan
+            .iter()
+            .map(|s| format!("{}% ({})", s.weight, human(s.hold)))
+            .collect::<Vec<_>>()
+            .join(" → "),
     }
 }
 

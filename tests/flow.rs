@@ -327,6 +327,20 @@ async fn split_alias_with_force_deploys_from_the_heavier_version() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn an_alias_left_at_old_0_new_100_by_the_script_is_not_split() {
+    let fake = Fake::new("orders", 3).with_alias("prod", &[(1, 0), (2, 100)]);
+    let run = deploy(&fake, &["--strategy", "canary", "--interval", "1"]).await;
+    assert_eq!(run.code(), ExitCode::Success, "{}", run.message());
+    assert_eq!(run.weights(), [5, 100]);
+    let first = fake.calls_of("UpdateStateMachineAlias")[0].detail.clone();
+    assert_eq!(
+        first, "v2=95,v3=5",
+        "shifts from the version with all the traffic"
+    );
+    assert_eq!(fake.routing("prod"), [(3, 100)]);
+}
+
+#[tokio::test(start_paused = true)]
 async fn forced_resume_skips_steps_already_reached() {
     // A failed deploy left v1 70% / v3 30%; re-running linear 20 continues from 40%.
     let fake = Fake::new("orders", 3).with_alias("prod", &[(1, 70), (3, 30)]);
