@@ -357,6 +357,16 @@ impl Reporter {
         (reporter, events)
     }
 
+    /// Whether `states` differ from the alarm states of the previous poll (or none came yet).
+    fn last_polled_differs(&self, states: &[AlarmState]) -> bool {
+        let events = self.recorded.lock().expect("event log");
+        let previous = events.iter().rev().find_map(|e| match e {
+            Event::AlarmsPolled { states } => Some(states),
+            _ => None,
+        });
+        previous.is_none_or(|p| p.as_slice() != states)
+    }
+
     /// Every event so far.
     pub fn events(&self) -> Vec<Event> {
         self.recorded.lock().expect("event log").clone()
@@ -379,6 +389,10 @@ impl Reporter {
                 tracing::warn!("{}", event.text())
             }
             Event::Failed { .. } => {}
+            // The first poll and every change are progress; an unchanged poll is detail (-v).
+            Event::AlarmsPolled { states } if self.last_polled_differs(states) => {
+                tracing::info!("{}", event.text())
+            }
             Event::AlarmsPolled { .. } => tracing::debug!("{}", event.text()),
             _ => tracing::info!("{}", event.text()),
         }
@@ -435,6 +449,30 @@ mod tests {
         assert_eq!(human(Duration::from_secs(45)), "45s");
         assert_eq!(human(Duration::from_millis(1500)), "1.5s");
         assert_eq!(human(Duration::ZERO), "0s");
+    }
+
+    #[test]
+    fn alarm_polls_are_progress_only_when_something_changed() {
+        let (reporter, _) = Reporter::recording();
+        let state = |s: &str| {
+            vec![AlarmState {
+                name: "errors".into(),
+                state: s.into(),
+                composite: false,
+            }]
+        };
+        assert!(
+            reporter.last_polled_differs(&state("OK")),
+            "the first poll is shown"
+        );
+        reporter.emit(Event::AlarmsPolled {
+            states: state("OK"),
+        });
+        assert!(
+            !reporter.last_polled_differs(&state("OK")),
+            "an unchanged poll is detail"
+        );
+        assert!(reporter.last_polled_differs(&state("ALARM")));
     }
 
     #[test]

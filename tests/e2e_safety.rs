@@ -178,3 +178,60 @@ async fn a_hanging_call_times_out_and_is_retried() {
     assert_eq!(m.routing("prod").await.unwrap(), [(2, 100)]);
     assert!(out.took < Duration::from_secs(15), "{:?}", out.took);
 }
+
+#[tokio::test]
+async fn a_second_deploy_on_the_same_alias_refuses_while_the_first_runs() {
+    let Some((_, proxy, m, alarm)) = setup("twice").await else {
+        return;
+    };
+    m.update(&support::definition("third"), true).await; // v3: what the second run would deploy
+    let first = spawn(
+        &proxy.endpoint(),
+        &[
+            "--state-machine",
+            &m.name,
+            "--alias",
+            "prod",
+            "--strategy",
+            "canary",
+            "--increment",
+            "30",
+            "--interval",
+            "3",
+            "--alarm-polling",
+            "1",
+            "--alarms",
+            &alarm,
+        ],
+        &[],
+    );
+    first.wait_for("step 1/2", Duration::from_secs(30)).await;
+    let second = spawn(
+        &proxy.endpoint(),
+        &[
+            "--state-machine",
+            &m.name,
+            "--alias",
+            "prod",
+            "--strategy",
+            "linear",
+            "--interval",
+            "1",
+        ],
+        &[],
+    )
+    .finish()
+    .await;
+    assert_eq!(second.code, 1, "{second:#?}");
+    assert!(second.stderr.contains("split"), "{}", second.stderr);
+    let first = first.finish().await;
+    assert_eq!(first.code, 0, "{first:#?}");
+    assert_eq!(m.routing("prod").await.unwrap(), [(3, 100)]);
+    // Only the first run's two weight changes ever reached the alias.
+    let weights: Vec<Vec<(u32, i64)>> = proxy
+        .forwarded("UpdateStateMachineAlias")
+        .iter()
+        .map(|c| c.routing())
+        .collect();
+    assert_eq!(weights, [vec![(1, 70), (3, 30)], vec![(3, 100)]]);
+}
