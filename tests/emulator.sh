@@ -29,11 +29,11 @@ find_python() {
   for c in python3.15 python3.14 python3.13 python3; do
     command -v "$c" >/dev/null 2>&1 && candidates+=("$(command -v "$c")")
   done
-  if command -v pyenv >/dev/null 2>&1; then
-    for c in "$(pyenv root)"/versions/3.1[3-9]*/bin/python3; do
-      [[ -x $c ]] && candidates+=("$c")
-    done
-  fi
+  local pyenv_root=${PYENV_ROOT:-$HOME/.pyenv}
+  command -v pyenv >/dev/null 2>&1 && pyenv_root=$(pyenv root)
+  for c in "$pyenv_root"/versions/3.1[3-9]*/bin/python3; do
+    [[ -x $c ]] && candidates+=("$c")
+  done
   for c in /usr/bin/python3.1[3-9] /usr/local/bin/python3.1[3-9]; do
     [[ -x $c ]] && candidates+=("$c")
   done
