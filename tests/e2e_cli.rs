@@ -6,8 +6,7 @@ mod support;
 use std::time::Duration;
 
 use serde_json::Value;
-use support::proxy::Proxy;
-use support::{Aws, Machine, emulator, run, spawn};
+use support::{deployable, run, spawn};
 
 const MUTATING: [&str; 5] = [
     "PublishStateMachineVersion",
@@ -16,15 +15,6 @@ const MUTATING: [&str; 5] = [
     "UpdateStateMachineAlias",
     "DeleteStateMachineVersion",
 ];
-
-async fn setup(prefix: &str, versions: u32) -> Option<(Aws, Proxy, Machine)> {
-    let emulator = emulator()?;
-    let aws = Aws::new(emulator).await;
-    let proxy = Proxy::start(emulator.port).await;
-    let machine = Machine::create(&aws, prefix, versions).await;
-    machine.create_alias("prod", &[(1, 100)]).await;
-    Some((aws, proxy, machine))
-}
 
 fn parse_lines(stdout: &str) -> Vec<Value> {
     stdout
@@ -37,7 +27,7 @@ fn parse_lines(stdout: &str) -> Vec<Value> {
 
 #[tokio::test]
 async fn json_output_is_one_event_per_line_and_nothing_else() {
-    let Some((aws, proxy, m)) = setup("json", 2).await else {
+    let Some((aws, proxy, m)) = deployable("json", 2).await else {
         return;
     };
     let alarm = format!("{}-errors", m.name);
@@ -118,7 +108,7 @@ async fn json_output_is_one_event_per_line_and_nothing_else() {
 
 #[tokio::test]
 async fn json_output_reports_a_rollback_and_the_failure() {
-    let Some((aws, proxy, m)) = setup("json-fail", 2).await else {
+    let Some((aws, proxy, m)) = deployable("json-fail", 2).await else {
         return;
     };
     let alarm = format!("{}-errors", m.name);
@@ -171,7 +161,7 @@ async fn json_output_reports_a_rollback_and_the_failure() {
 
 #[tokio::test]
 async fn dry_run_validates_prints_the_plan_and_changes_nothing() {
-    let Some((aws, proxy, m)) = setup("dryrun", 6).await else {
+    let Some((aws, proxy, m)) = deployable("dryrun", 6).await else {
         return;
     };
     m.update(&support::definition("pending"), false).await;
@@ -247,7 +237,7 @@ async fn dry_run_validates_prints_the_plan_and_changes_nothing() {
 
 #[tokio::test]
 async fn status_shows_routing_versions_and_alarms() {
-    let Some((aws, proxy, m)) = setup("status", 3).await else {
+    let Some((aws, proxy, m)) = deployable("status", 3).await else {
         return;
     };
     let alarm = format!("{}-errors", m.name);
@@ -306,7 +296,7 @@ async fn status_shows_routing_versions_and_alarms() {
 
 #[tokio::test]
 async fn rollback_subcommand_points_the_alias_back() {
-    let Some((_, proxy, m)) = setup("rollback", 3).await else {
+    let Some((_, proxy, m)) = deployable("rollback", 3).await else {
         return;
     };
     let out = run(
@@ -388,7 +378,7 @@ async fn rollback_subcommand_points_the_alias_back() {
 
 #[tokio::test]
 async fn github_actions_summary_and_annotations() {
-    let Some((aws, proxy, m)) = setup("github", 2).await else {
+    let Some((aws, proxy, m)) = deployable("github", 2).await else {
         return;
     };
     let alarm = format!("{}-errors", m.name);
@@ -437,7 +427,7 @@ async fn github_actions_summary_and_annotations() {
 
 #[tokio::test]
 async fn every_flag_can_come_from_the_environment() {
-    let Some((_, proxy, m)) = setup("envvars", 2).await else {
+    let Some((_, proxy, m)) = deployable("envvars", 2).await else {
         return;
     };
     let out = spawn(
@@ -468,7 +458,7 @@ async fn every_flag_can_come_from_the_environment() {
 
 #[tokio::test]
 async fn colour_only_when_asked_or_on_a_terminal() {
-    let Some((_, proxy, m)) = setup("colour", 2).await else {
+    let Some((_, proxy, m)) = deployable("colour", 2).await else {
         return;
     };
     let args = [

@@ -6,18 +6,7 @@ mod support;
 use std::time::Duration;
 
 use support::proxy::Proxy;
-use support::{Aws, Machine, emulator, run, spawn};
-
-/// An emulator, clients, a proxy in front, and a state machine with `versions` versions whose
-/// alias `prod` routes 100% to v1.
-async fn setup(prefix: &str, versions: u32) -> Option<(Aws, Proxy, Machine)> {
-    let emulator = emulator()?;
-    let aws = Aws::new(emulator).await;
-    let proxy = Proxy::start(emulator.port).await;
-    let machine = Machine::create(&aws, prefix, versions).await;
-    machine.create_alias("prod", &[(1, 100)]).await;
-    Some((aws, proxy, machine))
-}
+use support::{Aws, Machine, deployable, emulator, run, spawn};
 
 /// Weights of the new version (`new`) in each alias update the proxy forwarded.
 fn new_weights(proxy: &Proxy, new: u32) -> Vec<i64> {
@@ -36,7 +25,7 @@ fn new_weights(proxy: &Proxy, new: u32) -> Vec<i64> {
 /// Runs one strategy, with or without two alarms that stay OK, and checks the weights the
 /// alias went through and where it ended.
 async fn strategy_case(strategy: &[&str], expected: &[i64], with_alarms: bool) {
-    let Some((aws, proxy, m)) = setup("strategy", 2).await else {
+    let Some((aws, proxy, m)) = deployable("strategy", 2).await else {
         return;
     };
     let (errors, health) = (format!("{}-errors", m.name), format!("{}-health", m.name));
@@ -174,7 +163,7 @@ async fn fire_mid_deploy(aws: &Aws, proxy: &Proxy, m: &Machine, alarm: &str, wat
 
 #[tokio::test]
 async fn a_metric_alarm_firing_mid_deploy_rolls_back_within_one_poll() {
-    let Some((aws, proxy, m)) = setup("fire-metric", 2).await else {
+    let Some((aws, proxy, m)) = deployable("fire-metric", 2).await else {
         return;
     };
     let alarm = format!("{}-errors", m.name);
@@ -184,7 +173,7 @@ async fn a_metric_alarm_firing_mid_deploy_rolls_back_within_one_poll() {
 
 #[tokio::test]
 async fn a_composite_alarm_firing_mid_deploy_rolls_back_within_one_poll() {
-    let Some((aws, proxy, m)) = setup("fire-composite", 2).await else {
+    let Some((aws, proxy, m)) = deployable("fire-composite", 2).await else {
         return;
     };
     let (metric, composite) = (format!("{}-errors", m.name), format!("{}-health", m.name));
@@ -220,7 +209,7 @@ async fn first_deploy_creates_the_alias() {
 
 #[tokio::test]
 async fn nothing_to_do_when_the_alias_is_already_on_the_new_version() {
-    let Some((_, proxy, m)) = setup("noop", 1).await else {
+    let Some((_, proxy, m)) = deployable("noop", 1).await else {
         return;
     };
     let before = m.snapshot().await;
@@ -297,7 +286,7 @@ async fn a_split_alias_is_refused_and_left_alone_unless_forced() {
 
 #[tokio::test]
 async fn file_with_publish_revision_becomes_exactly_the_new_version() {
-    let Some((_, proxy, m)) = setup("file", 1).await else {
+    let Some((_, proxy, m)) = deployable("file", 1).await else {
         return;
     };
     let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(&m.name);
@@ -360,7 +349,7 @@ async fn pruning_keeps_the_newest_and_alias_referenced_versions() {
 
 #[tokio::test]
 async fn polling_faster_than_the_interval_polls_on_schedule_and_ends_on_time() {
-    let Some((aws, proxy, m)) = setup("polling", 2).await else {
+    let Some((aws, proxy, m)) = deployable("polling", 2).await else {
         return;
     };
     let alarm = format!("{}-errors", m.name);

@@ -6,14 +6,11 @@ mod support;
 use std::time::Duration;
 
 use support::proxy::{Proxy, ProxyFault};
-use support::{Aws, Machine, emulator, spawn};
+use support::{Aws, Machine, deployable, spawn};
 
+/// [`deployable`] with two versions and an alarm that is OK.
 async fn setup(prefix: &str) -> Option<(Aws, Proxy, Machine, String)> {
-    let emulator = emulator()?;
-    let aws = Aws::new(emulator).await;
-    let proxy = Proxy::start(emulator.port).await;
-    let machine = Machine::create(&aws, prefix, 2).await;
-    machine.create_alias("prod", &[(1, 100)]).await;
+    let (aws, proxy, machine) = deployable(prefix, 2).await?;
     let alarm = format!("{}-errors", machine.name);
     aws.metric_alarm(&alarm, "OK").await;
     Some((aws, proxy, machine, alarm))

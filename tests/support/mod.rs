@@ -136,6 +136,18 @@ fn healthy(port: u16) -> bool {
     body.starts_with("HTTP/1.1 200") || body.starts_with("HTTP/1.0 200")
 }
 
+/// The usual arrangement of an end-to-end test: the emulator, clients, a logging proxy in front,
+/// and a state machine of the test's own with `versions` versions whose alias `prod` routes 100%
+/// to v1. None when the end-to-end tests are skipped (see [`emulator`]).
+pub async fn deployable(prefix: &str, versions: u32) -> Option<(Aws, proxy::Proxy, Machine)> {
+    let emulator = emulator()?;
+    let aws = Aws::new(emulator).await;
+    let proxy = proxy::Proxy::start(emulator.port).await;
+    let machine = Machine::create(&aws, prefix, versions).await;
+    machine.create_alias("prod", &[(1, 100)]).await;
+    Some((aws, proxy, machine))
+}
+
 /// A unique name per test and process, so tests share one emulator in parallel.
 pub fn unique(prefix: &str) -> String {
     static N: AtomicU32 = AtomicU32::new(0);
