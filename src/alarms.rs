@@ -42,31 +42,20 @@ pub struct AlarmReport {
 impl AlarmReport {
     /// Names of alarms in ALARM.
     pub fn firing(&self) -> Vec<String> {
-        self.states
-            .iter()
-            .filter(|a| a.firing())
-            .map(|a| a.name.clone())
-            .collect()
+        self.states.iter().filter(|a| a.firing()).map(|a| a.name.clone()).collect()
     }
 }
 
 impl fmt::Display for AlarmReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let parts: Vec<String> = self
-            .states
-            .iter()
-            .map(|a| format!("{}={}", a.name, a.state))
-            .collect();
+        let parts: Vec<String> = self.states.iter().map(|a| format!("{}={}", a.name, a.state)).collect();
         f.write_str(&parts.join(", "))
     }
 }
 
 impl AlarmChecker {
     pub fn new(cloudwatch: &Client, names: &[String]) -> Self {
-        AlarmChecker {
-            cloudwatch: cloudwatch.clone(),
-            names: names.to_vec(),
-        }
+        AlarmChecker { cloudwatch: cloudwatch.clone(), names: names.to_vec() }
     }
 
     pub fn names(&self) -> &[String] {
@@ -95,14 +84,9 @@ impl AlarmChecker {
                     .send()
                     .await
                     .aws_context(|| "reading CloudWatch alarms")?;
-                let metric = page
-                    .metric_alarms()
-                    .iter()
-                    .map(|a| (a.alarm_name(), a.state_value(), false));
-                let composite = page
-                    .composite_alarms()
-                    .iter()
-                    .map(|a| (a.alarm_name(), a.state_value(), true));
+                let metric = page.metric_alarms().iter().map(|a| (a.alarm_name(), a.state_value(), false));
+                let composite =
+                    page.composite_alarms().iter().map(|a| (a.alarm_name(), a.state_value(), true));
                 for (name, state, composite) in metric.chain(composite) {
                     let (Some(name), Some(state)) = (name, state) else {
                         continue;
@@ -131,10 +115,6 @@ impl AlarmChecker {
 
     /// Names that CloudWatch does not know.
     pub fn missing(&self, report: &AlarmReport) -> Vec<String> {
-        self.names
-            .iter()
-            .filter(|n| !report.states.iter().any(|a| &a.name == *n))
-            .cloned()
-            .collect()
+        self.names.iter().filter(|n| !report.states.iter().any(|a| &a.name == *n)).cloned().collect()
     }
 }

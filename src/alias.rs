@@ -47,11 +47,7 @@ impl Routing {
     }
 
     pub fn weight_of(&self, version_arn: &str) -> u8 {
-        self.0
-            .iter()
-            .filter(|(arn, _)| arn == version_arn)
-            .map(|(_, w)| *w)
-            .sum()
+        self.0.iter().filter(|(arn, _)| arn == version_arn).map(|(_, w)| *w).sum()
     }
 
     /// Same versions and weights, in any order.
@@ -67,12 +63,7 @@ impl Routing {
         Routing(
             items
                 .iter()
-                .map(|i| {
-                    (
-                        i.state_machine_version_arn().to_string(),
-                        i.weight().clamp(0, 100) as u8,
-                    )
-                })
+                .map(|i| (i.state_machine_version_arn().to_string(), i.weight().clamp(0, 100) as u8))
                 .collect(),
         )
     }
@@ -104,11 +95,8 @@ impl Routing {
 impl fmt::Display for Routing {
     /// `v3 90% / v4 10%`
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let parts: Vec<String> = self
-            .0
-            .iter()
-            .map(|(arn, w)| format!("{} {w}%", short_version(arn)))
-            .collect();
+        let parts: Vec<String> =
+            self.0.iter().map(|(arn, w)| format!("{} {w}%", short_version(arn))).collect();
         f.write_str(&parts.join(" / "))
     }
 }
@@ -244,10 +232,7 @@ impl AliasHandle {
     /// for without hearing back, if any.
     pub fn last_known(&self) -> String {
         match &self.in_flight {
-            Some(pending) => format!(
-                "{} (or {}, if the last change went through)",
-                self.last_set, pending
-            ),
+            Some(pending) => format!("{} (or {}, if the last change went through)", self.last_set, pending),
             None => self.last_set.to_string(),
         }
     }
@@ -268,8 +253,8 @@ impl AliasHandle {
             self.in_flight = None;
             return Ok(());
         }
-        let ours = current.same_as(&self.last_set)
-            || self.in_flight.as_ref().is_some_and(|r| current.same_as(r));
+        let ours =
+            current.same_as(&self.last_set) || self.in_flight.as_ref().is_some_and(|r| current.same_as(r));
         if !ours {
             return Err(Failure::err(
                 ExitCode::Conflict,
@@ -320,14 +305,8 @@ mod tests {
     fn a_zero_weight_entry_does_not_split_an_alias() {
         let script_leftover = Routing(vec![(OLD.into(), 0), (NEW.into(), 100)]);
         assert_eq!(script_leftover.full_version(), Some(NEW));
-        assert!(
-            !script_leftover.same_as(&Routing::single(NEW)),
-            "still worth normalizing"
-        );
-        assert_eq!(
-            Routing(vec![(OLD.into(), 50), (NEW.into(), 50)]).full_version(),
-            None
-        );
+        assert!(!script_leftover.same_as(&Routing::single(NEW)), "still worth normalizing");
+        assert_eq!(Routing(vec![(OLD.into(), 50), (NEW.into(), 50)]).full_version(), None);
     }
 
     #[test]

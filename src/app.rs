@@ -32,10 +32,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         Err(err) => {
             let code = exit_code_of(&err);
             let message = format!("{err:#}");
-            reporter.emit(Event::Failed {
-                message: message.clone(),
-                exit_code: code,
-            });
+            reporter.emit(Event::Failed { message: message.clone(), exit_code: code });
             eprintln!("error: {message}");
             (code, message)
         }
@@ -49,12 +46,7 @@ async fn dispatch(cli: Cli, reporter: &Reporter) -> Result<Option<String>> {
     let text = reporter.format() == OutputFormat::Text;
     let args = match cli.command {
         Some(Command::Completions { shell }) => {
-            clap_complete::generate(
-                shell,
-                &mut Cli::command(),
-                "sfndeploy",
-                &mut std::io::stdout(),
-            );
+            clap_complete::generate(shell, &mut Cli::command(), "sfndeploy", &mut std::io::stdout());
             return Ok(None);
         }
         Some(Command::Man) => {
@@ -66,9 +58,7 @@ async fn dispatch(cli: Cli, reporter: &Reporter) -> Result<Option<String>> {
         }
         Some(Command::Status(args)) => {
             let clients = Clients::connect(&cli.global).await?;
-            return status::status(&clients, &args, reporter.format())
-                .await
-                .map(Some);
+            return status::status(&clients, &args, reporter.format()).await.map(Some);
         }
         Some(Command::Rollback(args)) => {
             let clients = Clients::connect(&cli.global).await?;
@@ -82,14 +72,7 @@ async fn dispatch(cli: Cli, reporter: &Reporter) -> Result<Option<String>> {
     let cfg = DeployConfig::from_args(&args)?;
     let signals = Signals::install()?;
     let clients = Clients::connect(&cli.global).await?;
-    let outcome = Deploy {
-        clients: &clients,
-        cfg: &cfg,
-        reporter,
-        signals,
-    }
-    .run()
-    .await?;
+    let outcome = Deploy { clients: &clients, cfg: &cfg, reporter, signals }.run().await?;
     Ok(text.then(|| outcome.to_string()))
 }
 
@@ -110,8 +93,7 @@ fn init_logging(global: &GlobalArgs) {
         ColorChoice::Never => false,
         ColorChoice::Auto => {
             use std::io::IsTerminal;
-            std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
-                && std::io::stderr().is_terminal()
+            std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stderr().is_terminal()
         }
     };
     let _ = tracing_subscriber::fmt()

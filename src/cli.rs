@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 
-const DEPLOY_ABOUT: &str = "Deploy a new state machine version gradually, watching CloudWatch alarms and rolling back if one fires.";
+const DEPLOY_ABOUT: &str =
+    "Deploy a new state machine version gradually, watching CloudWatch alarms and rolling back if one fires.";
 
 /// Gradually deploy AWS Step Functions state machines.
 #[derive(Debug, Parser)]
@@ -51,12 +52,7 @@ pub enum Command {
 #[derive(Debug, Args, Clone)]
 pub struct TargetArgs {
     /// Name or ARN of the state machine
-    #[arg(
-        long,
-        required = true,
-        env = "SFNDEPLOY_STATE_MACHINE",
-        value_name = "NAME|ARN"
-    )]
+    #[arg(long, required = true, env = "SFNDEPLOY_STATE_MACHINE", value_name = "NAME|ARN")]
     pub state_machine: Option<String>,
 
     /// Name of the alias (deploy creates it at 100% on the new version if missing)
@@ -74,12 +70,7 @@ pub struct StatusArgs {
     pub alarms: Vec<String>,
 
     /// How many of the newest versions to show
-    #[arg(
-        long,
-        default_value_t = 10,
-        value_name = "N",
-        env = "SFNDEPLOY_VERSIONS"
-    )]
+    #[arg(long, default_value_t = 10, value_name = "N", env = "SFNDEPLOY_VERSIONS")]
     pub versions: usize,
 }
 
@@ -110,12 +101,7 @@ pub struct GlobalArgs {
     pub profile: Option<String>,
 
     /// Send AWS requests to this endpoint instead (e.g. an emulator) [default: from AWS_ENDPOINT_URL]
-    #[arg(
-        long,
-        global = true,
-        env = "SFNDEPLOY_ENDPOINT_URL",
-        value_name = "URL"
-    )]
+    #[arg(long, global = true, env = "SFNDEPLOY_ENDPOINT_URL", value_name = "URL")]
     pub endpoint_url: Option<String>,
 
     /// Attempts per AWS call, first try included; throttling, 5xx and timeouts are retried
@@ -133,13 +119,7 @@ pub struct GlobalArgs {
     pub output: OutputFormat,
 
     /// Only print warnings and errors on stderr
-    #[arg(
-        short,
-        long,
-        global = true,
-        env = "SFNDEPLOY_QUIET",
-        conflicts_with = "verbose"
-    )]
+    #[arg(short, long, global = true, env = "SFNDEPLOY_QUIET", conflicts_with = "verbose")]
     pub quiet: bool,
 
     /// Print more on stderr (-v: AWS calls, -vv: SDK details)
@@ -176,11 +156,7 @@ pub struct DeployArgs {
 
     /// Publish the current revision (or --file) as a new version and deploy it [default: deploy
     /// the latest published version]
-    #[arg(
-        long,
-        env = "SFNDEPLOY_PUBLISH_REVISION",
-        overrides_with = "no_publish_revision"
-    )]
+    #[arg(long, env = "SFNDEPLOY_PUBLISH_REVISION", overrides_with = "no_publish_revision")]
     pub publish_revision: bool,
 
     /// Deploy the latest published version (the default)
@@ -265,12 +241,7 @@ pub enum StrategyChoice {
     AllAtOnce,
     Canary,
     Linear,
-    Preset {
-        name: &'static str,
-        kind: PresetKind,
-        increment: u8,
-        interval: Duration,
-    },
+    Preset { name: &'static str, kind: PresetKind, increment: u8, interval: Duration },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -291,11 +262,8 @@ const PRESETS: [(&str, PresetKind, u64); 8] = [
 ];
 
 fn parse_strategy(s: &str) -> Result<StrategyChoice, String> {
-    let folded: String = s
-        .chars()
-        .filter(|c| !matches!(c, '_' | '-' | ' '))
-        .collect::<String>()
-        .to_ascii_lowercase();
+    let folded: String =
+        s.chars().filter(|c| !matches!(c, '_' | '-' | ' ')).collect::<String>().to_ascii_lowercase();
     match folded.as_str() {
         "allatonce" | "bluegreen" => return Ok(StrategyChoice::AllAtOnce),
         "canary" => return Ok(StrategyChoice::Canary),
@@ -335,18 +303,14 @@ fn parse_weight(s: &str) -> Result<u8, String> {
 fn parse_rate(s: &str) -> Result<f64, String> {
     match s.trim().parse::<f64>() {
         Ok(r) if r.is_finite() && r > 0.0 && r <= 100.0 => Ok(r),
-        _ => Err(
-            "use a number of deletions per second above 0 and at most 100, e.g. 1 or 0.5".into(),
-        ),
+        _ => Err("use a number of deletions per second above 0 and at most 100, e.g. 1 or 0.5".into()),
     }
 }
 
 fn parse_history_max(s: &str) -> Result<u16, String> {
     match s.trim().parse::<i64>() {
         Ok(0) => Ok(0),
-        Ok(1) => {
-            Err("1 would keep no version to roll back to: use 0 (keep all) or at least 2".into())
-        }
+        Ok(1) => Err("1 would keep no version to roll back to: use 0 (keep all) or at least 2".into()),
         Ok(n @ 2..=1000) => Ok(n as u16),
         _ => Err("use 0 (keep all versions) or a number from 2 to 1000".into()),
     }
@@ -387,30 +351,20 @@ mod tests {
 
     #[test]
     fn verbose_counts() {
-        let cli = Cli::try_parse_from(["sfndeploy", "--state-machine", "a", "--alias", "b", "-vv"])
-            .unwrap();
+        let cli = Cli::try_parse_from(["sfndeploy", "--state-machine", "a", "--alias", "b", "-vv"]).unwrap();
         assert_eq!(cli.global.verbose, 2);
     }
 
     #[test]
     fn completions_and_man_page_render() {
-        for shell in [
-            clap_complete::Shell::Bash,
-            clap_complete::Shell::Zsh,
-            clap_complete::Shell::Fish,
-        ] {
+        for shell in [clap_complete::Shell::Bash, clap_complete::Shell::Zsh, clap_complete::Shell::Fish] {
             let mut out = Vec::new();
             clap_complete::generate(shell, &mut Cli::command(), "sfndeploy", &mut out);
             let text = String::from_utf8(out).unwrap();
-            assert!(
-                text.contains("--alarm-polling") && text.contains("rollback"),
-                "{shell}"
-            );
+            assert!(text.contains("--alarm-polling") && text.contains("rollback"), "{shell}");
         }
         let mut man = Vec::new();
-        clap_mangen::Man::new(Cli::command())
-            .render(&mut man)
-            .unwrap();
+        clap_mangen::Man::new(Cli::command()).render(&mut man).unwrap();
         let man = String::from_utf8(man).unwrap();
         assert!(
             man.starts_with(".ie") && man.contains("sfndeploy") && man.contains("history\\-max"),
@@ -432,11 +386,7 @@ mod tests {
             ("1.5", 1_500),
         ];
         for &(text, ms) in ok {
-            assert_eq!(
-                parse_duration(text),
-                Ok(Duration::from_millis(ms)),
-                "{text}"
-            );
+            assert_eq!(parse_duration(text), Ok(Duration::from_millis(ms)), "{text}");
         }
         for bad in ["", "-1", "abc", "5 parsecs"] {
             assert!(parse_duration(bad).is_err(), "{bad} accepted");
@@ -457,19 +407,12 @@ mod tests {
         ] {
             assert_eq!(parse_strategy(text), Ok(expected), "{text}");
         }
-        let Ok(StrategyChoice::Preset {
-            kind,
-            increment,
-            interval,
-            ..
-        }) = parse_strategy("Linear10PercentEvery3Minutes")
+        let Ok(StrategyChoice::Preset { kind, increment, interval, .. }) =
+            parse_strategy("Linear10PercentEvery3Minutes")
         else {
             panic!("preset not parsed");
         };
-        assert_eq!(
-            (kind, increment, interval),
-            (PresetKind::Linear, 10, Duration::from_secs(180))
-        );
+        assert_eq!((kind, increment, interval), (PresetKind::Linear, 10, Duration::from_secs(180)));
         assert!(parse_strategy("bluegreenish").is_err());
     }
 
@@ -482,10 +425,7 @@ mod tests {
         assert_eq!(parse_history_max("0"), Ok(0));
         assert_eq!(parse_history_max("2"), Ok(2));
         for bad in ["1", "-3", "1001"] {
-            assert!(
-                parse_history_max(bad).is_err(),
-                "history-max {bad} accepted"
-            );
+            assert!(parse_history_max(bad).is_err(), "history-max {bad} accepted");
         }
     }
 }

@@ -80,10 +80,7 @@ impl DeployConfig {
             max_unmonitored: args.max_unmonitored.unwrap_or(args.alarm_polling * 3),
             rollback_timeout: args.rollback_timeout,
             history_max: args.history_max,
-            pacing: Pacing {
-                burst: PRUNE_BURST,
-                per_second: args.prune_rate,
-            },
+            pacing: Pacing { burst: PRUNE_BURST, per_second: args.prune_rate },
             force: args.force,
             dry_run: args.dry_run,
         })
@@ -99,52 +96,26 @@ fn build_strategy(args: &DeployArgs) -> Result<Box<dyn DeployStrategy>> {
     let increment = args.increment.unwrap_or(DEFAULT_INCREMENT);
     if let Some(weights) = &args.steps {
         if args.strategy.is_some() {
-            return Err(Failure::usage(
-                "--steps is a strategy of its own: drop --strategy, or drop --steps",
-            ));
+            return Err(Failure::usage("--steps is a strategy of its own: drop --strategy, or drop --steps"));
         }
         strategy::check_steps(weights).map_err(Failure::usage)?;
-        return Ok(Box::new(Steps {
-            weights: weights.clone(),
-            interval,
-        }));
+        return Ok(Box::new(Steps { weights: weights.clone(), interval }));
     }
     Ok(match args.strategy.unwrap_or(StrategyChoice::AllAtOnce) {
         StrategyChoice::AllAtOnce => Box::new(AllAtOnce { interval }),
-        StrategyChoice::Canary => Box::new(Canary {
-            increment,
-            interval,
-        }),
-        StrategyChoice::Linear => Box::new(Linear {
-            increment,
-            interval,
-        }),
-        StrategyChoice::Preset {
-            name,
-            kind,
-            increment,
-            interval,
-        } => {
+        StrategyChoice::Canary => Box::new(Canary { increment, interval }),
+        StrategyChoice::Linear => Box::new(Linear { increment, interval }),
+        StrategyChoice::Preset { name, kind, increment, interval } => {
             if args.increment.is_some() || args.interval.is_some() {
                 return Err(Failure::usage(format!(
                     "--strategy {name} sets its own increment and interval: drop --increment/--interval, \
                      or use --strategy {} with them",
-                    if kind == PresetKind::Canary {
-                        "canary"
-                    } else {
-                        "linear"
-                    }
+                    if kind == PresetKind::Canary { "canary" } else { "linear" }
                 )));
             }
             match kind {
-                PresetKind::Canary => Box::new(Canary {
-                    increment,
-                    interval,
-                }),
-                PresetKind::Linear => Box::new(Linear {
-                    increment,
-                    interval,
-                }),
+                PresetKind::Canary => Box::new(Canary { increment, interval }),
+                PresetKind::Linear => Box::new(Linear { increment, interval }),
             }
         }
     })
@@ -179,17 +150,11 @@ pub fn alarm_names(flag: &[String]) -> Result<Vec<String>> {
 fn state_machine_ref(text: &str) -> Result<StateMachineRef> {
     let text = text.trim();
     if text.is_empty() {
-        return Err(Failure::usage(
-            "--state-machine needs a state machine name or ARN",
-        ));
+        return Err(Failure::usage("--state-machine needs a state machine name or ARN"));
     }
     if text.starts_with("arn:") {
         let parts: Vec<&str> = text.split(':').collect();
-        if parts.len() != 7
-            || parts[2] != "states"
-            || parts[5] != "stateMachine"
-            || parts[6].is_empty()
-        {
+        if parts.len() != 7 || parts[2] != "states" || parts[5] != "stateMachine" || parts[6].is_empty() {
             return Err(Failure::usage(format!(
                 "'{text}' is not a state machine ARN (arn:PARTITION:states:REGION:ACCOUNT:stateMachine:NAME); \
                  give the state machine itself, not a version or alias"
@@ -208,9 +173,7 @@ fn state_machine_ref(text: &str) -> Result<StateMachineRef> {
 /// Step Functions alias names: 1 to 80 of `A-Z a-z 0-9 _ - .`, not only digits (that would read
 /// as a version number).
 fn check_alias_name(name: &str) -> Result<()> {
-    let valid_chars = name
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+    let valid_chars = name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
     let not_a_number = name.chars().any(|c| !c.is_ascii_digit());
     if name.is_empty() || name.len() > 80 || !valid_chars || !not_a_number {
         return Err(Failure::usage(format!(
@@ -224,15 +187,9 @@ fn read_definition(path: &PathBuf) -> Result<DefinitionFile> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| Failure::usage(format!("cannot read --file {}: {e}", path.display())))?;
     if text.trim().is_empty() {
-        return Err(Failure::usage(format!(
-            "--file {} is empty",
-            path.display()
-        )));
+        return Err(Failure::usage(format!("--file {} is empty", path.display())));
     }
-    Ok(DefinitionFile {
-        path: path.clone(),
-        text,
-    })
+    Ok(DefinitionFile { path: path.clone(), text })
 }
 
 #[cfg(test)]
@@ -257,13 +214,7 @@ mod tests {
     fn defaults_match_the_script() {
         let cfg = parse(&[]).unwrap();
         assert_eq!(cfg.strategy.name(), "allatonce");
-        assert_eq!(
-            cfg.plan,
-            [Step {
-                weight: 100,
-                hold: Duration::from_secs(120)
-            }]
-        );
+        assert_eq!(cfg.plan, [Step { weight: 100, hold: Duration::from_secs(120) }]);
         assert_eq!(cfg.alarm_polling, Duration::from_secs(60));
         assert_eq!(cfg.max_unmonitored, Duration::from_secs(180));
         assert_eq!(cfg.history_max, 0);
@@ -273,19 +224,8 @@ mod tests {
     #[test]
     fn script_command_lines_parse() {
         let cfg = parse(&[
-            "--strategy",
-            "Linear",
-            "--increment",
-            "30",
-            "--interval",
-            "12",
-            "--alarms",
-            "alarm1",
-            "alarm name with a space",
-            "--publish-revision",
-            "--force",
-            "--history-max",
-            "5",
+            "--strategy", "Linear", "--increment", "30", "--interval", "12", "--alarms", "alarm1",
+            "alarm name with a space", "--publish-revision", "--force", "--history-max", "5",
         ])
         .unwrap();
         assert_eq!(weights(&cfg), [30, 60, 90, 100]);
@@ -293,22 +233,13 @@ mod tests {
         assert!(cfg.publish_revision && cfg.force);
         assert_eq!(cfg.history_max, 5);
 
-        let cfg = parse(&[
-            "--strat=canary",
-            "--incr=10",
-            "--inter=2",
-            "--no-publish-revision",
-            "--no-force",
-        ])
-        .unwrap();
+        let cfg = parse(&["--strat=canary", "--incr=10", "--inter=2", "--no-publish-revision", "--no-force"])
+            .unwrap();
         assert_eq!(weights(&cfg), [10, 100]);
         assert!(!cfg.publish_revision && !cfg.force);
 
         let cfg = parse(&["--publish-revision", "--no-publish-revision"]).unwrap();
-        assert!(
-            !cfg.publish_revision,
-            "the last of a flag pair wins, as in argparse"
-        );
+        assert!(!cfg.publish_revision, "the last of a flag pair wins, as in argparse");
         let cfg = parse(&["--alarms"]).unwrap();
         assert!(cfg.alarms.is_empty());
     }
@@ -316,30 +247,14 @@ mod tests {
     #[test]
     fn the_scripts_documented_command_line_works_unchanged() {
         let cli = Cli::try_parse_from([
-            "sfndeploy",
-            "--state-machine",
-            "my-state-machine",
-            "--region",
-            "us-east-1",
-            "--alias=my-alias",
-            "--strategy",
-            "allatonce",
-            "--interval=10",
-            "--alarms",
-            "alarm1",
-            "alarm name with a space",
+            "sfndeploy", "--state-machine", "my-state-machine", "--region", "us-east-1", "--alias=my-alias",
+            "--strategy", "allatonce", "--interval=10", "--alarms", "alarm1", "alarm name with a space",
         ])
         .unwrap();
         assert_eq!(cli.global.region.as_deref(), Some("us-east-1"));
         let cfg = DeployConfig::from_args(&cli.deploy).unwrap();
         assert_eq!(cfg.alias, "my-alias");
-        assert_eq!(
-            cfg.plan,
-            [Step {
-                weight: 100,
-                hold: Duration::from_secs(10)
-            }]
-        );
+        assert_eq!(cfg.plan, [Step { weight: 100, hold: Duration::from_secs(10) }]);
         assert_eq!(cfg.alarms, ["alarm1", "alarm name with a space"]);
     }
 
@@ -369,21 +284,10 @@ mod tests {
 
     #[test]
     fn names_and_arns() {
-        assert_eq!(
-            state_machine_ref("orders").unwrap(),
-            StateMachineRef::Name("orders".into())
-        );
+        assert_eq!(state_machine_ref("orders").unwrap(), StateMachineRef::Name("orders".into()));
         let arn = "arn:aws:states:us-east-1:123456789012:stateMachine:orders";
-        assert_eq!(
-            state_machine_ref(arn).unwrap(),
-            StateMachineRef::Arn(arn.into())
-        );
-        for bad in [
-            "",
-            "my orders",
-            &format!("{arn}:prod"),
-            "arn:aws:lambda:us-east-1:1:function:f",
-        ] {
+        assert_eq!(state_machine_ref(arn).unwrap(), StateMachineRef::Arn(arn.into()));
+        for bad in ["", "my orders", &format!("{arn}:prod"), "arn:aws:lambda:us-east-1:1:function:f"] {
             assert!(state_machine_ref(bad).is_err(), "{bad} accepted");
         }
         for good in ["prod", "PROD-1", "v2.blue", "_x"] {

@@ -19,25 +19,10 @@ use crate::versions::{PruneReport, StateMachineInfo, VersionManager};
 /// How a successful run ended.
 #[derive(Debug)]
 pub enum Outcome {
-    Deployed {
-        alias: String,
-        version: String,
-        took: std::time::Duration,
-        pruned: Option<PruneReport>,
-    },
-    Created {
-        alias: String,
-        version: String,
-        pruned: Option<PruneReport>,
-    },
-    NothingToDo {
-        alias: String,
-        version: String,
-        pruned: Option<PruneReport>,
-    },
-    DryRun {
-        summary: String,
-    },
+    Deployed { alias: String, version: String, took: std::time::Duration, pruned: Option<PruneReport> },
+    Created { alias: String, version: String, pruned: Option<PruneReport> },
+    NothingToDo { alias: String, version: String, pruned: Option<PruneReport> },
+    DryRun { summary: String },
 }
 
 impl fmt::Display for Outcome {
@@ -49,12 +34,7 @@ impl fmt::Display for Outcome {
             _ => String::new(),
         };
         match self {
-            Outcome::Deployed {
-                alias,
-                version,
-                took,
-                pruned: p,
-            } => write!(
+            Outcome::Deployed { alias, version, took, pruned: p } => write!(
                 f,
                 "Deployed {} to alias {alias} in {}: it routes 100% to {}{}",
                 short_version(version),
@@ -62,21 +42,10 @@ impl fmt::Display for Outcome {
                 short_version(version),
                 pruned(p)
             ),
-            Outcome::Created {
-                alias,
-                version,
-                pruned: p,
-            } => write!(
-                f,
-                "Created alias {alias} routing 100% to {}{}",
-                short_version(version),
-                pruned(p)
-            ),
-            Outcome::NothingToDo {
-                alias,
-                version,
-                pruned: p,
-            } => write!(
+            Outcome::Created { alias, version, pruned: p } => {
+                write!(f, "Created alias {alias} routing 100% to {}{}", short_version(version), pruned(p))
+            }
+            Outcome::NothingToDo { alias, version, pruned: p } => write!(
                 f,
                 "Nothing to do: alias {alias} already routes 100% to {}{}",
                 short_version(version),
@@ -144,30 +113,17 @@ impl Deploy<'_> {
         let (alias_arn, routing) = match &checked.alias {
             AliasState::Missing => {
                 alias::create_alias(&self.clients.sfn, &sm_arn, &cfg.alias, &new_version).await?;
-                self.reporter.emit(Event::AliasCreated {
-                    alias: cfg.alias.clone(),
-                    version: new_version.clone(),
-                });
+                self.reporter
+                    .emit(Event::AliasCreated { alias: cfg.alias.clone(), version: new_version.clone() });
                 let pruned = self.prune(&checked.versions, &[&new_version]).await?;
-                return Ok(Outcome::Created {
-                    alias: cfg.alias.clone(),
-                    version: new_version,
-                    pruned,
-                });
+                return Ok(Outcome::Created { alias: cfg.alias.clone(), version: new_version, pruned });
             }
             AliasState::Found { arn, routing } => (arn.clone(), routing.clone()),
         };
         if routing.full_version() == Some(new_version.as_str()) {
-            self.reporter.emit(Event::NothingToDo {
-                alias: cfg.alias.clone(),
-                version: new_version.clone(),
-            });
+            self.reporter.emit(Event::NothingToDo { alias: cfg.alias.clone(), version: new_version.clone() });
             let pruned = self.prune(&checked.versions, &[&new_version]).await?;
-            return Ok(Outcome::NothingToDo {
-                alias: cfg.alias.clone(),
-                version: new_version,
-                pruned,
-            });
+            return Ok(Outcome::NothingToDo { alias: cfg.alias.clone(), version: new_version, pruned });
         }
         let old_version = old_version_of(&routing, &new_version);
 
@@ -181,25 +137,14 @@ impl Deploy<'_> {
             planned: cfg.planned_duration(),
         });
         let began = Instant::now();
-        let handle = AliasHandle::new(
-            &self.clients.sfn,
-            &alias_arn,
-            routing,
-            checked.alias_read_at,
-        );
+        let handle = AliasHandle::new(&self.clients.sfn, &alias_arn, routing, checked.alias_read_at);
         let settings = WatchSettings {
             polling: cfg.alarm_polling,
             max_unmonitored: cfg.max_unmonitored,
             rollback_timeout: cfg.rollback_timeout,
         };
         let mut executor = Executor::new(
-            handle,
-            &old_version,
-            &new_version,
-            &alarms,
-            settings,
-            self.reporter,
-            &mut self.signals,
+            handle, &old_version, &new_version, &alarms, settings, self.reporter, &mut self.signals,
             &self.clients.region,
         );
         if let Some((_, at)) = &checked.alarm_report {
@@ -207,20 +152,10 @@ impl Deploy<'_> {
         }
         executor.run(&cfg.plan).await?;
         let took = began.elapsed();
-        self.reporter.emit(Event::Completed {
-            alias: cfg.alias.clone(),
-            version: new_version.clone(),
-        });
+        self.reporter.emit(Event::Completed { alias: cfg.alias.clone(), version: new_version.clone() });
 
-        let pruned = self
-            .prune(&checked.versions, &[&old_version, &new_version])
-            .await?;
-        Ok(Outcome::Deployed {
-            alias: cfg.alias.clone(),
-            version: new_version,
-            took,
-            pruned,
-        })
+        let pruned = self.prune(&checked.versions, &[&old_version, &new_version]).await?;
+        Ok(Outcome::Deployed { alias: cfg.alias.clone(), version: new_version, took, pruned })
     }
 
     /// Every read-only check, before anything changes.
@@ -234,9 +169,7 @@ impl Deploy<'_> {
             match &cfg.file {
                 Some(file) => {
                     let source = file.path.display().to_string();
-                    versions
-                        .validate_definition(&file.text, &info.kind, &source)
-                        .await
+                    versions.validate_definition(&file.text, &info.kind, &source).await
                 }
                 None => Ok(()),
             }
@@ -249,15 +182,8 @@ impl Deploy<'_> {
             Ok::<_, anyhow::Error>(Some((report, Instant::now())))
         };
         let find_alias = alias::find_alias(&self.clients.sfn, &sm_arn, &cfg.alias);
-        let latest = async {
-            if cfg.publish_revision {
-                Ok(None)
-            } else {
-                versions.latest_version().await
-            }
-        };
-        let ((), alarm_report, found, latest) =
-            tokio::try_join!(validate, read_alarms, find_alias, latest)?;
+        let latest = async { if cfg.publish_revision { Ok(None) } else { versions.latest_version().await } };
+        let ((), alarm_report, found, latest) = tokio::try_join!(validate, read_alarms, find_alias, latest)?;
         let alias_read_at = Instant::now();
 
         if let Some((report, _)) = &alarm_report {
@@ -317,14 +243,7 @@ impl Deploy<'_> {
                 AliasState::Found { arn, routing }
             }
         };
-        Ok(Checked {
-            versions,
-            info,
-            alias,
-            latest,
-            alarm_report,
-            alias_read_at,
-        })
+        Ok(Checked { versions, info, alias, latest, alarm_report, alias_read_at })
     }
 
     /// Uploads and/or publishes as asked, and returns the version to deploy.
@@ -333,15 +252,9 @@ impl Deploy<'_> {
         let description = cfg.version_description.as_deref();
         if let Some(file) = &cfg.file {
             let source = file.path.display().to_string();
-            let published = checked
-                .versions
-                .upload(&file.text, cfg.publish_revision, description)
-                .await?;
+            let published = checked.versions.upload(&file.text, cfg.publish_revision, description).await?;
             if let Some(version) = published {
-                self.reporter.emit(Event::Published {
-                    version: version.clone(),
-                    file: Some(source),
-                });
+                self.reporter.emit(Event::Published { version: version.clone(), file: Some(source) });
                 return Ok(version);
             }
             if cfg.publish_revision {
@@ -354,28 +267,15 @@ impl Deploy<'_> {
                 "the uploaded revision is not published (no --publish-revision): deploying the latest published version"
             );
         } else if cfg.publish_revision {
-            let version = checked
-                .versions
-                .publish(checked.info.revision_id.as_deref(), description)
-                .await?;
-            self.reporter.emit(Event::Published {
-                version: version.clone(),
-                file: None,
-            });
+            let version = checked.versions.publish(checked.info.revision_id.as_deref(), description).await?;
+            self.reporter.emit(Event::Published { version: version.clone(), file: None });
             return Ok(version);
         }
-        checked
-            .latest
-            .clone()
-            .ok_or_else(|| anyhow::anyhow!("no version to deploy"))
+        checked.latest.clone().ok_or_else(|| anyhow::anyhow!("no version to deploy"))
     }
 
     /// Deletes versions beyond `--history-max`, never one an alias uses or one of `protect`.
-    async fn prune(
-        &mut self,
-        versions: &VersionManager,
-        protect: &[&str],
-    ) -> Result<Option<PruneReport>> {
+    async fn prune(&mut self, versions: &VersionManager, protect: &[&str]) -> Result<Option<PruneReport>> {
         let keep = usize::from(self.cfg.history_max);
         if keep == 0 {
             return Ok(None);
@@ -383,9 +283,7 @@ impl Deploy<'_> {
         let result = async {
             let candidates = versions.prune_candidates(keep, protect).await?;
             let signals = &self.signals;
-            versions
-                .delete_versions(&candidates, self.cfg.pacing, || signals.peek().is_some())
-                .await
+            versions.delete_versions(&candidates, self.cfg.pacing, || signals.peek().is_some()).await
         }
         .await;
         match result {
@@ -410,9 +308,7 @@ impl Deploy<'_> {
                 Ok(Some(report))
             }
             Err(e) => {
-                tracing::warn!(
-                    "the deploy succeeded but pruning failed: {e:#}; re-run to finish pruning"
-                );
+                tracing::warn!("the deploy succeeded but pruning failed: {e:#}; re-run to finish pruning");
                 Ok(None)
             }
         }
@@ -422,14 +318,9 @@ impl Deploy<'_> {
         let cfg = self.cfg;
         let new = checked.latest.clone();
         let (old, action) = match &checked.alias {
-            AliasState::Missing => (
-                None,
-                format!(
-                    "would create alias {} at 100% on {}",
-                    cfg.alias,
-                    version_label(&new)
-                ),
-            ),
+            AliasState::Missing => {
+                (None, format!("would create alias {} at 100% on {}", cfg.alias, version_label(&new)))
+            }
             AliasState::Found { routing, .. }
                 if new.is_some() && routing.full_version() == new.as_deref() =>
             {
@@ -471,11 +362,7 @@ impl Deploy<'_> {
         if !would_prune.is_empty() {
             summary.push_str(&format!(
                 "; would prune {}",
-                would_prune
-                    .iter()
-                    .map(|v| short_version(v))
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                would_prune.iter().map(|v| short_version(v)).collect::<Vec<_>>().join(", ")
             ));
         }
         self.reporter.emit(Event::Planned {
@@ -500,23 +387,17 @@ fn describe_steps(plan: &[crate::strategy::Step]) -> String {
     match plan.first() {
         Some(first) if uniform => format!(
             "{}, holding {} after each",
-            plan.iter()
-                .map(|s| format!("{}%", s.weight))
-                .collect::<Vec<_>>()
-                .join(" → "),
+            plan.iter().map(|s| format!("{}%", s.weight)).collect::<Vec<_>>().join(" → "),
             human(first.hold)
         ),
-        _ => plan
-            .iter()
-            .map(|s| format!("{}% ({})", s.weight, human(s.hold)))
-            .collect::<Vec<_>>()
-            .join(" → "),
+        _ => {
+            plan.iter().map(|s| format!("{}% ({})", s.weight, human(s.hold))).collect::<Vec<_>>().join(" → ")
+        }
     }
 }
 
 fn version_label(v: &Option<String>) -> String {
-    v.as_deref()
-        .map_or_else(|| "a newly published version".to_string(), short_version)
+    v.as_deref().map_or_else(|| "a newly published version".to_string(), short_version)
 }
 
 /// The version to roll back to: the one with all traffic, or for a split alias the one with the
@@ -537,9 +418,5 @@ fn largest(routing: &Routing, except: Option<&str>) -> String {
 }
 
 fn quoted(names: &[String]) -> String {
-    names
-        .iter()
-        .map(|n| format!("'{n}'"))
-        .collect::<Vec<_>>()
-        .join(", ")
+    names.iter().map(|n| format!("'{n}'")).collect::<Vec<_>>().join(", ")
 }

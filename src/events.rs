@@ -120,26 +120,17 @@ impl Event {
     /// The event's own fields as JSON (the reporter adds `event`, `timestamp`, `elapsed_seconds`).
     pub fn fields(&self) -> Value {
         let steps_json = |steps: &[Step]| -> Value {
-            steps
-                .iter()
-                .map(|s| json!({"weight": s.weight, "hold_seconds": s.hold.as_secs_f64()}))
-                .collect()
+            steps.iter().map(|s| json!({"weight": s.weight, "hold_seconds": s.hold.as_secs_f64()})).collect()
         };
         match self {
-            Event::Started {
-                state_machine,
-                alias,
-                old_version,
-                new_version,
-                strategy,
-                steps,
-                planned,
-            } => json!({
-                "state_machine": state_machine, "alias": alias, "old_version": old_version,
-                "new_version": new_version, "strategy": strategy, "steps": steps_json(steps),
-                "planned_seconds": planned.as_secs_f64(),
-                "planned_end": rfc3339(SystemTime::now() + *planned),
-            }),
+            Event::Started { state_machine, alias, old_version, new_version, strategy, steps, planned } => {
+                json!({
+                    "state_machine": state_machine, "alias": alias, "old_version": old_version,
+                    "new_version": new_version, "strategy": strategy, "steps": steps_json(steps),
+                    "planned_seconds": planned.as_secs_f64(),
+                    "planned_end": rfc3339(SystemTime::now() + *planned),
+                })
+            }
             Event::Planned {
                 state_machine,
                 alias,
@@ -164,22 +155,16 @@ impl Event {
             | Event::Completed { alias, version } => {
                 json!({"alias": alias, "version": version})
             }
-            Event::WeightsChanged {
-                step,
-                steps,
-                old_version,
-                new_version,
-                new_weight,
-                hold,
-                remaining,
-            } => json!({
-                "step": step, "steps": steps,
-                "routing": Routing::shifted(old_version, new_version, *new_weight).entries().iter()
-                    .map(|(version, weight)| json!({"version": version, "weight": weight}))
-                    .collect::<Vec<_>>(),
-                "new_weight": new_weight, "hold_seconds": hold.as_secs_f64(),
-                "remaining_seconds": remaining.as_secs_f64(),
-            }),
+            Event::WeightsChanged { step, steps, old_version, new_version, new_weight, hold, remaining } => {
+                json!({
+                    "step": step, "steps": steps,
+                    "routing": Routing::shifted(old_version, new_version, *new_weight).entries().iter()
+                        .map(|(version, weight)| json!({"version": version, "weight": weight}))
+                        .collect::<Vec<_>>(),
+                    "new_weight": new_weight, "hold_seconds": hold.as_secs_f64(),
+                    "remaining_seconds": remaining.as_secs_f64(),
+                })
+            }
             Event::AlarmsPolled { states } => json!({
                 "alarms": states.iter().map(|a| json!({"name": a.name, "state": a.state, "composite": a.composite})).collect::<Vec<_>>(),
             }),
@@ -189,11 +174,7 @@ impl Event {
             Event::AlarmFired { alarms } => json!({"alarms": alarms}),
             Event::RollingBack { reason } => json!({"reason": reason}),
             Event::RolledBack { version, reason } => json!({"version": version, "reason": reason}),
-            Event::Pruned {
-                deleted,
-                skipped,
-                stopped_early,
-            } => json!({
+            Event::Pruned { deleted, skipped, stopped_early } => json!({
                 "deleted": deleted,
                 "skipped": skipped.iter().map(|(v, why)| json!({"version": v, "reason": why})).collect::<Vec<_>>(),
                 "stopped_early": stopped_early,
@@ -207,55 +188,28 @@ impl Event {
     /// One line for a person reading stderr.
     pub fn text(&self) -> String {
         match self {
-            Event::Started {
-                alias,
-                old_version,
-                new_version,
-                strategy,
-                steps,
-                planned,
-                ..
-            } => format!(
+            Event::Started { alias, old_version, new_version, strategy, steps, planned, .. } => format!(
                 "deploying {} to alias {alias}{}: {strategy}, {} step(s) ({}), about {} of holds",
                 short_version(new_version),
-                old_version
-                    .as_deref()
-                    .map(|o| format!(" (from {})", short_version(o)))
-                    .unwrap_or_default(),
+                old_version.as_deref().map(|o| format!(" (from {})", short_version(o))).unwrap_or_default(),
                 steps.len(),
-                steps
-                    .iter()
-                    .map(|s| format!("{}%", s.weight))
-                    .collect::<Vec<_>>()
-                    .join(" → "),
+                steps.iter().map(|s| format!("{}%", s.weight)).collect::<Vec<_>>().join(" → "),
                 human(*planned),
             ),
             Event::Planned { action, .. } => format!("dry run: {action}"),
             Event::Uploaded { file } => format!("uploaded {file} as the latest revision"),
             Event::Published { version, file } => match file {
                 Some(f) => format!("published {f} as {}", short_version(version)),
-                None => format!(
-                    "published the current revision as {}",
-                    short_version(version)
-                ),
+                None => format!("published the current revision as {}", short_version(version)),
             },
             Event::AliasCreated { alias, version } => format!(
                 "created alias {alias} routing 100% to {} (first version: nothing to roll back to)",
                 short_version(version)
             ),
-            Event::NothingToDo { alias, version } => format!(
-                "alias {alias} already routes 100% to {}: nothing to do",
-                short_version(version)
-            ),
-            Event::WeightsChanged {
-                step,
-                steps,
-                old_version,
-                new_version,
-                new_weight,
-                hold,
-                remaining,
-            } => {
+            Event::NothingToDo { alias, version } => {
+                format!("alias {alias} already routes 100% to {}: nothing to do", short_version(version))
+            }
+            Event::WeightsChanged { step, steps, old_version, new_version, new_weight, hold, remaining } => {
                 let routing = Routing::shifted(old_version, new_version, *new_weight).to_string();
                 format!(
                     "step {step}/{steps}: {routing}; holding {}, {} left",
@@ -265,16 +219,11 @@ impl Event {
             }
             Event::AlarmsPolled { states } => format!(
                 "alarms: {}",
-                states
-                    .iter()
-                    .map(|a| format!("{} {}", a.name, a.state))
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                states.iter().map(|a| format!("{} {}", a.name, a.state)).collect::<Vec<_>>().join(", ")
             ),
-            Event::AlarmReadFailed { error, unmonitored } => format!(
-                "could not read alarms ({error}); unmonitored for {}",
-                human(*unmonitored)
-            ),
+            Event::AlarmReadFailed { error, unmonitored } => {
+                format!("could not read alarms ({error}); unmonitored for {}", human(*unmonitored))
+            }
             Event::AlarmFired { alarms } => format!("alarm in ALARM: {}", alarms.join(", ")),
             Event::RollingBack { reason } => format!("rolling back: {reason}"),
             Event::RolledBack { version, reason } => {
@@ -283,35 +232,20 @@ impl Event {
             Event::Completed { alias, version } => {
                 format!("alias {alias} routes 100% to {}", short_version(version))
             }
-            Event::Pruned {
-                deleted,
-                skipped,
-                stopped_early,
-            } => format!(
+            Event::Pruned { deleted, skipped, stopped_early } => format!(
                 "pruned {} version(s){}{}{}",
                 deleted.len(),
                 if deleted.is_empty() {
                     String::new()
                 } else {
-                    format!(
-                        " ({})",
-                        deleted
-                            .iter()
-                            .map(|v| short_version(v))
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    )
+                    format!(" ({})", deleted.iter().map(|v| short_version(v)).collect::<Vec<_>>().join(", "))
                 },
                 if skipped.is_empty() {
                     String::new()
                 } else {
                     format!(", kept {} an alias took meanwhile", skipped.len())
                 },
-                if *stopped_early {
-                    ", stopped early by a signal"
-                } else {
-                    ""
-                },
+                if *stopped_early { ", stopped early by a signal" } else { "" },
             ),
             Event::Failed { message, .. } => message.clone(),
         }
@@ -324,9 +258,7 @@ pub fn human(d: Duration) -> String {
     if ms < 10_000 && !ms.is_multiple_of(1000) {
         return format!("{:.1}s", d.as_secs_f64());
     }
-    humantime::format_duration(Duration::from_secs(d.as_secs()))
-        .to_string()
-        .replace(' ', "")
+    humantime::format_duration(Duration::from_secs(d.as_secs())).to_string().replace(' ', "")
 }
 
 fn rfc3339(t: SystemTime) -> String {
@@ -343,11 +275,7 @@ pub struct Reporter {
 
 impl Reporter {
     pub fn new(format: OutputFormat) -> Self {
-        Reporter {
-            format,
-            start: tokio::time::Instant::now(),
-            recorded: Arc::default(),
-        }
+        Reporter { format, start: tokio::time::Instant::now(), recorded: Arc::default() }
     }
 
     /// A text reporter and its event log, for tests.
@@ -410,25 +338,13 @@ impl Reporter {
             let _ = writeln!(out, "{line}").and_then(|_| out.flush());
         }
         match &event {
-            Event::WeightsChanged {
-                step,
-                steps,
-                old_version,
-                new_version,
-                new_weight,
-                hold,
-                remaining,
-            } => {
+            Event::WeightsChanged { step, steps, old_version, new_version, new_weight, hold, remaining } => {
                 let routing = Routing::shifted(old_version, new_version, *new_weight).to_string();
                 crate::progress::shifted(*step, *steps, routing, *hold, *remaining);
             }
             Event::AlarmsPolled { states } => {
                 let firing = states.iter().filter(|a| a.firing()).count();
-                crate::progress::polled(if firing == 0 {
-                    "OK".into()
-                } else {
-                    format!("{firing} in ALARM")
-                });
+                crate::progress::polled(if firing == 0 { "OK".into() } else { format!("{firing} in ALARM") });
             }
             Event::Completed { .. } | Event::RollingBack { .. } | Event::Failed { .. } => {
                 crate::progress::finish()
@@ -454,51 +370,24 @@ mod tests {
     #[test]
     fn alarm_polls_are_progress_only_when_something_changed() {
         let (reporter, _) = Reporter::recording();
-        let state = |s: &str| {
-            vec![AlarmState {
-                name: "errors".into(),
-                state: s.into(),
-                composite: false,
-            }]
-        };
-        assert!(
-            reporter.last_polled_differs(&state("OK")),
-            "the first poll is shown"
-        );
-        reporter.emit(Event::AlarmsPolled {
-            states: state("OK"),
-        });
-        assert!(
-            !reporter.last_polled_differs(&state("OK")),
-            "an unchanged poll is detail"
-        );
+        let state = |s: &str| vec![AlarmState { name: "errors".into(), state: s.into(), composite: false }];
+        assert!(reporter.last_polled_differs(&state("OK")), "the first poll is shown");
+        reporter.emit(Event::AlarmsPolled { states: state("OK") });
+        assert!(!reporter.last_polled_differs(&state("OK")), "an unchanged poll is detail");
         assert!(reporter.last_polled_differs(&state("ALARM")));
     }
 
     #[test]
     fn every_event_has_object_fields() {
         let events = [
-            Event::AlarmFired {
-                alarms: vec!["a".into()],
-            },
-            Event::Failed {
-                message: "m".into(),
-                exit_code: ExitCode::RolledBack,
-            },
-            Event::Pruned {
-                deleted: vec![],
-                skipped: vec![("v".into(), "r".into())],
-                stopped_early: false,
-            },
+            Event::AlarmFired { alarms: vec!["a".into()] },
+            Event::Failed { message: "m".into(), exit_code: ExitCode::RolledBack },
+            Event::Pruned { deleted: vec![], skipped: vec![("v".into(), "r".into())], stopped_early: false },
         ];
         for e in events {
             assert!(e.fields().is_object(), "{}", e.kind());
         }
-        let failed = Event::Failed {
-            message: "m".into(),
-            exit_code: ExitCode::RolledBack,
-        }
-        .fields();
+        let failed = Event::Failed { message: "m".into(), exit_code: ExitCode::RolledBack }.fields();
         assert_eq!(failed["exit_code"], 3);
         assert_eq!(failed["outcome"], "rolled_back");
     }

@@ -86,16 +86,10 @@ impl<'a> Executor<'a> {
     pub async fn run(&mut self, plan: &[Step]) -> Result<()> {
         // Resuming a forced deploy: steps the new version already has are done.
         let start_weight = self.alias.routing().weight_of(&self.new_version);
-        let steps: Vec<Step> = plan
-            .iter()
-            .copied()
-            .filter(|s| s.weight > start_weight)
-            .collect();
+        let steps: Vec<Step> = plan.iter().copied().filter(|s| s.weight > start_weight).collect();
         for (i, step) in steps.iter().enumerate() {
             let reuse = i == 0
-                && self
-                    .earlier_read
-                    .is_some_and(|at| at.elapsed() < GATE_FRESH.min(self.settings.polling));
+                && self.earlier_read.is_some_and(|at| at.elapsed() < GATE_FRESH.min(self.settings.polling));
             if !reuse {
                 self.gate().await?;
             }
@@ -126,11 +120,8 @@ impl<'a> Executor<'a> {
                 Ok(())
             }
             Err(e) if exit_code_of(&e) == ExitCode::Conflict => {
-                let restore = restore_command(
-                    &self.alias.arn,
-                    &Routing::single(&self.old_version),
-                    self.region,
-                );
+                let restore =
+                    restore_command(&self.alias.arn, &Routing::single(&self.old_version), self.region);
                 Err(Failure::err(
                     ExitCode::Conflict,
                     format!(
@@ -152,11 +143,7 @@ impl<'a> Executor<'a> {
         let polling = self.settings.polling;
         let mut next_poll = Instant::now() + polling;
         loop {
-            let wake = if self.alarms.is_empty() {
-                until
-            } else {
-                next_poll.min(until)
-            };
+            let wake = if self.alarms.is_empty() { until } else { next_poll.min(until) };
             tokio::select! {
                 _ = sleep_until(wake) => {}
                 s = self.signals.next() => return Err(self.stop(Reason::Signal(s)).await),
@@ -198,31 +185,19 @@ impl<'a> Executor<'a> {
             Ok(report) => {
                 self.last_read_ok = Instant::now();
                 let firing = report.firing();
-                self.reporter.emit(Event::AlarmsPolled {
-                    states: report.states,
-                });
+                self.reporter.emit(Event::AlarmsPolled { states: report.states });
                 if firing.is_empty() {
                     return Ok(true);
                 }
-                self.reporter.emit(Event::AlarmFired {
-                    alarms: firing.clone(),
-                });
+                self.reporter.emit(Event::AlarmFired { alarms: firing.clone() });
                 Err(self.stop(Reason::Alarms(firing)).await)
             }
             Err(e) => {
                 let unmonitored = self.last_read_ok.elapsed();
                 let error = format!("{e:#}");
-                self.reporter.emit(Event::AlarmReadFailed {
-                    error: error.clone(),
-                    unmonitored,
-                });
+                self.reporter.emit(Event::AlarmReadFailed { error: error.clone(), unmonitored });
                 if unmonitored >= self.settings.max_unmonitored {
-                    return Err(self
-                        .stop(Reason::Unmonitored {
-                            for_: unmonitored,
-                            error,
-                        })
-                        .await);
+                    return Err(self.stop(Reason::Unmonitored { for_: unmonitored, error }).await);
                 }
                 Ok(false)
             }
@@ -245,11 +220,7 @@ impl<'a> Executor<'a> {
             message.push_str(&format!(
                 ". To route all traffic to {}: {}",
                 short_version(&self.old_version),
-                restore_command(
-                    &self.alias.arn,
-                    &Routing::single(&self.old_version),
-                    self.region
-                )
+                restore_command(&self.alias.arn, &Routing::single(&self.old_version), self.region)
             ));
         }
         Failure::err(reason.exit_code(), message)

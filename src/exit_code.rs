@@ -78,10 +78,7 @@ pub struct Failure {
 
 impl Failure {
     pub fn err(code: ExitCode, message: impl Into<String>) -> anyhow::Error {
-        anyhow::Error::new(Failure {
-            code,
-            message: message.into(),
-        })
+        anyhow::Error::new(Failure { code, message: message.into() })
     }
 
     /// A user mistake: one sentence, exit 2.
@@ -100,9 +97,7 @@ impl std::error::Error for Failure {}
 
 /// The exit code an error stands for: its own if it is a [`Failure`] anywhere in the chain.
 pub fn exit_code_of(err: &anyhow::Error) -> ExitCode {
-    err.chain()
-        .find_map(|e| e.downcast_ref::<Failure>())
-        .map_or(ExitCode::Failure, |f| f.code)
+    err.chain().find_map(|e| e.downcast_ref::<Failure>()).map_or(ExitCode::Failure, |f| f.code)
 }
 
 #[cfg(test)]

@@ -23,28 +23,21 @@ pub fn report(events: &[Event], code: ExitCode, outcome: &str, took: std::time::
     }
     if let Ok(path) = std::env::var("GITHUB_STEP_SUMMARY")
         && !path.is_empty()
-        && let Ok(mut file) = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)
+        && let Ok(mut file) = std::fs::OpenOptions::new().create(true).append(true).open(&path)
     {
         let _ = file.write_all(summary(events, code, outcome, took).as_bytes());
     }
 }
 
 fn escape(text: &str) -> String {
-    text.replace('%', "%25")
-        .replace('\r', "%0D")
-        .replace('\n', "%0A")
+    text.replace('%', "%25").replace('\r', "%0D").replace('\n', "%0A")
 }
 
 pub fn annotations(events: &[Event], code: ExitCode, outcome: &str) -> Vec<String> {
     let mut lines = Vec::new();
     if code != ExitCode::Success {
         let title = match code {
-            ExitCode::RolledBack | ExitCode::Interrupted | ExitCode::Terminated => {
-                "sfndeploy rolled back"
-            }
+            ExitCode::RolledBack | ExitCode::Interrupted | ExitCode::Terminated => "sfndeploy rolled back",
             ExitCode::RollbackFailed => "sfndeploy could not roll back",
             ExitCode::Conflict => "sfndeploy stopped: alias changed by someone else",
             _ => "sfndeploy failed",
@@ -65,79 +58,44 @@ pub fn annotations(events: &[Event], code: ExitCode, outcome: &str) -> Vec<Strin
     lines
 }
 
-pub fn summary(
-    events: &[Event],
-    code: ExitCode,
-    outcome: &str,
-    took: std::time::Duration,
-) -> String {
-    let icon = if code == ExitCode::Success {
-        "✅"
-    } else {
-        "❌"
-    };
+pub fn summary(events: &[Event], code: ExitCode, outcome: &str, took: std::time::Duration) -> String {
+    let icon = if code == ExitCode::Success { "✅" } else { "❌" };
     let mut rows: Vec<(String, String)> = Vec::new();
     for event in events {
         match event {
-            Event::Started {
-                state_machine,
-                alias,
-                old_version,
-                new_version,
-                strategy,
-                steps,
-                ..
-            } => {
+            Event::Started { state_machine, alias, old_version, new_version, strategy, steps, .. } => {
                 rows.push(("State machine".into(), format!("`{state_machine}`")));
                 rows.push(("Alias".into(), alias.clone()));
                 rows.push((
                     "Versions".into(),
                     format!(
                         "{} → {}",
-                        old_version
-                            .as_deref()
-                            .map_or("none".to_string(), short_version),
+                        old_version.as_deref().map_or("none".to_string(), short_version),
                         short_version(new_version)
                     ),
                 ));
                 let weights: Vec<String> = steps.iter().map(|s| format!("{}%", s.weight)).collect();
-                rows.push((
-                    "Strategy".into(),
-                    format!("{strategy} ({})", weights.join(" → ")),
-                ));
+                rows.push(("Strategy".into(), format!("{strategy} ({})", weights.join(" → "))));
             }
-            Event::Published { version, .. } => {
-                rows.push(("Published".into(), short_version(version)))
-            }
+            Event::Published { version, .. } => rows.push(("Published".into(), short_version(version))),
             Event::AlarmFired { alarms } => rows.push(("Alarm fired".into(), alarms.join(", "))),
-            Event::RolledBack { version, reason } => rows.push((
-                "Rolled back".into(),
-                format!("to {} ({reason})", short_version(version)),
-            )),
+            Event::RolledBack { version, reason } => {
+                rows.push(("Rolled back".into(), format!("to {} ({reason})", short_version(version))))
+            }
             Event::Pruned { deleted, .. } => rows.push((
                 "Pruned".into(),
                 if deleted.is_empty() {
                     "nothing".into()
                 } else {
-                    deleted
-                        .iter()
-                        .map(|v| short_version(v))
-                        .collect::<Vec<_>>()
-                        .join(", ")
+                    deleted.iter().map(|v| short_version(v)).collect::<Vec<_>>().join(", ")
                 },
             )),
             _ => {}
         }
     }
     rows.push(("Duration".into(), human(took)));
-    rows.push((
-        "Exit code".into(),
-        format!("{} ({})", code.code(), code.name()),
-    ));
-    let mut md = format!(
-        "### {icon} sfndeploy\n\n{}\n\n| | |\n|---|---|\n",
-        outcome.replace('\n', " ")
-    );
+    rows.push(("Exit code".into(), format!("{} ({})", code.code(), code.name())));
+    let mut md = format!("### {icon} sfndeploy\n\n{}\n\n| | |\n|---|---|\n", outcome.replace('\n', " "));
     for (k, v) in rows {
         md.push_str(&format!("| {k} | {} |\n", v.replace('|', "\\|")));
     }
@@ -152,24 +110,14 @@ mod tests {
     #[test]
     fn annotations_escape_and_classify() {
         let lines = annotations(&[], ExitCode::RolledBack, "alarm fired\n100% back");
-        assert_eq!(
-            lines,
-            ["::error title=sfndeploy rolled back::alarm fired%0A100%25 back"]
-        );
+        assert_eq!(lines, ["::error title=sfndeploy rolled back::alarm fired%0A100%25 back"]);
         assert!(annotations(&[], ExitCode::Success, "ok").is_empty());
     }
 
     #[test]
     fn summary_is_a_markdown_table() {
-        let events = [Event::AlarmFired {
-            alarms: vec!["errors".into()],
-        }];
-        let md = summary(
-            &events,
-            ExitCode::RolledBack,
-            "rolled back",
-            std::time::Duration::from_secs(62),
-        );
+        let events = [Event::AlarmFired { alarms: vec!["errors".into()] }];
+        let md = summary(&events, ExitCode::RolledBack, "rolled back", std::time::Duration::from_secs(62));
         assert!(md.starts_with("### ❌ sfndeploy\n\nrolled back\n"));
         assert!(md.contains("| Alarm fired | errors |"));
         assert!(md.contains("| Duration | 1m2s |"));

@@ -34,9 +34,7 @@ pub fn enable(quiet: bool) -> bool {
     if quiet || !interactive {
         return false;
     }
-    LIVE.get_or_init(|| Live {
-        state: Mutex::new(State::default()),
-    });
+    LIVE.get_or_init(|| Live { state: Mutex::new(State::default()) });
     tokio::spawn(async {
         let mut tick = tokio::time::interval(Duration::from_millis(250));
         loop {
@@ -64,12 +62,7 @@ pub fn polled(summary: String) {
 
 /// The deploy is over: no more status line.
 pub fn finish() {
-    update(|s| {
-        *s = State {
-            shown: s.shown,
-            ..State::default()
-        }
-    });
+    update(|s| *s = State { shown: s.shown, ..State::default() });
     redraw(None);
 }
 
@@ -82,8 +75,7 @@ fn update(f: impl FnOnce(&mut State)) {
 fn status_line(s: &State) -> Option<String> {
     let (step, steps) = s.step?;
     let now = Instant::now();
-    let left =
-        |t: Option<Instant>| human(t.map_or(Duration::ZERO, |t| t.saturating_duration_since(now)));
+    let left = |t: Option<Instant>| human(t.map_or(Duration::ZERO, |t| t.saturating_duration_since(now)));
     let mut line = format!(
         "step {step}/{steps} · {} · hold {} left · total {} left",
         s.routing,

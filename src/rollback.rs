@@ -31,10 +31,9 @@ impl Reason {
     pub fn describe(&self) -> String {
         match self {
             Reason::Alarms(names) => format!("alarm(s) in ALARM: {}", names.join(", ")),
-            Reason::Unmonitored { for_, error } => format!(
-                "the alarms could not be read for {} ({error})",
-                crate::events::human(*for_)
-            ),
+            Reason::Unmonitored { for_, error } => {
+                format!("the alarms could not be read for {} ({error})", crate::events::human(*for_))
+            }
             Reason::ShiftFailed(e) => format!("changing the weights failed: {e}"),
             Reason::Signal(s) => format!("stopped by {}", s.name()),
         }
@@ -63,17 +62,8 @@ impl Rollback<'_> {
     /// Rolls back and returns the error that ends the run: the reason's exit code when the
     /// alias is 100% on the old version again, `RollbackFailed` or `Conflict` when it is not.
     pub async fn run(self, reason: Reason) -> anyhow::Error {
-        let Rollback {
-            alias,
-            old_version,
-            timeout,
-            region,
-            reporter,
-            signals,
-        } = self;
-        reporter.emit(Event::RollingBack {
-            reason: reason.describe(),
-        });
+        let Rollback { alias, old_version, timeout, region, reporter, signals } = self;
+        reporter.emit(Event::RollingBack { reason: reason.describe() });
         let target = Routing::single(old_version);
         let restore = restore_command(&alias.arn, &target, region);
         let deadline = Instant::now() + timeout;
@@ -127,10 +117,7 @@ impl Rollback<'_> {
                     ),
                 );
             }
-            tracing::warn!(
-                "rollback attempt failed ({err:#}); retrying in {}",
-                crate::events::human(delay)
-            );
+            tracing::warn!("rollback attempt failed ({err:#}); retrying in {}", crate::events::human(delay));
             tokio::select! {
                 _ = tokio::time::sleep(delay) => {}
                 s = signals.next() => return abandoned(s, alias, old_version, &restore),
@@ -141,12 +128,7 @@ impl Rollback<'_> {
 }
 
 /// A second signal while rolling back: stop at once, saying what we know.
-fn abandoned(
-    signal: Signal,
-    alias: &AliasHandle,
-    old_version: &str,
-    restore: &str,
-) -> anyhow::Error {
+fn abandoned(signal: Signal, alias: &AliasHandle, old_version: &str, restore: &str) -> anyhow::Error {
     Failure::err(
         ExitCode::RollbackFailed,
         format!(
@@ -163,11 +145,7 @@ fn abandoned(
 /// `sfndeploy rollback`: route all traffic to a chosen version, or the one before the current.
 /// The same checks as a deploy: everything is verified before the one change, and the change
 /// is refused if the alias moved since it was read.
-pub async fn rollback_command(
-    clients: &Clients,
-    args: &RollbackArgs,
-    reporter: &Reporter,
-) -> Result<String> {
+pub async fn rollback_command(clients: &Clients, args: &RollbackArgs, reporter: &Reporter) -> Result<String> {
     let (state_machine, alias_name) = config::target(&args.target)?;
     let versions = VersionManager::resolve(clients, &state_machine).await?;
     versions.describe().await?;
@@ -207,14 +185,8 @@ pub async fn rollback_command(
     }
     let mut handle = AliasHandle::new(&clients.sfn, &alias_arn, routing.clone(), read_at);
     handle.set(&Routing::single(&target)).await?;
-    reporter.emit(Event::RolledBack {
-        version: target.clone(),
-        reason: "sfndeploy rollback".into(),
-    });
-    Ok(format!(
-        "Rolled back alias {alias_name} to 100% {} (was {routing})",
-        short_version(&target)
-    ))
+    reporter.emit(Event::RolledBack { version: target.clone(), reason: "sfndeploy rollback".into() });
+    Ok(format!("Rolled back alias {alias_name} to 100% {} (was {routing})", short_version(&target)))
 }
 
 /// `7` or a version ARN of this state machine.
@@ -232,27 +204,15 @@ fn version_arn(state_machine_arn: &str, text: &str) -> Result<String> {
 }
 
 fn number(version_arn: &str) -> u64 {
-    version_arn
-        .rsplit(':')
-        .next()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(0)
+    version_arn.rsplit(':').next().and_then(|n| n.parse().ok()).unwrap_or(0)
 }
 
 /// The version before the one the alias serves: the newest older one; for a split alias, the
 /// older of its versions (a deploy moves from older to newer).
 fn previous_version(routing: &Routing, newest_first: &[String]) -> Option<String> {
     match routing.full_version() {
-        Some(current) => newest_first
-            .iter()
-            .find(|v| number(v) < number(current))
-            .cloned(),
-        None => routing
-            .entries()
-            .iter()
-            .map(|(arn, _)| arn)
-            .min_by_key(|arn| number(arn))
-            .cloned(),
+        Some(current) => newest_first.iter().find(|v| number(v) < number(current)).cloned(),
+        None => routing.entries().iter().map(|(arn, _)| arn).min_by_key(|arn| number(arn)).cloned(),
     }
 }
 
@@ -266,16 +226,8 @@ mod tests {
     fn version_names() {
         assert_eq!(version_arn(SM, "7").unwrap(), format!("{SM}:7"));
         assert_eq!(version_arn(SM, "v7").unwrap(), format!("{SM}:7"));
-        assert_eq!(
-            version_arn(SM, &format!("{SM}:12")).unwrap(),
-            format!("{SM}:12")
-        );
-        for bad in [
-            "",
-            "x",
-            "arn:aws:states:us-east-1:1:stateMachine:other:3",
-            "7a",
-        ] {
+        assert_eq!(version_arn(SM, &format!("{SM}:12")).unwrap(), format!("{SM}:12"));
+        for bad in ["", "x", "arn:aws:states:us-east-1:1:stateMachine:other:3", "7a"] {
             assert!(version_arn(SM, bad).is_err(), "{bad}");
         }
     }
@@ -283,14 +235,8 @@ mod tests {
     #[test]
     fn previous_is_the_newest_older_version() {
         let all: Vec<String> = [9, 7, 4, 2].iter().map(|n| format!("{SM}:{n}")).collect();
-        assert_eq!(
-            previous_version(&Routing::single(&format!("{SM}:7")), &all),
-            Some(format!("{SM}:4"))
-        );
-        assert_eq!(
-            previous_version(&Routing::single(&format!("{SM}:2")), &all),
-            None
-        );
+        assert_eq!(previous_version(&Routing::single(&format!("{SM}:7")), &all), Some(format!("{SM}:4")));
+        assert_eq!(previous_version(&Routing::single(&format!("{SM}:2")), &all), None);
         let split = Routing::shifted(&format!("{SM}:4"), &format!("{SM}:9"), 30);
         assert_eq!(previous_version(&split, &all), Some(format!("{SM}:4")));
     }

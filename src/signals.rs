@@ -84,20 +84,12 @@ impl Signals {
 
     /// A signal not yet seen by this receiver, if any; marks it seen.
     pub fn pending(&mut self) -> Option<Signal> {
-        if self.rx.has_changed().unwrap_or(false) {
-            self.rx.borrow_and_update().1
-        } else {
-            None
-        }
+        if self.rx.has_changed().unwrap_or(false) { self.rx.borrow_and_update().1 } else { None }
     }
 
     /// A signal not yet seen by this receiver, if any, without marking it seen.
     pub fn peek(&self) -> Option<Signal> {
-        if self.rx.has_changed().unwrap_or(false) {
-            self.rx.borrow().1
-        } else {
-            None
-        }
+        if self.rx.has_changed().unwrap_or(false) { self.rx.borrow().1 } else { None }
     }
 
     /// Waits for the next signal not yet seen; never returns if none comes.

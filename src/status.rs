@@ -20,13 +20,7 @@ pub async fn status(clients: &Clients, args: &StatusArgs, format: OutputFormat) 
     versions.describe().await?;
     let sm_arn = versions.state_machine_arn.clone();
     let checker = AlarmChecker::new(&clients.cloudwatch, &alarm_names);
-    let read_alarms = async {
-        if checker.is_empty() {
-            Ok(None)
-        } else {
-            checker.read().await.map(Some)
-        }
-    };
+    let read_alarms = async { if checker.is_empty() { Ok(None) } else { checker.read().await.map(Some) } };
     let (found, all, report, aliases) = tokio::try_join!(
         alias::find_alias(&clients.sfn, &sm_arn, &alias_name),
         versions.all_versions(),
@@ -74,33 +68,13 @@ pub async fn status(clients: &Clients, args: &StatusArgs, format: OutputFormat) 
     writeln!(out, "State machine {sm_arn}")?;
     match &found {
         Some((_, routing)) => writeln!(out, "Alias {alias_name}: {routing}")?,
-        None => writeln!(
-            out,
-            "Alias {alias_name}: does not exist (a deploy creates it)"
-        )?,
+        None => writeln!(out, "Alias {alias_name}: does not exist (a deploy creates it)")?,
     }
-    writeln!(
-        out,
-        "Versions ({} of {}, newest first):",
-        shown.len(),
-        all.len()
-    )?;
+    writeln!(out, "Versions ({} of {}, newest first):", shown.len(), all.len())?;
     for (arn, created, description, used_by) in &shown {
-        let used = if used_by.is_empty() {
-            String::new()
-        } else {
-            format!("  [{}]", used_by.join(", "))
-        };
-        let description = if description.is_empty() {
-            String::new()
-        } else {
-            format!("  {description}")
-        };
-        writeln!(
-            out,
-            "  {:>6}  {created}{used}{description}",
-            short_version(arn)
-        )?;
+        let used = if used_by.is_empty() { String::new() } else { format!("  [{}]", used_by.join(", ")) };
+        let description = if description.is_empty() { String::new() } else { format!("  {description}") };
+        writeln!(out, "  {:>6}  {created}{used}{description}", short_version(arn))?;
     }
     if let Some(report) = &report {
         writeln!(out, "Alarms:")?;

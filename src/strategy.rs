@@ -52,10 +52,7 @@ impl DeployStrategy for AllAtOnce {
         "allatonce"
     }
     fn plan(&self) -> Vec<Step> {
-        vec![Step {
-            weight: 100,
-            hold: self.interval,
-        }]
+        vec![Step { weight: 100, hold: self.interval }]
     }
 }
 
@@ -98,10 +95,7 @@ impl DeployStrategy for Steps {
 }
 
 fn with_hold(weights: &[u8], hold: Duration) -> Vec<Step> {
-    weights
-        .iter()
-        .map(|&weight| Step { weight, hold })
-        .collect()
+    weights.iter().map(|&weight| Step { weight, hold }).collect()
 }
 
 /// Total hold time of a plan: how long a deploy that goes to the end takes, API calls aside.
@@ -115,9 +109,7 @@ pub fn check_steps(weights: &[u8]) -> Result<(), String> {
         return Err("--steps needs at least one weight, ending with 100".into());
     }
     if let Some(w) = weights.iter().find(|&&w| w == 0 || w > 100) {
-        return Err(format!(
-            "--steps weight {w} is out of range: each must be 1 to 100"
-        ));
+        return Err(format!("--steps weight {w} is out of range: each must be 1 to 100"));
     }
     if weights.windows(2).any(|p| p[0] >= p[1]) {
         return Err("--steps weights must increase strictly, e.g. 5,25,50,100".into());
@@ -149,16 +141,9 @@ mod tests {
             (50, 7, &[50, 100]),
         ];
         for &(increment, interval, expected) in cases {
-            let strategy = Linear {
-                increment,
-                interval: secs(interval),
-            };
+            let strategy = Linear { increment, interval: secs(interval) };
             let plan = strategy.plan();
-            assert_eq!(
-                weights(&strategy),
-                expected,
-                "linear {increment}/{interval}"
-            );
+            assert_eq!(weights(&strategy), expected, "linear {increment}/{interval}");
             assert!(plan.iter().all(|s| s.hold == secs(interval)));
             assert_eq!(
                 total_hold(&plan),
@@ -172,45 +157,23 @@ mod tests {
     fn canary_plans_match_the_script() {
         let cases: &[(u8, &[u8])] = &[(100, &[100]), (10, &[10, 100]), (1, &[1, 100])];
         for &(increment, expected) in cases {
-            let strategy = Canary {
-                increment,
-                interval: Duration::from_secs(2),
-            };
+            let strategy = Canary { increment, interval: Duration::from_secs(2) };
             assert_eq!(weights(&strategy), expected, "canary {increment}/2");
-            assert_eq!(
-                total_hold(&strategy.plan()),
-                Duration::from_secs(2 * expected.len() as u64)
-            );
+            assert_eq!(total_hold(&strategy.plan()), Duration::from_secs(2 * expected.len() as u64));
         }
     }
 
     #[test]
     fn all_at_once_is_one_monitored_hold() {
-        let plan = AllAtOnce {
-            interval: Duration::from_secs(120),
-        }
-        .plan();
-        assert_eq!(
-            plan,
-            [Step {
-                weight: 100,
-                hold: Duration::from_secs(120)
-            }]
-        );
+        let plan = AllAtOnce { interval: Duration::from_secs(120) }.plan();
+        assert_eq!(plan, [Step { weight: 100, hold: Duration::from_secs(120) }]);
     }
 
     #[test]
     fn custom_steps_are_checked() {
         assert!(check_steps(&[5, 25, 50, 100]).is_ok());
         assert!(check_steps(&[100]).is_ok());
-        for bad in [
-            &[][..],
-            &[0, 100],
-            &[5, 5, 100],
-            &[50, 10, 100],
-            &[5, 50],
-            &[5, 101],
-        ] {
+        for bad in [&[][..], &[0, 100], &[5, 5, 100], &[50, 10, 100], &[5, 50], &[5, 101]] {
             assert!(check_steps(bad).is_err(), "{bad:?} accepted");
         }
     }

@@ -49,39 +49,22 @@ impl VersionManager {
                     .await
                     .aws_context(|| "finding your AWS account (sts:GetCallerIdentity)")?;
                 let account = me.account().unwrap_or_default();
-                let partition = me
-                    .arn()
-                    .and_then(|a| a.split(':').nth(1))
-                    .filter(|p| !p.is_empty())
-                    .unwrap_or("aws");
-                format!(
-                    "arn:{partition}:states:{}:{account}:stateMachine:{name}",
-                    clients.region
-                )
+                let partition =
+                    me.arn().and_then(|a| a.split(':').nth(1)).filter(|p| !p.is_empty()).unwrap_or("aws");
+                format!("arn:{partition}:states:{}:{account}:stateMachine:{name}", clients.region)
             }
         };
-        Ok(VersionManager {
-            sfn: clients.sfn.clone(),
-            state_machine_arn,
-        })
+        Ok(VersionManager { sfn: clients.sfn.clone(), state_machine_arn })
     }
 
     pub async fn describe(&self) -> Result<StateMachineInfo> {
-        let out = self
-            .sfn
-            .describe_state_machine()
-            .state_machine_arn(&self.state_machine_arn)
-            .send()
-            .await;
+        let out = self.sfn.describe_state_machine().state_machine_arn(&self.state_machine_arn).send().await;
         match out {
             Ok(sm) => Ok(StateMachineInfo {
                 revision_id: sm.revision_id().map(str::to_string),
                 kind: sm.r#type().clone(),
             }),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_state_machine_does_not_exist()) =>
-            {
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_state_machine_does_not_exist()) => {
                 Err(Failure::err(
                     ExitCode::Failure,
                     format!(
@@ -90,10 +73,7 @@ impl VersionManager {
                     ),
                 ))
             }
-            Err(e) => {
-                Err(sdk_error(e)
-                    .context(format!("reading state machine {}", self.state_machine_arn)))
-            }
+            Err(e) => Err(sdk_error(e).context(format!("reading state machine {}", self.state_machine_arn))),
         }
     }
 
@@ -115,12 +95,7 @@ impl VersionManager {
             .aws_context(|| format!("validating {source}"))?;
         if *out.result() == ValidateStateMachineDefinitionResultCode::Ok {
             for d in out.diagnostics() {
-                tracing::warn!(
-                    "{source}: {} {}{}",
-                    d.code(),
-                    d.message(),
-                    location(d.location())
-                );
+                tracing::warn!("{source}: {} {}{}", d.code(), d.message(), location(d.location()));
             }
             return Ok(());
         }
@@ -137,22 +112,10 @@ impl VersionManager {
 
     /// Fails clearly unless `version_arn` is a published version of this state machine.
     pub async fn check_version_exists(&self, version_arn: &str) -> Result<()> {
-        match self
-            .sfn
-            .describe_state_machine()
-            .state_machine_arn(version_arn)
-            .send()
-            .await
-        {
+        match self.sfn.describe_state_machine().state_machine_arn(version_arn).send().await {
             Ok(_) => Ok(()),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_state_machine_does_not_exist()) =>
-            {
-                Err(Failure::err(
-                    ExitCode::Failure,
-                    format!("version {version_arn} does not exist"),
-                ))
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_state_machine_does_not_exist()) => {
+                Err(Failure::err(ExitCode::Failure, format!("version {version_arn} does not exist")))
             }
             Err(e) => Err(sdk_error(e).context(format!("reading version {version_arn}"))),
         }
@@ -168,10 +131,7 @@ impl VersionManager {
             .send()
             .await
             .aws_context(|| format!("listing the versions of {}", self.state_machine_arn))?;
-        Ok(out
-            .state_machine_versions()
-            .first()
-            .map(|v| v.state_machine_version_arn().to_string()))
+        Ok(out.state_machine_versions().first().map(|v| v.state_machine_version_arn().to_string()))
     }
 
     /// Every version, newest first, all pages.
@@ -189,9 +149,7 @@ impl VersionManager {
                 .await
                 .aws_context(|| format!("listing the versions of {}", self.state_machine_arn))?;
             versions.extend(
-                page.state_machine_versions()
-                    .iter()
-                    .map(|v| v.state_machine_version_arn().to_string()),
+                page.state_machine_versions().iter().map(|v| v.state_machine_version_arn().to_string()),
             );
             token = page.next_token().map(str::to_string);
             if token.is_none() {
@@ -202,11 +160,7 @@ impl VersionManager {
 
     /// Publishes the revision we validated. If the definition changed since (another deploy, a
     /// console edit), Step Functions refuses and so do we: we never deploy what we did not check.
-    pub async fn publish(
-        &self,
-        revision_id: Option<&str>,
-        description: Option<&str>,
-    ) -> Result<String> {
+    pub async fn publish(&self, revision_id: Option<&str>, description: Option<&str>) -> Result<String> {
         let out = self
             .sfn
             .publish_state_machine_version()
@@ -217,24 +171,18 @@ impl VersionManager {
             .await;
         match out {
             Ok(v) => Ok(v.state_machine_version_arn().to_string()),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conflict_exception()) =>
-            {
-                Err(Failure::err(
-                    ExitCode::Failure,
-                    format!(
-                        "the definition of {} changed after sfndeploy read it (revision {}); nothing was \
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_conflict_exception()) => Err(Failure::err(
+                ExitCode::Failure,
+                format!(
+                    "the definition of {} changed after sfndeploy read it (revision {}); nothing was \
                      published. Re-run to deploy the current revision",
-                        self.state_machine_arn,
-                        revision_id.unwrap_or("unknown")
-                    ),
-                ))
+                    self.state_machine_arn,
+                    revision_id.unwrap_or("unknown")
+                ),
+            )),
+            Err(e) => {
+                Err(sdk_error(e).context(format!("publishing a version of {}", self.state_machine_arn)))
             }
-            Err(e) => Err(sdk_error(e).context(format!(
-                "publishing a version of {}",
-                self.state_machine_arn
-            ))),
         }
     }
 
@@ -320,28 +268,14 @@ impl VersionManager {
             if i > 0 && i % 50 == 0 {
                 tracing::info!("pruned {i} of {} versions", versions.len());
             }
-            match self
-                .sfn
-                .delete_state_machine_version()
-                .state_machine_version_arn(arn)
-                .send()
-                .await
-            {
+            match self.sfn.delete_state_machine_version().state_machine_version_arn(arn).send().await {
                 Ok(_) => {
                     tracing::info!("deleted version {}", alias::short_version(arn));
                     report.deleted.push(arn.clone());
                 }
-                Err(e)
-                    if e.as_service_error()
-                        .is_some_and(|s| s.is_conflict_exception()) =>
-                {
-                    tracing::warn!(
-                        "kept version {}: an alias uses it now",
-                        alias::short_version(arn)
-                    );
-                    report
-                        .skipped
-                        .push((arn.clone(), "an alias uses it".into()));
+                Err(e) if e.as_service_error().is_some_and(|s| s.is_conflict_exception()) => {
+                    tracing::warn!("kept version {}: an alias uses it now", alias::short_version(arn));
+                    report.skipped.push((arn.clone(), "an alias uses it".into()));
                 }
                 Err(e) => return Err(sdk_error(e).context(format!("deleting version {arn}"))),
             }
@@ -365,11 +299,7 @@ struct TokenBucket {
 
 impl TokenBucket {
     fn new(pacing: Pacing) -> Self {
-        TokenBucket {
-            pacing,
-            tokens: f64::from(pacing.burst),
-            at: tokio::time::Instant::now(),
-        }
+        TokenBucket { pacing, tokens: f64::from(pacing.burst), at: tokio::time::Instant::now() }
     }
 
     /// Waits until a deletion is allowed, and takes it.
@@ -393,18 +323,8 @@ fn location(loc: Option<&str>) -> String {
 }
 
 /// Versions to delete, oldest first: all but the newest `keep`, and never a protected one.
-pub fn versions_to_delete(
-    newest_first: &[String],
-    keep: usize,
-    protected: &HashSet<String>,
-) -> Vec<String> {
-    newest_first
-        .iter()
-        .skip(keep)
-        .filter(|v| !protected.contains(*v))
-        .rev()
-        .cloned()
-        .collect()
+pub fn versions_to_delete(newest_first: &[String], keep: usize, protected: &HashSet<String>) -> Vec<String> {
+    newest_first.iter().skip(keep).filter(|v| !protected.contains(*v)).rev().cloned().collect()
 }
 
 #[cfg(test)]
@@ -416,10 +336,7 @@ mod tests {
         let versions: Vec<String> = (1..=12).rev().map(|n| format!("sm:{n}")).collect();
         let protected: HashSet<String> = ["sm:2".to_string(), "sm:11".to_string()].into();
         let deleted = versions_to_delete(&versions, 3, &protected);
-        let expected: Vec<String> = [1, 3, 4, 5, 6, 7, 8, 9]
-            .iter()
-            .map(|n| format!("sm:{n}"))
-            .collect();
+        let expected: Vec<String> = [1, 3, 4, 5, 6, 7, 8, 9].iter().map(|n| format!("sm:{n}")).collect();
         assert_eq!(deleted, expected);
         assert!(versions_to_delete(&versions, 12, &HashSet::new()).is_empty());
         assert!(versions_to_delete(&versions, 20, &HashSet::new()).is_empty());

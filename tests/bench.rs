@@ -20,11 +20,7 @@ const REACTION_TRIALS: usize = 12;
 fn stats(values: &[f64]) -> (f64, f64) {
     let mut v = values.to_vec();
     v.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    let median = if v.len() % 2 == 1 {
-        v[v.len() / 2]
-    } else {
-        (v[v.len() / 2 - 1] + v[v.len() / 2]) / 2.0
-    };
+    let median = if v.len() % 2 == 1 { v[v.len() / 2] } else { (v[v.len() / 2 - 1] + v[v.len() / 2]) / 2.0 };
     (median, *v.last().unwrap())
 }
 
@@ -37,10 +33,7 @@ fn stats_json(values: &[f64]) -> Value {
 struct Lcg(u64);
 impl Lcg {
     fn next(&mut self) -> f64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
+        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
         (self.0 >> 11) as f64 / (1u64 << 53) as f64
     }
 }
@@ -67,15 +60,8 @@ struct Deploy {
 async fn deploy(emulator: &Emulator, aws: &Aws, prefix: &str, strategy: &[&str]) -> Deploy {
     let proxy = Proxy::start(emulator.port).await;
     let (m, alarms) = fixture(aws, prefix).await;
-    let mut args = vec![
-        "--state-machine",
-        &m.name,
-        "--alias",
-        "prod",
-        "--publish-revision",
-        "--alarm-polling",
-        "1",
-    ];
+    let mut args =
+        vec!["--state-machine", &m.name, "--alias", "prod", "--publish-revision", "--alarm-polling", "1"];
     args.extend_from_slice(strategy);
     args.push("--alarms");
     args.extend(alarms.iter().map(String::as_str));
@@ -85,17 +71,9 @@ async fn deploy(emulator: &Emulator, aws: &Aws, prefix: &str, strategy: &[&str])
     for c in &log {
         *calls.entry(c.op.clone()).or_insert(0) += 1;
     }
-    let first_update = log
-        .iter()
-        .find(|c| c.op == "UpdateStateMachineAlias")
-        .map(|c| c.at)
-        .unwrap();
+    let first_update = log.iter().find(|c| c.op == "UpdateStateMachineAlias").map(|c| c.at).unwrap();
     let shift_time = log.last().unwrap().at.duration_since(first_update);
-    Deploy {
-        calls,
-        shift_time,
-        code: out.code,
-    }
+    Deploy { calls, shift_time, code: out.code }
 }
 
 /// The calls a plan needs, by operation: one read of each thing before the start, per step one
@@ -107,10 +85,7 @@ fn minimum(steps: usize, hold_s: u64, polling_s: u64) -> BTreeMap<String, usize>
         ("GetCallerIdentity".to_string(), 1),
         ("DescribeStateMachine".to_string(), 1),
         ("ListStateMachineAliases".to_string(), 1),
-        (
-            "DescribeStateMachineAlias".to_string(),
-            1 + if hold_s >= 1 { steps - 1 } else { 0 },
-        ),
+        ("DescribeStateMachineAlias".to_string(), 1 + if hold_s >= 1 { steps - 1 } else { 0 }),
         ("PublishStateMachineVersion".to_string(), 1),
         ("UpdateStateMachineAlias".to_string(), steps),
         ("DescribeAlarms".to_string(), 1 + steps * per_hold),
@@ -119,11 +94,8 @@ fn minimum(steps: usize, hold_s: u64, polling_s: u64) -> BTreeMap<String, usize>
 
 fn wall(cmd: &mut std::process::Command) -> f64 {
     let t = Instant::now();
-    let status = cmd
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .status()
-        .unwrap();
+    let status =
+        cmd.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).status().unwrap();
     assert!(status.success(), "{cmd:?}");
     t.elapsed().as_secs_f64()
 }
@@ -185,55 +157,17 @@ async fn benchmark() {
 
     // 1 and 2: calls per deploy, and schedule accuracy.
     let strategies: [(&str, Vec<&str>, usize, u64); 4] = [
-        (
-            "allatonce",
-            vec!["--strategy", "allatonce", "--interval", "1"],
-            1,
-            1,
-        ),
-        (
-            "canary 10%, 1 s holds",
-            vec![
-                "--strategy",
-                "canary",
-                "--increment",
-                "10",
-                "--interval",
-                "1",
-            ],
-            2,
-            1,
-        ),
+        ("allatonce", vec!["--strategy", "allatonce", "--interval", "1"], 1, 1),
+        ("canary 10%, 1 s holds", vec!["--strategy", "canary", "--increment", "10", "--interval", "1"], 2, 1),
         (
             "linear 10%, 1 s holds",
-            vec![
-                "--strategy",
-                "linear",
-                "--increment",
-                "10",
-                "--interval",
-                "1",
-            ],
+            vec!["--strategy", "linear", "--increment", "10", "--interval", "1"],
             10,
             1,
         ),
-        (
-            "canary 10%, 5 s holds",
-            vec![
-                "--strategy",
-                "canary",
-                "--increment",
-                "10",
-                "--interval",
-                "5",
-            ],
-            2,
-            5,
-        ),
+        ("canary 10%, 5 s holds", vec!["--strategy", "canary", "--increment", "10", "--interval", "5"], 2, 5),
     ];
-    table.push(
-        "## API calls per deploy (two alarms, --alarm-polling 1s, --publish-revision)".into(),
-    );
+    table.push("## API calls per deploy (two alarms, --alarm-polling 1s, --publish-revision)".into());
     table.push("| strategy | operation | median | worst | minimum the plan needs |".into());
     table.push("|---|---|---|---|---|".into());
     let mut calls_json = json!({});
@@ -242,32 +176,20 @@ async fn benchmark() {
     for (name, args, steps, hold) in &strategies {
         let mut runs = Vec::new();
         for i in 0..RUNS {
-            let d = deploy(
-                emulator,
-                &aws,
-                &format!("bench-{}-{i}", name.split(' ').next().unwrap()),
-                args,
-            )
-            .await;
+            let d =
+                deploy(emulator, &aws, &format!("bench-{}-{i}", name.split(' ').next().unwrap()), args).await;
             assert_eq!(d.code, 0, "{name} run {i} failed");
             runs.push(d);
         }
         let planned = (*steps as u64 * hold) as f64;
-        let deviations: Vec<f64> = runs
-            .iter()
-            .map(|d| d.shift_time.as_secs_f64() - planned)
-            .collect();
+        let deviations: Vec<f64> = runs.iter().map(|d| d.shift_time.as_secs_f64() - planned).collect();
         let (median, worst) = stats(&deviations);
         let worst_abs = deviations.iter().fold(0.0f64, |m, d| m.max(d.abs()));
         schedule_rows.push(format!(
             "| {name} | {planned:.1} s | {:+.0} ms | {:+.0} ms | {} |",
             median * 1000.0,
             worst * 1000.0,
-            if worst_abs <= 0.25 {
-                "met (≤ 250 ms)"
-            } else {
-                "MISSED (> 250 ms)"
-            }
+            if worst_abs <= 0.25 { "met (≤ 250 ms)" } else { "MISSED (> 250 ms)" }
         ));
         schedule_json[*name] =
             json!({"planned_seconds": planned, "deviation_seconds": stats_json(&deviations)});
@@ -282,10 +204,7 @@ async fn benchmark() {
         let mut per_op = json!({});
         let mut total = Vec::new();
         for op in &ops {
-            let counts: Vec<f64> = runs
-                .iter()
-                .map(|d| *d.calls.get(op).unwrap_or(&0) as f64)
-                .collect();
+            let counts: Vec<f64> = runs.iter().map(|d| *d.calls.get(op).unwrap_or(&0) as f64).collect();
             let (median, worst) = stats(&counts);
             let need = *min.get(op).unwrap_or(&0);
             table.push(format!("| {name} | {op} | {median} | {worst} | {need} |"));
@@ -296,26 +215,20 @@ async fn benchmark() {
         }
         let (median, worst) = stats(&total);
         let need: usize = min.values().sum();
-        table.push(format!(
-            "| {name} | **total** | {median} | {worst} | {need} |"
-        ));
-        calls_json[*name] = json!({"operations": per_op, "total": {"median": median, "worst": worst, "minimum": need}});
+        table.push(format!("| {name} | **total** | {median} | {worst} | {need} |"));
+        calls_json[*name] =
+            json!({"operations": per_op, "total": {"median": median, "worst": worst, "minimum": need}});
     }
     report["api_calls"] = calls_json;
     table.push(String::new());
-    table.push(
-        "## Schedule accuracy (actual minus planned, first alias update to last call)".into(),
-    );
+    table.push("## Schedule accuracy (actual minus planned, first alias update to last call)".into());
     table.push("| deploy | planned | median | worst | goal |".into());
     table.push("|---|---|---|---|---|".into());
     table.extend(schedule_rows);
     report["schedule"] = schedule_json;
 
     // 3: reaction to an alarm.
-    let mut rng = Lcg(SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos() as u64);
+    let mut rng = Lcg(SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().as_nanos() as u64);
     let mut reactions = Vec::new();
     for i in 0..REACTION_TRIALS {
         let proxy = Proxy::start(emulator.port).await;
@@ -323,21 +236,8 @@ async fn benchmark() {
         let running = spawn(
             &proxy.endpoint(),
             &[
-                "--state-machine",
-                &m.name,
-                "--alias",
-                "prod",
-                "--publish-revision",
-                "--strategy",
-                "canary",
-                "--increment",
-                "20",
-                "--interval",
-                "30",
-                "--alarm-polling",
-                "1",
-                "--alarms",
-                &alarms[0],
+                "--state-machine", &m.name, "--alias", "prod", "--publish-revision", "--strategy", "canary",
+                "--increment", "20", "--interval", "30", "--alarm-polling", "1", "--alarms", &alarms[0],
                 &alarms[1],
             ],
             &[],
@@ -348,11 +248,7 @@ async fn benchmark() {
         let fired = Instant::now();
         let out = running.finish().await;
         assert_eq!(out.code, 3, "trial {i}: {out:#?}");
-        let rollback = proxy
-            .forwarded("UpdateStateMachineAlias")
-            .last()
-            .unwrap()
-            .at;
+        let rollback = proxy.forwarded("UpdateStateMachineAlias").last().unwrap().at;
         reactions.push(rollback.duration_since(fired).as_secs_f64());
     }
     let (median, worst) = stats(&reactions);
@@ -374,21 +270,9 @@ async fn benchmark() {
         .map(|_| wall(std::process::Command::new(env!("CARGO_BIN_EXE_sfndeploy")).arg("--help")))
         .collect();
     let (noop_machine, _) = fixture(&aws, "bench-noop").await;
-    let set = [
-        "--state-machine",
-        noop_machine.name.as_str(),
-        "--alias",
-        "prod",
-        "--interval",
-        "0",
-    ];
-    assert_eq!(
-        env_cmd(&emulator.endpoint(), &set).status().unwrap().code(),
-        Some(0)
-    );
-    let noop: Vec<f64> = (0..10)
-        .map(|_| wall(&mut env_cmd(&emulator.endpoint(), &set)))
-        .collect();
+    let set = ["--state-machine", noop_machine.name.as_str(), "--alias", "prod", "--interval", "0"];
+    assert_eq!(env_cmd(&emulator.endpoint(), &set).status().unwrap().code(), Some(0));
+    let noop: Vec<f64> = (0..10).map(|_| wall(&mut env_cmd(&emulator.endpoint(), &set))).collect();
     let (h_med, h_worst) = stats(&help);
     let (n_med, n_worst) = stats(&noop);
     table.push(String::new());
@@ -405,8 +289,7 @@ async fn benchmark() {
         n_med * 1000.0,
         n_worst * 1000.0
     ));
-    report["startup_seconds"] =
-        json!({"help": stats_json(&help), "nothing_to_do_deploy": stats_json(&noop)});
+    report["startup_seconds"] = json!({"help": stats_json(&help), "nothing_to_do_deploy": stats_json(&noop)});
 
     // 5: memory and size.
     let mut peaks = Vec::new();
@@ -416,20 +299,8 @@ async fn benchmark() {
         let running = spawn(
             &proxy.endpoint(),
             &[
-                "--state-machine",
-                &m.name,
-                "--alias",
-                "prod",
-                "--publish-revision",
-                "--strategy",
-                "canary",
-                "--interval",
-                "2",
-                "--alarm-polling",
-                "1",
-                "--alarms",
-                &alarms[0],
-                &alarms[1],
+                "--state-machine", &m.name, "--alias", "prod", "--publish-revision", "--strategy", "canary",
+                "--interval", "2", "--alarm-polling", "1", "--alarms", &alarms[0], &alarms[1],
             ],
             &[],
         );
@@ -453,21 +324,14 @@ async fn benchmark() {
         assert_eq!(out.code, 0);
         peaks.push(peak_kb as f64 / 1024.0);
     }
-    let size = std::fs::metadata(env!("CARGO_BIN_EXE_sfndeploy"))
-        .unwrap()
-        .len() as f64
-        / 1048576.0;
+    let size = std::fs::metadata(env!("CARGO_BIN_EXE_sfndeploy")).unwrap().len() as f64 / 1048576.0;
     let (p_med, p_worst) = stats(&peaks);
     table.push(String::new());
     table.push("## Memory and size".into());
     table.push("| what | median | worst |".into());
     table.push("|---|---|---|".into());
-    table.push(format!(
-        "| peak RSS during a canary (two alarms) | {p_med:.1} MiB | {p_worst:.1} MiB |"
-    ));
-    table.push(format!(
-        "| binary (release profile: LTO, stripped) | {size:.2} MiB | |"
-    ));
+    table.push(format!("| peak RSS during a canary (two alarms) | {p_med:.1} MiB | {p_worst:.1} MiB |"));
+    table.push(format!("| binary (release profile: LTO, stripped) | {size:.2} MiB | |"));
     report["peak_rss_mib"] = stats_json(&peaks);
     report["binary_mib"] = json!(size);
 
@@ -480,16 +344,8 @@ async fn benchmark() {
     let out = spawn(
         &proxy.endpoint(),
         &[
-            "--state-machine",
-            &m.name,
-            "--alias",
-            "prod",
-            "--interval",
-            "0",
-            "--history-max",
-            "10",
-            "--prune-rate",
-            rate,
+            "--state-machine", &m.name, "--alias", "prod", "--interval", "0", "--history-max", "10",
+            "--prune-rate", rate,
         ],
         &[],
     )
@@ -500,23 +356,14 @@ async fn benchmark() {
     let remaining = m.versions().await;
     assert_eq!(remaining.len(), 10, "{remaining:?}");
     let log = proxy.log();
-    let deletes: Vec<Instant> = log
-        .iter()
-        .filter(|c| c.op == "DeleteStateMachineVersion")
-        .map(|c| c.at)
-        .collect();
+    let deletes: Vec<Instant> =
+        log.iter().filter(|c| c.op == "DeleteStateMachineVersion").map(|c| c.at).collect();
     let first = deletes[0];
-    let burst = deletes
-        .iter()
-        .filter(|t| t.duration_since(first) < Duration::from_millis(900))
-        .count();
+    let burst = deletes.iter().filter(|t| t.duration_since(first) < Duration::from_millis(900)).count();
     let max_in_any_second = deletes
         .iter()
         .map(|a| {
-            deletes
-                .iter()
-                .filter(|b| **b >= *a && b.duration_since(*a) < Duration::from_secs(1))
-                .count()
+            deletes.iter().filter(|b| **b >= *a && b.duration_since(*a) < Duration::from_secs(1)).count()
         })
         .max()
         .unwrap();
@@ -525,12 +372,8 @@ async fn benchmark() {
         *by_op.entry(c.op.clone()).or_insert(0) += 1;
     }
     table.push(String::new());
-    table.push(format!(
-        "## Pruning at scale: 300 versions to --history-max 10 (--prune-rate {rate})"
-    ));
-    table.push(
-        "| deletes | other calls | time | first burst | most deletes in any 1 s after it |".into(),
-    );
+    table.push(format!("## Pruning at scale: 300 versions to --history-max 10 (--prune-rate {rate})"));
+    table.push("| deletes | other calls | time | first burst | most deletes in any 1 s after it |".into());
     table.push("|---|---|---|---|---|".into());
     let other: Vec<String> = by_op
         .iter()

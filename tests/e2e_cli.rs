@@ -9,19 +9,14 @@ use serde_json::Value;
 use support::{deployable, run, spawn};
 
 const MUTATING: [&str; 5] = [
-    "PublishStateMachineVersion",
-    "UpdateStateMachine",
-    "CreateStateMachineAlias",
-    "UpdateStateMachineAlias",
+    "PublishStateMachineVersion", "UpdateStateMachine", "CreateStateMachineAlias", "UpdateStateMachineAlias",
     "DeleteStateMachineVersion",
 ];
 
 fn parse_lines(stdout: &str) -> Vec<Value> {
     stdout
         .lines()
-        .map(|l| {
-            serde_json::from_str(l).unwrap_or_else(|e| panic!("stdout line is not JSON ({e}): {l}"))
-        })
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("stdout line is not JSON ({e}): {l}")))
         .collect()
 }
 
@@ -35,49 +30,17 @@ async fn json_output_is_one_event_per_line_and_nothing_else() {
     let out = run(
         &proxy.endpoint(),
         &[
-            "deploy",
-            "--state-machine",
-            &m.name,
-            "--alias",
-            "prod",
-            "--strategy",
-            "canary",
-            "--increment",
-            "10",
-            "--interval",
-            "1",
-            "--alarm-polling",
-            "1",
-            "--alarms",
-            &alarm,
-            "--output",
-            "json",
-            "--history-max",
-            "2",
+            "deploy", "--state-machine", &m.name, "--alias", "prod", "--strategy", "canary", "--increment",
+            "10", "--interval", "1", "--alarm-polling", "1", "--alarms", &alarm, "--output", "json",
+            "--history-max", "2",
         ],
     )
     .await;
     assert_eq!(out.code, 0, "{out:#?}");
     let events = parse_lines(&out.stdout);
-    let kinds: Vec<&str> = events
-        .iter()
-        .map(|e| e["event"].as_str().unwrap())
-        .collect();
-    let core: Vec<&str> = kinds
-        .iter()
-        .copied()
-        .filter(|k| *k != "alarms_polled")
-        .collect();
-    assert_eq!(
-        core,
-        [
-            "started",
-            "weights_changed",
-            "weights_changed",
-            "completed",
-            "pruned"
-        ]
-    );
+    let kinds: Vec<&str> = events.iter().map(|e| e["event"].as_str().unwrap()).collect();
+    let core: Vec<&str> = kinds.iter().copied().filter(|k| *k != "alarms_polled").collect();
+    assert_eq!(core, ["started", "weights_changed", "weights_changed", "completed", "pruned"]);
     // The check before the start stands in for the first gate; then the gate before 100% and the
     // one at the end (1 s holds at 1 s polling leave no poll inside a hold).
     assert_eq!(kinds.iter().filter(|k| **k == "alarms_polled").count(), 2);
@@ -99,10 +62,7 @@ async fn json_output_is_one_event_per_line_and_nothing_else() {
         .map(|e| e["new_weight"].as_i64().unwrap())
         .collect();
     assert_eq!(weights, [10, 100]);
-    let polled = events
-        .iter()
-        .find(|e| e["event"] == "alarms_polled")
-        .unwrap();
+    let polled = events.iter().find(|e| e["event"] == "alarms_polled").unwrap();
     assert_eq!(polled["alarms"][0]["name"], alarm.as_str());
 }
 
@@ -116,20 +76,8 @@ async fn json_output_reports_a_rollback_and_the_failure() {
     let running = spawn(
         &proxy.endpoint(),
         &[
-            "--state-machine",
-            &m.name,
-            "--alias",
-            "prod",
-            "--strategy",
-            "canary",
-            "--interval",
-            "20",
-            "--alarm-polling",
-            "1",
-            "--alarms",
-            &alarm,
-            "--output",
-            "json",
+            "--state-machine", &m.name, "--alias", "prod", "--strategy", "canary", "--interval", "20",
+            "--alarm-polling", "1", "--alarms", &alarm, "--output", "json",
         ],
         &[],
     );
@@ -138,22 +86,9 @@ async fn json_output_reports_a_rollback_and_the_failure() {
     let out = running.finish().await;
     assert_eq!(out.code, 3, "{out:#?}");
     let events = parse_lines(&out.stdout);
-    let kinds: Vec<&str> = events
-        .iter()
-        .map(|e| e["event"].as_str().unwrap())
-        .filter(|k| *k != "alarms_polled")
-        .collect();
-    assert_eq!(
-        kinds,
-        [
-            "started",
-            "weights_changed",
-            "alarm_fired",
-            "rolling_back",
-            "rolled_back",
-            "failed"
-        ]
-    );
+    let kinds: Vec<&str> =
+        events.iter().map(|e| e["event"].as_str().unwrap()).filter(|k| *k != "alarms_polled").collect();
+    assert_eq!(kinds, ["started", "weights_changed", "alarm_fired", "rolling_back", "rolled_back", "failed"]);
     let failed = events.last().unwrap();
     assert_eq!(failed["exit_code"], 3);
     assert_eq!(failed["outcome"], "rolled_back");
@@ -171,45 +106,23 @@ async fn dry_run_validates_prints_the_plan_and_changes_nothing() {
     let out = run(
         &proxy.endpoint(),
         &[
-            "--state-machine",
-            &m.name,
-            "--alias",
-            "prod",
-            "--publish-revision",
-            "--strategy",
-            "linear",
-            "--increment",
-            "50",
-            "--interval",
-            "5m",
-            "--alarms",
-            &alarm,
-            "--history-max",
-            "3",
-            "--dry-run",
-            "--output",
-            "json",
+            "--state-machine", &m.name, "--alias", "prod", "--publish-revision", "--strategy", "linear",
+            "--increment", "50", "--interval", "5m", "--alarms", &alarm, "--history-max", "3", "--dry-run",
+            "--output", "json",
         ],
     )
     .await;
     assert_eq!(out.code, 0, "{out:#?}");
     assert_eq!(m.snapshot().await, before);
-    let mutating: Vec<String> = proxy
-        .log()
-        .into_iter()
-        .map(|c| c.op)
-        .filter(|op| MUTATING.contains(&op.as_str()))
-        .collect();
+    let mutating: Vec<String> =
+        proxy.log().into_iter().map(|c| c.op).filter(|op| MUTATING.contains(&op.as_str())).collect();
     assert!(mutating.is_empty(), "{mutating:?}");
     let events = parse_lines(&out.stdout);
     assert_eq!(events.len(), 1);
     let plan = &events[0];
     assert_eq!(plan["event"], "planned");
     assert_eq!(plan["old_version"], m.version_arn(1));
-    assert!(
-        plan["new_version"].is_null(),
-        "a version would be published"
-    );
+    assert!(plan["new_version"].is_null(), "a version would be published");
     assert_eq!(plan["planned_seconds"], 600.0);
     // Six versions plus the one to publish, keep 3: v1 (the alias's) stays; v2, v3, v4 would go.
     let would: Vec<u32> = plan["would_prune"]
@@ -220,15 +133,10 @@ async fn dry_run_validates_prints_the_plan_and_changes_nothing() {
         .collect();
     assert_eq!(would, [2, 3, 4]);
 
-    let out = run(
-        &proxy.endpoint(),
-        &["--state-machine", &m.name, "--alias", "prod", "--dry-run"],
-    )
-    .await;
+    let out = run(&proxy.endpoint(), &["--state-machine", &m.name, "--alias", "prod", "--dry-run"]).await;
     assert_eq!(out.code, 0, "{out:#?}");
     assert!(
-        out.stdout
-            .starts_with("Dry run, nothing changed: would shift alias prod from v1 to v6"),
+        out.stdout.starts_with("Dry run, nothing changed: would shift alias prod from v1 to v6"),
         "{}",
         out.stdout
     );
@@ -244,54 +152,24 @@ async fn status_shows_routing_versions_and_alarms() {
     aws.metric_alarm(&alarm, "OK").await;
     let out = run(
         &proxy.endpoint(),
-        &[
-            "status",
-            "--state-machine",
-            &m.name,
-            "--alias",
-            "prod",
-            "--alarms",
-            &alarm,
-        ],
+        &["status", "--state-machine", &m.name, "--alias", "prod", "--alarms", &alarm],
     )
     .await;
     assert_eq!(out.code, 0, "{out:#?}");
     assert!(out.stdout.contains("Alias prod: v1 100%"), "{}", out.stdout);
-    assert!(
-        out.stdout.contains("Versions (3 of 3, newest first)"),
-        "{}",
-        out.stdout
-    );
+    assert!(out.stdout.contains("Versions (3 of 3, newest first)"), "{}", out.stdout);
     assert!(out.stdout.contains("[prod 100%]"), "{}", out.stdout);
-    assert!(
-        out.stdout.contains(&format!("{alarm}  OK (metric)")),
-        "{}",
-        out.stdout
-    );
+    assert!(out.stdout.contains(&format!("{alarm}  OK (metric)")), "{}", out.stdout);
 
     let out = run(
         &proxy.endpoint(),
-        &[
-            "status",
-            "--state-machine",
-            &m.name,
-            "--alias",
-            "prod",
-            "--output",
-            "json",
-        ],
+        &["status", "--state-machine", &m.name, "--alias", "prod", "--output", "json"],
     )
     .await;
     let status: Value = serde_json::from_str(out.stdout.trim()).unwrap();
     assert_eq!(status["routing"][0]["weight"], 100);
     assert_eq!(status["versions"].as_array().unwrap().len(), 3);
-    assert!(
-        proxy
-            .log()
-            .iter()
-            .all(|c| !MUTATING.contains(&c.op.as_str())),
-        "status is read-only"
-    );
+    assert!(proxy.log().iter().all(|c| !MUTATING.contains(&c.op.as_str())), "status is read-only");
 }
 
 #[tokio::test]
@@ -299,76 +177,30 @@ async fn rollback_subcommand_points_the_alias_back() {
     let Some((_, proxy, m)) = deployable("rollback", 3).await else {
         return;
     };
-    let out = run(
-        &proxy.endpoint(),
-        &[
-            "--state-machine",
-            &m.name,
-            "--alias",
-            "prod",
-            "--interval",
-            "0",
-        ],
-    )
-    .await;
+    let out =
+        run(&proxy.endpoint(), &["--state-machine", &m.name, "--alias", "prod", "--interval", "0"]).await;
     assert_eq!(out.code, 0, "{out:#?}");
     assert_eq!(m.routing("prod").await.unwrap(), [(3, 100)]);
 
-    let out = run(
-        &proxy.endpoint(),
-        &[
-            "rollback",
-            "--state-machine",
-            &m.name,
-            "--alias",
-            "prod",
-            "--dry-run",
-        ],
-    )
-    .await;
-    assert!(
-        out.stdout.contains("would route alias prod 100% to v2"),
-        "{out:#?}"
-    );
+    let out =
+        run(&proxy.endpoint(), &["rollback", "--state-machine", &m.name, "--alias", "prod", "--dry-run"])
+            .await;
+    assert!(out.stdout.contains("would route alias prod 100% to v2"), "{out:#?}");
     assert_eq!(m.routing("prod").await.unwrap(), [(3, 100)]);
 
-    let out = run(
-        &proxy.endpoint(),
-        &["rollback", "--state-machine", &m.name, "--alias", "prod"],
-    )
-    .await;
+    let out = run(&proxy.endpoint(), &["rollback", "--state-machine", &m.name, "--alias", "prod"]).await;
     assert_eq!(out.code, 0, "{out:#?}");
-    assert_eq!(
-        m.routing("prod").await.unwrap(),
-        [(2, 100)],
-        "the previous version"
-    );
+    assert_eq!(m.routing("prod").await.unwrap(), [(2, 100)], "the previous version");
     let out = run(
         &proxy.endpoint(),
-        &[
-            "rollback",
-            "--state-machine",
-            &m.name,
-            "--alias",
-            "prod",
-            "--to-version",
-            "1",
-        ],
+        &["rollback", "--state-machine", &m.name, "--alias", "prod", "--to-version", "1"],
     )
     .await;
     assert_eq!(out.code, 0, "{out:#?}");
     assert_eq!(m.routing("prod").await.unwrap(), [(1, 100)]);
     let out = run(
         &proxy.endpoint(),
-        &[
-            "rollback",
-            "--state-machine",
-            &m.name,
-            "--alias",
-            "prod",
-            "--to-version",
-            "9",
-        ],
+        &["rollback", "--state-machine", &m.name, "--alias", "prod", "--to-version", "9"],
     )
     .await;
     assert_eq!(out.code, 1, "{out:#?}");
@@ -390,32 +222,17 @@ async fn github_actions_summary_and_annotations() {
     let running = spawn(
         &proxy.endpoint(),
         &[
-            "--state-machine",
-            &m.name,
-            "--alias",
-            "prod",
-            "--strategy",
-            "canary",
-            "--interval",
-            "20",
-            "--alarm-polling",
-            "1",
-            "--alarms",
-            &alarm,
+            "--state-machine", &m.name, "--alias", "prod", "--strategy", "canary", "--interval", "20",
+            "--alarm-polling", "1", "--alarms", &alarm,
         ],
-        &[
-            ("GITHUB_ACTIONS", "true"),
-            ("GITHUB_STEP_SUMMARY", summary_path),
-        ],
+        &[("GITHUB_ACTIONS", "true"), ("GITHUB_STEP_SUMMARY", summary_path)],
     );
     running.wait_for("step 1/2", Duration::from_secs(30)).await;
     aws.set_alarm(&alarm, "ALARM").await;
     let out = running.finish().await;
     assert_eq!(out.code, 3, "{out:#?}");
     assert!(
-        out.stderr
-            .lines()
-            .any(|l| l.starts_with("::error title=sfndeploy rolled back::")),
+        out.stderr.lines().any(|l| l.starts_with("::error title=sfndeploy rolled back::")),
         "{}",
         out.stderr
     );
@@ -446,13 +263,7 @@ async fn every_flag_can_come_from_the_environment() {
     .await;
     assert_eq!(out.code, 0, "{out:#?}");
     let events = parse_lines(&out.stdout);
-    assert_eq!(
-        events
-            .iter()
-            .filter(|e| e["event"] == "weights_changed")
-            .count(),
-        2
-    );
+    assert_eq!(events.iter().filter(|e| e["event"] == "weights_changed").count(), 2);
     assert_eq!(m.routing("prod").await.unwrap(), [(2, 100)]);
 }
 
@@ -461,17 +272,9 @@ async fn colour_only_when_asked_or_on_a_terminal() {
     let Some((_, proxy, m)) = deployable("colour", 2).await else {
         return;
     };
-    let args = [
-        "--state-machine",
-        m.name.as_str(),
-        "--alias",
-        "prod",
-        "--dry-run",
-    ];
+    let args = ["--state-machine", m.name.as_str(), "--alias", "prod", "--dry-run"];
     // Not a terminal (a pipe): plain text, even without NO_COLOR.
-    let plain = spawn(&proxy.endpoint(), &args, &[("NO_COLOR", "")])
-        .finish()
-        .await;
+    let plain = spawn(&proxy.endpoint(), &args, &[("NO_COLOR", "")]).finish().await;
     assert_eq!(plain.code, 0, "{plain:#?}");
     assert!(!plain.stderr.contains('\x1b'), "{}", plain.stderr);
     let mut forced = args.to_vec();

@@ -13,12 +13,7 @@ fn new_weights(proxy: &Proxy, new: u32) -> Vec<i64> {
     proxy
         .forwarded("UpdateStateMachineAlias")
         .iter()
-        .map(|c| {
-            c.routing()
-                .iter()
-                .find(|(v, _)| *v == new)
-                .map_or(0, |(_, w)| *w)
-        })
+        .map(|c| c.routing().iter().find(|(v, _)| *v == new).map_or(0, |(_, w)| *w))
         .collect()
 }
 
@@ -29,14 +24,7 @@ async fn strategy_case(strategy: &[&str], expected: &[i64], with_alarms: bool) {
         return;
     };
     let (errors, health) = (format!("{}-errors", m.name), format!("{}-health", m.name));
-    let mut args = vec![
-        "--state-machine",
-        m.name.as_str(),
-        "--alias",
-        "prod",
-        "--alarm-polling",
-        "1",
-    ];
+    let mut args = vec!["--state-machine", m.name.as_str(), "--alias", "prod", "--alarm-polling", "1"];
     args.extend_from_slice(strategy);
     if with_alarms {
         aws.metric_alarm(&errors, "OK").await;
@@ -49,22 +37,10 @@ async fn strategy_case(strategy: &[&str], expected: &[i64], with_alarms: bool) {
     assert_eq!(new_weights(&proxy, 2), expected, "{case}");
     let first = &proxy.forwarded("UpdateStateMachineAlias")[0];
     if expected[0] < 100 {
-        assert_eq!(
-            first.routing(),
-            [(1, 100 - expected[0]), (2, expected[0])],
-            "{case}"
-        );
+        assert_eq!(first.routing(), [(1, 100 - expected[0]), (2, expected[0])], "{case}");
     }
-    assert_eq!(
-        m.routing("prod").await.unwrap(),
-        [(2, 100)],
-        "{case}: a single entry at 100% new"
-    );
-    assert!(
-        out.stdout.contains("Deployed v2 to alias prod"),
-        "{case}: {}",
-        out.stdout
-    );
+    assert_eq!(m.routing("prod").await.unwrap(), [(2, 100)], "{case}: a single entry at 100% new");
+    assert!(out.stdout.contains("Deployed v2 to alias prod"), "{case}: {}", out.stdout);
     let polls = proxy.forwarded("DescribeAlarms").len();
     if with_alarms {
         assert!(polls > expected.len(), "{case}: monitored ({polls} reads)");
@@ -75,28 +51,11 @@ async fn strategy_case(strategy: &[&str], expected: &[i64], with_alarms: bool) {
 
 #[tokio::test]
 async fn canary_linear_and_all_at_once_with_and_without_alarms() {
-    const CANARY: &[&str] = &[
-        "--strategy",
-        "canary",
-        "--increment",
-        "10",
-        "--interval",
-        "2",
-    ];
-    const LINEAR: &[&str] = &[
-        "--strategy",
-        "LINEAR",
-        "--increment",
-        "40",
-        "--interval",
-        "1",
-    ];
+    const CANARY: &[&str] = &["--strategy", "canary", "--increment", "10", "--interval", "2"];
+    const LINEAR: &[&str] = &["--strategy", "LINEAR", "--increment", "40", "--interval", "1"];
     const ALL_AT_ONCE: &[&str] = &["--interval=2"];
-    let cases: [(&[&str], &[i64]); 3] = [
-        (CANARY, &[10, 100]),
-        (LINEAR, &[40, 80, 100]),
-        (ALL_AT_ONCE, &[100]),
-    ];
+    let cases: [(&[&str], &[i64]); 3] =
+        [(CANARY, &[10, 100]), (LINEAR, &[40, 80, 100]), (ALL_AT_ONCE, &[100])];
     // Independent deploys on their own state machines: run all six at once.
     let mut runs = Vec::new();
     for (strategy, weights) in cases {
@@ -114,20 +73,8 @@ async fn fire_mid_deploy(aws: &Aws, proxy: &Proxy, m: &Machine, alarm: &str, wat
     let running = spawn(
         &proxy.endpoint(),
         &[
-            "--state-machine",
-            &m.name,
-            "--alias",
-            "prod",
-            "--strategy",
-            "canary",
-            "--increment",
-            "20",
-            "--interval",
-            "20",
-            "--alarm-polling",
-            "1",
-            "--alarms",
-            watched,
+            "--state-machine", &m.name, "--alias", "prod", "--strategy", "canary", "--increment", "20",
+            "--interval", "20", "--alarm-polling", "1", "--alarms", watched,
         ],
         &[],
     );
@@ -137,28 +84,13 @@ async fn fire_mid_deploy(aws: &Aws, proxy: &Proxy, m: &Machine, alarm: &str, wat
     aws.set_alarm(alarm, "ALARM").await;
     let out = running.finish().await;
     assert_eq!(out.code, 3, "{out:#?}");
-    assert!(
-        out.stderr.contains(watched),
-        "names the alarm: {}",
-        out.stderr
-    );
+    assert!(out.stderr.contains(watched), "names the alarm: {}", out.stderr);
     let updates = proxy.forwarded("UpdateStateMachineAlias");
-    assert_eq!(
-        updates.last().unwrap().routing(),
-        [(1, 100)],
-        "rolled back to the old version"
-    );
+    assert_eq!(updates.last().unwrap().routing(), [(1, 100)], "rolled back to the old version");
     let reaction = updates.last().unwrap().at.duration_since(fired);
-    assert!(
-        reaction <= Duration::from_millis(1800),
-        "rollback {reaction:?} after the alarm, polling 1 s"
-    );
+    assert!(reaction <= Duration::from_millis(1800), "rollback {reaction:?} after the alarm, polling 1 s");
     assert_eq!(m.routing("prod").await.unwrap(), [(1, 100)]);
-    assert!(
-        out.took < Duration::from_secs(15),
-        "did not wait out the hold: {:?}",
-        out.took
-    );
+    assert!(out.took < Duration::from_secs(15), "did not wait out the hold: {:?}", out.took);
 }
 
 #[tokio::test]
@@ -190,15 +122,7 @@ async fn first_deploy_creates_the_alias() {
     m.update(&support::definition("second"), false).await;
     let out = run(
         &aws.endpoint,
-        &[
-            "--state-machine",
-            &m.name,
-            "--alias",
-            "live",
-            "--publish-revision",
-            "--strategy",
-            "canary",
-        ],
+        &["--state-machine", &m.name, "--alias", "live", "--publish-revision", "--strategy", "canary"],
     )
     .await;
     assert_eq!(out.code, 0, "{out:#?}");
@@ -213,17 +137,8 @@ async fn nothing_to_do_when_the_alias_is_already_on_the_new_version() {
         return;
     };
     let before = m.snapshot().await;
-    let out = run(
-        &proxy.endpoint(),
-        &[
-            "--state-machine",
-            &m.name,
-            "--alias",
-            "prod",
-            "--publish-revision",
-        ],
-    )
-    .await;
+    let out =
+        run(&proxy.endpoint(), &["--state-machine", &m.name, "--alias", "prod", "--publish-revision"]).await;
     assert_eq!(out.code, 0, "{out:#?}");
     assert!(out.stdout.contains("Nothing to do"), "{}", out.stdout);
     assert_eq!(m.snapshot().await, before);
@@ -238,44 +153,17 @@ async fn a_split_alias_is_refused_and_left_alone_unless_forced() {
     m.create_alias("prod", &[(1, 70), (2, 30)]).await;
     m.update(&support::definition("pending"), false).await;
     let before = m.snapshot().await;
-    let out = run(
-        &aws.endpoint,
-        &[
-            "--state-machine",
-            &m.name,
-            "--alias",
-            "prod",
-            "--publish-revision",
-        ],
-    )
-    .await;
+    let out =
+        run(&aws.endpoint, &["--state-machine", &m.name, "--alias", "prod", "--publish-revision"]).await;
     assert_eq!(out.code, 1, "{out:#?}");
-    assert!(
-        out.stderr.contains("split") && out.stderr.contains("--force"),
-        "{}",
-        out.stderr
-    );
-    assert_eq!(
-        m.snapshot().await,
-        before,
-        "nothing published, alias untouched"
-    );
+    assert!(out.stderr.contains("split") && out.stderr.contains("--force"), "{}", out.stderr);
+    assert_eq!(m.snapshot().await, before, "nothing published, alias untouched");
 
     let out = run(
         &aws.endpoint,
         &[
-            "--state-machine",
-            &m.name,
-            "--alias",
-            "prod",
-            "--publish-revision",
-            "--force",
-            "--strategy",
-            "linear",
-            "--increment",
-            "50",
-            "--interval",
-            "1",
+            "--state-machine", &m.name, "--alias", "prod", "--publish-revision", "--force", "--strategy",
+            "linear", "--increment", "50", "--interval", "1",
         ],
     )
     .await;
@@ -313,11 +201,7 @@ async fn file_with_publish_revision_becomes_exactly_the_new_version() {
     assert_eq!(m.versions().await, [1, 2]);
     assert_eq!(m.version_definition(2).await, text);
     assert_eq!(m.routing("prod").await.unwrap(), [(2, 100)]);
-    assert_eq!(
-        proxy.forwarded("PublishStateMachineVersion").len(),
-        0,
-        "uploaded and published in one call"
-    );
+    assert_eq!(proxy.forwarded("PublishStateMachineVersion").len(), 0, "uploaded and published in one call");
 }
 
 #[tokio::test]
@@ -329,16 +213,7 @@ async fn pruning_keeps_the_newest_and_alias_referenced_versions() {
     m.create_alias("legacy", &[(2, 100)]).await;
     let out = run(
         &aws.endpoint,
-        &[
-            "--state-machine",
-            &m.name,
-            "--alias",
-            "prod",
-            "--history-max",
-            "3",
-            "--interval",
-            "0",
-        ],
+        &["--state-machine", &m.name, "--alias", "prod", "--history-max", "3", "--interval", "0"],
     )
     .await;
     assert_eq!(out.code, 0, "{out:#?}");
@@ -357,20 +232,8 @@ async fn polling_faster_than_the_interval_polls_on_schedule_and_ends_on_time() {
     let out = run(
         &proxy.endpoint(),
         &[
-            "--state-machine",
-            &m.name,
-            "--alias",
-            "prod",
-            "--strategy",
-            "linear",
-            "--increment",
-            "50",
-            "--interval",
-            "3",
-            "--alarm-polling",
-            "1",
-            "--alarms",
-            &alarm,
+            "--state-machine", &m.name, "--alias", "prod", "--strategy", "linear", "--increment", "50",
+            "--interval", "3", "--alarm-polling", "1", "--alarms", &alarm,
         ],
     )
     .await;
@@ -379,9 +242,5 @@ async fn polling_faster_than_the_interval_polls_on_schedule_and_ends_on_time() {
     // before step 2 and at the end, and polls at 1 s and 2 s into each 3 s hold: 1 + 2 + 2 * 2.
     assert_eq!(proxy.forwarded("DescribeAlarms").len(), 7);
     let planned = Duration::from_secs(6);
-    assert!(
-        out.took >= planned && out.took < planned + Duration::from_millis(2500),
-        "took {:?}",
-        out.took
-    );
+    assert!(out.took >= planned && out.took < planned + Duration::from_millis(2500), "took {:?}", out.took);
 }

@@ -24,20 +24,8 @@ async fn sigterm_mid_deploy_restores_the_alias() {
     let running = spawn(
         &proxy.endpoint(),
         &[
-            "--state-machine",
-            &m.name,
-            "--alias",
-            "prod",
-            "--strategy",
-            "canary",
-            "--increment",
-            "25",
-            "--interval",
-            "30",
-            "--alarm-polling",
-            "1",
-            "--alarms",
-            &alarm,
+            "--state-machine", &m.name, "--alias", "prod", "--strategy", "canary", "--increment", "25",
+            "--interval", "30", "--alarm-polling", "1", "--alarms", &alarm,
         ],
         &[],
     );
@@ -46,17 +34,9 @@ async fn sigterm_mid_deploy_restores_the_alias() {
     running.signal("TERM");
     let out = running.finish().await;
     assert_eq!(out.code, 143, "{out:#?}");
-    assert!(
-        out.stderr.contains("SIGTERM") && out.stderr.contains("rolled back"),
-        "{}",
-        out.stderr
-    );
+    assert!(out.stderr.contains("SIGTERM") && out.stderr.contains("rolled back"), "{}", out.stderr);
     assert_eq!(m.routing("prod").await.unwrap(), [(1, 100)]);
-    assert!(
-        out.took < Duration::from_secs(10),
-        "stopped waiting: {:?}",
-        out.took
-    );
+    assert!(out.took < Duration::from_secs(10), "stopped waiting: {:?}", out.took);
 }
 
 #[tokio::test]
@@ -69,24 +49,9 @@ async fn alarms_that_stop_answering_mid_canary_lead_to_a_rollback() {
     let out = spawn(
         &proxy.endpoint(),
         &[
-            "--state-machine",
-            &m.name,
-            "--alias",
-            "prod",
-            "--strategy",
-            "canary",
-            "--increment",
-            "10",
-            "--interval",
-            "30",
-            "--alarm-polling",
-            "1",
-            "--max-unmonitored",
-            "3s",
-            "--max-attempts",
-            "2",
-            "--alarms",
-            &alarm,
+            "--state-machine", &m.name, "--alias", "prod", "--strategy", "canary", "--increment", "10",
+            "--interval", "30", "--alarm-polling", "1", "--max-unmonitored", "3s", "--max-attempts", "2",
+            "--alarms", &alarm,
         ],
         &[],
     )
@@ -95,11 +60,8 @@ async fn alarms_that_stop_answering_mid_canary_lead_to_a_rollback() {
     assert_eq!(out.code, 3, "{out:#?}");
     assert!(out.stderr.contains("could not be read"), "{}", out.stderr);
     assert_eq!(m.routing("prod").await.unwrap(), [(1, 100)]);
-    let increases = proxy
-        .forwarded("UpdateStateMachineAlias")
-        .iter()
-        .filter(|c| c.routing() != [(1, 100)])
-        .count();
+    let increases =
+        proxy.forwarded("UpdateStateMachineAlias").iter().filter(|c| c.routing() != [(1, 100)]).count();
     assert_eq!(increases, 1, "never went past the canary while blind");
 }
 
@@ -116,20 +78,8 @@ async fn a_flaky_api_still_completes() {
     let out = spawn(
         &proxy.endpoint(),
         &[
-            "--state-machine",
-            &m.name,
-            "--alias",
-            "prod",
-            "--strategy",
-            "linear",
-            "--increment",
-            "20",
-            "--interval",
-            "1",
-            "--alarm-polling",
-            "1",
-            "--alarms",
-            &alarm,
+            "--state-machine", &m.name, "--alias", "prod", "--strategy", "linear", "--increment", "20",
+            "--interval", "1", "--alarm-polling", "1", "--alarms", &alarm,
         ],
         &[],
     )
@@ -148,24 +98,13 @@ async fn a_hanging_call_times_out_and_is_retried() {
     };
     // The first alias update never answers: the per-attempt timeout cuts it and the SDK retries.
     proxy.set_rule(|op, n| {
-        (op == "UpdateStateMachineAlias" && n == 0)
-            .then_some(ProxyFault::Hang(Duration::from_secs(30)))
+        (op == "UpdateStateMachineAlias" && n == 0).then_some(ProxyFault::Hang(Duration::from_secs(30)))
     });
     let out = spawn(
         &proxy.endpoint(),
         &[
-            "--state-machine",
-            &m.name,
-            "--alias",
-            "prod",
-            "--interval",
-            "1",
-            "--alarm-polling",
-            "1",
-            "--call-timeout",
-            "2s",
-            "--alarms",
-            &alarm,
+            "--state-machine", &m.name, "--alias", "prod", "--interval", "1", "--alarm-polling", "1",
+            "--call-timeout", "2s", "--alarms", &alarm,
         ],
         &[],
     )
@@ -185,36 +124,15 @@ async fn a_second_deploy_on_the_same_alias_refuses_while_the_first_runs() {
     let first = spawn(
         &proxy.endpoint(),
         &[
-            "--state-machine",
-            &m.name,
-            "--alias",
-            "prod",
-            "--strategy",
-            "canary",
-            "--increment",
-            "30",
-            "--interval",
-            "3",
-            "--alarm-polling",
-            "1",
-            "--alarms",
-            &alarm,
+            "--state-machine", &m.name, "--alias", "prod", "--strategy", "canary", "--increment", "30",
+            "--interval", "3", "--alarm-polling", "1", "--alarms", &alarm,
         ],
         &[],
     );
     first.wait_for("step 1/2", Duration::from_secs(30)).await;
     let second = spawn(
         &proxy.endpoint(),
-        &[
-            "--state-machine",
-            &m.name,
-            "--alias",
-            "prod",
-            "--strategy",
-            "linear",
-            "--interval",
-            "1",
-        ],
+        &["--state-machine", &m.name, "--alias", "prod", "--strategy", "linear", "--interval", "1"],
         &[],
     )
     .finish()
@@ -225,10 +143,7 @@ async fn a_second_deploy_on_the_same_alias_refuses_while_the_first_runs() {
     assert_eq!(first.code, 0, "{first:#?}");
     assert_eq!(m.routing("prod").await.unwrap(), [(3, 100)]);
     // Only the first run's two weight changes ever reached the alias.
-    let weights: Vec<Vec<(u32, i64)>> = proxy
-        .forwarded("UpdateStateMachineAlias")
-        .iter()
-        .map(|c| c.routing())
-        .collect();
+    let weights: Vec<Vec<(u32, i64)>> =
+        proxy.forwarded("UpdateStateMachineAlias").iter().map(|c| c.routing()).collect();
     assert_eq!(weights, [vec![(1, 70), (3, 30)], vec![(3, 100)]]);
 }

@@ -22,85 +22,30 @@ async fn bad_input_changes_nothing_and_says_why_in_one_line() {
     std::fs::create_dir_all(&dir).unwrap();
     let invalid = dir.join("invalid.asl.json");
     // LocalStack checks syntax and state types (AWS checks more, e.g. a missing StartAt target).
-    std::fs::write(
-        &invalid,
-        r#"{"StartAt": "P", "States": {"P": {"Type": "Bogus", "End": true}}}"#,
-    )
-    .unwrap();
+    std::fs::write(&invalid, r#"{"StartAt": "P", "States": {"P": {"Type": "Bogus", "End": true}}}"#).unwrap();
     let missing = dir.join("missing.asl.json");
-    let (invalid, missing) = (
-        invalid.to_str().unwrap().to_string(),
-        missing.to_str().unwrap().to_string(),
-    );
+    let (invalid, missing) = (invalid.to_str().unwrap().to_string(), missing.to_str().unwrap().to_string());
     let unknown_sm = format!("{}-nope", m.name);
     let unknown_alarm = format!("{}-nope", m.name);
 
     let cases: Vec<(Vec<&str>, i32, &str)> = vec![
         (vec!["--state-machine", &unknown_sm], 1, "does not exist"),
-        (
-            vec![
-                "--state-machine",
-                &m.name,
-                "--alarms",
-                &ok_alarm,
-                &unknown_alarm,
-            ],
-            1,
-            "no alarm named",
-        ),
-        (
-            vec![
-                "--state-machine",
-                &m.name,
-                "--alarms",
-                &ok_alarm,
-                &hot_alarm,
-            ],
-            1,
-            "already in ALARM",
-        ),
-        (
-            vec!["--state-machine", &m.name, "--file", &missing],
-            2,
-            "cannot read --file",
-        ),
-        (
-            vec!["--state-machine", &m.name, "--file", &invalid],
-            2,
-            "not a valid state machine definition",
-        ),
-        (
-            vec!["--state-machine", &m.name, "--history-max", "1"],
-            2,
-            "--history-max",
-        ),
-        (
-            vec!["--state-machine", &m.name, "--increment", "0"],
-            2,
-            "--increment",
-        ),
+        (vec!["--state-machine", &m.name, "--alarms", &ok_alarm, &unknown_alarm], 1, "no alarm named"),
+        (vec!["--state-machine", &m.name, "--alarms", &ok_alarm, &hot_alarm], 1, "already in ALARM"),
+        (vec!["--state-machine", &m.name, "--file", &missing], 2, "cannot read --file"),
+        (vec!["--state-machine", &m.name, "--file", &invalid], 2, "not a valid state machine definition"),
+        (vec!["--state-machine", &m.name, "--history-max", "1"], 2, "--history-max"),
+        (vec!["--state-machine", &m.name, "--increment", "0"], 2, "--increment"),
     ];
     let before = m.snapshot().await;
     for (args, code, reason) in cases {
         // LocalStack re-evaluates metric alarms (no data: INSUFFICIENT_DATA), so set it each time.
         aws.set_alarm(&hot_alarm, "ALARM").await;
         let mut argv = args.clone();
-        argv.extend([
-            "--alias",
-            "prod",
-            "--publish-revision",
-            "--strategy",
-            "canary",
-            "--interval",
-            "0",
-        ]);
+        argv.extend(["--alias", "prod", "--publish-revision", "--strategy", "canary", "--interval", "0"]);
         let out = run(&aws.endpoint, &argv).await;
         assert_eq!(out.code, code, "{args:?}: {out:#?}");
-        let errors: Vec<&str> = out
-            .stderr
-            .lines()
-            .filter(|l| l.starts_with("error"))
-            .collect();
+        let errors: Vec<&str> = out.stderr.lines().filter(|l| l.starts_with("error")).collect();
         assert_eq!(errors.len(), 1, "{args:?}: one error line: {}", out.stderr);
         assert!(errors[0].contains(reason), "{args:?}: {}", errors[0]);
         assert!(

@@ -9,17 +9,8 @@ use fake::{Fake, Fault, Run, deploy, deploy_with, signal_after, standard};
 use sfndeploy::exit_code::ExitCode;
 use sfndeploy::signals::{Signal, Signals};
 
-const LINEAR: [&str; 9] = [
-    "--strategy",
-    "linear",
-    "--increment",
-    "50",
-    "--interval",
-    "10",
-    "--alarm-polling",
-    "2",
-    "--alarms",
-];
+const LINEAR: [&str; 9] =
+    ["--strategy", "linear", "--increment", "50", "--interval", "10", "--alarm-polling", "2", "--alarms"];
 
 fn linear_args() -> Vec<&'static str> {
     let mut args = LINEAR.to_vec();
@@ -31,29 +22,17 @@ const RESTORE: &str = "aws stepfunctions update-state-machine-alias";
 
 #[tokio::test(start_paused = true)]
 async fn sigterm_mid_deploy_rolls_back_and_exits_143() {
-    for (signal, code) in [
-        (Signal::Terminate, ExitCode::Terminated),
-        (Signal::Interrupt, ExitCode::Interrupted),
-    ] {
+    for (signal, code) in
+        [(Signal::Terminate, ExitCode::Terminated), (Signal::Interrupt, ExitCode::Interrupted)]
+    {
         let fake = standard();
         let (signals, sender) = Signals::manual();
         signal_after(sender, Duration::from_secs(5), signal);
         let run = deploy_with(&fake, &linear_args(), signals).await;
         assert_eq!(run.code(), code, "{}", run.message());
-        assert_eq!(
-            code.code(),
-            if signal == Signal::Terminate {
-                143
-            } else {
-                130
-            }
-        );
+        assert_eq!(code.code(), if signal == Signal::Terminate { 143 } else { 130 });
         assert_eq!(fake.routing("prod"), [(2, 100)]);
-        let rollback = fake
-            .calls_of("UpdateStateMachineAlias")
-            .last()
-            .unwrap()
-            .clone();
+        let rollback = fake.calls_of("UpdateStateMachineAlias").last().unwrap().clone();
         assert_eq!(
             (rollback.detail.as_str(), rollback.at),
             ("v2=100", Duration::from_secs(5)),
@@ -70,11 +49,7 @@ async fn a_signal_before_any_change_exits_at_once_and_changes_nothing() {
     sender.send(Signal::Interrupt);
     let run = deploy_with(&fake, &["--publish-revision"], signals).await;
     assert_eq!(run.code(), ExitCode::Interrupted);
-    assert!(
-        run.message().contains("nothing was changed"),
-        "{}",
-        run.message()
-    );
+    assert!(run.message().contains("nothing was changed"), "{}", run.message());
     assert!(fake.mutating_calls().is_empty());
 }
 
@@ -92,20 +67,11 @@ async fn a_second_signal_during_rollback_exits_with_the_restore_command() {
     let run = deploy_with(&fake, &linear_args(), signals).await;
     assert_eq!(run.code(), ExitCode::RollbackFailed, "{}", run.message());
     let message = run.message();
-    assert!(
-        message.contains("v2 50% / v3 50%"),
-        "states the routing left: {message}"
-    );
-    assert!(
-        message.contains(RESTORE) && message.contains("stateMachine:orders:2"),
-        "{message}"
-    );
+    assert!(message.contains("v2 50% / v3 50%"), "states the routing left: {message}");
+    assert!(message.contains(RESTORE) && message.contains("stateMachine:orders:2"), "{message}");
     assert_eq!(fake.routing("prod"), [(2, 50), (3, 50)]);
     let last = fake.calls().last().unwrap().at;
-    assert!(
-        last <= Duration::from_secs(8),
-        "stopped at once, last call at {last:?}"
-    );
+    assert!(last <= Duration::from_secs(8), "stopped at once, last call at {last:?}");
 }
 
 #[tokio::test(start_paused = true)]
@@ -121,15 +87,9 @@ async fn a_rollback_that_keeps_failing_gives_up_after_its_timeout_with_the_resto
     let run = deploy(&fake, &args).await;
     assert_eq!(run.code(), ExitCode::RollbackFailed, "{}", run.message());
     assert!(run.message().contains(RESTORE), "{}", run.message());
-    let attempts = fake
-        .calls()
-        .iter()
-        .filter(|c| c.op == "UpdateStateMachineAlias" && c.fault.is_some())
-        .count();
-    assert!(
-        attempts >= 6,
-        "kept retrying with backoff: {attempts} attempts"
-    );
+    let attempts =
+        fake.calls().iter().filter(|c| c.op == "UpdateStateMachineAlias" && c.fault.is_some()).count();
+    assert!(attempts >= 6, "kept retrying with backoff: {attempts} attempts");
     let last = fake.calls().last().unwrap().at;
     assert!(
         last >= Duration::from_secs(40) && last <= Duration::from_secs(70),
@@ -149,17 +109,9 @@ async fn alarms_that_cannot_be_read_lead_to_a_rollback_after_the_bound() {
     args.extend(["--max-unmonitored", "5s"]);
     let run = deploy(&fake, &args).await;
     assert_eq!(run.code(), ExitCode::RolledBack, "{}", run.message());
-    assert!(
-        run.message().contains("could not be read"),
-        "{}",
-        run.message()
-    );
+    assert!(run.message().contains("could not be read"), "{}", run.message());
     assert_eq!(fake.routing("prod"), [(2, 100)]);
-    assert_eq!(
-        fake.calls_of("UpdateStateMachineAlias").len(),
-        2,
-        "never increased without a fresh read"
-    );
+    assert_eq!(fake.calls_of("UpdateStateMachineAlias").len(), 2, "never increased without a fresh read");
 }
 
 #[tokio::test(start_paused = true)]
@@ -168,23 +120,15 @@ async fn traffic_never_increases_without_a_fresh_alarm_read() {
     // The reads fail from 9 s on, so the gate before step 2 (at 10 s) cannot read them; the
     // bound (6 s) is longer than the retry.
     fake.hook(|s, op, _| {
-        (op == "DescribeAlarms" && s.elapsed() >= Duration::from_secs(9))
-            .then_some(Fault::ServerError)
+        (op == "DescribeAlarms" && s.elapsed() >= Duration::from_secs(9)).then_some(Fault::ServerError)
     });
     let mut args = linear_args();
     args.extend(["--max-unmonitored", "6s"]);
     let run = deploy(&fake, &args).await;
     assert_eq!(run.code(), ExitCode::RolledBack, "{}", run.message());
-    let updates: Vec<String> = fake
-        .calls_of("UpdateStateMachineAlias")
-        .into_iter()
-        .map(|c| c.detail)
-        .collect();
-    assert_eq!(
-        updates,
-        ["v2=50,v3=50", "v2=100"],
-        "no increase to 100% while blind"
-    );
+    let updates: Vec<String> =
+        fake.calls_of("UpdateStateMachineAlias").into_iter().map(|c| c.detail).collect();
+    assert_eq!(updates, ["v2=50,v3=50", "v2=100"], "no increase to 100% while blind");
 }
 
 #[tokio::test(start_paused = true)]
@@ -204,11 +148,7 @@ async fn someone_else_changing_the_alias_stops_us_without_touching_it() {
         run.message()
     );
     assert!(run.message().contains(RESTORE), "{}", run.message());
-    assert_eq!(
-        fake.routing("prod"),
-        [(1, 100)],
-        "left as the other party set it"
-    );
+    assert_eq!(fake.routing("prod"), [(1, 100)], "left as the other party set it");
     assert_eq!(fake.calls_of("UpdateStateMachineAlias").len(), 1);
 }
 
@@ -239,11 +179,7 @@ async fn a_revision_changed_after_validation_is_not_published() {
     });
     let run = deploy(&fake, &["--publish-revision"]).await;
     assert_eq!(run.code(), ExitCode::Failure);
-    assert!(
-        run.message().contains("changed after sfndeploy read it"),
-        "{}",
-        run.message()
-    );
+    assert!(run.message().contains("changed after sfndeploy read it"), "{}", run.message());
     assert_eq!(fake.version_numbers(), [1, 2, 3]);
     assert_eq!(fake.routing("prod"), [(2, 100)]);
 }
@@ -285,12 +221,7 @@ async fn a_fault_at_any_call_never_leaves_the_alias_split_silently() {
             let fake = standard();
             fake.hook(move |_, _, index| (index == position).then_some(fault));
             let run = deploy(&fake, &linear_args()).await;
-            assert_eq!(
-                run.code(),
-                ExitCode::Success,
-                "{fault:?} at call {position}: {}",
-                run.message()
-            );
+            assert_eq!(run.code(), ExitCode::Success, "{fault:?} at call {position}: {}", run.message());
             assert_eq!(fake.routing("prod"), [(3, 100)]);
             assert_eq!(
                 fake.calls().iter().filter(|c| c.fault.is_some()).count(),

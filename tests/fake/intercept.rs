@@ -186,10 +186,7 @@ impl HttpConnector for FakeConnector {
                 Some(FaultResponse(Raw::Status(status, body))) => (status, body),
                 None => (200, "{}".to_string()),
             };
-            Ok(HttpResponse::new(
-                StatusCode::try_from(status).unwrap(),
-                SdkBody::from(body),
-            ))
+            Ok(HttpResponse::new(StatusCode::try_from(status).unwrap(), SdkBody::from(body)))
         })
     }
 }

@@ -19,9 +19,7 @@ use aws_sdk_sfn::operation::create_state_machine_alias::{
 use aws_sdk_sfn::operation::delete_state_machine_version::{
     DeleteStateMachineVersionError, DeleteStateMachineVersionOutput,
 };
-use aws_sdk_sfn::operation::describe_state_machine::{
-    DescribeStateMachineError, DescribeStateMachineOutput,
-};
+use aws_sdk_sfn::operation::describe_state_machine::{DescribeStateMachineError, DescribeStateMachineOutput};
 use aws_sdk_sfn::operation::describe_state_machine_alias::{
     DescribeStateMachineAliasError, DescribeStateMachineAliasOutput,
 };
@@ -34,9 +32,7 @@ use aws_sdk_sfn::operation::list_state_machine_versions::{
 use aws_sdk_sfn::operation::publish_state_machine_version::{
     PublishStateMachineVersionError, PublishStateMachineVersionOutput,
 };
-use aws_sdk_sfn::operation::update_state_machine::{
-    UpdateStateMachineError, UpdateStateMachineOutput,
-};
+use aws_sdk_sfn::operation::update_state_machine::{UpdateStateMachineError, UpdateStateMachineOutput};
 use aws_sdk_sfn::operation::update_state_machine_alias::{
     UpdateStateMachineAliasError, UpdateStateMachineAliasOutput,
 };
@@ -47,13 +43,11 @@ use aws_sdk_sfn::types::error::{
     ConflictException, ResourceNotFound, StateMachineDoesNotExist, ValidationException,
 };
 use aws_sdk_sfn::types::{
-    RoutingConfigurationListItem, StateMachineAliasListItem, StateMachineType,
-    StateMachineVersionListItem, ValidateStateMachineDefinitionDiagnostic,
-    ValidateStateMachineDefinitionResultCode, ValidateStateMachineDefinitionSeverity,
+    RoutingConfigurationListItem, StateMachineAliasListItem, StateMachineType, StateMachineVersionListItem,
+    ValidateStateMachineDefinitionDiagnostic, ValidateStateMachineDefinitionResultCode,
+    ValidateStateMachineDefinitionSeverity,
 };
-use aws_sdk_sts::operation::get_caller_identity::{
-    GetCallerIdentityError, GetCallerIdentityOutput,
-};
+use aws_sdk_sts::operation::get_caller_identity::{GetCallerIdentityError, GetCallerIdentityOutput};
 use aws_smithy_types::DateTime;
 use aws_smithy_types::retry::RetryConfig;
 use aws_smithy_types::timeout::TimeoutConfig;
@@ -73,10 +67,7 @@ pub const ACCOUNT: &str = "123456789012";
 
 /// Operations that change AWS state.
 pub const MUTATING: [&str; 5] = [
-    "PublishStateMachineVersion",
-    "UpdateStateMachine",
-    "CreateStateMachineAlias",
-    "UpdateStateMachineAlias",
+    "PublishStateMachineVersion", "UpdateStateMachine", "CreateStateMachineAlias", "UpdateStateMachineAlias",
     "DeleteStateMachineVersion",
 ];
 
@@ -117,22 +108,14 @@ impl Run {
 pub fn config(args: &[&str]) -> DeployConfig {
     let mut argv = vec!["sfndeploy", "--state-machine", "orders", "--alias", "prod"];
     argv.extend_from_slice(args);
-    DeployConfig::from_args(&Cli::try_parse_from(argv).expect("flags parse").deploy)
-        .expect("flags valid")
+    DeployConfig::from_args(&Cli::try_parse_from(argv).expect("flags parse").deploy).expect("flags valid")
 }
 
 pub async fn deploy_with(fake: &Fake, args: &[&str], signals: Signals) -> Run {
     let cfg = config(args);
     let clients = fake.clients();
     let (reporter, events) = Reporter::recording();
-    let result = Deploy {
-        clients: &clients,
-        cfg: &cfg,
-        reporter: &reporter,
-        signals,
-    }
-    .run()
-    .await;
+    let result = Deploy { clients: &clients, cfg: &cfg, reporter: &reporter, signals }.run().await;
     let events = events.lock().unwrap().clone();
     Run { result, events }
 }
@@ -160,9 +143,7 @@ pub fn signal_after(sender: SignalSender, after: Duration, signal: Signal) {
 /// A state machine with v1..v3 published, prod on v2 and an OK alarm: deploying the latest
 /// (v3) shifts from v2.
 pub fn standard() -> Fake {
-    Fake::new("orders", 3)
-        .with_alias("prod", &[(2, 100)])
-        .with_alarm("errors", "OK", false)
+    Fake::new("orders", 3).with_alias("prod", &[(2, 100)]).with_alarm("errors", "OK", false)
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -224,9 +205,7 @@ pub struct State {
 pub struct Fake(Arc<Mutex<State>>);
 
 pub fn definition(result: &str) -> String {
-    format!(
-        r#"{{"StartAt":"P","States":{{"P":{{"Type":"Pass","Result":"{result}","End":true}}}}}}"#
-    )
+    format!(r#"{{"StartAt":"P","States":{{"P":{{"Type":"Pass","Result":"{result}","End":true}}}}}}"#)
 }
 
 impl Fake {
@@ -235,16 +214,10 @@ impl Fake {
     pub fn new(name: &str, versions: u32) -> Fake {
         let sm_arn = format!("arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{name}");
         let versions: Vec<Version> = (1..=versions)
-            .map(|n| Version {
-                number: n,
-                revision: u64::from(n),
-                definition: definition(&format!("v{n}")),
-            })
+            .map(|n| Version { number: n, revision: u64::from(n), definition: definition(&format!("v{n}")) })
             .collect();
         let revision = versions.last().map_or(1, |v| v.revision);
-        let definition = versions
-            .last()
-            .map_or_else(|| definition("v0"), |v| v.definition.clone());
+        let definition = versions.last().map_or_else(|| definition("v0"), |v| v.definition.clone());
         Fake(Arc::new(Mutex::new(State {
             name: name.to_string(),
             sm_arn,
@@ -273,20 +246,13 @@ impl Fake {
     }
 
     pub fn with_alias(self, name: &str, routing: &[(u32, i32)]) -> Self {
-        let routing = routing
-            .iter()
-            .map(|&(n, w)| (self.version_arn(n), w))
-            .collect();
+        let routing = routing.iter().map(|&(n, w)| (self.version_arn(n), w)).collect();
         self.state().aliases.push((name.to_string(), routing));
         self
     }
 
     pub fn with_alarm(self, name: &str, state: &str, composite: bool) -> Self {
-        self.state().alarms.push(Alarm {
-            name: name.into(),
-            state: state.into(),
-            composite,
-        });
+        self.state().alarms.push(Alarm { name: name.into(), state: state.into(), composite });
         self
     }
 
@@ -306,25 +272,16 @@ impl Fake {
         alarm.state = state.to_string();
     }
 
-    pub fn hook(
-        &self,
-        hook: impl FnMut(&mut State, &'static str, usize) -> Option<Fault> + Send + 'static,
-    ) {
+    pub fn hook(&self, hook: impl FnMut(&mut State, &'static str, usize) -> Option<Fault> + Send + 'static) {
         self.state().hook = Some(Box::new(hook));
     }
 
     /// The alias's routing as (version number, weight), sorted.
     pub fn routing(&self, alias: &str) -> Vec<(u32, i32)> {
         let s = self.state();
-        let (_, routing) = s
-            .aliases
-            .iter()
-            .find(|(n, _)| n == alias)
-            .expect("alias exists");
-        let mut r: Vec<(u32, i32)> = routing
-            .iter()
-            .map(|(arn, w)| (arn.rsplit(':').next().unwrap().parse().unwrap(), *w))
-            .collect();
+        let (_, routing) = s.aliases.iter().find(|(n, _)| n == alias).expect("alias exists");
+        let mut r: Vec<(u32, i32)> =
+            routing.iter().map(|(arn, w)| (arn.rsplit(':').next().unwrap().parse().unwrap(), *w)).collect();
         r.sort();
         r
     }
@@ -339,27 +296,18 @@ impl Fake {
 
     /// Successful calls of one operation.
     pub fn calls_of(&self, op: &str) -> Vec<Call> {
-        self.calls()
-            .into_iter()
-            .filter(|c| c.op == op && c.fault.is_none())
-            .collect()
+        self.calls().into_iter().filter(|c| c.op == op && c.fault.is_none()).collect()
     }
 
     pub fn mutating_calls(&self) -> Vec<Call> {
-        self.calls()
-            .into_iter()
-            .filter(|c| MUTATING.contains(&c.op))
-            .collect()
+        self.calls().into_iter().filter(|c| MUTATING.contains(&c.op)).collect()
     }
 
     /// Real SDK clients answered by this fake, with the SDK's standard retry (3 attempts).
     pub fn clients(&self) -> Clients {
-        let timeout = TimeoutConfig::builder()
-            .operation_attempt_timeout(Duration::from_secs(2))
-            .build();
-        let retry = RetryConfig::standard()
-            .with_max_attempts(3)
-            .with_initial_backoff(Duration::from_millis(100));
+        let timeout = TimeoutConfig::builder().operation_attempt_timeout(Duration::from_secs(2)).build();
+        let retry =
+            RetryConfig::standard().with_max_attempts(3).with_initial_backoff(Duration::from_millis(100));
         let sfn = aws_sdk_sfn::Client::from_conf(
             aws_sdk_sfn::Config::builder()
                 .with_test_defaults_v2()
@@ -379,8 +327,8 @@ impl Fake {
                 .build(),
         );
         let fake = self.clone();
-        let identity = route(
-            move |_: &aws_sdk_sts::operation::get_caller_identity::GetCallerIdentityInput| {
+        let identity =
+            route(move |_: &aws_sdk_sts::operation::get_caller_identity::GetCallerIdentityInput| {
                 if let Some(raw) = fake.begin("GetCallerIdentity", String::new()) {
                     return Reply::Raw(raw);
                 }
@@ -391,8 +339,7 @@ impl Fake {
                         .user_id("AIDTEST")
                         .build(),
                 )
-            },
-        );
+            });
         let sts = aws_sdk_sts::Client::from_conf(
             aws_sdk_sts::Config::builder()
                 .with_test_defaults_v2()
@@ -402,12 +349,7 @@ impl Fake {
                 .timeout_config(timeout)
                 .build(),
         );
-        Clients {
-            sfn,
-            cloudwatch,
-            sts,
-            region: REGION.to_string(),
-        }
+        Clients { sfn, cloudwatch, sts, region: REGION.to_string() }
     }
 
     /// Records a call and runs the hook; Some((status, body)) means answer with that fault.
@@ -420,18 +362,12 @@ impl Fake {
             s.hook = hook;
         }
         let at = s.start.elapsed();
-        s.calls.push(Call {
-            at,
-            op,
-            detail,
-            fault,
-        });
+        s.calls.push(Call { at, op, detail, fault });
         let json_protocol = op != "DescribeAlarms" && op != "GetCallerIdentity";
         fault.map(|f| match f {
-            Fault::Throttle if json_protocol => Raw::Status(
-                400,
-                r#"{"__type":"ThrottlingException","message":"Rate exceeded"}"#.to_string(),
-            ),
+            Fault::Throttle if json_protocol => {
+                Raw::Status(400, r#"{"__type":"ThrottlingException","message":"Rate exceeded"}"#.to_string())
+            }
             Fault::Throttle => Raw::Status(503, String::new()),
             Fault::ServerError => Raw::Status(500, String::new()),
             Fault::Timeout => Raw::Hang,
@@ -448,13 +384,11 @@ impl Fake {
                 }
                 let s = f.state();
                 if arn != s.sm_arn {
-                    return Reply::Error(
-                        DescribeStateMachineError::StateMachineDoesNotExist(
-                            StateMachineDoesNotExist::builder()
-                                .message(format!("State Machine Does Not Exist: '{arn}'"))
-                                .build(),
-                        ),
-                    );
+                    return Reply::Error(DescribeStateMachineError::StateMachineDoesNotExist(
+                        StateMachineDoesNotExist::builder()
+                            .message(format!("State Machine Does Not Exist: '{arn}'"))
+                            .build(),
+                    ));
                 }
                 Reply::Output(
                     DescribeStateMachineOutput::builder()
@@ -564,11 +498,9 @@ impl Fake {
             });
 
         let f = self.clone();
-        let update_sm = route(
-            move |req: &aws_sdk_sfn::operation::update_state_machine::UpdateStateMachineInput| {
-                if let Some(r) =
-                    f.begin("UpdateStateMachine", format!("publish={:?}", req.publish()))
-                {
+        let update_sm =
+            route(move |req: &aws_sdk_sfn::operation::update_state_machine::UpdateStateMachineInput| {
+                if let Some(r) = f.begin("UpdateStateMachine", format!("publish={:?}", req.publish())) {
                     return Reply::Raw(r);
                 }
                 let mut s = f.state();
@@ -585,24 +517,19 @@ impl Fake {
                         .build()
                         .unwrap(),
                 )
-            },
-        );
+            });
 
         let f = self.clone();
-        let list_aliases = route(move |req: &aws_sdk_sfn::operation::list_state_machine_aliases::ListStateMachineAliasesInput| {
-                if let Some(r) = f.begin(
-                    "ListStateMachineAliases",
-                    req.next_token().unwrap_or_default().to_string(),
-                ) {
+        let list_aliases = route(
+            move |req: &aws_sdk_sfn::operation::list_state_machine_aliases::ListStateMachineAliasesInput| {
+                if let Some(r) =
+                    f.begin("ListStateMachineAliases", req.next_token().unwrap_or_default().to_string())
+                {
                     return Reply::Raw(r);
                 }
                 let s = f.state();
-                let arns: Vec<String> = s
-                    .aliases
-                    .iter()
-                    .rev()
-                    .map(|(n, _)| format!("{}:{n}", s.sm_arn))
-                    .collect();
+                let arns: Vec<String> =
+                    s.aliases.iter().rev().map(|(n, _)| format!("{}:{n}", s.sm_arn)).collect();
                 let (page, next) = paginate(&arns, req.next_token(), s.page_size);
                 Reply::<_, ListStateMachineAliasesError>::Output(
                     ListStateMachineAliasesOutput::builder()
@@ -621,7 +548,8 @@ impl Fake {
                         .build()
                         .unwrap(),
                 )
-            });
+            },
+        );
 
         let f = self.clone();
         let describe_alias = route(move |req: &aws_sdk_sfn::operation::describe_state_machine_alias::DescribeStateMachineAliasInput| {
@@ -651,16 +579,15 @@ impl Fake {
             });
 
         let f = self.clone();
-        let create_alias = route(move |req: &aws_sdk_sfn::operation::create_state_machine_alias::CreateStateMachineAliasInput| {
+        let create_alias = route(
+            move |req: &aws_sdk_sfn::operation::create_state_machine_alias::CreateStateMachineAliasInput| {
                 let routing = from_items(req.routing_configuration());
                 if let Some(r) = f.begin("CreateStateMachineAlias", format!("{routing:?}")) {
                     return Reply::Raw(r);
                 }
                 let mut s = f.state();
                 if let Some(e) = check_weights(&routing) {
-                    return Reply::Error(CreateStateMachineAliasError::ValidationException(
-                        e,
-                    ));
+                    return Reply::Error(CreateStateMachineAliasError::ValidationException(e));
                 }
                 let name = req.name().unwrap_or_default().to_string();
                 let arn = format!("{}:{name}", s.sm_arn);
@@ -672,30 +599,23 @@ impl Fake {
                         .build()
                         .unwrap(),
                 )
-            });
+            },
+        );
 
         let f = self.clone();
-        let update_alias = route(move |req: &aws_sdk_sfn::operation::update_state_machine_alias::UpdateStateMachineAliasInput| {
+        let update_alias = route(
+            move |req: &aws_sdk_sfn::operation::update_state_machine_alias::UpdateStateMachineAliasInput| {
                 let routing = from_items(req.routing_configuration());
                 if let Some(r) = f.begin("UpdateStateMachineAlias", short_routing(&routing)) {
                     return Reply::Raw(r);
                 }
                 let mut s = f.state();
                 if let Some(e) = check_weights(&routing) {
-                    return Reply::Error(UpdateStateMachineAliasError::ValidationException(
-                        e,
-                    ));
+                    return Reply::Error(UpdateStateMachineAliasError::ValidationException(e));
                 }
-                let arn = req
-                    .state_machine_alias_arn()
-                    .unwrap_or_default()
-                    .to_string();
+                let arn = req.state_machine_alias_arn().unwrap_or_default().to_string();
                 let sm_arn = s.sm_arn.clone();
-                match s
-                    .aliases
-                    .iter_mut()
-                    .find(|(n, _)| format!("{sm_arn}:{n}") == arn)
-                {
+                match s.aliases.iter_mut().find(|(n, _)| format!("{sm_arn}:{n}") == arn) {
                     Some((_, r)) => {
                         *r = routing;
                         Reply::Output(
@@ -706,12 +626,11 @@ impl Fake {
                         )
                     }
                     None => Reply::Error(UpdateStateMachineAliasError::ResourceNotFound(
-                        ResourceNotFound::builder()
-                            .message("alias not found")
-                            .build(),
+                        ResourceNotFound::builder().message("alias not found").build(),
                     )),
                 }
-            });
+            },
+        );
 
         let f = self.clone();
         let delete_version = route(move |req: &aws_sdk_sfn::operation::delete_state_machine_version::DeleteStateMachineVersionInput| {
@@ -740,64 +659,41 @@ impl Fake {
             });
 
         vec![
-            describe_sm,
-            validate,
-            list_versions,
-            publish,
-            update_sm,
-            list_aliases,
-            describe_alias,
-            create_alias,
-            update_alias,
-            delete_version,
+            describe_sm, validate, list_versions, publish, update_sm, list_aliases, describe_alias,
+            create_alias, update_alias, delete_version,
         ]
     }
 
     fn cloudwatch_rule(&self) -> Handler {
         let f = self.clone();
-        route(
-            move |req: &aws_sdk_cloudwatch::operation::describe_alarms::DescribeAlarmsInput| {
-                let names: Vec<String> = req.alarm_names().to_vec();
-                if let Some(r) = f.begin("DescribeAlarms", names.join(",")) {
-                    return Reply::Raw(r);
+        route(move |req: &aws_sdk_cloudwatch::operation::describe_alarms::DescribeAlarmsInput| {
+            let names: Vec<String> = req.alarm_names().to_vec();
+            if let Some(r) = f.begin("DescribeAlarms", names.join(",")) {
+                return Reply::Raw(r);
+            }
+            let s = f.state();
+            // AWS: without AlarmTypes only metric alarms are returned; at most 100 names.
+            if names.len() > 100 {
+                return Reply::Error(DescribeAlarmsError::unhandled("more than 100 alarm names"));
+            }
+            let types = req.alarm_types();
+            let want_metric = types.is_empty() || types.contains(&AlarmType::MetricAlarm);
+            let want_composite = types.contains(&AlarmType::CompositeAlarm);
+            let chosen: Vec<&Alarm> = s.alarms.iter().filter(|a| names.contains(&a.name)).collect();
+            let mut out = DescribeAlarmsOutput::builder();
+            for a in chosen {
+                let state = StateValue::from(a.state.as_str());
+                if a.composite && want_composite {
+                    out = out.composite_alarms(
+                        CompositeAlarm::builder().alarm_name(&a.name).state_value(state).build(),
+                    );
+                } else if !a.composite && want_metric {
+                    out = out
+                        .metric_alarms(MetricAlarm::builder().alarm_name(&a.name).state_value(state).build());
                 }
-                let s = f.state();
-                // AWS: without AlarmTypes only metric alarms are returned; at most 100 names.
-                if names.len() > 100 {
-                    return Reply::Error(DescribeAlarmsError::unhandled(
-                        "more than 100 alarm names",
-                    ));
-                }
-                let types = req.alarm_types();
-                let want_metric = types.is_empty() || types.contains(&AlarmType::MetricAlarm);
-                let want_composite = types.contains(&AlarmType::CompositeAlarm);
-                let chosen: Vec<&Alarm> = s
-                    .alarms
-                    .iter()
-                    .filter(|a| names.contains(&a.name))
-                    .collect();
-                let mut out = DescribeAlarmsOutput::builder();
-                for a in chosen {
-                    let state = StateValue::from(a.state.as_str());
-                    if a.composite && want_composite {
-                        out = out.composite_alarms(
-                            CompositeAlarm::builder()
-                                .alarm_name(&a.name)
-                                .state_value(state)
-                                .build(),
-                        );
-                    } else if !a.composite && want_metric {
-                        out = out.metric_alarms(
-                            MetricAlarm::builder()
-                                .alarm_name(&a.name)
-                                .state_value(state)
-                                .build(),
-                        );
-                    }
-                }
-                Reply::Output(out.build())
-            },
-        )
+            }
+            Reply::Output(out.build())
+        })
     }
 }
 
@@ -814,11 +710,7 @@ impl State {
             last => {
                 let number = last.map_or(1, |v| v.number + 1);
                 let definition = self.definition.clone();
-                self.versions.push(Version {
-                    number,
-                    revision: current,
-                    definition,
-                });
+                self.versions.push(Version { number, revision: current, definition });
                 number
             }
         };
@@ -844,29 +736,19 @@ fn to_items(routing: &[(String, i32)]) -> Vec<RoutingConfigurationListItem> {
     routing
         .iter()
         .map(|(arn, w)| {
-            RoutingConfigurationListItem::builder()
-                .state_machine_version_arn(arn)
-                .weight(*w)
-                .build()
-                .unwrap()
+            RoutingConfigurationListItem::builder().state_machine_version_arn(arn).weight(*w).build().unwrap()
         })
         .collect()
 }
 
 fn from_items(items: &[RoutingConfigurationListItem]) -> Vec<(String, i32)> {
-    items
-        .iter()
-        .map(|i| (i.state_machine_version_arn().to_string(), i.weight()))
-        .collect()
+    items.iter().map(|i| (i.state_machine_version_arn().to_string(), i.weight())).collect()
 }
 
 fn check_weights(routing: &[(String, i32)]) -> Option<ValidationException> {
     let sum: i32 = routing.iter().map(|(_, w)| w).sum();
-    (routing.is_empty() || routing.len() > 2 || sum != 100).then(|| {
-        ValidationException::builder()
-            .message("weights must sum to 100")
-            .build()
-    })
+    (routing.is_empty() || routing.len() > 2 || sum != 100)
+        .then(|| ValidationException::builder().message("weights must sum to 100").build())
 }
 
 /// `v3=70,v4=30`

@@ -86,10 +86,7 @@ fn start_or_reuse() -> Result<Emulator, String> {
         && let Ok(port) = port.parse()
         && healthy(port)
     {
-        return Ok(Emulator {
-            port,
-            state_dir: PathBuf::from(state),
-        });
+        return Ok(Emulator { port, state_dir: PathBuf::from(state) });
     }
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/emulator.sh");
     let idle = std::env::var("SFNDEPLOY_EMULATOR_IDLE").unwrap_or_else(|_| "120".into());
@@ -111,18 +108,12 @@ fn start_or_reuse() -> Result<Emulator, String> {
         ));
     }
     std::fs::write(&current, &stdout).map_err(|e| e.to_string())?;
-    let port = fields[1]
-        .parse()
-        .map_err(|_| format!("bad emulator output: {stdout}"))?;
-    Ok(Emulator {
-        port,
-        state_dir: PathBuf::from(fields[2]),
-    })
+    let port = fields[1].parse().map_err(|_| format!("bad emulator output: {stdout}"))?;
+    Ok(Emulator { port, state_dir: PathBuf::from(fields[2]) })
 }
 
 fn healthy(port: u16) -> bool {
-    let Ok(mut stream) =
-        TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_secs(1))
+    let Ok(mut stream) = TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_secs(1))
     else {
         return false;
     };
@@ -151,11 +142,7 @@ pub async fn deployable(prefix: &str, versions: u32) -> Option<(Aws, proxy::Prox
 /// A unique name per test and process, so tests share one emulator in parallel.
 pub fn unique(prefix: &str) -> String {
     static N: AtomicU32 = AtomicU32::new(0);
-    format!(
-        "{prefix}-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    )
+    format!("{prefix}-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed))
 }
 
 /// AWS clients pointed at the emulator, for arranging and inspecting.
@@ -222,9 +209,7 @@ impl Aws {
 }
 
 pub fn definition(result: &str) -> String {
-    format!(
-        r#"{{"StartAt":"P","States":{{"P":{{"Type":"Pass","Result":"{result}","End":true}}}}}}"#
-    )
+    format!(r#"{{"StartAt":"P","States":{{"P":{{"Type":"Pass","Result":"{result}","End":true}}}}}}"#)
 }
 
 /// A state machine of the test's own in the emulator.
@@ -258,11 +243,7 @@ impl Machine {
             .send()
             .await
             .expect("create state machine");
-        let machine = Machine {
-            aws: aws.clone(),
-            name,
-            arn: out.state_machine_arn().to_string(),
-        };
+        let machine = Machine { aws: aws.clone(), name, arn: out.state_machine_arn().to_string() };
         for n in 2..=versions {
             machine.update(&definition(&format!("v{n}")), true).await;
         }
@@ -341,9 +322,7 @@ impl Machine {
                 .await
                 .expect("list versions");
             numbers.extend(
-                page.state_machine_versions()
-                    .iter()
-                    .map(|v| version_number(v.state_machine_version_arn())),
+                page.state_machine_versions().iter().map(|v| version_number(v.state_machine_version_arn())),
             );
             token = page.next_token().map(str::to_string);
             if token.is_none() {
@@ -385,12 +364,7 @@ impl Machine {
             .expect("list aliases");
         let mut aliases = Vec::new();
         for a in listed.state_machine_aliases() {
-            let name = a
-                .state_machine_alias_arn()
-                .rsplit(':')
-                .next()
-                .unwrap()
-                .to_string();
+            let name = a.state_machine_alias_arn().rsplit(':').next().unwrap().to_string();
             let routing = self.routing(&name).await.unwrap_or_default();
             aliases.push((name, routing));
         }
@@ -405,10 +379,7 @@ impl Machine {
 }
 
 pub fn version_number(arn: &str) -> u32 {
-    arn.rsplit(':')
-        .next()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(0)
+    arn.rsplit(':').next().and_then(|n| n.parse().ok()).unwrap_or(0)
 }
 
 /// A finished run of the binary.
@@ -460,12 +431,7 @@ pub fn spawn(endpoint: &str, args: &[&str], extra_env: &[(&str, &str)]) -> Runni
             lines.lock().unwrap().push(line);
         }
     });
-    Running {
-        child,
-        stderr,
-        reader,
-        started: Instant::now(),
-    }
+    Running { child, stderr, reader, started: Instant::now() }
 }
 
 impl Running {
@@ -490,10 +456,8 @@ impl Running {
     }
 
     pub fn signal(&self, name: &str) {
-        let status = std::process::Command::new("kill")
-            .arg(format!("-{name}"))
-            .arg(self.id().to_string())
-            .status();
+        let status =
+            std::process::Command::new("kill").arg(format!("-{name}")).arg(self.id().to_string()).status();
         assert!(status.is_ok_and(|s| s.success()), "kill -{name}");
     }
 
@@ -510,12 +474,7 @@ impl Running {
         let took = self.started.elapsed();
         let _ = self.reader.await;
         let stderr = self.stderr.lock().unwrap().join("\n");
-        Finished {
-            code: status.code().unwrap_or(-1),
-            stdout,
-            stderr,
-            took,
-        }
+        Finished { code: status.code().unwrap_or(-1), stdout, stderr, took }
     }
 }
 

@@ -38,10 +38,7 @@ impl Logged {
                     .iter()
                     .map(|i| {
                         let arn = i["stateMachineVersionArn"].as_str().unwrap_or_default();
-                        (
-                            super::version_number(arn),
-                            i["weight"].as_i64().unwrap_or(-1),
-                        )
+                        (super::version_number(arn), i["weight"].as_i64().unwrap_or(-1))
                     })
                     .collect()
             })
@@ -69,10 +66,7 @@ impl Proxy {
     pub async fn start(upstream: u16) -> Proxy {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
         let port = listener.local_addr().unwrap().port();
-        let shared = Arc::new(Mutex::new(Shared {
-            log: Vec::new(),
-            rule: None,
-        }));
+        let shared = Arc::new(Mutex::new(Shared { log: Vec::new(), rule: None }));
         let state = shared.clone();
         tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
@@ -97,10 +91,7 @@ impl Proxy {
 
     /// Calls of `op` that were forwarded (not faulted).
     pub fn forwarded(&self, op: &str) -> Vec<Logged> {
-        self.log()
-            .into_iter()
-            .filter(|l| l.op == op && l.fault.is_none())
-            .collect()
+        self.log().into_iter().filter(|l| l.op == op && l.fault.is_none()).collect()
     }
 }
 
@@ -115,12 +106,7 @@ async fn serve(mut client: TcpStream, upstream: u16, shared: Arc<Mutex<Shared>>)
             let n = s.log.iter().filter(|l| l.op == op).count();
             let fault = s.rule.as_mut().and_then(|r| r(&op, n));
             let body = String::from_utf8_lossy(&body).to_string();
-            s.log.push(Logged {
-                at: Instant::now(),
-                op: op.clone(),
-                body,
-                fault,
-            });
+            s.log.push(Logged { at: Instant::now(), op: op.clone(), body, fault });
             fault
         };
         let response = match fault {
@@ -129,9 +115,7 @@ async fn serve(mut client: TcpStream, upstream: u16, shared: Arc<Mutex<Shared>>)
                 return;
             }
             Some(ProxyFault::Throttle)
-                if head
-                    .to_ascii_lowercase()
-                    .contains("x-amz-target: awsstepfunctions") =>
+                if head.to_ascii_lowercase().contains("x-amz-target: awsstepfunctions") =>
             {
                 let body = r#"{"__type":"ThrottlingException","message":"Rate exceeded"}"#;
                 format!(
@@ -167,9 +151,7 @@ async fn read_request(stream: &mut TcpStream) -> Option<(String, Vec<u8>)> {
         buf.extend_from_slice(&chunk[..n]);
     };
     let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
-    let length = header(&head, "content-length")
-        .and_then(|v| v.parse::<usize>().ok())
-        .unwrap_or(0);
+    let length = header(&head, "content-length").and_then(|v| v.parse::<usize>().ok()).unwrap_or(0);
     let mut body = buf[head_end..].to_vec();
     while body.len() < length {
         let n = stream.read(&mut chunk).await.ok()?;
@@ -191,9 +173,7 @@ async fn forward(head: &str, body: &[u8], upstream: u16) -> Option<Vec<u8>> {
         .filter(|l| !l.to_ascii_lowercase().starts_with("connection:"))
         .map(|l| format!("{l}\r\n"))
         .collect();
-    up.write_all(format!("{head}connection: close\r\n\r\n").as_bytes())
-        .await
-        .ok()?;
+    up.write_all(format!("{head}connection: close\r\n\r\n").as_bytes()).await.ok()?;
     up.write_all(body).await.ok()?;
     let mut response = Vec::new();
     up.read_to_end(&mut response).await.ok()?;
@@ -224,14 +204,9 @@ fn dechunk(mut data: &[u8]) -> Option<Vec<u8>> {
     let mut out = Vec::new();
     loop {
         let line_end = find(data, b"\r\n")?;
-        let size = usize::from_str_radix(
-            String::from_utf8_lossy(&data[..line_end])
-                .split(';')
-                .next()?
-                .trim(),
-            16,
-        )
-        .ok()?;
+        let size =
+            usize::from_str_radix(String::from_utf8_lossy(&data[..line_end]).split(';').next()?.trim(), 16)
+                .ok()?;
         data = &data[line_end + 2..];
         if size == 0 {
             return Some(out);
