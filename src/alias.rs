@@ -103,9 +103,17 @@ impl fmt::Display for Routing {
 
 /// `arn:...:stateMachine:orders:7` -> `v7`.
 pub fn short_version(version_arn: &str) -> String {
+    match version_number(version_arn) {
+        Some(n) => format!("v{n}"),
+        None => version_arn.to_string(),
+    }
+}
+
+/// `arn:...:stateMachine:orders:7` -> `7`; None for anything that is not a version ARN.
+pub fn version_number(version_arn: &str) -> Option<u64> {
     match version_arn.rsplit(':').next() {
-        Some(n) if !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) => format!("v{n}"),
-        _ => version_arn.to_string(),
+        Some(n) if !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) => n.parse().ok(),
+        _ => None,
     }
 }
 

@@ -203,16 +203,17 @@ fn version_arn(state_machine_arn: &str, text: &str) -> Result<String> {
     Ok(format!("{state_machine_arn}:{number}"))
 }
 
-fn number(version_arn: &str) -> u64 {
-    version_arn.rsplit(':').next().and_then(|n| n.parse().ok()).unwrap_or(0)
-}
-
 /// The version before the one the alias serves: the newest older one; for a split alias, the
 /// older of its versions (a deploy moves from older to newer).
 fn previous_version(routing: &Routing, newest_first: &[String]) -> Option<String> {
     match routing.full_version() {
-        Some(current) => newest_first.iter().find(|v| number(v) < number(current)).cloned(),
-        None => routing.entries().iter().map(|(arn, _)| arn).min_by_key(|arn| number(arn)).cloned(),
+        Some(current) => {
+            let current = alias::version_number(current);
+            newest_first.iter().find(|v| alias::version_number(v) < current).cloned()
+        }
+        None => {
+            routing.entries().iter().map(|(arn, _)| arn).min_by_key(|arn| alias::version_number(arn)).cloned()
+        }
     }
 }
 

@@ -7,7 +7,7 @@ use anyhow::Result;
 use serde_json::json;
 
 use crate::alarms::AlarmChecker;
-use crate::alias::{self, short_version};
+use crate::alias::short_version;
 use crate::aws::{AwsResultExt, Clients};
 use crate::cli::{OutputFormat, StatusArgs};
 use crate::config;
@@ -21,12 +21,10 @@ pub async fn status(clients: &Clients, args: &StatusArgs, format: OutputFormat) 
     let sm_arn = versions.state_machine_arn.clone();
     let checker = AlarmChecker::new(&clients.cloudwatch, &alarm_names);
     let read_alarms = async { if checker.is_empty() { Ok(None) } else { checker.read().await.map(Some) } };
-    let (found, all, report, aliases) = tokio::try_join!(
-        alias::find_alias(&clients.sfn, &sm_arn, &alias_name),
-        versions.all_versions(),
-        read_alarms,
-        versions.aliases_with_routing(),
-    )?;
+    let (all, report, aliases) =
+        tokio::try_join!(versions.all_versions(), read_alarms, versions.aliases_with_routing())?;
+    // Every alias is read anyway (to show which versions they use): the named one is among them.
+    let found = aliases.iter().find(|(name, _)| *name == alias_name).map(|(_, routing)| routing);
 
     let mut shown = Vec::new();
     for arn in all.iter().take(args.versions) {
@@ -51,7 +49,7 @@ pub async fn status(clients: &Clients, args: &StatusArgs, format: OutputFormat) 
         let value = json!({
             "state_machine": sm_arn,
             "alias": alias_name,
-            "routing": found.as_ref().map(|(_, r)| r.entries().iter()
+            "routing": found.map(|r| r.entries().iter()
                 .map(|(v, w)| json!({"version": v, "weight": w})).collect::<Vec<_>>()),
             "versions_total": all.len(),
             "versions": shown.iter().map(|(arn, created, description, used_by)| json!({
@@ -66,8 +64,8 @@ pub async fn status(clients: &Clients, args: &StatusArgs, format: OutputFormat) 
 
     let mut out = String::new();
     writeln!(out, "State machine {sm_arn}")?;
-    match &found {
-        Some((_, routing)) => writeln!(out, "Alias {alias_name}: {routing}")?,
+    match found {
+        Some(routing) => writeln!(out, "Alias {alias_name}: {routing}")?,
         None => writeln!(out, "Alias {alias_name}: does not exist (a deploy creates it)")?,
     }
     writeln!(out, "Versions ({} of {}, newest first):", shown.len(), all.len())?;
