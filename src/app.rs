@@ -58,7 +58,8 @@ async fn dispatch(cli: Cli, reporter: &Reporter) -> Result<Option<String>> {
         }
         Some(Command::Status(args)) => {
             let clients = Clients::connect(&cli.global).await?;
-            return status::status(&clients, &args, reporter.format()).await.map(Some);
+            let global_flags = crate::commands::global_flags(&cli.global);
+            return status::status(&clients, &args, reporter.format(), &global_flags).await.map(Some);
         }
         Some(Command::Rollback(args)) => {
             let clients = Clients::connect(&cli.global).await?;
@@ -69,7 +70,9 @@ async fn dispatch(cli: Cli, reporter: &Reporter) -> Result<Option<String>> {
         None => cli.deploy,
     };
     // Flag checks come first: a mistake costs no AWS call.
-    let cfg = DeployConfig::from_args(&args)?;
+    let mut cfg = DeployConfig::from_args(&args)?;
+    cfg.argv = std::env::args().collect();
+    cfg.global_flags = crate::commands::global_flags(&cli.global);
     let signals = Signals::install()?;
     let clients = Clients::connect(&cli.global).await?;
     let outcome = Deploy { clients: &clients, cfg: &cfg, reporter, signals }.run().await?;

@@ -211,6 +211,19 @@ pub struct DeployArgs {
     #[arg(long, env = "SFNDEPLOY_DRY_RUN")]
     pub dry_run: bool,
 
+    /// Continue a deploy of the same version that stopped halfway (killed, or paused by
+    /// --pause-at): from the alias's current weight, never back, with this command line's
+    /// strategy and alarms, starting with a check of the alarms. On an alias already fully on
+    /// the version: nothing to do
+    #[arg(long, env = "SFNDEPLOY_RESUME")]
+    pub resume: bool,
+
+    /// A manual gate: stop after the (monitored) hold of the step that reaches PERCENT, leaving
+    /// the alias split, exit 0; continue later with --resume, or roll back
+    #[arg(long, env = "SFNDEPLOY_PAUSE_AT", value_name = "PERCENT", allow_negative_numbers = true,
+          value_parser = parse_pause_at)]
+    pub pause_at: Option<u8>,
+
     /// Roll back if the alarms cannot be read for this long [default: 3 x --alarm-polling]
     #[arg(long, env = "SFNDEPLOY_MAX_UNMONITORED", value_name = "DURATION",
           value_parser = parse_positive_duration)]
@@ -290,6 +303,13 @@ fn parse_increment(s: &str) -> Result<u8, String> {
     match s.trim().parse::<i64>() {
         Ok(n @ 1..=100) => Ok(n as u8),
         _ => Err("the increment must be a whole number of percent from 1 to 100".into()),
+    }
+}
+
+fn parse_pause_at(s: &str) -> Result<u8, String> {
+    match s.trim().parse::<i64>() {
+        Ok(n @ 1..=99) => Ok(n as u8),
+        _ => Err("pause at a whole number of percent from 1 to 99 (at 100 the deploy is done)".into()),
     }
 }
 

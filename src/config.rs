@@ -50,6 +50,15 @@ pub struct DeployConfig {
     pub pacing: Pacing,
     pub force: bool,
     pub dry_run: bool,
+    /// `--resume`
+    pub resume: bool,
+    /// `--pause-at`: the percent asked for (the plan pauses at the first step reaching it).
+    pub pause_at: Option<u8>,
+    /// The command line as run (program name first), for the resume command we print; empty
+    /// in in-process tests.
+    pub argv: Vec<String>,
+    /// `--region`/`--profile`/`--endpoint-url` as given, for the commands we print.
+    pub global_flags: Vec<String>,
 }
 
 impl DeployConfig {
@@ -65,6 +74,10 @@ impl DeployConfig {
             return Err(Failure::usage(
                 "--version-description only applies with --publish-revision, which publishes a version",
             ));
+        }
+
+        if let Some(percent) = args.pause_at {
+            crate::plan::pause_step(&plan, percent).map_err(Failure::usage)?;
         }
 
         Ok(DeployConfig {
@@ -83,7 +96,23 @@ impl DeployConfig {
             pacing: Pacing { burst: PRUNE_BURST, per_second: args.prune_rate },
             force: args.force,
             dry_run: args.dry_run,
+            resume: args.resume,
+            pause_at: args.pause_at,
+            argv: Vec::new(),
+            global_flags: Vec::new(),
         })
+    }
+
+    /// The flags that change what the planner decides.
+    pub fn plan_options(&self) -> crate::plan::Options {
+        crate::plan::Options { force: self.force, resume: self.resume, pause_at: self.pause_at }
+    }
+
+    /// The state machine as the user named it.
+    pub fn state_machine_text(&self) -> &str {
+        match &self.state_machine {
+            StateMachineRef::Name(s) | StateMachineRef::Arn(s) => s,
+        }
     }
 
     pub fn planned_duration(&self) -> Duration {
@@ -275,6 +304,10 @@ mod tests {
             &["--version-description", "x"],
             &["--file", "/nonexistent/definition.asl.json"],
             &["--alarms", "ok", ""],
+            &["--pause-at", "0"],
+            &["--pause-at", "100"],
+            &["--strategy", "canary", "--increment", "10", "--pause-at", "50"],
+            &["--strategy", "linear", "--increment", "30", "--pause-at", "91"],
         ];
         for &case in cases {
             let err = parse(case).expect_err(&format!("{case:?} accepted"));
@@ -296,6 +329,16 @@ mod tests {
         for bad in ["", "42", "has space", "a:b", &"a".repeat(81)] {
             assert!(check_alias_name(bad).is_err(), "{bad} accepted");
         }
+    }
+
+    #[test]
+    fn pause_and_resume() {
+        let cfg =
+            parse(&["--strategy", "linear", "--increment", "25", "--pause-at", "50", "--resume"]).unwrap();
+        assert_eq!(cfg.pause_at, Some(50));
+        assert!(cfg.resume);
+        let cfg = parse(&["--strategy", "canary", "--increment", "10", "--pause-at", "10"]).unwrap();
+        assert_eq!(cfg.plan_options().pause_at, Some(10));
     }
 
     #[test]

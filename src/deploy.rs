@@ -7,22 +7,47 @@ use anyhow::Result;
 use tokio::time::Instant;
 
 use crate::alarms::{AlarmChecker, AlarmReport};
-use crate::alias::{self, AliasHandle, Routing, restore_command, short_version};
+use crate::alias::{self, AliasHandle, AliasInfo, Routing, short_version};
 use crate::aws::Clients;
 use crate::config::DeployConfig;
 use crate::events::{Event, Reporter, human};
 use crate::executor::{Executor, WatchSettings};
 use crate::exit_code::{ExitCode, Failure};
+use crate::plan::{self, Decision, Refusal, Shift, Target};
 use crate::signals::Signals;
 use crate::versions::{PruneReport, StateMachineInfo, VersionManager};
+use crate::{commands, strategy};
 
 /// How a successful run ended.
 #[derive(Debug)]
 pub enum Outcome {
-    Deployed { alias: String, version: String, took: std::time::Duration, pruned: Option<PruneReport> },
-    Created { alias: String, version: String, pruned: Option<PruneReport> },
-    NothingToDo { alias: String, version: String, pruned: Option<PruneReport> },
-    DryRun { summary: String },
+    Deployed {
+        alias: String,
+        version: String,
+        took: std::time::Duration,
+        pruned: Option<PruneReport>,
+    },
+    Created {
+        alias: String,
+        version: String,
+        pruned: Option<PruneReport>,
+    },
+    NothingToDo {
+        alias: String,
+        version: String,
+        pruned: Option<PruneReport>,
+    },
+    /// `--pause-at`: the alias is split on purpose (`already`: it was before this run).
+    Paused {
+        alias: String,
+        routing: Routing,
+        already: bool,
+        resume_command: String,
+        rollback_command: String,
+    },
+    DryRun {
+        summary: String,
+    },
 }
 
 impl fmt::Display for Outcome {
@@ -51,27 +76,33 @@ impl fmt::Display for Outcome {
                 short_version(version),
                 pruned(p)
             ),
+            Outcome::Paused { alias, routing, already, resume_command, rollback_command } => write!(
+                f,
+                "Paused{}: alias {alias} routes {routing}, as --pause-at asked. To continue: {resume_command}\n\
+                 To roll back: {rollback_command}",
+                if *already { " already" } else { "" }
+            ),
             Outcome::DryRun { summary } => f.write_str(summary),
         }
     }
-}
-
-/// What the alias looks like before we start.
-#[derive(Clone, Debug)]
-enum AliasState {
-    Missing,
-    Found { arn: String, routing: Routing },
 }
 
 /// Everything learned by the read-only checks.
 struct Checked {
     versions: VersionManager,
     info: StateMachineInfo,
-    alias: AliasState,
-    /// The version to deploy when nothing is published; None when the run will publish one.
-    latest: Option<String>,
+    /// None when the alias does not exist.
+    alias: Option<AliasInfo>,
+    /// The version to deploy, as far as it is known before any change.
+    target: Target,
     alarm_report: Option<(AlarmReport, Instant)>,
     alias_read_at: Instant,
+}
+
+impl Checked {
+    fn routing(&self) -> Option<&Routing> {
+        self.alias.as_ref().map(|a| &a.routing)
+    }
 }
 
 pub struct Deploy<'a> {
@@ -92,8 +123,16 @@ impl Deploy<'_> {
                 s.exit_code(), format!("stopped by {} during the checks: nothing was changed", s.name()))),
             r = self.check(&alarms) => r?,
         };
-        if self.cfg.dry_run {
-            return self.dry_run(&checked).await;
+        let cfg = self.cfg;
+        let opts = cfg.plan_options();
+        // Decided once before any change (a refusal costs nothing), and again once the version
+        // is known for sure (publishing an unchanged revision returns an existing version).
+        let first = plan::decide(checked.routing(), &checked.target, &cfg.plan, opts);
+        if let Decision::Refuse(refusal) = &first {
+            return Err(self.refusal(refusal, &checked));
+        }
+        if cfg.dry_run {
+            return self.dry_run(&checked, &first).await;
         }
 
         let new_version = self.publish(&checked).await?;
@@ -107,55 +146,124 @@ impl Deploy<'_> {
                 ),
             ));
         }
-        let cfg = self.cfg;
         let sm_arn = checked.versions.state_machine_arn.clone();
-
-        let (alias_arn, routing) = match &checked.alias {
-            AliasState::Missing => {
+        let decision = plan::decide(checked.routing(), &Target::Known(new_version.clone()), &cfg.plan, opts);
+        let shift = match decision {
+            Decision::Refuse(refusal) => return Err(self.refusal(&refusal, &checked)),
+            Decision::CreateAlias => {
                 alias::create_alias(&self.clients.sfn, &sm_arn, &cfg.alias, &new_version).await?;
                 self.reporter
                     .emit(Event::AliasCreated { alias: cfg.alias.clone(), version: new_version.clone() });
                 let pruned = self.prune(&checked.versions, &[&new_version]).await?;
                 return Ok(Outcome::Created { alias: cfg.alias.clone(), version: new_version, pruned });
             }
-            AliasState::Found { arn, routing } => (arn.clone(), routing.clone()),
+            Decision::NothingToDo { .. } => {
+                self.reporter
+                    .emit(Event::NothingToDo { alias: cfg.alias.clone(), version: new_version.clone() });
+                let pruned = self.prune(&checked.versions, &[&new_version]).await?;
+                return Ok(Outcome::NothingToDo { alias: cfg.alias.clone(), version: new_version, pruned });
+            }
+            Decision::AlreadyPaused { old, new, weight } => return Ok(self.paused(&old, &new, weight, true)),
+            Decision::Shift(shift) => shift,
         };
-        if routing.full_version() == Some(new_version.as_str()) {
-            self.reporter.emit(Event::NothingToDo { alias: cfg.alias.clone(), version: new_version.clone() });
-            let pruned = self.prune(&checked.versions, &[&new_version]).await?;
-            return Ok(Outcome::NothingToDo { alias: cfg.alias.clone(), version: new_version, pruned });
-        }
-        let old_version = old_version_of(&routing, &new_version);
-
+        let Some(found) = &checked.alias else {
+            unreachable!("the planner shifts only an alias that exists")
+        };
+        let Shift { old, steps, pauses, from_weight, .. } = shift;
+        let planned = strategy::total_hold(&steps);
         self.reporter.emit(Event::Started {
             state_machine: sm_arn.clone(),
             alias: cfg.alias.clone(),
-            old_version: Some(old_version.clone()),
+            old_version: Some(old.clone()),
             new_version: new_version.clone(),
             strategy: cfg.strategy.name().to_string(),
-            steps: cfg.plan.clone(),
-            planned: cfg.planned_duration(),
+            steps: steps.clone(),
+            planned,
+            from_weight,
         });
         let began = Instant::now();
-        let handle = AliasHandle::new(&self.clients.sfn, &alias_arn, routing, checked.alias_read_at);
+        let handle = AliasHandle::new(&self.clients.sfn, found, checked.alias_read_at);
         let settings = WatchSettings {
             polling: cfg.alarm_polling,
             max_unmonitored: cfg.max_unmonitored,
             rollback_timeout: cfg.rollback_timeout,
         };
         let mut executor = Executor::new(
-            handle, &old_version, &new_version, &alarms, settings, self.reporter, &mut self.signals,
+            handle, &old, &new_version, &alarms, settings, self.reporter, &mut self.signals,
             &self.clients.region,
         );
         if let Some((_, at)) = &checked.alarm_report {
             executor.alarms_read_at(*at);
         }
-        executor.run(&cfg.plan).await?;
+        if pauses {
+            executor.pauses_at_end();
+        }
+        executor.run(&steps).await?;
+        if pauses {
+            let weight = steps.last().map_or(from_weight, |s| s.weight);
+            return Ok(self.paused(&old, &new_version, weight, false));
+        }
         let took = began.elapsed();
         self.reporter.emit(Event::Completed { alias: cfg.alias.clone(), version: new_version.clone() });
 
-        let pruned = self.prune(&checked.versions, &[&old_version, &new_version]).await?;
+        let pruned = self.prune(&checked.versions, &[&old, &new_version]).await?;
         Ok(Outcome::Deployed { alias: cfg.alias.clone(), version: new_version, took, pruned })
+    }
+
+    /// The deploy stops at `--pause-at` with the alias split on purpose: say so, with the
+    /// commands that continue it or roll it back. Versions are not pruned while paused.
+    fn paused(&self, old: &str, new: &str, weight: u8, already: bool) -> Outcome {
+        let cfg = self.cfg;
+        let resume_command =
+            commands::resume_command(&cfg.argv, cfg.state_machine_text(), &cfg.alias, &cfg.global_flags);
+        let rollback_command =
+            commands::rollback_command(cfg.state_machine_text(), &cfg.alias, old, &cfg.global_flags);
+        self.reporter.emit(Event::Paused {
+            alias: cfg.alias.clone(),
+            old_version: old.to_string(),
+            new_version: new.to_string(),
+            weight,
+            resume_command: resume_command.clone(),
+            rollback_command: rollback_command.clone(),
+        });
+        Outcome::Paused {
+            alias: cfg.alias.clone(),
+            routing: Routing::shifted(old, new, weight),
+            already,
+            resume_command,
+            rollback_command,
+        }
+    }
+
+    /// The error for a refused deploy: the reason, and for a split alias the commands that
+    /// resolve it.
+    fn refusal(&self, refusal: &Refusal, checked: &Checked) -> anyhow::Error {
+        let cfg = self.cfg;
+        let arn = checked.alias.as_ref().map_or(cfg.alias.as_str(), |a| a.arn.as_str());
+        let mut message = format!("alias {arn}: {refusal}");
+        if let Refusal::Split { routing }
+        | Refusal::ResumeOtherVersion { routing, .. }
+        | Refusal::ThreeWay { routing } = refusal
+            && let Some(oldest) = oldest(routing)
+        {
+            if matches!(refusal, Refusal::Split { .. }) {
+                message.push_str(&format!(
+                    ". To continue the deploy: {}",
+                    commands::resume_command(
+                        &cfg.argv,
+                        cfg.state_machine_text(),
+                        &cfg.alias,
+                        &cfg.global_flags
+                    )
+                ));
+            }
+            message.push_str(&format!(
+                ". To route all traffic back to {}: {}",
+                short_version(&oldest),
+                commands::rollback_command(cfg.state_machine_text(), &cfg.alias, &oldest, &cfg.global_flags)
+            ));
+        }
+        Failure::err(ExitCode::Failure, message)
     }
 
     /// Every read-only check, before anything changes.
@@ -210,45 +318,75 @@ impl Deploy<'_> {
             tracing::info!("watching {} alarm(s): {report}", report.states.len());
         }
 
-        if !cfg.publish_revision && latest.is_none() {
-            return Err(Failure::err(
-                ExitCode::Failure,
-                format!(
-                    "{sm_arn} has no published version: use --publish-revision to publish its current revision"
-                ),
-            ));
-        }
-
-        let alias = match found {
-            None => AliasState::Missing,
-            Some((arn, routing)) => {
-                if routing.full_version().is_none() {
-                    if !cfg.force {
-                        return Err(Failure::err(
-                            ExitCode::Failure,
-                            format!(
-                                "alias {arn} is split ({routing}): a deploy may be in progress, or a previous one \
-                             did not finish. Nothing was changed. Re-run with --force to deploy from the version \
-                             with the larger weight, or restore it first: {}",
-                                restore_command(
-                                    &arn,
-                                    &Routing::single(&largest(&routing, None)),
-                                    &self.clients.region
-                                )
-                            ),
-                        ));
-                    }
-                    tracing::warn!("alias {arn} is split ({routing}); --force: deploying anyway");
-                }
-                AliasState::Found { arn, routing }
+        let target = match latest {
+            Some(version) => Target::Known(version),
+            None if !cfg.publish_revision => {
+                return Err(Failure::err(
+                    ExitCode::Failure,
+                    format!(
+                        "{sm_arn} has no published version: use --publish-revision to publish its current revision"
+                    ),
+                ));
             }
+            None if cfg.resume => self.published_already(&versions, &info, found.as_ref()).await?,
+            None => Target::ToPublish,
         };
-        Ok(Checked { versions, info, alias, latest, alarm_report, alias_read_at })
+        if let Some(found) = &found
+            && found.routing.full_version().is_none()
+            && cfg.force
+            && !cfg.resume
+        {
+            tracing::warn!("alias {} is split ({}); --force: deploying anyway", found.arn, found.routing);
+        }
+        Ok(Checked { versions, info, alias: found, target, alarm_report, alias_read_at })
+    }
+
+    /// With `--resume --publish-revision`: the version the alias already routes to that holds
+    /// what this run would publish, if any. A resumed deploy must know its version before any
+    /// change, and must not publish twice. `PublishStateMachineVersion` is idempotent for a
+    /// revision already published, but a call that changes nothing is still a call that can
+    /// fail or be refused for the version quota; so we compare instead: the state machine's
+    /// current revision id with each routed version's (with `--file`: the file's definition
+    /// with the version's, as JSON), and publish nothing when one matches.
+    async fn published_already(
+        &self,
+        versions: &VersionManager,
+        info: &StateMachineInfo,
+        found: Option<&AliasInfo>,
+    ) -> Result<Target> {
+        let Some(found) = found else { return Ok(Target::ToPublish) };
+        for (arn, weight) in found.routing.entries() {
+            if *weight == 0 {
+                continue;
+            }
+            let version = versions.describe_version(arn).await?;
+            let same = match &self.cfg.file {
+                Some(file) => same_definition(&file.text, &version.definition),
+                None => version.revision_id == info.revision_id,
+            };
+            if same {
+                tracing::info!(
+                    "{} is already published as {}: resuming its deploy without publishing again",
+                    self.cfg
+                        .file
+                        .as_ref()
+                        .map_or("the current revision".to_string(), |f| f.path.display().to_string()),
+                    short_version(arn)
+                );
+                return Ok(Target::Known(arn.clone()));
+            }
+        }
+        Ok(Target::ToPublish)
     }
 
     /// Uploads and/or publishes as asked, and returns the version to deploy.
     async fn publish(&self, checked: &Checked) -> Result<String> {
         let cfg = self.cfg;
+        if cfg.publish_revision
+            && let Target::Known(version) = &checked.target
+        {
+            return Ok(version.clone()); // --resume: published by the run being resumed
+        }
         let description = cfg.version_description.as_deref();
         if let Some(file) = &cfg.file {
             let source = file.path.display().to_string();
@@ -271,7 +409,10 @@ impl Deploy<'_> {
             self.reporter.emit(Event::Published { version: version.clone(), file: None });
             return Ok(version);
         }
-        checked.latest.clone().ok_or_else(|| anyhow::anyhow!("no version to deploy"))
+        match &checked.target {
+            Target::Known(version) => Ok(version.clone()),
+            Target::ToPublish => Err(anyhow::anyhow!("no version to deploy")),
+        }
     }
 
     /// Deletes versions beyond `--history-max`, never one an alias uses or one of `protect`.
@@ -314,47 +455,66 @@ impl Deploy<'_> {
         }
     }
 
-    async fn dry_run(&self, checked: &Checked) -> Result<Outcome> {
+    async fn dry_run(&self, checked: &Checked, decision: &Decision) -> Result<Outcome> {
         let cfg = self.cfg;
-        let new = checked.latest.clone();
-        let (old, action) = match &checked.alias {
-            AliasState::Missing => {
-                (None, format!("would create alias {} at 100% on {}", cfg.alias, version_label(&new)))
-            }
-            AliasState::Found { routing, .. }
-                if new.is_some() && routing.full_version() == new.as_deref() =>
-            {
-                (
-                    new.clone(),
-                    format!(
-                        "nothing to do: alias {} already routes 100% to {}",
-                        cfg.alias,
-                        version_label(&new)
-                    ),
-                )
-            }
-            AliasState::Found { routing, .. } => {
-                let old = largest(routing, new.as_deref());
-                let action = format!(
-                    "would shift alias {} from {} to {} with {}: {}; {} in all",
+        let new = match &checked.target {
+            Target::Known(v) => Some(v.clone()),
+            Target::ToPublish => None,
+        };
+        let (old, steps, action) = match decision {
+            Decision::CreateAlias => (
+                None,
+                Vec::new(),
+                format!("would create alias {} at 100% on {}", cfg.alias, version_label(&new)),
+            ),
+            Decision::NothingToDo { version } => (
+                Some(version.clone()),
+                Vec::new(),
+                format!(
+                    "nothing to do: alias {} already routes 100% to {}",
                     cfg.alias,
-                    short_version(&old),
+                    short_version(version)
+                ),
+            ),
+            Decision::AlreadyPaused { old, new, weight } => (
+                Some(old.clone()),
+                Vec::new(),
+                format!(
+                    "nothing to do: alias {} routes {}, at or past --pause-at",
+                    cfg.alias,
+                    Routing::shifted(old, new, *weight)
+                ),
+            ),
+            Decision::Shift(shift) => {
+                let mut action = format!(
+                    "would {} alias {} from {} to {} with {}: {}; {} in all",
+                    if shift.from_weight > 0 { "resume shifting" } else { "shift" },
+                    cfg.alias,
+                    short_version(&shift.old),
                     version_label(&new),
                     cfg.strategy.name(),
-                    describe_steps(&cfg.plan),
-                    human(cfg.planned_duration())
+                    describe_steps(&shift.steps),
+                    human(strategy::total_hold(&shift.steps))
                 );
-                (Some(old), action)
+                if shift.from_weight > 0 {
+                    action.push_str(&format!(", going on from {}% now", shift.from_weight));
+                }
+                if let (true, Some(last)) = (shift.pauses, shift.steps.last()) {
+                    action.push_str(&format!(", then pause at {}% (--pause-at)", last.weight));
+                }
+                (Some(shift.old.clone()), shift.steps.clone(), action)
             }
+            Decision::Refuse(refusal) => return Err(self.refusal(refusal, checked)),
         };
-        let would_prune = if cfg.history_max > 0 {
-            // A version to be published takes one of the kept places.
-            let keep = usize::from(cfg.history_max) - usize::from(new.is_none());
-            let protect: Vec<&str> = old.iter().chain(new.iter()).map(String::as_str).collect();
-            checked.versions.prune_candidates(keep, &protect).await?
-        } else {
-            Vec::new()
-        };
+        let would_prune =
+            if cfg.history_max > 0 && !matches!(decision, Decision::Shift(Shift { pauses: true, .. })) {
+                // A version to be published takes one of the kept places.
+                let keep = usize::from(cfg.history_max) - usize::from(new.is_none());
+                let protect: Vec<&str> = old.iter().chain(new.iter()).map(String::as_str).collect();
+                checked.versions.prune_candidates(keep, &protect).await?
+            } else {
+                Vec::new()
+            };
         let mut summary = format!("Dry run, nothing changed: {action}");
         if !cfg.alarms.is_empty() {
             summary.push_str(&format!("; watching {}", quoted(&cfg.alarms)));
@@ -372,8 +532,8 @@ impl Deploy<'_> {
             new_version: new,
             action,
             strategy: cfg.strategy.name().to_string(),
-            steps: cfg.plan.clone(),
-            planned: cfg.planned_duration(),
+            planned: strategy::total_hold(&steps),
+            steps,
             alarms: cfg.alarms.clone(),
             would_prune,
         });
@@ -400,21 +560,24 @@ fn version_label(v: &Option<String>) -> String {
     v.as_deref().map_or_else(|| "a newly published version".to_string(), short_version)
 }
 
-/// The version to roll back to: the one with all traffic, or for a split alias the one with the
-/// larger weight (other than the new version).
-fn old_version_of(routing: &Routing, new_version: &str) -> String {
-    largest(routing, Some(new_version))
-}
-
-fn largest(routing: &Routing, except: Option<&str>) -> String {
+/// The oldest version with traffic: where a rollback of a split alias goes (a deploy moves from
+/// older to newer versions), as `sfndeploy rollback` does.
+fn oldest(routing: &Routing) -> Option<String> {
     routing
         .entries()
         .iter()
-        .filter(|(arn, _)| Some(arn.as_str()) != except)
-        .max_by_key(|(_, w)| *w)
-        .or_else(|| routing.entries().first())
+        .filter(|(_, w)| *w > 0)
+        .min_by_key(|(arn, _)| alias::version_number(arn))
         .map(|(arn, _)| arn.clone())
-        .unwrap_or_default()
+}
+
+/// Two definitions are the same when they parse to the same JSON (whitespace and key order
+/// aside), or, failing that, are the same text.
+fn same_definition(a: &str, b: &str) -> bool {
+    match (serde_json::from_str::<serde_json::Value>(a), serde_json::from_str::<serde_json::Value>(b)) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => a.trim() == b.trim(),
+    }
 }
 
 fn quoted(names: &[String]) -> String {

@@ -23,8 +23,20 @@ pub enum Event {
         old_version: Option<String>,
         new_version: String,
         strategy: String,
+        /// The steps still to do (a resumed deploy skips those already done).
         steps: Vec<Step>,
         planned: Duration,
+        /// The new version's weight at the start: 0, or W when resuming from W.
+        from_weight: u8,
+    },
+    /// `--pause-at`: the pause step's hold is over; the alias stays split on purpose.
+    Paused {
+        alias: String,
+        old_version: String,
+        new_version: String,
+        weight: u8,
+        resume_command: String,
+        rollback_command: String,
     },
     /// `--dry-run`: what a real run would do. Nothing was changed.
     Planned {
@@ -100,6 +112,7 @@ impl Event {
     pub fn kind(&self) -> &'static str {
         match self {
             Event::Started { .. } => "started",
+            Event::Paused { .. } => "paused",
             Event::Planned { .. } => "planned",
             Event::Uploaded { .. } => "uploaded",
             Event::Published { .. } => "published",
@@ -123,12 +136,32 @@ impl Event {
             steps.iter().map(|s| json!({"weight": s.weight, "hold_seconds": s.hold.as_secs_f64()})).collect()
         };
         match self {
-            Event::Started { state_machine, alias, old_version, new_version, strategy, steps, planned } => {
+            Event::Started {
+                state_machine,
+                alias,
+                old_version,
+                new_version,
+                strategy,
+                steps,
+                planned,
+                from_weight,
+            } => {
                 json!({
                     "state_machine": state_machine, "alias": alias, "old_version": old_version,
                     "new_version": new_version, "strategy": strategy, "steps": steps_json(steps),
                     "planned_seconds": planned.as_secs_f64(),
                     "planned_end": rfc3339(SystemTime::now() + *planned),
+                    "from_weight": from_weight,
+                })
+            }
+            Event::Paused { alias, old_version, new_version, weight, resume_command, rollback_command } => {
+                json!({
+                    "alias": alias, "old_version": old_version, "new_version": new_version,
+                    "new_weight": weight,
+                    "routing": Routing::shifted(old_version, new_version, *weight).entries().iter()
+                        .map(|(version, weight)| json!({"version": version, "weight": weight}))
+                        .collect::<Vec<_>>(),
+                    "resume_command": resume_command, "rollback_command": rollback_command,
                 })
             }
             Event::Planned {
@@ -188,15 +221,26 @@ impl Event {
     /// One line for a person reading stderr.
     pub fn text(&self) -> String {
         match self {
-            Event::Started { alias, old_version, new_version, strategy, steps, planned, .. } => format!(
-                "deploying {} to alias {alias}{}: {strategy}, {} step(s) ({}), about {} of holds",
+            Event::Started {
+                alias, old_version, new_version, strategy, steps, planned, from_weight, ..
+            } => format!(
+                "{} {} to alias {alias}{}: {strategy}, {} step(s) ({}), about {} of holds",
+                if *from_weight > 0 { "resuming the deploy of" } else { "deploying" },
                 short_version(new_version),
-                old_version.as_deref().map(|o| format!(" (from {})", short_version(o))).unwrap_or_default(),
+                match (old_version, from_weight) {
+                    (Some(o), 0) => format!(" (from {})", short_version(o)),
+                    (Some(o), w) => format!(" (from {}, at {w}% now)", short_version(o)),
+                    (None, _) => String::new(),
+                },
                 steps.len(),
                 steps.iter().map(|s| format!("{}%", s.weight)).collect::<Vec<_>>().join(" → "),
                 human(*planned),
             ),
             Event::Planned { action, .. } => format!("dry run: {action}"),
+            Event::Paused { alias, old_version, new_version, weight, .. } => format!(
+                "paused: alias {alias} routes {} as --pause-at asked",
+                Routing::shifted(old_version, new_version, *weight)
+            ),
             Event::Uploaded { file } => format!("uploaded {file} as the latest revision"),
             Event::Published { version, file } => match file {
                 Some(f) => format!("published {f} as {}", short_version(version)),
@@ -346,9 +390,10 @@ impl Reporter {
                 let firing = states.iter().filter(|a| a.firing()).count();
                 crate::progress::polled(if firing == 0 { "OK".into() } else { format!("{firing} in ALARM") });
             }
-            Event::Completed { .. } | Event::RollingBack { .. } | Event::Failed { .. } => {
-                crate::progress::finish()
-            }
+            Event::Completed { .. }
+            | Event::Paused { .. }
+            | Event::RollingBack { .. }
+            | Event::Failed { .. } => crate::progress::finish(),
             _ => {}
         }
         self.recorded.lock().expect("event log").push(event);

@@ -2,13 +2,13 @@
 //! alarms; roll back when an alarm fires, the alarms go unread too long, a shift fails, or a
 //! signal arrives. One loop serves every strategy.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use anyhow::Result;
 use tokio::time::{Instant, sleep, sleep_until};
 
 use crate::alarms::AlarmChecker;
-use crate::alias::{AliasHandle, Routing, restore_command, short_version};
+use crate::alias::{AliasHandle, Marker, Routing, restore_command, short_version};
 use crate::events::{Event, Reporter};
 use crate::exit_code::{ExitCode, Failure, exit_code_of};
 use crate::rollback::{Reason, Rollback};
@@ -43,6 +43,8 @@ pub struct Executor<'a> {
     /// Whether any weight was changed yet; before that, stopping needs no rollback.
     shifted: bool,
     initial: Routing,
+    /// The last step is a `--pause-at` stop: its marker says so.
+    pauses: bool,
 }
 
 impl<'a> Executor<'a> {
@@ -71,7 +73,13 @@ impl<'a> Executor<'a> {
             earlier_read: None,
             shifted: false,
             initial,
+            pauses: false,
         }
+    }
+
+    /// The plan ends at a `--pause-at` stop rather than at 100%.
+    pub fn pauses_at_end(&mut self) {
+        self.pauses = true;
     }
 
     /// The alarms were read (all OK) at `at`, just before the deploy: counts as the first gate
@@ -81,19 +89,26 @@ impl<'a> Executor<'a> {
         self.earlier_read = Some(at);
     }
 
-    /// Runs the plan to the end: the alias ends 100% on the new version (Ok), or the error says
-    /// where it is and why.
-    pub async fn run(&mut self, plan: &[Step]) -> Result<()> {
-        // Resuming a forced deploy: steps the new version already has are done.
-        let start_weight = self.alias.routing().weight_of(&self.new_version);
-        let steps: Vec<Step> = plan.iter().copied().filter(|s| s.weight > start_weight).collect();
+    /// Runs the steps the planner left (each weight above the new version's current one): the
+    /// alias ends on the last step's weight, 100% on the new version unless the plan pauses
+    /// (Ok), or the error says where it is and why.
+    pub async fn run(&mut self, steps: &[Step]) -> Result<()> {
         for (i, step) in steps.iter().enumerate() {
             let reuse = i == 0
                 && self.earlier_read.is_some_and(|at| at.elapsed() < GATE_FRESH.min(self.settings.polling));
             if !reuse {
                 self.gate().await?;
             }
-            self.shift(step.weight).await?;
+            let marker = (step.weight < 100).then(|| {
+                Marker {
+                    new_version: short_version(&self.new_version),
+                    weight: step.weight,
+                    pausing: self.pauses && i + 1 == steps.len(),
+                    due: SystemTime::now() + step.hold,
+                }
+                .description(i + 1, steps.len(), self.alias.original_description())
+            });
+            self.shift(step.weight, marker).await?;
             let confirmed = Instant::now();
             let remaining: Duration = steps[i..].iter().map(|s| s.hold).sum();
             self.reporter.emit(Event::WeightsChanged {
@@ -111,10 +126,10 @@ impl<'a> Executor<'a> {
         self.gate().await
     }
 
-    /// Sets the new version's weight, guarded against changes by others.
-    async fn shift(&mut self, weight: u8) -> Result<()> {
+    /// Sets the new version's weight (and the alias's marker), guarded against changes by others.
+    async fn shift(&mut self, weight: u8, marker: Option<String>) -> Result<()> {
         let target = Routing::shifted(&self.old_version, &self.new_version, weight);
-        match self.alias.set(&target).await {
+        match self.alias.set(&target, marker).await {
             Ok(()) => {
                 self.shifted = true;
                 Ok(())

@@ -45,6 +45,15 @@ pub fn annotations(events: &[Event], code: ExitCode, outcome: &str) -> Vec<Strin
         lines.push(format!("::error title={title}::{}", escape(outcome)));
     }
     for event in events {
+        if let Event::Paused { alias, old_version, new_version, weight, .. } = event {
+            lines.push(format!(
+                "::notice title=sfndeploy paused::{}",
+                escape(&format!(
+                    "alias {alias} routes {}; continue with --resume or roll back",
+                    crate::alias::Routing::shifted(old_version, new_version, *weight)
+                ))
+            ));
+        }
         if let Event::Pruned { skipped, .. } = event {
             for (version, why) in skipped {
                 lines.push(format!(
@@ -59,11 +68,25 @@ pub fn annotations(events: &[Event], code: ExitCode, outcome: &str) -> Vec<Strin
 }
 
 pub fn summary(events: &[Event], code: ExitCode, outcome: &str, took: std::time::Duration) -> String {
-    let icon = if code == ExitCode::Success { "✅" } else { "❌" };
+    let paused = events.iter().any(|e| matches!(e, Event::Paused { .. }));
+    let icon = match code {
+        ExitCode::Success if paused => "⏸️",
+        ExitCode::Success => "✅",
+        _ => "❌",
+    };
     let mut rows: Vec<(String, String)> = Vec::new();
     for event in events {
         match event {
-            Event::Started { state_machine, alias, old_version, new_version, strategy, steps, .. } => {
+            Event::Started {
+                state_machine,
+                alias,
+                old_version,
+                new_version,
+                strategy,
+                steps,
+                from_weight,
+                ..
+            } => {
                 rows.push(("State machine".into(), format!("`{state_machine}`")));
                 rows.push(("Alias".into(), alias.clone()));
                 rows.push((
@@ -76,6 +99,15 @@ pub fn summary(events: &[Event], code: ExitCode, outcome: &str, took: std::time:
                 ));
                 let weights: Vec<String> = steps.iter().map(|s| format!("{}%", s.weight)).collect();
                 rows.push(("Strategy".into(), format!("{strategy} ({})", weights.join(" → "))));
+                if *from_weight > 0 {
+                    rows.push(("Resumed from".into(), format!("{from_weight}%")));
+                }
+            }
+            Event::Paused { old_version, new_version, weight, resume_command, rollback_command, .. } => {
+                let routing = crate::alias::Routing::shifted(old_version, new_version, *weight);
+                rows.push(("Paused at".into(), routing.to_string()));
+                rows.push(("Continue".into(), format!("`{resume_command}`")));
+                rows.push(("Roll back".into(), format!("`{rollback_command}`")));
             }
             Event::Published { version, .. } => rows.push(("Published".into(), short_version(version))),
             Event::AlarmFired { alarms } => rows.push(("Alarm fired".into(), alarms.join(", "))),
@@ -122,5 +154,35 @@ mod tests {
         assert!(md.contains("| Alarm fired | errors |"));
         assert!(md.contains("| Duration | 1m2s |"));
         assert!(md.contains("| Exit code | 3 (rolled_back) |"));
+    }
+
+    #[test]
+    fn a_pause_says_what_is_live_and_how_to_go_on() {
+        let sm = "arn:aws:states:us-east-1:1:stateMachine:orders";
+        let events = [Event::Paused {
+            alias: "prod".into(),
+            old_version: format!("{sm}:6"),
+            new_version: format!("{sm}:7"),
+            weight: 50,
+            resume_command: "sfndeploy --state-machine orders --alias prod --resume".into(),
+            rollback_command: "sfndeploy rollback --state-machine orders --alias prod --to-version 6".into(),
+        }];
+        let md = summary(&events, ExitCode::Success, "Paused", std::time::Duration::from_secs(60));
+        assert!(md.starts_with("### ⏸️ sfndeploy"), "{md}");
+        assert!(md.contains("| Paused at | v6 50% / v7 50% |"), "{md}");
+        assert!(
+            md.contains("| Continue | `sfndeploy --state-machine orders --alias prod --resume` |"),
+            "{md}"
+        );
+        assert!(md.contains(
+            "| Roll back | `sfndeploy rollback --state-machine orders --alias prod --to-version 6` |"
+        ));
+        let notes = annotations(&events, ExitCode::Success, "Paused");
+        assert_eq!(
+            notes,
+            [
+                "::notice title=sfndeploy paused::alias prod routes v6 50%25 / v7 50%25; continue with --resume or roll back"
+            ]
+        );
     }
 }

@@ -70,7 +70,7 @@ impl Rollback<'_> {
         let mut delay = Duration::from_millis(500);
         loop {
             let attempt: Result<()> = tokio::select! {
-                r = alias.set(&target) => r,
+                r = alias.set(&target, None) => r,
                 s = signals.next() => return abandoned(s, alias, old_version, &restore),
             };
             let err = match attempt {
@@ -152,12 +152,13 @@ pub async fn rollback_command(clients: &Clients, args: &RollbackArgs, reporter: 
     let sm_arn = versions.state_machine_arn.clone();
     let found = alias::find_alias(&clients.sfn, &sm_arn, &alias_name).await?;
     let read_at = Instant::now();
-    let Some((alias_arn, routing)) = found else {
+    let Some(found) = found else {
         return Err(Failure::err(
             ExitCode::Failure,
             format!("alias {alias_name} of {sm_arn} does not exist: there is nothing to roll back"),
         ));
     };
+    let routing = found.routing.clone();
     let target = match &args.to_version {
         Some(v) => {
             let arn = version_arn(&sm_arn, v)?;
@@ -183,8 +184,8 @@ pub async fn rollback_command(clients: &Clients, args: &RollbackArgs, reporter: 
             short_version(&target)
         ));
     }
-    let mut handle = AliasHandle::new(&clients.sfn, &alias_arn, routing.clone(), read_at);
-    handle.set(&Routing::single(&target)).await?;
+    let mut handle = AliasHandle::new(&clients.sfn, &found, read_at);
+    handle.set(&Routing::single(&target), None).await?;
     reporter.emit(Event::RolledBack { version: target.clone(), reason: "sfndeploy rollback".into() });
     Ok(format!("Rolled back alias {alias_name} to 100% {} (was {routing})", short_version(&target)))
 }

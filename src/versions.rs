@@ -18,6 +18,14 @@ pub struct StateMachineInfo {
     pub kind: StateMachineType,
 }
 
+/// What a published version holds.
+#[derive(Clone, Debug)]
+pub struct VersionInfo {
+    /// None for a version of the state machine's first revision, which has no id.
+    pub revision_id: Option<String>,
+    pub definition: String,
+}
+
 /// Versions and revisions of one state machine.
 #[derive(Clone, Debug)]
 pub struct VersionManager {
@@ -108,6 +116,21 @@ impl VersionManager {
             "{source} is not a valid state machine definition: {}",
             problems.join("; ")
         )))
+    }
+
+    /// The revision and definition of a published version.
+    pub async fn describe_version(&self, version_arn: &str) -> Result<VersionInfo> {
+        let out = self
+            .sfn
+            .describe_state_machine()
+            .state_machine_arn(version_arn)
+            .send()
+            .await
+            .aws_context(|| format!("reading version {version_arn}"))?;
+        Ok(VersionInfo {
+            revision_id: out.revision_id().map(str::to_string),
+            definition: out.definition().to_string(),
+        })
     }
 
     /// Fails clearly unless `version_arn` is a published version of this state machine.
@@ -207,12 +230,12 @@ impl VersionManager {
         Ok(out.state_machine_version_arn().map(str::to_string))
     }
 
-    /// Every alias of the state machine with its routing.
-    pub async fn aliases_with_routing(&self) -> Result<Vec<(String, alias::Routing)>> {
+    /// Every alias of the state machine with its routing and description.
+    pub async fn aliases_with_routing(&self) -> Result<Vec<(String, alias::AliasInfo)>> {
         let mut aliases = Vec::new();
         for a in alias::list_aliases(&self.sfn, &self.state_machine_arn).await? {
-            let routing = alias::read_routing(&self.sfn, &a.arn).await?;
-            aliases.push((a.name, routing));
+            let info = alias::read_alias(&self.sfn, &a.arn).await?;
+            aliases.push((a.name, info));
         }
         Ok(aliases)
     }
@@ -223,7 +246,7 @@ impl VersionManager {
             .aliases_with_routing()
             .await?
             .iter()
-            .flat_map(|(_, routing)| routing.entries().iter().map(|(arn, _)| arn.clone()))
+            .flat_map(|(_, alias)| alias.routing.entries().iter().map(|(arn, _)| arn.clone()))
             .collect())
     }
 

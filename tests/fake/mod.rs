@@ -191,6 +191,8 @@ pub struct State {
     pub versions: Vec<Version>,
     /// (name, routing), in creation order.
     pub aliases: Vec<(String, Vec<(String, i32)>)>,
+    /// Alias descriptions by alias name (absent: none set).
+    pub alias_descriptions: std::collections::HashMap<String, String>,
     pub alarms: Vec<Alarm>,
     pub calls: Vec<Call>,
     /// Items per page of the list operations.
@@ -225,6 +227,7 @@ impl Fake {
             definition,
             versions,
             aliases: Vec::new(),
+            alias_descriptions: Default::default(),
             alarms: Vec::new(),
             calls: Vec::new(),
             page_size: 100,
@@ -249,6 +252,15 @@ impl Fake {
         let routing = routing.iter().map(|&(n, w)| (self.version_arn(n), w)).collect();
         self.state().aliases.push((name.to_string(), routing));
         self
+    }
+
+    pub fn with_alias_description(self, name: &str, description: &str) -> Self {
+        self.state().alias_descriptions.insert(name.to_string(), description.to_string());
+        self
+    }
+
+    pub fn alias_description(&self, name: &str) -> Option<String> {
+        self.state().alias_descriptions.get(name).cloned()
     }
 
     pub fn with_alarm(self, name: &str, state: &str, composite: bool) -> Self {
@@ -383,6 +395,21 @@ impl Fake {
                     return Reply::Raw(r);
                 }
                 let s = f.state();
+                // A version ARN describes that version: its own definition and revision.
+                if let Some(v) = s.versions.iter().find(|v| arn == format!("{}:{}", s.sm_arn, v.number)) {
+                    return Reply::Output(
+                        DescribeStateMachineOutput::builder()
+                            .state_machine_arn(&arn)
+                            .name(&s.name)
+                            .definition(&v.definition)
+                            .role_arn(format!("arn:aws:iam::{ACCOUNT}:role/sfn"))
+                            .r#type(StateMachineType::Standard)
+                            .creation_date(DateTime::from_secs(0))
+                            .revision_id(v.revision.to_string())
+                            .build()
+                            .unwrap(),
+                    );
+                }
                 if arn != s.sm_arn {
                     return Reply::Error(DescribeStateMachineError::StateMachineDoesNotExist(
                         StateMachineDoesNotExist::builder()
@@ -566,6 +593,7 @@ impl Fake {
                         DescribeStateMachineAliasOutput::builder()
                             .state_machine_alias_arn(&arn)
                             .name(name)
+                            .set_description(s.alias_descriptions.get(name).cloned())
                             .set_routing_configuration(Some(to_items(routing)))
                             .creation_date(DateTime::from_secs(0))
                             .build(),
@@ -615,9 +643,14 @@ impl Fake {
                 }
                 let arn = req.state_machine_alias_arn().unwrap_or_default().to_string();
                 let sm_arn = s.sm_arn.clone();
+                let description = req.description().map(str::to_string);
                 match s.aliases.iter_mut().find(|(n, _)| format!("{sm_arn}:{n}") == arn) {
-                    Some((_, r)) => {
+                    Some((name, r)) => {
                         *r = routing;
+                        let name = name.clone();
+                        if let Some(d) = description {
+                            s.alias_descriptions.insert(name, d);
+                        }
                         Reply::Output(
                             UpdateStateMachineAliasOutput::builder()
                                 .update_date(DateTime::from_secs(0))
