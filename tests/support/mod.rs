@@ -268,7 +268,30 @@ impl Machine {
     }
 
     pub async fn create_alias(&self, name: &str, routing: &[(u32, i32)]) {
-        let items = routing
+        self.aws
+            .sfn
+            .create_state_machine_alias()
+            .name(name)
+            .set_routing_configuration(Some(self.routing_items(routing)))
+            .send()
+            .await
+            .expect("create alias");
+    }
+
+    /// Sets an alias's routing, as another process (or an interrupted deploy) would.
+    pub async fn set_routing(&self, alias: &str, routing: &[(u32, i32)]) {
+        self.aws
+            .sfn
+            .update_state_machine_alias()
+            .state_machine_alias_arn(format!("{}:{alias}", self.arn))
+            .set_routing_configuration(Some(self.routing_items(routing)))
+            .send()
+            .await
+            .expect("update alias");
+    }
+
+    fn routing_items(&self, routing: &[(u32, i32)]) -> Vec<RoutingConfigurationListItem> {
+        routing
             .iter()
             .map(|&(n, w)| {
                 RoutingConfigurationListItem::builder()
@@ -277,15 +300,7 @@ impl Machine {
                     .build()
                     .unwrap()
             })
-            .collect();
-        self.aws
-            .sfn
-            .create_state_machine_alias()
-            .name(name)
-            .set_routing_configuration(Some(items))
-            .send()
-            .await
-            .expect("create alias");
+            .collect()
     }
 
     /// The alias's routing as (version number, weight), sorted; None if there is no such alias.
