@@ -15,7 +15,11 @@ use crate::signals::Signals;
 use crate::{github, progress, rollback, status};
 
 /// Runs the command and prints its outcome; returns the exit code.
-pub async fn run(cli: Cli) -> ExitCode {
+pub async fn run(mut cli: Cli) -> ExitCode {
+    if let Err(e) = crate::config::logging_from_env(&mut cli.global, &crate::config::process_env) {
+        eprintln!("error: {e:#}");
+        return ExitCode::Usage;
+    }
     init_logging(&cli.global);
     if cli.global.output == OutputFormat::Text {
         progress::enable(cli.global.quiet);
@@ -25,7 +29,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         Ok(output) => {
             let outcome = output.unwrap_or_default();
             if !outcome.is_empty() {
-                println!("{outcome}");
+                print_stdout(&format!("{outcome}\n"));
             }
             (ExitCode::Success, outcome)
         }
@@ -46,14 +50,15 @@ async fn dispatch(cli: Cli, reporter: &Reporter) -> Result<Option<String>> {
     let text = reporter.format() == OutputFormat::Text;
     let args = match cli.command {
         Some(Command::Completions { shell }) => {
-            clap_complete::generate(shell, &mut Cli::command(), "sfndeploy", &mut std::io::stdout());
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "sfndeploy", &mut script);
+            print_stdout(&String::from_utf8_lossy(&script));
             return Ok(None);
         }
         Some(Command::Man) => {
-            match clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout()) {
-                Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => return Err(e.into()),
-                _ => {}
-            }
+            let mut page = Vec::new();
+            clap_mangen::Man::new(Cli::command()).render(&mut page)?;
+            print_stdout(&String::from_utf8_lossy(&page));
             return Ok(None);
         }
         Some(Command::Status(args)) => {
@@ -77,6 +82,13 @@ async fn dispatch(cli: Cli, reporter: &Reporter) -> Result<Option<String>> {
     let clients = Clients::connect(&cli.global).await?;
     let outcome = Deploy { clients: &clients, cfg: &cfg, reporter, signals }.run().await?;
     Ok(text.then(|| outcome.to_string()))
+}
+
+/// Writes to stdout; a reader that has gone (`| head -c1`) ends the output quietly.
+fn print_stdout(text: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
 }
 
 fn init_logging(global: &GlobalArgs) {

@@ -84,8 +84,8 @@ pub struct RollbackArgs {
     #[arg(long, env = "SFNDEPLOY_TO_VERSION", value_name = "N|ARN")]
     pub to_version: Option<String>,
 
-    /// Check and print what would change, without changing it
-    #[arg(long, env = "SFNDEPLOY_DRY_RUN")]
+    /// Check and print what would change, without changing it [env: SFNDEPLOY_DRY_RUN]
+    #[arg(long)]
     pub dry_run: bool,
 }
 
@@ -118,12 +118,12 @@ pub struct GlobalArgs {
     #[arg(long, global = true, env = "SFNDEPLOY_OUTPUT", value_enum, default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,
 
-    /// Only print warnings and errors on stderr
-    #[arg(short, long, global = true, env = "SFNDEPLOY_QUIET", conflicts_with = "verbose")]
+    /// Only print warnings and errors on stderr [env: SFNDEPLOY_QUIET]
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
     pub quiet: bool,
 
-    /// Print more on stderr (-v: AWS calls, -vv: SDK details)
-    #[arg(short, long, global = true, action = ArgAction::Count, env = "SFNDEPLOY_VERBOSE")]
+    /// Print more on stderr (-v: AWS calls, -vv: SDK details) [env: SFNDEPLOY_VERBOSE=1|2]
+    #[arg(short, long, global = true, action = ArgAction::Count)]
     pub verbose: u8,
 
     /// When to colour stderr [default: auto, off when NO_COLOR is set or not a terminal]
@@ -155,8 +155,8 @@ pub struct DeployArgs {
     pub file: Option<PathBuf>,
 
     /// Publish the current revision (or --file) as a new version and deploy it [default: deploy
-    /// the latest published version]
-    #[arg(long, env = "SFNDEPLOY_PUBLISH_REVISION", overrides_with = "no_publish_revision")]
+    /// the latest published version] [env: SFNDEPLOY_PUBLISH_REVISION]
+    #[arg(long, overrides_with = "no_publish_revision")]
     pub publish_revision: bool,
 
     /// Deploy the latest published version (the default)
@@ -190,8 +190,8 @@ pub struct DeployArgs {
     pub prune_rate: f64,
 
     /// Deploy even if the alias is split between two versions (e.g. after a failed deploy); the
-    /// version with the larger weight is taken as the old one
-    #[arg(long, env = "SFNDEPLOY_FORCE", overrides_with = "no_force")]
+    /// version with the larger weight is taken as the old one [env: SFNDEPLOY_FORCE]
+    #[arg(long, overrides_with = "no_force")]
     pub force: bool,
 
     /// Refuse to deploy from a split alias (the default)
@@ -207,8 +207,8 @@ pub struct DeployArgs {
     #[arg(long, env = "SFNDEPLOY_VERSION_DESCRIPTION", value_name = "TEXT")]
     pub version_description: Option<String>,
 
-    /// Validate and print the plan without changing anything
-    #[arg(long, env = "SFNDEPLOY_DRY_RUN")]
+    /// Validate and print the plan without changing anything [env: SFNDEPLOY_DRY_RUN]
+    #[arg(long)]
     pub dry_run: bool,
 
     /// Continue a deploy of the same version that stopped halfway (killed, or paused by
@@ -336,20 +336,32 @@ fn parse_history_max(s: &str) -> Result<u16, String> {
     }
 }
 
+/// The longest duration any flag takes. Holds, polling and timeouts are added to clock readings
+/// and multiplied by up to 100 steps: bounding each keeps every sum far from overflow.
+pub const MAX_DURATION: Duration = Duration::from_secs(30 * 24 * 3600);
+
 /// A bare number is seconds (as in the script); otherwise a duration with units: 500ms, 30s, 5m, 1h30m.
+/// At most [`MAX_DURATION`].
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
-    if let Ok(secs) = s.parse::<u64>() {
-        return Ok(Duration::from_secs(secs));
-    }
-    if let Ok(secs) = s.parse::<f64>() {
-        if secs.is_finite() && secs >= 0.0 {
-            return Ok(Duration::from_secs_f64(secs));
+    let too_long = || format!("'{s}' is too long: at most 30 days (30d)");
+    let d = if let Ok(secs) = s.parse::<u64>() {
+        Duration::from_secs(secs)
+    } else if let Ok(secs) = s.parse::<f64>() {
+        if secs.is_nan() || secs < 0.0 {
+            return Err("a duration must be a number of seconds of 0 or more".into());
         }
-        return Err("a duration cannot be negative".into());
+        Duration::try_from_secs_f64(secs).map_err(|_| too_long())?
+    } else {
+        humantime::parse_duration(s).map_err(|e| match e {
+            humantime::DurationError::NumberOverflow => too_long(),
+            _ => format!("'{s}' is not a duration: use seconds (90) or units (90s, 5m, 1h)"),
+        })?
+    };
+    if d > MAX_DURATION {
+        return Err(too_long());
     }
-    humantime::parse_duration(s)
-        .map_err(|_| format!("'{s}' is not a duration: use seconds (90) or units (90s, 5m, 1h)"))
+    Ok(d)
 }
 
 fn parse_positive_duration(s: &str) -> Result<Duration, String> {
@@ -408,9 +420,12 @@ mod tests {
         for &(text, ms) in ok {
             assert_eq!(parse_duration(text), Ok(Duration::from_millis(ms)), "{text}");
         }
-        for bad in ["", "-1", "abc", "5 parsecs"] {
+        for bad in
+            ["", "-1", "abc", "5 parsecs", "1e20", "1e300", "inf", "NaN", "99999999999999999999", "31d"]
+        {
             assert!(parse_duration(bad).is_err(), "{bad} accepted");
         }
+        assert_eq!(parse_duration("30d"), Ok(MAX_DURATION));
         assert!(parse_positive_duration("0").is_err());
     }
 

@@ -61,16 +61,73 @@ pub struct DeployConfig {
     pub global_flags: Vec<String>,
 }
 
+/// Where environment variables come from: the process, or a table in tests.
+pub type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+/// The process environment.
+pub fn process_env(name: &str) -> Option<String> {
+    std::env::var(name).ok()
+}
+
+/// A yes/no variable: 1/0, true/false, yes/no, on/off in any case; None when unset or empty.
+pub fn env_bool(env: Env, name: &str) -> Result<Option<bool>> {
+    let Some(value) = env(name) else { return Ok(None) };
+    match value.trim().to_ascii_lowercase().as_str() {
+        "" => Ok(None),
+        "1" | "true" | "yes" | "on" => Ok(Some(true)),
+        "0" | "false" | "no" | "off" => Ok(Some(false)),
+        _ => Err(Failure::usage(format!(
+            "{name}={value} is not a yes/no value: use 1 or 0, true or false, yes or no, on or off"
+        ))),
+    }
+}
+
+/// A switch with a variable: on the command line it wins (for a `--x`/`--no-x` pair clap keeps
+/// the last one given), else the variable decides, else off.
+fn switch(on: bool, off: bool, env: Env, name: &str) -> Result<bool> {
+    if on || off {
+        return Ok(on);
+    }
+    Ok(env_bool(env, name)?.unwrap_or(false))
+}
+
+/// `-q`/`-v` from `SFNDEPLOY_QUIET`/`SFNDEPLOY_VERBOSE` when neither is on the command line.
+pub fn logging_from_env(global: &mut crate::cli::GlobalArgs, env: Env) -> Result<()> {
+    if global.quiet || global.verbose > 0 {
+        return Ok(());
+    }
+    global.quiet = env_bool(env, "SFNDEPLOY_QUIET")?.unwrap_or(false);
+    if !global.quiet
+        && let Some(v) = env("SFNDEPLOY_VERBOSE")
+    {
+        global.verbose = match v.trim().parse::<u8>() {
+            Ok(n @ 0..=3) => n,
+            _ => u8::from(env_bool(env, "SFNDEPLOY_VERBOSE")?.unwrap_or(false)),
+        };
+    }
+    Ok(())
+}
+
 impl DeployConfig {
     pub fn from_args(args: &DeployArgs) -> Result<Self> {
+        Self::from_args_in(args, &process_env)
+    }
+
+    /// `from_args` with the environment given.
+    pub fn from_args_in(args: &DeployArgs, env: Env) -> Result<Self> {
         let (state_machine, alias) = target(&args.target)?;
+        let publish_revision =
+            switch(args.publish_revision, args.no_publish_revision, env, "SFNDEPLOY_PUBLISH_REVISION")?;
+        let force = switch(args.force, args.no_force, env, "SFNDEPLOY_FORCE")?;
+        let dry_run = switch(args.dry_run, false, env, "SFNDEPLOY_DRY_RUN")?;
+        let resume = switch(args.resume, false, env, "SFNDEPLOY_RESUME")?;
         let strategy = build_strategy(args)?;
         let plan = strategy.plan();
 
         let alarms = alarm_names(&args.alarms)?;
 
         let file = args.file.as_ref().map(read_definition).transpose()?;
-        if args.version_description.is_some() && !args.publish_revision {
+        if args.version_description.is_some() && !publish_revision {
             return Err(Failure::usage(
                 "--version-description only applies with --publish-revision, which publishes a version",
             ));
@@ -87,16 +144,16 @@ impl DeployConfig {
             plan,
             alarms,
             file,
-            publish_revision: args.publish_revision,
+            publish_revision,
             version_description: args.version_description.clone(),
             alarm_polling: args.alarm_polling,
             max_unmonitored: args.max_unmonitored.unwrap_or(args.alarm_polling * 3),
             rollback_timeout: args.rollback_timeout,
             history_max: args.history_max,
             pacing: Pacing { burst: PRUNE_BURST, per_second: args.prune_rate },
-            force: args.force,
-            dry_run: args.dry_run,
-            resume: args.resume,
+            force,
+            dry_run,
+            resume,
             pause_at: args.pause_at,
             argv: Vec::new(),
             global_flags: Vec::new(),
@@ -329,6 +386,34 @@ mod tests {
         for bad in ["", "42", "has space", "a:b", &"a".repeat(81)] {
             assert!(check_alias_name(bad).is_err(), "{bad} accepted");
         }
+    }
+
+    #[test]
+    fn the_command_line_wins_over_variables_and_variables_take_yes_no() {
+        let with_env = |extra: &[&str], vars: &[(&str, &str)]| {
+            let vars: Vec<(String, String)> =
+                vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+            let env = move |name: &str| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+            let mut argv = vec!["sfndeploy", "--state-machine", "orders", "--alias", "prod"];
+            argv.extend_from_slice(extra);
+            let cli = Cli::try_parse_from(argv).map_err(|e| Failure::usage(e.to_string()))?;
+            DeployConfig::from_args_in(&cli.deploy, &env)
+        };
+        let cfg = with_env(&["--no-force"], &[("SFNDEPLOY_FORCE", "true")]).unwrap();
+        assert!(!cfg.force);
+        let cfg = with_env(&["--no-publish-revision"], &[("SFNDEPLOY_PUBLISH_REVISION", "1")]).unwrap();
+        assert!(!cfg.publish_revision);
+        let cfg = with_env(&["--force"], &[("SFNDEPLOY_FORCE", "off")]).unwrap();
+        assert!(cfg.force);
+        for (value, expected) in
+            [("1", true), ("yes", true), ("ON", true), ("0", false), ("no", false), ("", false)]
+        {
+            let cfg = with_env(&[], &[("SFNDEPLOY_DRY_RUN", value), ("SFNDEPLOY_RESUME", value)]).unwrap();
+            assert_eq!((cfg.dry_run, cfg.resume), (expected, expected), "{value:?}");
+        }
+        let err = with_env(&[], &[("SFNDEPLOY_FORCE", "maybe")]).unwrap_err();
+        assert_eq!(exit_code_of(&err), ExitCode::Usage);
+        assert!(err.to_string().contains("SFNDEPLOY_FORCE=maybe"), "{err}");
     }
 
     #[test]

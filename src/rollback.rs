@@ -178,7 +178,7 @@ pub async fn rollback_command(clients: &Clients, args: &RollbackArgs, reporter: 
             short_version(&target)
         ));
     }
-    if args.dry_run {
+    if args.dry_run || config::env_bool(&config::process_env, "SFNDEPLOY_DRY_RUN")?.unwrap_or(false) {
         return Ok(format!(
             "Dry run, nothing changed: would route alias {alias_name} 100% to {} (now {routing})",
             short_version(&target)

@@ -1,0 +1,108 @@
+//! The built binary on odd input, with no AWS at all (the endpoint is a closed loopback port):
+//! every mistake is one sentence and exit 2, never a panic, and a flag on the command line wins
+//! over its environment variable.
+
+use std::process::{Command, Stdio};
+
+/// Runs the binary with `args` and `env`; returns (exit code, stdout, stderr).
+fn run(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_sfndeploy"));
+    cmd.args(args)
+        .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("SFNDEPLOY_MAX_ATTEMPTS", "1")
+        .stdin(Stdio::null());
+    for (k, _) in std::env::vars() {
+        if k.starts_with("SFNDEPLOY_") && k != "SFNDEPLOY_MAX_ATTEMPTS" {
+            cmd.env_remove(k);
+        }
+    }
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("run sfndeploy");
+    let text = |b: &[u8]| String::from_utf8_lossy(b).to_string();
+    (out.status.code().unwrap_or(-1), text(&out.stdout), text(&out.stderr))
+}
+
+const TARGET: [&str; 4] = ["--state-machine", "orders", "--alias", "prod"];
+
+fn with_target<'a>(extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = TARGET.to_vec();
+    args.extend_from_slice(extra);
+    args
+}
+
+#[test]
+fn out_of_range_numbers_and_durations_are_usage_errors_not_panics() {
+    for bad in [
+        &["--interval", "1e20"][..],
+        &["--alarm-polling", "1e300"],
+        &["--interval", "99999999999999999999"],
+        &["--interval", "99999999999999999999h"],
+        &["--max-unmonitored", "inf"],
+        &["--rollback-timeout", "NaN"],
+        &["--call-timeout", "1e19"],
+        &["--interval", "31d"],
+    ] {
+        let (code, _, stderr) = run(&with_target(bad), &[]);
+        assert_eq!(code, 2, "{bad:?}: {stderr}");
+        assert!(!stderr.contains("panicked") && !stderr.contains("RUST_BACKTRACE"), "{bad:?}: {stderr}");
+    }
+}
+
+#[test]
+fn a_flag_on_the_command_line_wins_over_its_variable() {
+    // --version-description without publishing is a usage error made after the flags are
+    // resolved and before any AWS call: it shows that --no-publish-revision won.
+    let (code, _, stderr) = run(
+        &with_target(&["--no-publish-revision", "--version-description", "x"]),
+        &[("SFNDEPLOY_PUBLISH_REVISION", "true")],
+    );
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("--version-description only applies with --publish-revision"), "{stderr}");
+    // And the variable alone does publish: the description is then accepted.
+    let (_, _, stderr) = run(
+        &with_target(&["--version-description", "x", "--dry-run"]),
+        &[("SFNDEPLOY_PUBLISH_REVISION", "yes")],
+    );
+    assert!(!stderr.contains("only applies"), "{stderr}");
+    let (code, _, stderr) =
+        run(&with_target(&["--no-force", "--steps", "5,50"]), &[("SFNDEPLOY_FORCE", "true")]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("--steps must end with 100"), "not a flag conflict: {stderr}");
+}
+
+#[test]
+fn boolean_variables_take_1_0_yes_no_on_off() {
+    for value in ["1", "0", "true", "FALSE", "yes", "no", "on", "Off"] {
+        let (code, _, stderr) = run(&with_target(&["--steps", "5,50"]), &[("SFNDEPLOY_DRY_RUN", value)]);
+        assert_eq!(code, 2);
+        assert!(stderr.contains("--steps must end with 100"), "SFNDEPLOY_DRY_RUN={value}: {stderr}");
+    }
+    let (code, _, stderr) = run(&with_target(&[]), &[("SFNDEPLOY_FORCE", "maybe")]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("SFNDEPLOY_FORCE") && stderr.lines().count() == 1, "{stderr}");
+    // -v on the command line wins over SFNDEPLOY_QUIET.
+    let (code, _, stderr) = run(&["completions", "bash", "-v"], &[("SFNDEPLOY_QUIET", "1")]);
+    assert_eq!(code, 0, "{stderr}");
+}
+
+#[test]
+fn a_closed_stdout_ends_quietly() {
+    for words in [&["man"][..], &["completions", "zsh"]] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_sfndeploy"))
+            .args(words)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take()); // the reader has gone, as with `| head -c1`
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!stderr.contains("panicked"), "{words:?}: {stderr}");
+    }
+}
