@@ -126,6 +126,15 @@ impl DeployConfig {
 
         let alarms = alarm_names(&args.alarms)?;
 
+        let explicitly_unpublished = args.no_publish_revision
+            || (!args.publish_revision && env_bool(env, "SFNDEPLOY_PUBLISH_REVISION")? == Some(false));
+        if args.file.is_some() && !publish_revision && !explicitly_unpublished {
+            return Err(Failure::usage(
+                "--file uploads a new revision, but without --publish-revision sfndeploy deploys the \
+                 latest published version, not the file: add --publish-revision to deploy the file, or \
+                 --no-publish-revision to upload it and deploy the latest published version anyway",
+            ));
+        }
         let file = args.file.as_ref().map(read_definition).transpose()?;
         if args.version_description.is_some() && !publish_revision {
             return Err(Failure::usage(

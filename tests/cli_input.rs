@@ -106,3 +106,27 @@ fn a_closed_stdout_ends_quietly() {
         assert!(!stderr.contains("panicked"), "{words:?}: {stderr}");
     }
 }
+
+#[test]
+fn a_file_without_publish_revision_is_refused_unless_said_explicitly() {
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("cli-input-file");
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("sm.asl.json");
+    std::fs::write(&file, r#"{"StartAt":"P","States":{"P":{"Type":"Pass","End":true}}}"#).unwrap();
+    let file = file.to_str().unwrap();
+    let (code, _, stderr) = run(&with_target(&["--file", file]), &[]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("--publish-revision") && stderr.contains("latest published version"), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    // Said explicitly, on the command line or in the variable, it goes on to AWS (here: a
+    // closed port, so a connection error and not the usage error).
+    for (args, env) in [
+        (vec!["--file", file, "--no-publish-revision"], vec![]),
+        (vec!["--file", file], vec![("SFNDEPLOY_PUBLISH_REVISION", "0")]),
+        (vec!["--file", file, "--publish-revision"], vec![]),
+    ] {
+        let (code, _, stderr) = run(&with_target(&args), &env);
+        assert_ne!(code, 2, "{args:?} {env:?}: {stderr}");
+        assert!(!stderr.contains("deploys the latest published version, not the file"), "{stderr}");
+    }
+}
