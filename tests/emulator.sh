@@ -87,11 +87,18 @@ start() {
   install
   local port=${1:-$(free_port)} state pid i
   state=$CACHE/run-$port
-  mkdir -p "$state"
-  # A stale plugin index left by an earlier install makes start-up fail.
-  rm -rf "${XDG_CACHE_HOME:-$HOME/.cache}/plux"
+  # Each emulator keeps to its own folders: LocalStack empties $TMPDIR/localstack (where its
+  # CloudWatch metrics live) on every start and stop, and plux caches its plugin index under
+  # $XDG_CACHE_HOME; a stale index there (from an earlier install) makes start-up fail. Ours
+  # are fresh per start, and nothing outside this cache folder is touched.
+  rm -rf "$state/tmp" "$state/cache"
+  mkdir -p "$state/tmp" "$state/cache"
   (
     cd "$state"
+    export TMPDIR=$state/tmp XDG_CACHE_HOME=$state/cache
+    # The default (twisted) gateway listens on 0.0.0.0 whatever GATEWAY_LISTEN says; hypercorn
+    # listens on the loopback address given.
+    export GATEWAY_SERVER=hypercorn
     export SERVICES=stepfunctions,cloudwatch,sts GATEWAY_LISTEN=127.0.0.1:$port DNS_ADDRESS=0
     export LOCALSTACK_VOLUME_DIR=$state/volume SKIP_SSL_CERT_DOWNLOAD=1 DISABLE_EVENTS=1
     exec setsid "$VENV/bin/python" -m localstack.runtime.main >"$state/localstack.log" 2>&1 </dev/null

@@ -35,6 +35,11 @@ impl Emulator {
         format!("http://127.0.0.1:{}", self.port)
     }
 
+    /// The script's cache folder (the installed emulator and each run's state).
+    pub fn cache_dir(&self) -> PathBuf {
+        self.state_dir.parent().expect("the state folder is in the cache folder").to_path_buf()
+    }
+
     /// Tells the emulator's idle watchdog that it is still in use.
     fn touch(&self) {
         let _ = File::create(self.state_dir.join("last-used"));
