@@ -24,6 +24,27 @@ impl AlarmState {
     pub fn firing(&self) -> bool {
         self.state == StateValue::Alarm.as_str()
     }
+
+    /// INSUFFICIENT_DATA: the metric has no data (often: no traffic), so the alarm cannot fire.
+    pub fn without_data(&self) -> bool {
+        self.state == StateValue::InsufficientData.as_str()
+    }
+}
+
+/// The warning for alarms that cannot fire for want of data, if any.
+pub fn without_data_warning(states: &[AlarmState]) -> Option<String> {
+    let names: Vec<String> =
+        states.iter().filter(|a| a.without_data()).map(|a| format!("'{}'", a.name)).collect();
+    (!names.is_empty()).then(|| {
+        format!(
+            "{} {} in INSUFFICIENT_DATA: {} cannot fire until {} metric has data, so {} guards nothing yet",
+            if names.len() == 1 { "alarm" } else { "alarms" },
+            names.join(", "),
+            if names.len() == 1 { "it" } else { "they" },
+            if names.len() == 1 { "its" } else { "their" },
+            if names.len() == 1 { "it" } else { "none of them" },
+        )
+    })
 }
 
 /// The alarms named on the command line, read together.
@@ -33,10 +54,12 @@ pub struct AlarmChecker {
     names: Vec<String>,
 }
 
-/// The result of one read: every named alarm that exists, with its own state.
+/// The result of one read: every named alarm that exists, with its own state, and the names
+/// CloudWatch does not know (deleted, or never created).
 #[derive(Clone, Debug, Default)]
 pub struct AlarmReport {
     pub states: Vec<AlarmState>,
+    pub missing: Vec<String>,
 }
 
 impl AlarmReport {
@@ -109,12 +132,13 @@ impl AlarmChecker {
             }
         }
         // Report in the order the user named them.
-        let states = self.names.iter().filter_map(|n| found.remove(n)).collect();
-        Ok(AlarmReport { states })
-    }
-
-    /// Names that CloudWatch does not know.
-    pub fn missing(&self, report: &AlarmReport) -> Vec<String> {
-        self.names.iter().filter(|n| !report.states.iter().any(|a| &a.name == *n)).cloned().collect()
+        let mut report = AlarmReport::default();
+        for name in &self.names {
+            match found.remove(name) {
+                Some(state) => report.states.push(state),
+                None => report.missing.push(name.clone()),
+            }
+        }
+        Ok(report)
     }
 }

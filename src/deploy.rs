@@ -295,13 +295,13 @@ impl Deploy<'_> {
         let alias_read_at = Instant::now();
 
         if let Some((report, _)) = &alarm_report {
-            let missing = alarms.missing(report);
+            let missing = &report.missing;
             if !missing.is_empty() {
                 return Err(Failure::err(
                     ExitCode::Failure,
                     format!(
                         "CloudWatch has no alarm named {}: check --alarms and the region; nothing was changed",
-                        quoted(&missing)
+                        quoted(missing)
                     ),
                 ));
             }
@@ -316,6 +316,9 @@ impl Deploy<'_> {
                 ));
             }
             tracing::info!("watching {} alarm(s): {report}", report.states.len());
+            if let Some(warning) = crate::alarms::without_data_warning(&report.states) {
+                tracing::warn!("{warning}");
+            }
         }
 
         let target = match latest {

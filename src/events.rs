@@ -261,10 +261,16 @@ impl Event {
                     human(*remaining)
                 )
             }
-            Event::AlarmsPolled { states } => format!(
-                "alarms: {}",
-                states.iter().map(|a| format!("{} {}", a.name, a.state)).collect::<Vec<_>>().join(", ")
-            ),
+            Event::AlarmsPolled { states } => {
+                let mut text = format!(
+                    "alarms: {}",
+                    states.iter().map(|a| format!("{} {}", a.name, a.state)).collect::<Vec<_>>().join(", ")
+                );
+                if let Some(warning) = crate::alarms::without_data_warning(states) {
+                    text.push_str(&format!(" ({warning})"));
+                }
+                text
+            }
             Event::AlarmReadFailed { error, unmonitored } => {
                 format!("could not read alarms ({error}); unmonitored for {}", human(*unmonitored))
             }
@@ -363,7 +369,11 @@ impl Reporter {
             Event::Failed { .. } => {}
             // The first poll and every change are progress; an unchanged poll is detail (-v).
             Event::AlarmsPolled { states } if self.last_polled_differs(states) => {
-                tracing::info!("{}", event.text())
+                if states.iter().any(|a| a.without_data()) {
+                    tracing::warn!("{}", event.text())
+                } else {
+                    tracing::info!("{}", event.text())
+                }
             }
             Event::AlarmsPolled { .. } => tracing::debug!("{}", event.text()),
             _ => tracing::info!("{}", event.text()),

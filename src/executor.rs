@@ -167,7 +167,13 @@ impl<'a> Executor<'a> {
                 return Ok(());
             }
             self.poll().await?;
+            // Reads keep their pace: after a slow one, the missed ticks are skipped, never made
+            // up back to back (CloudWatch throttles).
             next_poll += polling;
+            let now = Instant::now();
+            if next_poll <= now {
+                next_poll = now + polling;
+            }
         }
     }
 
@@ -198,25 +204,37 @@ impl<'a> Executor<'a> {
         };
         match read {
             Ok(report) => {
-                self.last_read_ok = Instant::now();
                 let firing = report.firing();
                 self.reporter.emit(Event::AlarmsPolled { states: report.states });
-                if firing.is_empty() {
-                    return Ok(true);
+                if !firing.is_empty() {
+                    self.reporter.emit(Event::AlarmFired { alarms: firing.clone() });
+                    return Err(self.stop(Reason::Alarms(firing)).await);
                 }
-                self.reporter.emit(Event::AlarmFired { alarms: firing.clone() });
-                Err(self.stop(Reason::Alarms(firing)).await)
-            }
-            Err(e) => {
-                let unmonitored = self.last_read_ok.elapsed();
-                let error = format!("{e:#}");
-                self.reporter.emit(Event::AlarmReadFailed { error: error.clone(), unmonitored });
-                if unmonitored >= self.settings.max_unmonitored {
-                    return Err(self.stop(Reason::Unmonitored { for_: unmonitored, error }).await);
+                // An alarm deleted mid-deploy is an alarm we can no longer read: not an all-clear.
+                if !report.missing.is_empty() {
+                    let error = format!(
+                        "CloudWatch no longer has {} {}",
+                        if report.missing.len() == 1 { "alarm" } else { "alarms" },
+                        report.missing.iter().map(|n| format!("'{n}'")).collect::<Vec<_>>().join(", ")
+                    );
+                    return self.unread(error).await;
                 }
-                Ok(false)
+                self.last_read_ok = Instant::now();
+                Ok(true)
             }
+            Err(e) => self.unread(format!("{e:#}")).await,
         }
+    }
+
+    /// A read that failed or came back incomplete: fine while the alarms have been unread for
+    /// less than `--max-unmonitored`, then a rollback.
+    async fn unread(&mut self, error: String) -> Result<bool> {
+        let unmonitored = self.last_read_ok.elapsed();
+        self.reporter.emit(Event::AlarmReadFailed { error: error.clone(), unmonitored });
+        if unmonitored >= self.settings.max_unmonitored {
+            return Err(self.stop(Reason::Unmonitored { for_: unmonitored, error }).await);
+        }
+        Ok(false)
     }
 
     /// Ends the deploy early: rolls back if traffic moved, else leaves the alias as found.

@@ -69,7 +69,7 @@ pub async fn status(
             })).collect::<Vec<_>>(),
             "alarms": report.as_ref().map(|r| r.states.iter()
                 .map(|a| json!({"name": a.name, "state": a.state, "composite": a.composite})).collect::<Vec<_>>()),
-            "missing_alarms": report.as_ref().map(|r| checker.missing(r)).unwrap_or_default(),
+            "missing_alarms": report.as_ref().map(|r| r.missing.clone()).unwrap_or_default(),
         });
         return Ok(value.to_string());
     }
@@ -95,7 +95,7 @@ pub async fn status(
             let kind = if a.composite { "composite" } else { "metric" };
             writeln!(out, "  {}  {} ({kind})", a.name, a.state)?;
         }
-        for name in checker.missing(report) {
+        for name in &report.missing {
             writeln!(out, "  {name}  not found")?;
         }
     }

@@ -95,9 +95,17 @@ impl Storable for Pending {
 #[derive(Clone)]
 struct FaultResponse(Raw);
 
+/// After an attempt's reply is computed: how long its answer should take (a slow call).
+pub type DelayFn = Arc<dyn Fn() -> Option<Duration> + Send + Sync>;
+
 pub struct FakeInterceptor {
     handlers: Vec<Handler>,
+    delay: DelayFn,
 }
+
+/// How long the connector waits before answering, carried on the request.
+#[derive(Clone)]
+struct Delay(Duration);
 
 impl fmt::Debug for FakeInterceptor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -106,8 +114,8 @@ impl fmt::Debug for FakeInterceptor {
 }
 
 impl FakeInterceptor {
-    pub fn new(handlers: Vec<Handler>) -> Self {
-        FakeInterceptor { handlers }
+    pub fn new(handlers: Vec<Handler>, delay: DelayFn) -> Self {
+        FakeInterceptor { handlers, delay }
     }
 }
 
@@ -147,6 +155,9 @@ impl Intercept for FakeInterceptor {
             Reply::Output(o) => *pending.0.lock().unwrap() = Some(Answer::Output(o)),
             Reply::Error(e) => *pending.0.lock().unwrap() = Some(Answer::Error(e)),
         }
+        if let Some(d) = (self.delay)() {
+            context.request_mut().add_extension(Delay(d));
+        }
         cfg.interceptor_state().store_put(pending);
         Ok(())
     }
@@ -177,7 +188,11 @@ struct FakeConnector;
 impl HttpConnector for FakeConnector {
     fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
         let fault = request.extension::<FaultResponse>().cloned();
+        let delay = request.extension::<Delay>().cloned();
         HttpConnectorFuture::new(async move {
+            if let Some(Delay(d)) = delay {
+                tokio::time::sleep(d).await;
+            }
             let (status, body) = match fault {
                 Some(FaultResponse(Raw::Hang)) => {
                     tokio::time::sleep(Duration::from_secs(24 * 3600)).await;

@@ -154,6 +154,8 @@ pub enum Fault {
     ServerError,
     /// No answer: the SDK's per-attempt timeout (2 s here) cuts it, then it retries.
     Timeout,
+    /// The right answer, after this long.
+    Slow(Duration),
 }
 
 #[derive(Clone, Debug)]
@@ -201,6 +203,8 @@ pub struct State {
     /// return a fault to answer with instead.
     pub hook: Option<Hook>,
     start: Instant,
+    /// Set by a `Slow` fault for the attempt being answered.
+    delay: Option<Duration>,
 }
 
 #[derive(Clone)]
@@ -233,6 +237,7 @@ impl Fake {
             page_size: 100,
             hook: None,
             start: Instant::now(),
+            delay: None,
         })))
     }
 
@@ -276,6 +281,11 @@ impl Fake {
             s.definition = definition("unpublished");
         }
         self
+    }
+
+    /// Deletes an alarm, as someone might mid-deploy.
+    pub fn remove_alarm(&self, name: &str) {
+        self.state().alarms.retain(|a| a.name != name);
     }
 
     pub fn set_alarm(&self, name: &str, state: &str) {
@@ -324,7 +334,7 @@ impl Fake {
             aws_sdk_sfn::Config::builder()
                 .with_test_defaults_v2()
                 .http_client(intercept::http_client())
-                .interceptor(FakeInterceptor::new(self.sfn_rules()))
+                .interceptor(FakeInterceptor::new(self.sfn_rules(), self.delay_fn()))
                 .retry_config(retry.clone())
                 .timeout_config(timeout.clone())
                 .build(),
@@ -333,7 +343,7 @@ impl Fake {
             aws_sdk_cloudwatch::Config::builder()
                 .with_test_defaults_v2()
                 .http_client(intercept::http_client())
-                .interceptor(FakeInterceptor::new(vec![self.cloudwatch_rule()]))
+                .interceptor(FakeInterceptor::new(vec![self.cloudwatch_rule()], self.delay_fn()))
                 .retry_config(retry.clone())
                 .timeout_config(timeout.clone())
                 .build(),
@@ -356,12 +366,18 @@ impl Fake {
             aws_sdk_sts::Config::builder()
                 .with_test_defaults_v2()
                 .http_client(intercept::http_client())
-                .interceptor(FakeInterceptor::new(vec![identity]))
+                .interceptor(FakeInterceptor::new(vec![identity], self.delay_fn()))
                 .retry_config(retry)
                 .timeout_config(timeout)
                 .build(),
         );
         Clients { sfn, cloudwatch, sts, region: REGION.to_string() }
+    }
+
+    /// Takes the delay a `Slow` fault set for the attempt just answered.
+    fn delay_fn(&self) -> intercept::DelayFn {
+        let fake = self.clone();
+        Arc::new(move || fake.state().delay.take())
     }
 
     /// Records a call and runs the hook; Some((status, body)) means answer with that fault.
@@ -376,6 +392,10 @@ impl Fake {
         let at = s.start.elapsed();
         s.calls.push(Call { at, op, detail, fault });
         let json_protocol = op != "DescribeAlarms" && op != "GetCallerIdentity";
+        if let Some(Fault::Slow(d)) = fault {
+            s.delay = Some(d);
+            return None;
+        }
         fault.map(|f| match f {
             Fault::Throttle if json_protocol => {
                 Raw::Status(400, r#"{"__type":"ThrottlingException","message":"Rate exceeded"}"#.to_string())
@@ -383,6 +403,7 @@ impl Fake {
             Fault::Throttle => Raw::Status(503, String::new()),
             Fault::ServerError => Raw::Status(500, String::new()),
             Fault::Timeout => Raw::Hang,
+            Fault::Slow(_) => unreachable!("answered above"),
         })
     }
 
@@ -712,8 +733,18 @@ impl Fake {
             let types = req.alarm_types();
             let want_metric = types.is_empty() || types.contains(&AlarmType::MetricAlarm);
             let want_composite = types.contains(&AlarmType::CompositeAlarm);
-            let chosen: Vec<&Alarm> = s.alarms.iter().filter(|a| names.contains(&a.name)).collect();
-            let mut out = DescribeAlarmsOutput::builder();
+            let wanted: Vec<&Alarm> = s
+                .alarms
+                .iter()
+                .filter(|a| names.contains(&a.name) && if a.composite { want_composite } else { want_metric })
+                .collect();
+            // AWS pages: at most MaxRecords (default 50, at most 100) per answer, and fewer when
+            // the fake's page size says so.
+            let limit = (req.max_records().unwrap_or(50).clamp(1, 100) as usize).min(s.page_size);
+            let keys: Vec<String> = wanted.iter().map(|a| a.name.clone()).collect();
+            let (page, next) = paginate(&keys, req.next_token(), limit);
+            let chosen = wanted.into_iter().filter(|a| page.contains(&a.name));
+            let mut out = DescribeAlarmsOutput::builder().set_next_token(next);
             for a in chosen {
                 let state = StateValue::from(a.state.as_str());
                 if a.composite && want_composite {
