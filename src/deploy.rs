@@ -15,7 +15,7 @@ use crate::executor::{Executor, WatchSettings};
 use crate::exit_code::{ExitCode, Failure};
 use crate::plan::{self, Decision, Refusal, Shift, Target};
 use crate::signals::Signals;
-use crate::versions::{PruneReport, StateMachineInfo, VersionManager};
+use crate::versions::{PruneReport, StateMachineInfo, VersionManager, VersionQuotaExceeded};
 use crate::{commands, strategy};
 
 /// How a successful run ended.
@@ -382,8 +382,88 @@ impl Deploy<'_> {
         Ok(Target::ToPublish)
     }
 
-    /// Uploads and/or publishes as asked, and returns the version to deploy.
-    async fn publish(&self, checked: &Checked) -> Result<String> {
+    /// Uploads and/or publishes as asked, and returns the version to deploy. A publish the
+    /// version quota refuses is retried once after pruning to `--history-max`, which would
+    /// otherwise never get to run on a full state machine.
+    async fn publish(&mut self, checked: &Checked) -> Result<String> {
+        let quota = match self.publish_once(checked).await {
+            Err(e) => match e.downcast::<VersionQuotaExceeded>() {
+                Ok(quota) => quota,
+                Err(e) => return Err(e),
+            },
+            done => return done,
+        };
+        let cfg = self.cfg;
+        let sm_arn = &checked.versions.state_machine_arn;
+        let full = format!(
+            "Step Functions refused to publish a version of {sm_arn}: it has as many versions as the \
+             quota allows ({quota})"
+        );
+        let keep = usize::from(cfg.history_max);
+        if keep == 0 {
+            return Err(Failure::err(
+                ExitCode::Failure,
+                format!(
+                    "{full}. Nothing was published and the alias is unchanged: add --history-max N to \
+                     delete all but the newest N versions (never one an alias uses) before publishing"
+                ),
+            ));
+        }
+        tracing::warn!("{full}: deleting all but the newest {keep} (--history-max), then publishing again");
+        let candidates = checked.versions.prune_candidates(keep, &[]).await?;
+        if candidates.is_empty() {
+            return Err(Failure::err(
+                ExitCode::Failure,
+                format!(
+                    "{full}, and --history-max {keep} leaves none to delete (the others are in use by \
+                     an alias). Nothing was published and the alias is unchanged: lower --history-max"
+                ),
+            ));
+        }
+        let report = self.delete_versions(&checked.versions, &candidates).await?;
+        if report.stopped_early {
+            let s = self.signals.pending().expect("a signal stopped pruning");
+            return Err(Failure::err(
+                s.exit_code(),
+                format!(
+                    "stopped by {} after deleting {} old version(s) to make room: nothing was published \
+                     and the alias is unchanged",
+                    s.name(),
+                    report.deleted.len()
+                ),
+            ));
+        }
+        match self.publish_once(checked).await {
+            Err(e) if e.is::<VersionQuotaExceeded>() => Err(Failure::err(
+                ExitCode::Failure,
+                format!(
+                    "{full}; deleting {} old version(s) did not make room. Nothing was published and the \
+                     alias is unchanged",
+                    report.deleted.len()
+                ),
+            )),
+            done => done,
+        }
+    }
+
+    /// Deletes `candidates` (paced, stopping at a signal) and reports it.
+    async fn delete_versions(
+        &mut self,
+        versions: &VersionManager,
+        candidates: &[String],
+    ) -> Result<PruneReport> {
+        let signals = &self.signals;
+        let report =
+            versions.delete_versions(candidates, self.cfg.pacing, || signals.peek().is_some()).await?;
+        self.reporter.emit(Event::Pruned {
+            deleted: report.deleted.clone(),
+            skipped: report.skipped.clone(),
+            stopped_early: report.stopped_early,
+        });
+        Ok(report)
+    }
+
+    async fn publish_once(&self, checked: &Checked) -> Result<String> {
         let cfg = self.cfg;
         if cfg.publish_revision
             && let Target::Known(version) = &checked.target
@@ -424,19 +504,12 @@ impl Deploy<'_> {
         if keep == 0 {
             return Ok(None);
         }
-        let result = async {
-            let candidates = versions.prune_candidates(keep, protect).await?;
-            let signals = &self.signals;
-            versions.delete_versions(&candidates, self.cfg.pacing, || signals.peek().is_some()).await
-        }
-        .await;
+        let result = match versions.prune_candidates(keep, protect).await {
+            Ok(candidates) => self.delete_versions(versions, &candidates).await,
+            Err(e) => Err(e),
+        };
         match result {
             Ok(report) => {
-                self.reporter.emit(Event::Pruned {
-                    deleted: report.deleted.clone(),
-                    skipped: report.skipped.clone(),
-                    stopped_early: report.stopped_early,
-                });
                 if report.stopped_early {
                     let s = self.signals.pending().expect("a signal stopped pruning");
                     return Err(Failure::err(

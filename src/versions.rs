@@ -4,6 +4,7 @@
 use std::collections::HashSet;
 
 use anyhow::Result;
+use aws_sdk_sfn::error::ProvideErrorMetadata;
 use aws_sdk_sfn::types::{StateMachineType, ValidateStateMachineDefinitionResultCode};
 
 use crate::alias;
@@ -32,6 +33,22 @@ pub struct VersionManager {
     sfn: aws_sdk_sfn::Client,
     pub state_machine_arn: String,
 }
+
+/// Step Functions refused to publish: the state machine has as many versions as its quota
+/// allows (1000 today; the code reacts to the error and never assumes the number).
+#[derive(Debug)]
+pub struct VersionQuotaExceeded {
+    /// What Step Functions said.
+    pub message: String,
+}
+
+impl std::fmt::Display for VersionQuotaExceeded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ServiceQuotaExceededException: {}", self.message)
+    }
+}
+
+impl std::error::Error for VersionQuotaExceeded {}
 
 /// What pruning did.
 #[derive(Clone, Debug, Default)]
@@ -203,6 +220,12 @@ impl VersionManager {
                     revision_id.unwrap_or("unknown")
                 ),
             )),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_service_quota_exceeded_exception()) => {
+                Err(VersionQuotaExceeded {
+                    message: e.as_service_error().and_then(|s| s.message()).unwrap_or("").into(),
+                }
+                .into())
+            }
             Err(e) => {
                 Err(sdk_error(e).context(format!("publishing a version of {}", self.state_machine_arn)))
             }
@@ -225,9 +248,19 @@ impl VersionManager {
             .publish(publish)
             .set_version_description(description.filter(|_| publish).map(str::to_string))
             .send()
-            .await
-            .aws_context(|| format!("uploading the definition to {}", self.state_machine_arn))?;
-        Ok(out.state_machine_version_arn().map(str::to_string))
+            .await;
+        match out {
+            Ok(out) => Ok(out.state_machine_version_arn().map(str::to_string)),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_service_quota_exceeded_exception()) => {
+                Err(VersionQuotaExceeded {
+                    message: e.as_service_error().and_then(|s| s.message()).unwrap_or("").into(),
+                }
+                .into())
+            }
+            Err(e) => {
+                Err(sdk_error(e).context(format!("uploading the definition to {}", self.state_machine_arn)))
+            }
+        }
     }
 
     /// Every alias of the state machine with its routing and description.

@@ -199,6 +199,8 @@ pub struct State {
     pub calls: Vec<Call>,
     /// Items per page of the list operations.
     pub page_size: usize,
+    /// Versions a state machine may have (AWS: 1000): beyond, publishing is refused.
+    pub version_quota: usize,
     /// Called before each call with its op and index among all calls; may change the state and
     /// return a fault to answer with instead.
     pub hook: Option<Hook>,
@@ -235,6 +237,7 @@ impl Fake {
             alarms: Vec::new(),
             calls: Vec::new(),
             page_size: 100,
+            version_quota: 1000,
             hook: None,
             start: Instant::now(),
             delay: None,
@@ -535,7 +538,11 @@ impl Fake {
                         ),
                     );
                 }
-                let arn = s.publish_current();
+                let Some(arn) = s.publish_current() else {
+                    return Reply::Error(PublishStateMachineVersionError::ServiceQuotaExceededException(
+                        quota_exceeded(),
+                    ));
+                };
                 Reply::Output(
                     PublishStateMachineVersionOutput::builder()
                         .state_machine_version_arn(arn)
@@ -552,11 +559,18 @@ impl Fake {
                     return Reply::Raw(r);
                 }
                 let mut s = f.state();
+                let publish = req.publish().unwrap_or(false);
+                // All or nothing: a publish the quota refuses uploads nothing either.
+                if publish && s.versions.len() >= s.version_quota {
+                    return Reply::Error(UpdateStateMachineError::ServiceQuotaExceededException(
+                        quota_exceeded(),
+                    ));
+                }
                 if let Some(d) = req.definition() {
                     s.revision += 1;
                     s.definition = d.to_string();
                 }
-                let version = req.publish().unwrap_or(false).then(|| s.publish_current());
+                let version = if publish { s.publish_current() } else { None };
                 Reply::<_, UpdateStateMachineError>::Output(
                     UpdateStateMachineOutput::builder()
                         .update_date(DateTime::from_secs(0))
@@ -767,10 +781,13 @@ impl State {
         self.start.elapsed()
     }
 
-    fn publish_current(&mut self) -> String {
+    /// Publishes the current revision (an already published one gives its version back), or
+    /// None when that would exceed the version quota.
+    fn publish_current(&mut self) -> Option<String> {
         let current = self.revision;
         let number = match self.versions.last() {
             Some(v) if v.revision == current => v.number,
+            _ if self.versions.len() >= self.version_quota => return None,
             last => {
                 let number = last.map_or(1, |v| v.number + 1);
                 let definition = self.definition.clone();
@@ -778,7 +795,7 @@ impl State {
                 number
             }
         };
-        format!("{}:{number}", self.sm_arn)
+        Some(format!("{}:{number}", self.sm_arn))
     }
 
     fn alias(&self, arn: &str) -> Option<(&str, &[(String, i32)])> {
@@ -787,6 +804,12 @@ impl State {
             .find(|(n, _)| format!("{}:{n}", self.sm_arn) == arn)
             .map(|(n, r)| (n.as_str(), r.as_slice()))
     }
+}
+
+fn quota_exceeded() -> aws_sdk_sfn::types::error::ServiceQuotaExceededException {
+    aws_sdk_sfn::types::error::ServiceQuotaExceededException::builder()
+        .message("Maximum number of versions per state machine reached: 1000")
+        .build()
 }
 
 fn paginate(items: &[String], token: Option<&str>, limit: usize) -> (Vec<String>, Option<String>) {
