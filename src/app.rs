@@ -62,12 +62,14 @@ async fn dispatch(cli: Cli, reporter: &Reporter) -> Result<Option<String>> {
             return Ok(None);
         }
         Some(Command::Status(args)) => {
-            let clients = Clients::connect(&cli.global).await?;
+            let (state_machine, _) = crate::config::target(&args.target)?;
+            let clients = Clients::connect(&cli.global, Some(&state_machine)).await?;
             let global_flags = crate::commands::global_flags(&cli.global);
             return status::status(&clients, &args, reporter.format(), &global_flags).await.map(Some);
         }
         Some(Command::Rollback(args)) => {
-            let clients = Clients::connect(&cli.global).await?;
+            let (state_machine, _) = crate::config::target(&args.target)?;
+            let clients = Clients::connect(&cli.global, Some(&state_machine)).await?;
             let summary = rollback::rollback_command(&clients, &args, reporter).await?;
             return Ok(text.then_some(summary));
         }
@@ -79,7 +81,7 @@ async fn dispatch(cli: Cli, reporter: &Reporter) -> Result<Option<String>> {
     cfg.argv = std::env::args().collect();
     cfg.global_flags = crate::commands::global_flags(&cli.global);
     let signals = Signals::install()?;
-    let clients = Clients::connect(&cli.global).await?;
+    let clients = Clients::connect(&cli.global, Some(&cfg.state_machine)).await?;
     let outcome = Deploy { clients: &clients, cfg: &cfg, reporter, signals }.run().await?;
     Ok(text.then(|| outcome.to_string()))
 }

@@ -10,6 +10,7 @@ use aws_config::{BehaviorVersion, Region};
 use aws_sdk_sfn::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 
 use crate::cli::GlobalArgs;
+use crate::config::StateMachineRef;
 use crate::exit_code::Failure;
 
 /// The three AWS clients sfndeploy uses, sharing one configuration.
@@ -24,8 +25,10 @@ pub struct Clients {
 
 impl Clients {
     /// Loads the AWS configuration: `AWS_REGION`, `AWS_PROFILE`, `AWS_ENDPOINT_URL`, credentials
-    /// and so on, overridden by `--region`, `--profile` and `--endpoint-url`.
-    pub async fn connect(args: &GlobalArgs) -> Result<Self> {
+    /// and so on, overridden by `--region`, `--profile` and `--endpoint-url`. A state machine
+    /// given by ARN names its own region (and so its partition), for every client.
+    pub async fn connect(args: &GlobalArgs, state_machine: Option<&StateMachineRef>) -> Result<Self> {
+        let region = region_for(args.region.as_deref(), state_machine)?;
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
             .retry_config(RetryConfig::standard().with_max_attempts(args.max_attempts))
             .timeout_config(
@@ -34,8 +37,8 @@ impl Clients {
                     .operation_attempt_timeout(args.call_timeout)
                     .build(),
             );
-        if let Some(region) = &args.region {
-            loader = loader.region(Region::new(region.clone()));
+        if let Some(region) = region {
+            loader = loader.region(Region::new(region));
         }
         if let Some(profile) = &args.profile {
             loader = loader.profile_name(profile);
@@ -55,6 +58,22 @@ impl Clients {
             sts: aws_sdk_sts::Client::new(&config),
             region,
         })
+    }
+}
+
+/// The region to use: a state machine ARN's own, which `--region` may repeat but not contradict;
+/// else `--region`; else None (the AWS chain decides).
+pub fn region_for(flag: Option<&str>, state_machine: Option<&StateMachineRef>) -> Result<Option<String>> {
+    let from_arn = match state_machine {
+        Some(StateMachineRef::Arn(arn)) => arn.split(':').nth(3).filter(|r| !r.is_empty()),
+        _ => None,
+    };
+    match (flag, from_arn) {
+        (Some(flag), Some(arn)) if flag != arn => Err(Failure::usage(format!(
+            "--region {flag} contradicts the state machine ARN, which is in {arn}: drop --region or fix the ARN"
+        ))),
+        (_, Some(arn)) => Ok(Some(arn.to_string())),
+        (flag, None) => Ok(flag.map(str::to_string)),
     }
 }
 
@@ -114,5 +133,30 @@ where
         F: FnOnce() -> C,
     {
         self.map_err(|e| sdk_error(e).context(what()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_state_machine_arn_names_the_region() {
+        let arn =
+            |r: &str| StateMachineRef::Arn(format!("arn:aws:states:{r}:123456789012:stateMachine:orders"));
+        let name = StateMachineRef::Name("orders".into());
+        let cn = StateMachineRef::Arn("arn:aws-cn:states:cn-north-1:123456789012:stateMachine:orders".into());
+        assert_eq!(region_for(None, Some(&arn("eu-west-1"))).unwrap().as_deref(), Some("eu-west-1"));
+        assert_eq!(
+            region_for(Some("eu-west-1"), Some(&arn("eu-west-1"))).unwrap().as_deref(),
+            Some("eu-west-1")
+        );
+        assert_eq!(region_for(None, Some(&cn)).unwrap().as_deref(), Some("cn-north-1"));
+        assert_eq!(region_for(Some("us-east-1"), Some(&name)).unwrap().as_deref(), Some("us-east-1"));
+        assert_eq!(region_for(None, Some(&name)).unwrap(), None);
+        assert_eq!(region_for(None, None).unwrap(), None);
+        let err = region_for(Some("us-east-1"), Some(&arn("eu-west-1"))).unwrap_err();
+        assert_eq!(crate::exit_code::exit_code_of(&err), crate::exit_code::ExitCode::Usage);
+        assert!(err.to_string().contains("contradicts"), "{err}");
     }
 }

@@ -130,3 +130,18 @@ fn a_file_without_publish_revision_is_refused_unless_said_explicitly() {
         assert!(!stderr.contains("deploys the latest published version, not the file"), "{stderr}");
     }
 }
+
+#[test]
+fn a_state_machine_arn_is_region_enough_and_region_may_not_contradict_it() {
+    let arn = "arn:aws:states:eu-west-1:123456789012:stateMachine:orders";
+    let (code, _, stderr) = run(&["--state-machine", arn, "--alias", "prod", "--region", "us-east-1"], &[]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("--region us-east-1 contradicts") && stderr.contains("eu-west-1"), "{stderr}");
+    // No region anywhere: the ARN is enough (the run goes on to the closed port, not exit 2).
+    let (code, _, stderr) = run(
+        &["--state-machine", arn, "--alias", "prod"],
+        &[("AWS_REGION", ""), ("AWS_CONFIG_FILE", "/nonexistent"), ("AWS_DEFAULT_REGION", "")],
+    );
+    assert_ne!(code, 2, "{stderr}");
+    assert!(!stderr.contains("no AWS region"), "{stderr}");
+}

@@ -285,3 +285,24 @@ async fn colour_only_when_asked_or_on_a_terminal() {
     assert!(quiet.stderr.is_empty(), "-q: {}", quiet.stderr);
     assert!(quiet.stdout.starts_with("Dry run"), "{}", quiet.stdout);
 }
+
+#[tokio::test]
+async fn a_state_machine_arn_names_its_region_whatever_aws_region_says() {
+    let Some((_aws, proxy, m)) = deployable("arn-region", 2).await else {
+        return;
+    };
+    // The machine is in us-east-1; the environment says eu-west-1 (another region in the
+    // emulator, where it does not exist).
+    let args = ["--state-machine", &m.arn, "--alias", "prod", "--interval", "0"];
+    let out = spawn(&proxy.endpoint(), &args, &[("AWS_REGION", "eu-west-1")]).finish().await;
+    assert_eq!(out.code, 0, "{out:#?}");
+    assert_eq!(m.routing("prod").await, Some(vec![(2, 100)]));
+    // --region that contradicts the ARN: a usage error before any call.
+    let calls = proxy.log().len();
+    let mut contradicting = args.to_vec();
+    contradicting.extend(["--region", "eu-west-1"]);
+    let out = run(&proxy.endpoint(), &contradicting).await;
+    assert_eq!(out.code, 2, "{out:#?}");
+    assert!(out.stderr.contains("contradicts"), "{}", out.stderr);
+    assert_eq!(proxy.log().len(), calls, "no AWS call");
+}

@@ -321,3 +321,19 @@ async fn pruning_is_paced_to_stay_inside_the_api_rate() {
     let span = deletes.last().unwrap().at - deletes[0].at;
     assert!((span.as_secs_f64() - 27.0 / 4.0).abs() < 0.01, "{span:?}");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_state_machine_in_another_partition_is_found_by_name_and_deployed() {
+    let fake = Fake::new_in("aws-cn", "cn-north-1", "orders", 3)
+        .with_alias("prod", &[(2, 100)])
+        .with_alarm("errors", "OK", false);
+    let run = deploy(&fake, &["--strategy", "canary", "--interval", "2", "--alarms", "errors"]).await;
+    assert_eq!(run.code(), ExitCode::Success, "{}", run.message());
+    assert_eq!(fake.routing("prod"), [(3, 100)]);
+    let described = fake.calls_of("DescribeStateMachine");
+    assert!(
+        described[0].detail.starts_with("arn:aws-cn:states:cn-north-1:123456789012:stateMachine:orders"),
+        "{:?}",
+        described[0]
+    );
+}

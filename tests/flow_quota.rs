@@ -24,8 +24,12 @@ async fn a_full_state_machine_is_pruned_first_then_published_with_history_max() 
     assert_eq!(run.code(), ExitCode::Success, "{}", run.message());
     assert_eq!(fake.routing("prod"), [(11, 100)]);
     let ops: Vec<&str> = fake.calls().iter().map(|c| c.op).collect();
-    let publishes: Vec<usize> =
-        ops.iter().enumerate().filter(|(_, op)| **op == "PublishStateMachineVersion").map(|(i, _)| i).collect();
+    let publishes: Vec<usize> = ops
+        .iter()
+        .enumerate()
+        .filter(|(_, op)| **op == "PublishStateMachineVersion")
+        .map(|(i, _)| i)
+        .collect();
     assert_eq!(publishes.len(), 2, "refused once, then published: {ops:?}");
     let first_delete = ops.iter().position(|op| *op == "DeleteStateMachineVersion").expect("pruned");
     assert!(publishes[0] < first_delete && first_delete < publishes[1], "{ops:?}");

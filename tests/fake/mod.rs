@@ -185,6 +185,8 @@ pub struct Alarm {
 type Hook = Box<dyn FnMut(&mut State, &'static str, usize) -> Option<Fault> + Send>;
 
 pub struct State {
+    pub partition: String,
+    pub region: String,
     pub name: String,
     pub sm_arn: String,
     pub revision: u64,
@@ -220,13 +222,21 @@ impl Fake {
     /// A state machine `name` with `versions` published versions (each its own revision) and
     /// the current revision equal to the newest version.
     pub fn new(name: &str, versions: u32) -> Fake {
-        let sm_arn = format!("arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{name}");
+        Fake::new_in("aws", REGION, name, versions)
+    }
+
+    /// `new` in another partition and region (`aws-cn`, `aws-us-gov`...): the caller's identity
+    /// and every ARN are in that partition, and the clients use that region.
+    pub fn new_in(partition: &str, region: &str, name: &str, versions: u32) -> Fake {
+        let sm_arn = format!("arn:{partition}:states:{region}:{ACCOUNT}:stateMachine:{name}");
         let versions: Vec<Version> = (1..=versions)
             .map(|n| Version { number: n, revision: u64::from(n), definition: definition(&format!("v{n}")) })
             .collect();
         let revision = versions.last().map_or(1, |v| v.revision);
         let definition = versions.last().map_or_else(|| definition("v0"), |v| v.definition.clone());
         Fake(Arc::new(Mutex::new(State {
+            partition: partition.to_string(),
+            region: region.to_string(),
             name: name.to_string(),
             sm_arn,
             revision,
@@ -360,7 +370,7 @@ impl Fake {
                 Reply::<_, GetCallerIdentityError>::Output(
                     GetCallerIdentityOutput::builder()
                         .account(ACCOUNT)
-                        .arn(format!("arn:aws:iam::{ACCOUNT}:user/tester"))
+                        .arn(format!("arn:{}:iam::{ACCOUNT}:user/tester", fake.state().partition))
                         .user_id("AIDTEST")
                         .build(),
                 )
@@ -374,7 +384,8 @@ impl Fake {
                 .timeout_config(timeout)
                 .build(),
         );
-        Clients { sfn, cloudwatch, sts, region: REGION.to_string() }
+        let region = self.state().region.clone();
+        Clients { sfn, cloudwatch, sts, region }
     }
 
     /// Takes the delay a `Slow` fault set for the attempt just answered.
