@@ -51,6 +51,32 @@ impl Routing {
         }
     }
 
+    /// The versions with traffic, heaviest first (the older first at equal weights).
+    pub fn live(&self) -> Vec<(String, u8)> {
+        let mut live: Vec<(String, u8)> = self.0.iter().filter(|(_, w)| *w > 0).cloned().collect();
+        live.sort_by_key(|(arn, w)| (std::cmp::Reverse(*w), version_number(arn)));
+        live
+    }
+
+    /// The oldest version with traffic: where a split alias goes back to (a deploy moves from
+    /// older to newer versions, so the newer one may be the unproven one).
+    pub fn oldest_live(&self) -> Option<&str> {
+        self.0
+            .iter()
+            .filter(|(_, w)| *w > 0)
+            .min_by_key(|(arn, _)| version_number(arn))
+            .map(|(a, _)| a.as_str())
+    }
+
+    /// The newest version with traffic: the one a split alias was being deployed to.
+    pub fn newest_live(&self) -> Option<&str> {
+        self.0
+            .iter()
+            .filter(|(_, w)| *w > 0)
+            .max_by_key(|(arn, _)| version_number(arn))
+            .map(|(a, _)| a.as_str())
+    }
+
     pub fn weight_of(&self, version_arn: &str) -> u8 {
         self.0.iter().filter(|(arn, _)| arn == version_arn).map(|(_, w)| *w).sum()
     }
@@ -123,9 +149,9 @@ pub fn version_number(version_arn: &str) -> Option<u64> {
 }
 
 /// The AWS CLI command that puts `routing` back on the alias, for messages when we cannot.
-pub fn restore_command(alias_arn: &str, routing: &Routing, region: &str) -> String {
+pub fn restore_command(alias_arn: &str, routing: &Routing, aws_cli_flags: &str) -> String {
     format!(
-        "aws stepfunctions update-state-machine-alias --region {region} --state-machine-alias-arn {alias_arn} \
+        "aws stepfunctions update-state-machine-alias {aws_cli_flags} --state-machine-alias-arn {alias_arn} \
          --routing-configuration '{}'",
         routing.to_json()
     )
@@ -457,7 +483,7 @@ mod tests {
         let cmd = restore_command(
             "arn:aws:states:us-east-1:1:stateMachine:sm:prod",
             &Routing::single(OLD),
-            "us-east-1",
+            &crate::aws::aws_cli_flags("us-east-1", None, None),
         );
         assert_eq!(
             cmd,
@@ -467,5 +493,17 @@ mod tests {
         );
         assert_eq!(short_version(OLD), "v3");
         assert_eq!(short_version("odd"), "odd");
+        assert_eq!(
+            crate::aws::aws_cli_flags("eu-west-1", Some("prod admin"), Some("http://127.0.0.1:4566")),
+            "--region eu-west-1 --profile 'prod admin' --endpoint-url http://127.0.0.1:4566"
+        );
+    }
+
+    #[test]
+    fn a_split_alias_goes_back_to_its_oldest_live_version() {
+        let routing = Routing::from_entries(vec![(NEW.into(), 70), (OLD.into(), 30), ("sm:1".into(), 0)]);
+        assert_eq!(routing.oldest_live(), Some(OLD));
+        assert_eq!(routing.newest_live(), Some(NEW));
+        assert_eq!(routing.live(), vec![(NEW.to_string(), 70), (OLD.to_string(), 30)]);
     }
 }

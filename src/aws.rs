@@ -10,6 +10,7 @@ use aws_config::{BehaviorVersion, Region};
 use aws_sdk_sfn::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 
 use crate::cli::GlobalArgs;
+use crate::commands::quote;
 use crate::config::StateMachineRef;
 use crate::exit_code::Failure;
 
@@ -21,6 +22,9 @@ pub struct Clients {
     pub sts: aws_sdk_sts::Client,
     /// The region in use, for messages and the restore command.
     pub region: String,
+    /// What points the AWS CLI where this run went: `--region R`, and `--profile P` and
+    /// `--endpoint-url U` when this run used them; for every printed `aws` command.
+    pub aws_cli_flags: String,
 }
 
 impl Clients {
@@ -52,13 +56,29 @@ impl Clients {
                 "no AWS region is set: pass --region, set AWS_REGION, or set a region in your AWS profile",
             ));
         };
+        let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        let profile = args.profile.clone().or_else(|| env("AWS_PROFILE"));
+        let endpoint = args.endpoint_url.clone().or_else(|| env("AWS_ENDPOINT_URL"));
         Ok(Clients {
             sfn: aws_sdk_sfn::Client::new(&config),
             cloudwatch: aws_sdk_cloudwatch::Client::new(&config),
             sts: aws_sdk_sts::Client::new(&config),
+            aws_cli_flags: aws_cli_flags(&region, profile.as_deref(), endpoint.as_deref()),
             region,
         })
     }
+}
+
+/// `--region R [--profile P] [--endpoint-url U]`, shell-quoted, for printed `aws` commands.
+pub fn aws_cli_flags(region: &str, profile: Option<&str>, endpoint_url: Option<&str>) -> String {
+    let mut words = vec!["--region".to_string(), quote(region)];
+    if let Some(p) = profile {
+        words.extend(["--profile".to_string(), quote(p)]);
+    }
+    if let Some(u) = endpoint_url {
+        words.extend(["--endpoint-url".to_string(), quote(u)]);
+    }
+    words.join(" ")
 }
 
 /// The region to use: a state machine ARN's own, which `--region` may repeat but not contradict;

@@ -190,7 +190,7 @@ impl Deploy<'_> {
         };
         let mut executor = Executor::new(
             handle, &old, &new_version, &alarms, settings, self.reporter, &mut self.signals,
-            &self.clients.region,
+            &self.clients.aws_cli_flags,
         );
         if let Some((_, at)) = &checked.alarm_report {
             executor.alarms_read_at(*at);
@@ -244,7 +244,7 @@ impl Deploy<'_> {
         if let Refusal::Split { routing }
         | Refusal::ResumeOtherVersion { routing, .. }
         | Refusal::ThreeWay { routing } = refusal
-            && let Some(oldest) = oldest(routing)
+            && let Some(oldest) = routing.oldest_live().map(str::to_string)
         {
             if matches!(refusal, Refusal::Split { .. }) {
                 message.push_str(&format!(
@@ -634,17 +634,6 @@ fn describe_steps(plan: &[crate::strategy::Step]) -> String {
 
 fn version_label(v: &Option<String>) -> String {
     v.as_deref().map_or_else(|| "a newly published version".to_string(), short_version)
-}
-
-/// The oldest version with traffic: where a rollback of a split alias goes (a deploy moves from
-/// older to newer versions), as `sfndeploy rollback` does.
-fn oldest(routing: &Routing) -> Option<String> {
-    routing
-        .entries()
-        .iter()
-        .filter(|(_, w)| *w > 0)
-        .min_by_key(|(arn, _)| alias::version_number(arn))
-        .map(|(arn, _)| arn.clone())
 }
 
 /// Two definitions are the same when they parse to the same JSON (whitespace and key order

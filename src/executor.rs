@@ -35,7 +35,8 @@ pub struct Executor<'a> {
     pub settings: WatchSettings,
     pub reporter: &'a Reporter,
     pub signals: &'a mut Signals,
-    pub region: &'a str,
+    /// `--region ...` for printed `aws` commands.
+    pub aws_cli_flags: &'a str,
     /// When the alarms were last read successfully.
     last_read_ok: Instant,
     /// A read made just before the deploy that the first gate may use instead of its own.
@@ -57,7 +58,7 @@ impl<'a> Executor<'a> {
         settings: WatchSettings,
         reporter: &'a Reporter,
         signals: &'a mut Signals,
-        region: &'a str,
+        aws_cli_flags: &'a str,
     ) -> Self {
         let initial = alias.routing().clone();
         Executor {
@@ -68,7 +69,7 @@ impl<'a> Executor<'a> {
             settings,
             reporter,
             signals,
-            region,
+            aws_cli_flags,
             last_read_ok: Instant::now(),
             earlier_read: None,
             shifted: false,
@@ -136,7 +137,7 @@ impl<'a> Executor<'a> {
             }
             Err(e) if exit_code_of(&e) == ExitCode::Conflict => {
                 let restore =
-                    restore_command(&self.alias.arn, &Routing::single(&self.old_version), self.region);
+                    restore_command(&self.alias.arn, &Routing::single(&self.old_version), self.aws_cli_flags);
                 Err(Failure::err(
                     ExitCode::Conflict,
                     format!(
@@ -249,11 +250,14 @@ impl<'a> Executor<'a> {
             self.alias.arn,
             routing
         );
-        if routing.full_version().is_none() && routing.same_as(&self.initial) {
+        if routing.full_version().is_none()
+            && routing.same_as(&self.initial)
+            && let Some(oldest) = routing.oldest_live()
+        {
             message.push_str(&format!(
-                ". To route all traffic to {}: {}",
-                short_version(&self.old_version),
-                restore_command(&self.alias.arn, &Routing::single(&self.old_version), self.region)
+                ". To route all traffic back to {}: {}",
+                short_version(oldest),
+                restore_command(&self.alias.arn, &Routing::single(oldest), self.aws_cli_flags)
             ));
         }
         Failure::err(reason.exit_code(), message)
@@ -264,7 +268,7 @@ impl<'a> Executor<'a> {
             alias: &mut self.alias,
             old_version: &self.old_version,
             timeout: self.settings.rollback_timeout,
-            region: self.region,
+            aws_cli_flags: self.aws_cli_flags,
             reporter: self.reporter,
             signals: self.signals,
         }

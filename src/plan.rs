@@ -5,7 +5,7 @@
 
 use std::fmt;
 
-use crate::alias::{Routing, short_version, version_number};
+use crate::alias::{Routing, short_version};
 use crate::strategy::Step;
 
 /// The version the command line deploys, as far as it is known before any change.
@@ -82,18 +82,12 @@ pub enum Refusal {
 }
 
 /// Versions with traffic, heaviest first (ties: older first).
-fn live(routing: &Routing) -> Vec<(String, u8)> {
-    let mut live: Vec<(String, u8)> = routing.entries().iter().filter(|(_, w)| *w > 0).cloned().collect();
-    live.sort_by_key(|(arn, w)| (std::cmp::Reverse(*w), version_number(arn)));
-    live
-}
-
 /// The whole decision. `alias` is None when the alias does not exist.
 pub fn decide(alias: Option<&Routing>, target: &Target, plan: &[Step], opts: Options) -> Decision {
     let Some(routing) = alias else {
         return if opts.resume { Decision::Refuse(Refusal::ResumeNoAlias) } else { Decision::CreateAlias };
     };
-    let live = live(routing);
+    let live = routing.live();
     let target_arn = target.arn();
     if let (Some(full), Some(t)) = (routing.full_version(), target_arn)
         && full == t

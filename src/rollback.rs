@@ -53,7 +53,8 @@ pub struct Rollback<'a> {
     pub alias: &'a mut AliasHandle,
     pub old_version: &'a str,
     pub timeout: Duration,
-    pub region: &'a str,
+    /// `--region ...` for the printed `aws` command.
+    pub aws_cli_flags: &'a str,
     pub reporter: &'a Reporter,
     pub signals: &'a mut Signals,
 }
@@ -62,10 +63,10 @@ impl Rollback<'_> {
     /// Rolls back and returns the error that ends the run: the reason's exit code when the
     /// alias is 100% on the old version again, `RollbackFailed` or `Conflict` when it is not.
     pub async fn run(self, reason: Reason) -> anyhow::Error {
-        let Rollback { alias, old_version, timeout, region, reporter, signals } = self;
+        let Rollback { alias, old_version, timeout, aws_cli_flags, reporter, signals } = self;
         reporter.emit(Event::RollingBack { reason: reason.describe() });
         let target = Routing::single(old_version);
-        let restore = restore_command(&alias.arn, &target, region);
+        let restore = restore_command(&alias.arn, &target, aws_cli_flags);
         let deadline = Instant::now() + timeout;
         let mut delay = Duration::from_millis(500);
         loop {
@@ -212,9 +213,7 @@ fn previous_version(routing: &Routing, newest_first: &[String]) -> Option<String
             let current = alias::version_number(current);
             newest_first.iter().find(|v| alias::version_number(v) < current).cloned()
         }
-        None => {
-            routing.entries().iter().map(|(arn, _)| arn).min_by_key(|arn| alias::version_number(arn)).cloned()
-        }
+        None => routing.oldest_live().map(str::to_string),
     }
 }
 

@@ -9,7 +9,7 @@ use serde_json::json;
 use crate::alarms::AlarmChecker;
 use std::time::{Duration, SystemTime};
 
-use crate::alias::{AliasInfo, Marker, short_version, version_number};
+use crate::alias::{AliasInfo, Marker, short_version};
 use crate::aws::{AwsResultExt, Clients};
 use crate::cli::{OutputFormat, StatusArgs};
 use crate::plan::{self, Decision, Target};
@@ -151,13 +151,12 @@ impl InFlight {
             return None;
         }
         let marker = Marker::parse(&alias.description);
-        let live: Vec<&String> = routing.entries().iter().filter(|(_, w)| *w > 0).map(|(a, _)| a).collect();
         // The version being deployed: as the marker says, else the newer one (deploys go forward).
         let new = marker
             .as_ref()
-            .and_then(|m| live.iter().find(|a| short_version(a) == m.new_version))
-            .or_else(|| live.iter().max_by_key(|a| version_number(a)))
-            .map(|a| a.to_string())?;
+            .and_then(|m| routing.live().into_iter().find(|(a, _)| short_version(a) == m.new_version))
+            .map(|(a, _)| a)
+            .or_else(|| routing.newest_live().map(str::to_string))?;
         let opts = plan::Options { resume: true, ..Default::default() };
         let Decision::Shift(shift) = plan::decide(Some(routing), &Target::Known(new.clone()), &[], opts)
         else {

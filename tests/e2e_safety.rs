@@ -147,3 +147,31 @@ async fn a_second_deploy_on_the_same_alias_refuses_while_the_first_runs() {
         proxy.forwarded("UpdateStateMachineAlias").iter().map(|c| c.routing()).collect();
     assert_eq!(weights, [vec![(1, 70), (3, 30)], vec![(3, 100)]]);
 }
+
+#[tokio::test]
+async fn a_failed_rollback_prints_an_aws_command_for_where_this_run_went() {
+    let Some((aws, proxy, m, alarm)) = setup("restore-flags").await else {
+        return;
+    };
+    // The canary's weight change goes through; every later alias update fails.
+    proxy.set_rule(|op, n| (op == "UpdateStateMachineAlias" && n >= 1).then_some(ProxyFault::Unavailable));
+    let running = spawn(
+        &proxy.endpoint(),
+        &[
+            "--state-machine", &m.name, "--alias", "prod", "--strategy", "canary", "--increment", "25",
+            "--interval", "30", "--alarm-polling", "1", "--alarms", &alarm, "--rollback-timeout", "2s",
+            "--max-attempts", "1",
+        ],
+        &[],
+    );
+    running.wait_for("step 1/2", Duration::from_secs(30)).await;
+    aws.set_alarm(&alarm, "ALARM").await;
+    let out = running.finish().await;
+    assert_eq!(out.code, 5, "rollback failed: {out:#?}");
+    let line = out.stderr.lines().find(|l| l.starts_with("error:")).expect("an error line");
+    let command = &line[line.find("aws stepfunctions").expect("a restore command")..];
+    for flag in ["--region us-east-1", &format!("--endpoint-url {}", proxy.endpoint())] {
+        assert!(command.contains(flag), "{flag} missing: {command}");
+    }
+    assert!(command.contains(&format!("{}:1", m.arn)), "back to v1: {command}");
+}

@@ -259,3 +259,23 @@ async fn a_fault_at_any_call_never_leaves_the_alias_split_silently() {
     assert!(outcomes.len() >= 3, "{outcomes:?}");
     eprintln!("persistent fault outcomes over {calls} positions x 3 kinds: {outcomes:?}");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_split_alias_left_as_found_is_offered_its_older_version_back() {
+    // prod is split, the newer (unproven) v2 the heavier; --force deploys v3 from it. The alias
+    // listing is slow, so the first gate reads the alarms afresh, and finds one firing.
+    let fake =
+        Fake::new("orders", 3).with_alias("prod", &[(1, 30), (2, 70)]).with_alarm("errors", "OK", false);
+    fake.hook(|_, op, _| (op == "ListStateMachineAliases").then_some(Fault::Slow(Duration::from_secs(3))));
+    fake::fire_alarm_after(&fake, "errors", Duration::from_secs(1));
+    let mut args = linear_args();
+    args.push("--force");
+    let run = deploy(&fake, &args).await;
+    assert_eq!(run.code(), ExitCode::RolledBack, "{}", run.message());
+    let message = run.message();
+    assert!(message.contains("before any traffic moved"), "{message}");
+    assert!(message.contains("back to v1") && message.contains("stateMachine:orders:1"), "{message}");
+    assert!(!message.contains("stateMachine:orders:2\""), "{message}");
+    assert!(message.contains(&format!("{RESTORE} --region us-east-1")), "{message}");
+    assert!(fake.calls_of("UpdateStateMachineAlias").is_empty());
+}

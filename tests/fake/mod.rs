@@ -385,7 +385,8 @@ impl Fake {
                 .build(),
         );
         let region = self.state().region.clone();
-        Clients { sfn, cloudwatch, sts, region }
+        let aws_cli_flags = format!("--region {region}");
+        Clients { sfn, cloudwatch, sts, region, aws_cli_flags }
     }
 
     /// Takes the delay a `Slow` fault set for the attempt just answered.
