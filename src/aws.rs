@@ -7,7 +7,8 @@ use anyhow::Result;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region};
-use aws_sdk_sfn::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_sfn::config::http::HttpResponse;
+use aws_sdk_sfn::error::{ProvideErrorMetadata, SdkError};
 
 use crate::cli::GlobalArgs;
 use crate::commands::quote;
@@ -97,27 +98,40 @@ pub fn region_for(flag: Option<&str>, state_machine: Option<&StateMachineRef>) -
     }
 }
 
-/// Turns an SDK error into one readable line: the service's code and message, or for
-/// transport failures the whole cause chain (DNS, connection refused, timeout, credentials).
-pub fn sdk_error<E, R>(err: SdkError<E, R>) -> anyhow::Error
+/// Turns an SDK error into one readable line that names the operation, the HTTP status and the
+/// service's error code and message: `PublishStateMachineVersion: HTTP 400, ThrottlingException:
+/// Rate exceeded`. An answer the SDK cannot read (no code) says so, never a debug dump; transport
+/// failures give their cause chain (DNS, connection refused, credentials).
+pub fn sdk_error<E>(err: SdkError<E, HttpResponse>) -> anyhow::Error
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug + Send + Sync + 'static,
 {
+    let op = operation_name::<E>();
     let text = match &err {
         SdkError::ServiceError(service) => {
             let e = service.err();
+            let status = service.raw().status().as_u16();
             match (e.code(), e.message()) {
-                (Some(code), Some(msg)) if !msg.is_empty() => format!("{code}: {msg}"),
-                (Some(code), _) => code.to_string(),
-                _ => DisplayErrorContext(&err).to_string(),
+                (Some(code), Some(msg)) if !msg.is_empty() => format!("{op}: HTTP {status}, {code}: {msg}"),
+                (Some(code), _) => format!("{op}: HTTP {status}, {code}"),
+                _ => format!("{op}: HTTP {status} with no error code in the answer"),
             }
         }
-        SdkError::TimeoutError(_) => "the call timed out (see --call-timeout)".to_string(),
-        SdkError::DispatchFailure(_) => format!("could not reach AWS: {}", causes(&err)),
-        _ => causes(&err),
+        SdkError::TimeoutError(_) => format!("{op}: the call timed out (see --call-timeout)"),
+        SdkError::DispatchFailure(_) => format!("{op}: could not reach AWS: {}", causes(&err)),
+        SdkError::ResponseError(r) => {
+            format!("{op}: HTTP {} with an answer that could not be read", r.raw().status().as_u16())
+        }
+        _ => format!("{op}: {}", causes(&err)),
     };
     anyhow::anyhow!(text)
+}
+
+/// `PublishStateMachineVersion` from the SDK's `...::PublishStateMachineVersionError` type.
+fn operation_name<E>() -> &'static str {
+    let name = std::any::type_name::<E>();
+    let last = name.rsplit("::").next().unwrap_or(name);
+    last.strip_suffix("Error").unwrap_or(last)
 }
 
 /// An error and its sources, each once, as `a: b: c` (Display only, no debug dumps).
@@ -142,10 +156,9 @@ pub trait AwsResultExt<T> {
         F: FnOnce() -> C;
 }
 
-impl<T, E, R> AwsResultExt<T> for Result<T, SdkError<E, R>>
+impl<T, E> AwsResultExt<T> for Result<T, SdkError<E, HttpResponse>>
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug + Send + Sync + 'static,
 {
     fn aws_context<C, F>(self, what: F) -> Result<T>
     where

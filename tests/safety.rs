@@ -279,3 +279,26 @@ async fn a_split_alias_left_as_found_is_offered_its_older_version_back() {
     assert!(message.contains(&format!("{RESTORE} --region us-east-1")), "{message}");
     assert!(fake.calls_of("UpdateStateMachineAlias").is_empty());
 }
+
+#[tokio::test(start_paused = true)]
+async fn an_unreadable_error_is_named_by_operation_status_and_code_without_a_debug_dump() {
+    for (fault, op, status) in [
+        (Fault::ServerError, "PublishStateMachineVersion", "HTTP 500"),
+        (Fault::ServerError, "DescribeAlarms", "HTTP 500"),
+        (Fault::Throttle, "PublishStateMachineVersion", "HTTP 400"),
+    ] {
+        let fake = standard().with_unpublished_revision();
+        fake.hook(move |_, o, _| (o == op).then_some(fault));
+        let run = deploy(&fake, &["--publish-revision", "--alarms", "errors", "--interval", "0"]).await;
+        let message = run.message();
+        assert_ne!(run.code(), ExitCode::Success, "{message}");
+        assert!(message.contains(op) && message.contains(status), "{op}: {message}");
+        if matches!(fault, Fault::Throttle) {
+            assert!(message.contains("ThrottlingException"), "{message}");
+        }
+        for dump in ["ServiceError", "raw:", "Response {", "SdkBody", "Unhandled"] {
+            assert!(!message.contains(dump), "{op}: a debug dump: {message}");
+        }
+        assert!(!message.contains('\n'), "{message}");
+    }
+}
