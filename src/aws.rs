@@ -35,13 +35,8 @@ impl Clients {
     pub async fn connect(args: &GlobalArgs, state_machine: Option<&StateMachineRef>) -> Result<Self> {
         let region = region_for(args.region.as_deref(), state_machine)?;
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
-            .retry_config(RetryConfig::standard().with_max_attempts(args.max_attempts))
-            .timeout_config(
-                TimeoutConfig::builder()
-                    .connect_timeout(args.call_timeout.min(Duration::from_secs(10)))
-                    .operation_attempt_timeout(args.call_timeout)
-                    .build(),
-            );
+            .retry_config(retry_config(args))
+            .timeout_config(timeout_config(args));
         if let Some(region) = region {
             loader = loader.region(Region::new(region));
         }
@@ -68,6 +63,23 @@ impl Clients {
             region,
         })
     }
+}
+
+/// Adaptive retry: the standard retry (backoff with jitter for throttling, 5xx and timeouts)
+/// plus client-side rate limiting, which slows this process's calls down when the account's
+/// API rate is exhausted (many deploys at once) instead of failing them.
+fn retry_config(args: &GlobalArgs) -> RetryConfig {
+    RetryConfig::adaptive().with_max_attempts(args.max_attempts)
+}
+
+/// `--call-timeout` for each attempt, and for each call, retries included, at most
+/// `--call-timeout` × `--max-attempts`.
+fn timeout_config(args: &GlobalArgs) -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .connect_timeout(args.call_timeout.min(Duration::from_secs(10)))
+        .operation_attempt_timeout(args.call_timeout)
+        .operation_timeout(args.call_timeout.saturating_mul(args.max_attempts))
+        .build()
 }
 
 /// `--region R [--profile P] [--endpoint-url U]`, shell-quoted, for printed `aws` commands.
@@ -172,6 +184,28 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn every_call_has_an_overall_time_limit_and_adaptive_retry() {
+        use clap::Parser;
+        let cli = crate::cli::Cli::try_parse_from([
+            "sfndeploy", "--state-machine", "orders", "--alias", "prod", "--region", "us-east-1",
+            "--call-timeout", "3s", "--max-attempts", "4",
+        ])
+        .unwrap();
+        let clients = Clients::connect(&cli.global, None).await.unwrap();
+        let check = |timeouts: Option<&TimeoutConfig>, retry: Option<&RetryConfig>| {
+            let timeouts = timeouts.expect("a timeout config");
+            assert_eq!(timeouts.operation_attempt_timeout(), Some(Duration::from_secs(3)));
+            assert_eq!(timeouts.operation_timeout(), Some(Duration::from_secs(12)), "retries included");
+            let retry = retry.expect("a retry config");
+            assert_eq!(retry.mode(), aws_config::retry::RetryMode::Adaptive);
+            assert_eq!(retry.max_attempts(), 4);
+        };
+        check(clients.sfn.config().timeout_config(), clients.sfn.config().retry_config());
+        check(clients.cloudwatch.config().timeout_config(), clients.cloudwatch.config().retry_config());
+        check(clients.sts.config().timeout_config(), clients.sts.config().retry_config());
+    }
 
     #[test]
     fn a_state_machine_arn_names_the_region() {

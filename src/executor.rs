@@ -199,8 +199,18 @@ impl<'a> Executor<'a> {
     /// Reads the alarms once. Ok(true): read, none firing. Ok(false): the read failed but the
     /// unmonitored time is still within bounds. Err: we stopped (and rolled back if needed).
     async fn poll(&mut self) -> Result<bool> {
+        // A read that outlives --max-unmonitored is cut there: waiting on it is being blind. (A
+        // read that starts past the bound, after a slow weight change, gets one polling interval.)
+        let bound = self.settings.max_unmonitored;
+        let now = Instant::now();
+        let deadline = match self.last_read_ok + bound {
+            at if at > now => at,
+            _ => now + self.settings.polling.min(bound),
+        };
         let read = tokio::select! {
-            r = self.alarms.read() => r,
+            r = tokio::time::timeout_at(deadline, self.alarms.read()) => r.unwrap_or_else(|_| {
+                Err(anyhow::anyhow!("DescribeAlarms: no answer within --max-unmonitored"))
+            }),
             s = self.signals.next() => return Err(self.stop(Reason::Signal(s)).await),
         };
         match read {

@@ -69,10 +69,24 @@ impl Rollback<'_> {
         let restore = restore_command(&alias.arn, &target, aws_cli_flags);
         let deadline = Instant::now() + timeout;
         let mut delay = Duration::from_millis(500);
+        // A second signal while a rollback call is in flight does not abandon the call: its
+        // answer is what tells where the alias is. We stop right after it returns.
+        let mut stopping: Option<Signal> = None;
         loop {
-            let attempt: Result<()> = tokio::select! {
-                r = alias.set(&target, None) => r,
-                s = signals.next() => return abandoned(s, alias, old_version, &restore),
+            let attempt: Result<()> = {
+                let call = tokio::time::timeout_at(deadline, alias.set(&target, None));
+                tokio::pin!(call);
+                loop {
+                    tokio::select! {
+                        r = &mut call => break r.unwrap_or_else(|_| Err(anyhow::anyhow!(
+                            "UpdateStateMachineAlias had no answer by the end of --rollback-timeout"
+                        ))),
+                        s = signals.next(), if stopping.is_none() => {
+                            tracing::warn!("{}: stopping once the rollback call in flight returns", s.name());
+                            stopping = Some(s);
+                        }
+                    }
+                }
             };
             let err = match attempt {
                 Ok(()) => {
@@ -80,10 +94,13 @@ impl Rollback<'_> {
                         version: old_version.to_string(),
                         reason: reason.describe(),
                     });
+                    let stopped = stopping
+                        .map(|s| format!(" ({} came during the rollback call; it was let finish)", s.name()))
+                        .unwrap_or_default();
                     return Failure::err(
-                        reason.exit_code(),
+                        stopping.map_or(reason.exit_code(), |s| s.exit_code()),
                         format!(
-                            "{}; rolled back alias {} to 100% {}",
+                            "{}; rolled back alias {} to 100% {}{stopped}",
                             reason.describe(),
                             alias.arn,
                             short_version(old_version)
@@ -103,6 +120,9 @@ impl Rollback<'_> {
                 }
                 Err(e) => e,
             };
+            if let Some(s) = stopping {
+                return abandoned(s, alias, old_version, &restore);
+            }
             if Instant::now() + delay > deadline {
                 return Failure::err(
                     ExitCode::RollbackFailed,

@@ -302,3 +302,59 @@ async fn an_unreadable_error_is_named_by_operation_status_and_code_without_a_deb
         assert!(!message.contains('\n'), "{message}");
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn deadlines_cut_calls_in_flight() {
+    // --max-unmonitored: from 4 s on, DescribeAlarms never answers (each attempt is cut by the
+    // SDK after 2 s and retried: about 6 s a call).
+    let fake = standard();
+    fake.hook(|s, op, _| {
+        (op == "DescribeAlarms" && s.elapsed() >= Duration::from_secs(4)).then_some(Fault::Timeout)
+    });
+    let mut args = linear_args();
+    args.extend(["--max-unmonitored", "3s"]);
+    let run = deploy(&fake, &args).await;
+    assert_eq!(run.code(), ExitCode::RolledBack, "{}", run.message());
+    // Reads at 0, 2 (the last answered) and 4 (no answer): cut at 2 + 3 s.
+    let back = fake.calls_of("UpdateStateMachineAlias").last().unwrap().at;
+    assert!(back <= Duration::from_millis(5500), "rolled back at {back:?}, not after the call gave up");
+
+    // --rollback-timeout: every rollback call hangs; the run ends at the timeout, not after the
+    // call's own retries.
+    let fake = standard();
+    fake.hook(|s, op, _| {
+        let rolling_back = s.alarms.iter().any(|a| a.state == "ALARM");
+        (op == "UpdateStateMachineAlias" && rolling_back).then_some(Fault::Timeout)
+    });
+    fake::fire_alarm_after(&fake, "errors", Duration::from_secs(3));
+    let mut args = linear_args();
+    args.extend(["--rollback-timeout", "3s"]);
+    let run = deploy(&fake, &args).await;
+    let ended = fake.state().elapsed();
+    assert_eq!(run.code(), ExitCode::RollbackFailed, "{}", run.message());
+    assert!(run.message().contains(RESTORE), "{}", run.message());
+    assert!(ended <= Duration::from_millis(7500), "ended at {ended:?}: the rollback began at about 4 s");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_second_signal_while_the_rollback_call_is_in_flight_waits_for_it() {
+    let fake = standard();
+    // The rollback call takes 1.5 s (within the fake's 2 s attempt timeout); the second signal
+    // comes 0.5 s into it.
+    fake.hook(|s, op, _| {
+        let rolling_back = s.calls.iter().any(|c| c.op == "UpdateStateMachineAlias");
+        (op == "UpdateStateMachineAlias" && rolling_back).then_some(Fault::Slow(Duration::from_millis(1500)))
+    });
+    let (signals, sender) = Signals::manual();
+    signal_after(sender.clone(), Duration::from_secs(5), Signal::Terminate);
+    signal_after(sender, Duration::from_millis(5500), Signal::Interrupt);
+    let run = deploy_with(&fake, &linear_args(), signals).await;
+    assert_eq!(fake.routing("prod"), [(2, 100)]);
+    assert_eq!(run.code(), ExitCode::Interrupted, "{}", run.message());
+    assert!(run.message().contains("rolled back"), "{}", run.message());
+    let ended = fake.state().elapsed();
+    assert!(
+        ended >= Duration::from_millis(6500) && ended < Duration::from_secs(7),
+        "right after the call: {ended:?}"
+    );
+}
