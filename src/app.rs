@@ -96,12 +96,15 @@ fn print_stdout(text: &str) {
 fn init_logging(global: &GlobalArgs) {
     // -v: our own detail (every alarm poll); -vv: the SDK's too, but never the resolved
     // identity (it names the access key).
+    // aws_config stays at warn at every level: at info it logs the credentials it loaded (key id
+    // included).
     let default = match (global.quiet, global.verbose) {
         (true, _) => "warn",
-        (false, 0) => "info",
-        (false, 1) => "info,sfndeploy=debug",
+        (false, 0) => "warn,sfndeploy=info",
+        (false, 1) => "warn,sfndeploy=debug",
         (false, _) => {
-            "debug,aws_smithy_runtime::client::orchestrator::endpoints=info,hyper=info,hyper_util=info,h2=info,rustls=info"
+            "debug,aws_config=warn,aws_smithy_runtime::client::orchestrator::endpoints=info,hyper=info,\
+             hyper_util=info,h2=info,rustls=info"
         }
     };
     let filter = EnvFilter::try_from_env("RUST_LOG").unwrap_or_else(|_| EnvFilter::new(default));

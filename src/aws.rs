@@ -26,6 +26,8 @@ pub struct Clients {
     /// What points the AWS CLI where this run went: `--region R`, and `--profile P` and
     /// `--endpoint-url U` when this run used them; for every printed `aws` command.
     pub aws_cli_flags: String,
+    /// Where the credentials come from, to read their expiry (None: none configured).
+    pub credentials: Option<aws_sdk_sfn::config::SharedCredentialsProvider>,
 }
 
 impl Clients {
@@ -60,6 +62,7 @@ impl Clients {
             cloudwatch: aws_sdk_cloudwatch::Client::new(&config),
             sts: aws_sdk_sts::Client::new(&config),
             aws_cli_flags: aws_cli_flags(&region, profile.as_deref(), endpoint.as_deref()),
+            credentials: config.credentials_provider(),
             region,
         })
     }

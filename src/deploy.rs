@@ -124,6 +124,7 @@ impl Deploy<'_> {
             r = self.check(&alarms) => r?,
         };
         let cfg = self.cfg;
+        self.warn_if_credentials_expire_first().await;
         let opts = cfg.plan_options();
         // Decided once before any change (a refusal costs nothing), and again once the version
         // is known for sure (publishing an unchanged revision returns an existing version).
@@ -208,6 +209,22 @@ impl Deploy<'_> {
 
         let pruned = self.prune(&checked.versions, &[&old, &new_version]).await?;
         Ok(Outcome::Deployed { alias: cfg.alias.clone(), version: new_version, took, pruned })
+    }
+
+    /// Credentials that report an expiry before the deploy's planned end (holds, plus the
+    /// rollback's own time) are worth a warning before the first change: once they expire,
+    /// sfndeploy can neither go on nor roll back. Credentials without an expiry say nothing.
+    async fn warn_if_credentials_expire_first(&self) {
+        use aws_sdk_sfn::config::ProvideCredentials;
+        let Some(provider) = &self.clients.credentials else { return };
+        let fetched =
+            tokio::time::timeout(std::time::Duration::from_secs(10), provider.provide_credentials()).await;
+        let Ok(Ok(credentials)) = fetched else { return };
+        let needed = self.cfg.planned_duration() + self.cfg.rollback_timeout;
+        if let Some(warning) = credentials_warning(credentials.expiry(), std::time::SystemTime::now(), needed)
+        {
+            tracing::warn!("{warning}");
+        }
     }
 
     /// The deploy stops at `--pause-at` with the alias split on purpose: say so, with the
@@ -617,6 +634,26 @@ impl Deploy<'_> {
     }
 }
 
+/// The warning for credentials that expire within `needed` from `now`, if they do.
+fn credentials_warning(
+    expiry: Option<std::time::SystemTime>,
+    now: std::time::SystemTime,
+    needed: std::time::Duration,
+) -> Option<String> {
+    let left = expiry?.duration_since(now).unwrap_or_default();
+    (left < needed).then(|| {
+        format!(
+            "the AWS credentials in use expire at {} (in {}), before this deploy could end (its holds and \
+             --rollback-timeout take up to {}): unless they are refreshed by then, sfndeploy will be able \
+             neither to go on nor to roll back. Use credentials that last longer (e.g. a longer role \
+             session) or a shorter plan",
+            humantime::format_rfc3339_seconds(expiry.unwrap_or(now)),
+            human(left),
+            human(needed)
+        )
+    })
+}
+
 /// `10% → 100%, holding 5m after each` or `5% (1m) → 50% (10m) → 100% (1m)`.
 fn describe_steps(plan: &[crate::strategy::Step]) -> String {
     let uniform = plan.windows(2).all(|w| w[0].hold == w[1].hold);
@@ -647,4 +684,21 @@ fn same_definition(a: &str, b: &str) -> bool {
 
 fn quoted(names: &[String]) -> String {
     names.iter().map(|n| format!("'{n}'")).collect::<Vec<_>>().join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, SystemTime};
+
+    #[test]
+    fn credentials_that_expire_before_the_end_are_worth_a_warning() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        let hour = Duration::from_secs(3600);
+        let warning = credentials_warning(Some(now + hour), now, hour * 2).expect("a warning");
+        assert!(warning.contains("in 1h") && warning.contains("2h"), "{warning}");
+        assert!(credentials_warning(Some(now + hour * 3), now, hour * 2).is_none());
+        assert!(credentials_warning(None, now, hour * 2).is_none(), "no expiry, nothing to say");
+        assert!(credentials_warning(Some(now - hour), now, hour).is_some(), "already expired");
+    }
 }

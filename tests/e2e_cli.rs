@@ -306,3 +306,64 @@ async fn a_state_machine_arn_names_its_region_whatever_aws_region_says() {
     assert!(out.stderr.contains("contradicts"), "{}", out.stderr);
     assert_eq!(proxy.log().len(), calls, "no AWS call");
 }
+
+#[tokio::test]
+async fn credentials_that_expire_before_the_planned_end_are_announced_before_any_change() {
+    let Some((_aws, proxy, m)) = deployable("expiring", 2).await else {
+        return;
+    };
+    // A profile whose credentials (from credential_process) expire in 10 minutes.
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(&m.name);
+    std::fs::create_dir_all(&dir).unwrap();
+    let expires = humantime::format_rfc3339_seconds(std::time::SystemTime::now() + Duration::from_secs(600));
+    let process = dir.join("credentials.sh");
+    std::fs::write(
+        &process,
+        format!(
+            "#!/bin/sh\necho '{{\"Version\":1,\"AccessKeyId\":\"AKIASFNDEPLOYTEST\",\"SecretAccessKey\":\"test\",\
+             \"SessionToken\":\"t\",\"Expiration\":\"{expires}\"}}'\n"
+        ),
+    )
+    .unwrap();
+    let config = dir.join("config");
+    std::fs::write(&config, format!("[profile short]\ncredential_process = sh {}\n", process.display()))
+        .unwrap();
+    let config = config.to_str().unwrap().to_string();
+    let env = [
+        ("AWS_ACCESS_KEY_ID", ""),
+        ("AWS_SECRET_ACCESS_KEY", ""),
+        ("AWS_CONFIG_FILE", config.as_str()),
+        ("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent"),
+        ("AWS_PROFILE", "short"),
+    ];
+    let base = ["--state-machine", m.name.as_str(), "--alias", "prod", "--strategy", "linear", "--dry-run"];
+    // Linear 10% every 10 minutes: 100 minutes, far past the expiry.
+    let mut long = base.to_vec();
+    long.extend(["--increment", "10", "--interval", "10m"]);
+    let out = spawn(&proxy.endpoint(), &long, &env).finish().await;
+    assert_eq!(out.code, 0, "{out:#?}");
+    let warning = out
+        .stderr
+        .lines()
+        .find(|l| l.contains("credentials in use expire"))
+        .unwrap_or_else(|| panic!("no expiry warning: {}", out.stderr));
+    assert!(warning.contains("--rollback-timeout"), "{warning}");
+    // A two-second plan (and a 1 s rollback timeout) fits: nothing to say.
+    let mut short = base.to_vec();
+    short.extend(["--increment", "50", "--interval", "1", "--rollback-timeout", "1s"]);
+    let out = spawn(&proxy.endpoint(), &short, &env).finish().await;
+    assert_eq!(out.code, 0, "{out:#?}");
+    assert!(!out.stderr.contains("expire"), "{}", out.stderr);
+    // Never logged, at any level.
+    for verbosity in [None, Some("-v"), Some("-vv")] {
+        let mut args = short.clone();
+        args.extend(verbosity);
+        let out = spawn(&proxy.endpoint(), &args, &env).finish().await;
+        assert_eq!(out.code, 0, "{out:#?}");
+        assert!(
+            !out.stderr.contains("AKIASFNDEPLOYTEST"),
+            "{verbosity:?} logs the access key id: {}",
+            out.stderr
+        );
+    }
+}

@@ -386,7 +386,7 @@ impl Fake {
         );
         let region = self.state().region.clone();
         let aws_cli_flags = format!("--region {region}");
-        Clients { sfn, cloudwatch, sts, region, aws_cli_flags }
+        Clients { sfn, cloudwatch, sts, region, aws_cli_flags, credentials: None }
     }
 
     /// Takes the delay a `Slow` fault set for the attempt just answered.

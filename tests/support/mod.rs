@@ -438,8 +438,13 @@ pub fn spawn(endpoint: &str, args: &[&str], extra_env: &[(&str, &str)]) -> Runni
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true);
+    // An empty value removes the variable.
     for (k, v) in extra_env {
-        cmd.env(k, v);
+        if v.is_empty() {
+            cmd.env_remove(k);
+        } else {
+            cmd.env(k, v);
+        }
     }
     let mut child = cmd.spawn().expect("start sfndeploy");
     let stderr = Arc::new(Mutex::new(Vec::new()));
