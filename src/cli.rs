@@ -34,7 +34,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     #[command(about = DEPLOY_ABOUT)]
-    Deploy(DeployArgs),
+    Deploy(Box<DeployArgs>),
     /// Show the alias routing, the newest versions and the alarms' states
     Status(StatusArgs),
     /// Point the alias 100% at a chosen version, or the one before the current
@@ -172,6 +172,11 @@ pub struct DeployArgs {
     #[arg(long, env = "SFNDEPLOY_INTERVAL", value_name = "DURATION", value_parser = parse_duration)]
     pub interval: Option<Duration>,
 
+    /// Monitored hold once the new version has 100%, before success is declared [default: none
+    /// for canary (it holds once, as sfndeploy.py does); one --interval for the others]
+    #[arg(long, env = "SFNDEPLOY_BAKE", value_name = "DURATION", value_parser = parse_duration)]
+    pub bake: Option<Duration>,
+
     /// How often to read the alarms during a hold: 60, 30s, 1m
     #[arg(long, env = "SFNDEPLOY_ALARM_POLLING", value_name = "DURATION", default_value = "60",
           value_parser = parse_positive_duration)]
@@ -214,8 +219,8 @@ pub struct DeployArgs {
     /// Continue a deploy of the same version that stopped halfway (killed, or paused by
     /// --pause-at): from the alias's current weight, never back, with this command line's
     /// strategy and alarms, starting with a check of the alarms. On an alias already fully on
-    /// the version: nothing to do
-    #[arg(long, env = "SFNDEPLOY_RESUME")]
+    /// the version: nothing to do [env: SFNDEPLOY_RESUME]
+    #[arg(long)]
     pub resume: bool,
 
     /// A manual gate: stop after the (monitored) hold of the step that reaches PERCENT, leaving

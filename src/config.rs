@@ -122,7 +122,7 @@ impl DeployConfig {
         let dry_run = switch(args.dry_run, false, env, "SFNDEPLOY_DRY_RUN")?;
         let resume = switch(args.resume, false, env, "SFNDEPLOY_RESUME")?;
         let strategy = build_strategy(args)?;
-        let plan = strategy.plan();
+        let plan = strategy::with_bake(strategy.plan(), args.bake);
 
         let alarms = alarm_names(&args.alarms)?;
 
@@ -442,6 +442,29 @@ mod tests {
         assert_eq!(cfg.planned_duration(), Duration::from_secs(120));
         let cfg = parse(&["--strategy", "Canary10Percent15Minutes"]).unwrap();
         assert_eq!(weights(&cfg), [10, 100]);
-        assert_eq!(cfg.planned_duration(), Duration::from_secs(30 * 60));
+        // Every preset takes its nominal time: the canary holds once, linear holds ten times.
+        let minutes = |m: u64| Duration::from_secs(60 * m);
+        for (preset, total) in [
+            ("Canary10Percent5Minutes", minutes(5)),
+            ("Canary10Percent10Minutes", minutes(10)),
+            ("Canary10Percent15Minutes", minutes(15)),
+            ("Canary10Percent30Minutes", minutes(30)),
+            ("Linear10PercentEvery1Minute", minutes(10)),
+            ("Linear10PercentEvery2Minutes", minutes(20)),
+            ("Linear10PercentEvery3Minutes", minutes(30)),
+            ("Linear10PercentEvery10Minutes", minutes(100)),
+            ("AllAtOnce", Duration::from_secs(120)),
+        ] {
+            assert_eq!(parse(&["--strategy", preset]).unwrap().planned_duration(), total, "{preset}");
+        }
+        // --bake: a monitored hold after 100% for any strategy, in place of its own.
+        let cfg = parse(&["--strategy", "Canary10Percent5Minutes", "--bake", "2m"]).unwrap();
+        assert_eq!(cfg.plan.last().map(|s| (s.weight, s.hold)), Some((100, minutes(2))));
+        assert_eq!(cfg.planned_duration(), minutes(7));
+        let cfg =
+            parse(&["--strategy", "linear", "--increment", "50", "--interval", "1m", "--bake", "0"]).unwrap();
+        assert_eq!(cfg.planned_duration(), minutes(1));
+        let cfg = parse(&["--steps", "5,100", "--interval", "1m", "--bake", "10m"]).unwrap();
+        assert_eq!(cfg.planned_duration(), minutes(11));
     }
 }

@@ -26,7 +26,8 @@ pub struct AllAtOnce {
     pub interval: Duration,
 }
 
-/// `increment`% for one hold, then 100% and a final hold.
+/// `increment`% for one hold, then 100%: it holds once, as `sfndeploy.py` and CodeDeploy do
+/// (a watch after 100% is `--bake`).
 #[derive(Debug)]
 pub struct Canary {
     pub increment: u8,
@@ -61,11 +62,11 @@ impl DeployStrategy for Canary {
         "canary"
     }
     fn plan(&self) -> Vec<Step> {
-        let mut weights = vec![self.increment];
+        let mut plan = vec![Step { weight: self.increment, hold: self.interval }];
         if self.increment < 100 {
-            weights.push(100);
+            plan.push(Step { weight: 100, hold: Duration::ZERO });
         }
-        with_hold(&weights, self.interval)
+        plan
     }
 }
 
@@ -96,6 +97,15 @@ impl DeployStrategy for Steps {
 
 fn with_hold(weights: &[u8], hold: Duration) -> Vec<Step> {
     weights.iter().map(|&weight| Step { weight, hold }).collect()
+}
+
+/// `--bake`: the monitored hold after the new version reaches 100%, in place of the strategy's
+/// own (none for a canary; one interval for the others, as in `sfndeploy.py`).
+pub fn with_bake(mut plan: Vec<Step>, bake: Option<Duration>) -> Vec<Step> {
+    if let (Some(bake), Some(last)) = (bake, plan.last_mut()) {
+        last.hold = bake;
+    }
+    plan
 }
 
 /// Total hold time of a plan: how long a deploy that goes to the end takes, API calls aside.
@@ -154,13 +164,27 @@ mod tests {
     }
 
     #[test]
-    fn canary_plans_match_the_script() {
+    fn canary_plans_match_the_script_and_hold_once() {
         let cases: &[(u8, &[u8])] = &[(100, &[100]), (10, &[10, 100]), (1, &[1, 100])];
         for &(increment, expected) in cases {
             let strategy = Canary { increment, interval: Duration::from_secs(2) };
             assert_eq!(weights(&strategy), expected, "canary {increment}/2");
-            assert_eq!(total_hold(&strategy.plan()), Duration::from_secs(2 * expected.len() as u64));
+            assert_eq!(total_hold(&strategy.plan()), Duration::from_secs(2), "one hold");
         }
+        let baked = with_bake(
+            Canary { increment: 10, interval: Duration::from_secs(300) }.plan(),
+            Some(Duration::from_secs(60)),
+        );
+        assert_eq!(
+            baked,
+            [
+                Step { weight: 10, hold: Duration::from_secs(300) },
+                Step { weight: 100, hold: Duration::from_secs(60) }
+            ]
+        );
+        let linear = Linear { increment: 50, interval: Duration::from_secs(10) };
+        assert_eq!(with_bake(linear.plan(), None), linear.plan(), "no --bake: the strategy's own");
+        assert_eq!(with_bake(linear.plan(), Some(Duration::ZERO)).last().unwrap().hold, Duration::ZERO);
     }
 
     #[test]

@@ -103,13 +103,26 @@ async fn polling_slower_than_the_hold_still_ends_each_hold_on_time() {
         &fake,
         &[
             "--strategy", "canary", "--increment", "10", "--interval", "10", "--alarm-polling", "7",
-            "--alarms", "errors",
+            "--bake", "10", "--alarms", "errors",
         ],
     )
     .await;
     assert_eq!(run.code(), ExitCode::Success, "{}", run.message());
     let polls: Vec<u64> = fake.calls_of("DescribeAlarms").iter().map(|c| c.at.as_secs()).collect();
     assert_eq!(polls, [0, 7, 10, 17, 20]);
+    // Without --bake the canary holds once: 100% is followed by one last read, no hold.
+    let fake = standard();
+    let run = deploy(
+        &fake,
+        &[
+            "--strategy", "canary", "--increment", "10", "--interval", "10", "--alarm-polling", "7",
+            "--alarms", "errors",
+        ],
+    )
+    .await;
+    assert_eq!(run.code(), ExitCode::Success, "{}", run.message());
+    let polls: Vec<u64> = fake.calls_of("DescribeAlarms").iter().map(|c| c.at.as_secs()).collect();
+    assert_eq!(polls, [0, 7, 10, 10]);
 }
 
 #[tokio::test(start_paused = true)]
