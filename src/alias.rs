@@ -491,6 +491,26 @@ mod tests {
              --state-machine-alias-arn arn:aws:states:us-east-1:1:stateMachine:sm:prod \
              --routing-configuration '[{\"stateMachineVersionArn\":\"arn:aws:states:us-east-1:1:stateMachine:sm:3\",\"weight\":100}]'"
         );
+        // The quoted argument is the JSON the AWS CLI takes, for one entry or two.
+        for routing in [Routing::single(OLD), Routing::shifted(OLD, NEW, 30)] {
+            let cmd =
+                restore_command("arn:aws:states:us-east-1:1:stateMachine:sm:prod", &routing, "--region x");
+            let json = cmd.split('\'').nth(1).expect("a quoted routing");
+            let parsed: serde_json::Value = serde_json::from_str(json).expect("valid JSON");
+            let entries: Vec<(String, u64)> = parsed
+                .as_array()
+                .expect("a list")
+                .iter()
+                .map(|e| {
+                    let keys: Vec<&String> = e.as_object().unwrap().keys().collect();
+                    assert_eq!(keys, ["stateMachineVersionArn", "weight"], "the API's own field names");
+                    (e["stateMachineVersionArn"].as_str().unwrap().to_string(), e["weight"].as_u64().unwrap())
+                })
+                .collect();
+            let expected: Vec<(String, u64)> =
+                routing.entries().iter().map(|(a, w)| (a.clone(), u64::from(*w))).collect();
+            assert_eq!(entries, expected);
+        }
         assert_eq!(short_version(OLD), "v3");
         assert_eq!(short_version("odd"), "odd");
         assert_eq!(

@@ -73,7 +73,7 @@ async fn dispatch(cli: Cli, reporter: &Reporter) -> Result<Option<String>> {
             let summary = rollback::rollback_command(&clients, &args, reporter).await?;
             return Ok(text.then_some(summary));
         }
-        Some(Command::Deploy(args)) => args,
+        Some(Command::Deploy(args)) => *args,
         None => cli.deploy,
     };
     // Flag checks come first: a mistake costs no AWS call.

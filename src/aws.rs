@@ -133,6 +133,11 @@ where
             }
         }
         SdkError::TimeoutError(_) => format!("{op}: the call timed out (see --call-timeout)"),
+        SdkError::DispatchFailure(_) if causes(&err).contains("no credentials found") => format!(
+            "{op}: no AWS credentials were found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, name a \
+             profile (--profile or AWS_PROFILE; `aws sso login` first for SSO), or run where a role is \
+             available (web identity, ECS, EC2)"
+        ),
         SdkError::DispatchFailure(_) => format!("{op}: could not reach AWS: {}", causes(&err)),
         SdkError::ResponseError(r) => {
             format!("{op}: HTTP {} with an answer that could not be read", r.raw().status().as_u16())
@@ -154,7 +159,9 @@ fn causes(err: &(dyn std::error::Error + 'static)) -> String {
     let mut parts: Vec<String> = Vec::new();
     let mut next = Some(err);
     while let Some(e) = next {
-        let text = e.to_string();
+        // One line each: some causes list every provider they tried, a line each.
+        let text =
+            e.to_string().lines().next().unwrap_or_default().trim_end_matches([' ', ':', '.']).to_string();
         if !parts.iter().any(|p| p.contains(&text)) {
             parts.push(text);
         }

@@ -432,18 +432,116 @@ mod tests {
         assert!(reporter.last_polled_differs(&state("ALARM")));
     }
 
-    #[test]
-    fn every_event_has_object_fields() {
-        let events = [
-            Event::AlarmFired { alarms: vec!["a".into()] },
+    /// One of each kind. `ordinal` matches without a wildcard, so a new kind does not compile
+    /// until it is added here too.
+    fn one_of_each() -> Vec<Event> {
+        let v = |n: u32| format!("arn:aws:states:us-east-1:1:stateMachine:sm:{n}");
+        let step = Step { weight: 10, hold: Duration::from_secs(5) };
+        let state = AlarmState { name: "errors".into(), state: "OK".into(), composite: false };
+        vec![
+            Event::Started {
+                state_machine: "sm".into(),
+                alias: "prod".into(),
+                old_version: Some(v(1)),
+                new_version: v(2),
+                strategy: "canary".into(),
+                steps: vec![step],
+                planned: Duration::from_secs(5),
+                from_weight: 0,
+            },
+            Event::Paused {
+                alias: "prod".into(),
+                old_version: v(1),
+                new_version: v(2),
+                weight: 50,
+                resume_command: "sfndeploy --resume".into(),
+                rollback_command: "sfndeploy rollback".into(),
+            },
+            Event::Planned {
+                state_machine: "sm".into(),
+                alias: "prod".into(),
+                old_version: Some(v(1)),
+                new_version: None,
+                action: "would shift".into(),
+                strategy: "linear".into(),
+                steps: vec![step],
+                planned: Duration::from_secs(5),
+                alarms: vec!["errors".into()],
+                would_prune: vec![v(0)],
+            },
+            Event::Uploaded { file: "sm.json".into() },
+            Event::Published { version: v(2), file: None },
+            Event::AliasCreated { alias: "prod".into(), version: v(2) },
+            Event::NothingToDo { alias: "prod".into(), version: v(2) },
+            Event::WeightsChanged {
+                step: 1,
+                steps: 2,
+                old_version: v(1),
+                new_version: v(2),
+                new_weight: 10,
+                hold: Duration::from_secs(5),
+                remaining: Duration::from_secs(5),
+            },
+            Event::AlarmsPolled { states: vec![state] },
+            Event::AlarmReadFailed { error: "HTTP 500".into(), unmonitored: Duration::from_secs(2) },
+            Event::AlarmFired { alarms: vec!["errors".into()] },
+            Event::RollingBack { reason: "alarm".into() },
+            Event::RolledBack { version: v(1), reason: "alarm".into() },
+            Event::Completed { alias: "prod".into(), version: v(2) },
+            Event::Pruned {
+                deleted: vec![v(0)],
+                skipped: vec![(v(1), "in use".into())],
+                stopped_early: false,
+            },
             Event::Failed { message: "m".into(), exit_code: ExitCode::RolledBack },
-            Event::Pruned { deleted: vec![], skipped: vec![("v".into(), "r".into())], stopped_early: false },
-        ];
-        for e in events {
-            assert!(e.fields().is_object(), "{}", e.kind());
+        ]
+    }
+
+    fn ordinal(e: &Event) -> usize {
+        match e {
+            Event::Started { .. } => 0,
+            Event::Paused { .. } => 1,
+            Event::Planned { .. } => 2,
+            Event::Uploaded { .. } => 3,
+            Event::Published { .. } => 4,
+            Event::AliasCreated { .. } => 5,
+            Event::NothingToDo { .. } => 6,
+            Event::WeightsChanged { .. } => 7,
+            Event::AlarmsPolled { .. } => 8,
+            Event::AlarmReadFailed { .. } => 9,
+            Event::AlarmFired { .. } => 10,
+            Event::RollingBack { .. } => 11,
+            Event::RolledBack { .. } => 12,
+            Event::Completed { .. } => 13,
+            Event::Pruned { .. } => 14,
+            Event::Failed { .. } => 15,
+        }
+    }
+
+    #[test]
+    fn every_event_kind_has_object_fields_a_text_and_a_place_in_the_readme() {
+        let events = one_of_each();
+        let ordinals: Vec<usize> = events.iter().map(ordinal).collect();
+        assert_eq!(ordinals, (0..16).collect::<Vec<_>>(), "one of each kind, in order");
+        let readme = include_str!("../README.md");
+        let mut kinds = std::collections::HashSet::new();
+        for e in &events {
+            let kind = e.kind();
+            assert!(kinds.insert(kind), "{kind} twice");
+            let fields = e.fields();
+            let object = fields.as_object().unwrap_or_else(|| panic!("{kind}: fields are not an object"));
+            assert!(!object.is_empty(), "{kind}: no fields");
+            for reserved in ["event", "timestamp", "elapsed_seconds"] {
+                assert!(!object.contains_key(reserved), "{kind}: its own {reserved} would clash");
+            }
+            assert!(!e.text().is_empty(), "{kind}: no text");
+            assert!(readme.contains(&format!("`{kind}`")), "{kind} is not in the README's list of events");
         }
         let failed = Event::Failed { message: "m".into(), exit_code: ExitCode::RolledBack }.fields();
         assert_eq!(failed["exit_code"], 3);
         assert_eq!(failed["outcome"], "rolled_back");
+        let paused = events[1].fields();
+        assert_eq!(paused["resume_command"], "sfndeploy --resume");
+        assert_eq!(paused["rollback_command"], "sfndeploy rollback");
     }
 }

@@ -20,8 +20,13 @@ fn run(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
             cmd.env_remove(k);
         }
     }
+    // An empty value removes the variable.
     for (k, v) in env {
-        cmd.env(k, v);
+        if v.is_empty() {
+            cmd.env_remove(k);
+        } else {
+            cmd.env(k, v);
+        }
     }
     let out = cmd.output().expect("run sfndeploy");
     let text = |b: &[u8]| String::from_utf8_lossy(b).to_string();
@@ -144,4 +149,97 @@ fn a_state_machine_arn_is_region_enough_and_region_may_not_contradict_it() {
     );
     assert_ne!(code, 2, "{stderr}");
     assert!(!stderr.contains("no AWS region"), "{stderr}");
+}
+
+/// Every `SFNDEPLOY_*` variable that `--help` (of every subcommand) names.
+fn variables_in_help() -> std::collections::BTreeSet<String> {
+    let mut names = std::collections::BTreeSet::new();
+    for sub in [&[][..], &["status"], &["rollback"]] {
+        let mut args = sub.to_vec();
+        args.push("--help");
+        let (_, stdout, _) = run(&args, &[]);
+        let mut rest = stdout.as_str();
+        while let Some(at) = rest.find("SFNDEPLOY_") {
+            let name: String =
+                rest[at..].chars().take_while(|c| c.is_ascii_uppercase() || *c == '_').collect();
+            names.insert(name.clone());
+            rest = &rest[at + name.len()..];
+        }
+    }
+    names
+}
+
+#[test]
+fn every_variable_is_read_and_checked_like_its_flag() {
+    let arn = "arn:aws:states:eu-west-1:123456789012:stateMachine:orders";
+    // (variable, a bad value, what the one-line error must name, extra arguments)
+    let bad: &[(&str, &str, &str, &[&str])] = &[
+        ("SFNDEPLOY_ALARM_POLLING", "soon", "--alarm-polling", &[]),
+        ("SFNDEPLOY_ALIAS", "my alias", "not a valid alias name", &["--state-machine", "orders"]),
+        ("SFNDEPLOY_BAKE", "soon", "--bake", &[]),
+        ("SFNDEPLOY_CALL_TIMEOUT", "soon", "--call-timeout", &[]),
+        ("SFNDEPLOY_COLOR", "purple", "--color", &[]),
+        ("SFNDEPLOY_DRY_RUN", "maybe", "SFNDEPLOY_DRY_RUN", &[]),
+        ("SFNDEPLOY_FILE", "/nonexistent.json", "--file", &[]),
+        ("SFNDEPLOY_FORCE", "maybe", "SFNDEPLOY_FORCE", &[]),
+        ("SFNDEPLOY_HISTORY_MAX", "1", "--history-max", &[]),
+        ("SFNDEPLOY_INCREMENT", "0", "--increment", &[]),
+        ("SFNDEPLOY_INTERVAL", "soon", "--interval", &[]),
+        ("SFNDEPLOY_MAX_ATTEMPTS", "0", "--max-attempts", &[]),
+        ("SFNDEPLOY_MAX_UNMONITORED", "soon", "--max-unmonitored", &[]),
+        ("SFNDEPLOY_OUTPUT", "xml", "--output", &[]),
+        ("SFNDEPLOY_PAUSE_AT", "0", "--pause-at", &[]),
+        ("SFNDEPLOY_PRUNE_RATE", "0", "--prune-rate", &[]),
+        ("SFNDEPLOY_PUBLISH_REVISION", "maybe", "SFNDEPLOY_PUBLISH_REVISION", &[]),
+        ("SFNDEPLOY_QUIET", "maybe", "SFNDEPLOY_QUIET", &[]),
+        ("SFNDEPLOY_REGION", "us-east-1", "contradicts", &["--state-machine", arn, "--alias", "prod"]),
+        ("SFNDEPLOY_RESUME", "maybe", "SFNDEPLOY_RESUME", &[]),
+        ("SFNDEPLOY_ROLLBACK_TIMEOUT", "soon", "--rollback-timeout", &[]),
+        ("SFNDEPLOY_STATE_MACHINE", "my orders", "not a valid state machine name", &["--alias", "prod"]),
+        ("SFNDEPLOY_STEPS", "5,50", "--steps", &[]),
+        ("SFNDEPLOY_STRATEGY", "bogus", "--strategy", &[]),
+        ("SFNDEPLOY_VERBOSE", "maybe", "SFNDEPLOY_VERBOSE", &[]),
+        (
+            "SFNDEPLOY_VERSIONS",
+            "lots",
+            "--versions",
+            &["status", "--state-machine", "orders", "--alias", "prod"],
+        ),
+        ("SFNDEPLOY_VERSION_DESCRIPTION", "x", "--version-description", &[]),
+    ];
+    // No value of these is wrong before AWS is asked; tests/e2e_cli.rs
+    // `every_flag_can_come_from_the_environment` shows each one taking effect.
+    let end_to_end =
+        ["SFNDEPLOY_ALARMS", "SFNDEPLOY_ENDPOINT_URL", "SFNDEPLOY_PROFILE", "SFNDEPLOY_TO_VERSION"];
+    let covered: std::collections::BTreeSet<String> =
+        bad.iter().map(|(v, ..)| v.to_string()).chain(end_to_end.iter().map(|v| v.to_string())).collect();
+    assert_eq!(covered, variables_in_help(), "every variable --help names is covered here, and no other");
+    for (var, value, names, extra) in bad {
+        let args: Vec<&str> = if extra.is_empty() { with_target(&[]) } else { extra.to_vec() };
+        let (code, _, stderr) = run(&args, &[(var, value)]);
+        assert_eq!(code, 2, "{var}={value}: {stderr}");
+        assert!(stderr.contains(names), "{var}={value}: the error should name {names}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+}
+
+#[test]
+fn no_credentials_is_one_sentence_that_says_where_to_get_them() {
+    let (code, _, stderr) = run(
+        &with_target(&[]),
+        &[
+            ("AWS_ACCESS_KEY_ID", ""),
+            ("AWS_SECRET_ACCESS_KEY", ""),
+            ("AWS_CONFIG_FILE", "/nonexistent"),
+            ("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent"),
+            ("AWS_PROFILE", ""),
+        ],
+    );
+    assert_eq!(code, 1, "{stderr}");
+    let errors: Vec<&str> = stderr.lines().filter(|l| !l.contains("WARN")).collect();
+    assert_eq!(errors.len(), 1, "one line: {stderr}");
+    assert!(
+        errors[0].contains("no AWS credentials were found") && errors[0].contains("AWS_PROFILE"),
+        "{stderr}"
+    );
 }

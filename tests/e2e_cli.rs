@@ -54,7 +54,7 @@ async fn json_output_is_one_event_per_line_and_nothing_else() {
     assert_eq!(started["new_version"], m.version_arn(2));
     assert_eq!(started["strategy"], "canary");
     assert_eq!(started["steps"][0]["weight"], 10);
-    assert_eq!(started["planned_seconds"], 2.0);
+    assert_eq!(started["planned_seconds"], 1.0, "the canary holds once");
     assert!(started["planned_end"].is_string());
     let weights: Vec<i64> = events
         .iter()
@@ -150,11 +150,23 @@ async fn status_shows_routing_versions_and_alarms() {
     };
     let alarm = format!("{}-errors", m.name);
     aws.metric_alarm(&alarm, "OK").await;
-    let out = run(
-        &proxy.endpoint(),
-        &["status", "--state-machine", &m.name, "--alias", "prod", "--alarms", &alarm],
-    )
-    .await;
+    // LocalStack moves a metric alarm with no data back to INSUFFICIENT_DATA when it next
+    // evaluates it; set it again if that happened between the two calls.
+    let mut out = None;
+    for _ in 0..3 {
+        aws.set_alarm(&alarm, "OK").await;
+        let status = run(
+            &proxy.endpoint(),
+            &["status", "--state-machine", &m.name, "--alias", "prod", "--alarms", &alarm],
+        )
+        .await;
+        let drifted = status.stdout.contains("INSUFFICIENT_DATA");
+        out = Some(status);
+        if !drifted {
+            break;
+        }
+    }
+    let out = out.unwrap();
     assert_eq!(out.code, 0, "{out:#?}");
     assert!(out.stdout.contains("Alias prod: v1 100%"), "{}", out.stdout);
     assert!(out.stdout.contains("Versions (3 of 3, newest first)"), "{}", out.stdout);
@@ -244,27 +256,63 @@ async fn github_actions_summary_and_annotations() {
 
 #[tokio::test]
 async fn every_flag_can_come_from_the_environment() {
-    let Some((_, proxy, m)) = deployable("envvars", 2).await else {
+    // The variables whose wrong values tests/cli_input.rs cannot catch before AWS is asked are
+    // shown taking effect here: ALARMS, ENDPOINT_URL, PROFILE and TO_VERSION, with the
+    // strategy's own.
+    let Some((aws, proxy, m)) = deployable("envvars", 3).await else {
         return;
     };
-    let out = spawn(
-        &proxy.endpoint(),
-        &[],
-        &[
-            ("SFNDEPLOY_STATE_MACHINE", &m.name),
-            ("SFNDEPLOY_ALIAS", "prod"),
-            ("SFNDEPLOY_STRATEGY", "Linear"),
-            ("SFNDEPLOY_INCREMENT", "50"),
-            ("SFNDEPLOY_INTERVAL", "500ms"),
-            ("SFNDEPLOY_OUTPUT", "json"),
-        ],
+    let alarms = [format!("{}-a", m.name), format!("{}-b", m.name)];
+    for a in &alarms {
+        aws.metric_alarm(a, "OK").await;
+    }
+    // A profile whose credentials come from credential_process; no keys in the environment.
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(&m.name);
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("config");
+    std::fs::write(
+        &config,
+        "[profile sfndeploy-e2e]\nregion = us-east-1\ncredential_process = echo '{\"Version\":1,\
+         \"AccessKeyId\":\"test\",\"SecretAccessKey\":\"test\"}'\n",
     )
-    .finish()
-    .await;
+    .unwrap();
+    let config = config.to_str().unwrap().to_string();
+    let alarm_list = alarms.join(",");
+    let endpoint = proxy.endpoint();
+    let env = [
+        ("AWS_ENDPOINT_URL", "http://127.0.0.1:9"),
+        ("SFNDEPLOY_ENDPOINT_URL", endpoint.as_str()),
+        ("AWS_ACCESS_KEY_ID", ""),
+        ("AWS_SECRET_ACCESS_KEY", ""),
+        ("AWS_REGION", ""),
+        ("AWS_CONFIG_FILE", config.as_str()),
+        ("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent"),
+        ("SFNDEPLOY_PROFILE", "sfndeploy-e2e"),
+        ("SFNDEPLOY_STATE_MACHINE", m.name.as_str()),
+        ("SFNDEPLOY_ALIAS", "prod"),
+        ("SFNDEPLOY_STRATEGY", "Linear"),
+        ("SFNDEPLOY_INCREMENT", "50"),
+        ("SFNDEPLOY_INTERVAL", "500ms"),
+        ("SFNDEPLOY_ALARMS", alarm_list.as_str()),
+        ("SFNDEPLOY_OUTPUT", "json"),
+    ];
+    let out = spawn(&endpoint, &[], &env).finish().await;
     assert_eq!(out.code, 0, "{out:#?}");
     let events = parse_lines(&out.stdout);
     assert_eq!(events.iter().filter(|e| e["event"] == "weights_changed").count(), 2);
-    assert_eq!(m.routing("prod").await.unwrap(), [(2, 100)]);
+    let polled = events.iter().find(|e| e["event"] == "alarms_polled").expect("alarms were read");
+    let names: Vec<&str> =
+        polled["alarms"].as_array().unwrap().iter().map(|a| a["name"].as_str().unwrap()).collect();
+    assert_eq!(names, [alarms[0].as_str(), alarms[1].as_str()]);
+    assert_eq!(m.routing("prod").await.unwrap(), [(3, 100)]);
+
+    // rollback: SFNDEPLOY_TO_VERSION=1 (without it, the version before v3 would be v2).
+    let mut env = env.to_vec();
+    env.retain(|(k, _)| !k.starts_with("SFNDEPLOY_STRATEGY") && !k.starts_with("SFNDEPLOY_INCREMENT"));
+    env.push(("SFNDEPLOY_TO_VERSION", "1"));
+    let out = spawn(&endpoint, &["rollback"], &env).finish().await;
+    assert_eq!(out.code, 0, "{out:#?}");
+    assert_eq!(m.routing("prod").await.unwrap(), [(1, 100)]);
 }
 
 #[tokio::test]
