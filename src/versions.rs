@@ -50,6 +50,12 @@ impl std::fmt::Display for VersionQuotaExceeded {
 
 impl std::error::Error for VersionQuotaExceeded {}
 
+impl VersionQuotaExceeded {
+    fn error(message: Option<&str>) -> anyhow::Error {
+        VersionQuotaExceeded { message: message.unwrap_or_default().to_string() }.into()
+    }
+}
+
 /// What pruning did.
 #[derive(Clone, Debug, Default)]
 pub struct PruneReport {
@@ -221,10 +227,7 @@ impl VersionManager {
                 ),
             )),
             Err(e) if e.as_service_error().is_some_and(|s| s.is_service_quota_exceeded_exception()) => {
-                Err(VersionQuotaExceeded {
-                    message: e.as_service_error().and_then(|s| s.message()).unwrap_or("").into(),
-                }
-                .into())
+                Err(VersionQuotaExceeded::error(e.as_service_error().and_then(|s| s.message())))
             }
             Err(e) => {
                 Err(sdk_error(e).context(format!("publishing a version of {}", self.state_machine_arn)))
@@ -252,10 +255,7 @@ impl VersionManager {
         match out {
             Ok(out) => Ok(out.state_machine_version_arn().map(str::to_string)),
             Err(e) if e.as_service_error().is_some_and(|s| s.is_service_quota_exceeded_exception()) => {
-                Err(VersionQuotaExceeded {
-                    message: e.as_service_error().and_then(|s| s.message()).unwrap_or("").into(),
-                }
-                .into())
+                Err(VersionQuotaExceeded::error(e.as_service_error().and_then(|s| s.message())))
             }
             Err(e) => {
                 Err(sdk_error(e).context(format!("uploading the definition to {}", self.state_machine_arn)))
