@@ -94,19 +94,17 @@ impl AlarmChecker {
     pub async fn read(&self) -> Result<AlarmReport> {
         let mut found: HashMap<String, AlarmState> = HashMap::new();
         for batch in self.names.chunks(NAMES_PER_CALL) {
-            let mut token = None;
-            loop {
-                let page = self
-                    .cloudwatch
-                    .describe_alarms()
-                    .set_alarm_names(Some(batch.to_vec()))
-                    .alarm_types(AlarmType::MetricAlarm)
-                    .alarm_types(AlarmType::CompositeAlarm)
-                    .max_records(100)
-                    .set_next_token(token)
-                    .send()
-                    .await
-                    .aws_context(|| "reading CloudWatch alarms")?;
+            let mut pages = self
+                .cloudwatch
+                .describe_alarms()
+                .set_alarm_names(Some(batch.to_vec()))
+                .alarm_types(AlarmType::MetricAlarm)
+                .alarm_types(AlarmType::CompositeAlarm)
+                .max_records(100)
+                .into_paginator()
+                .send();
+            while let Some(page) = pages.next().await {
+                let page = page.aws_context(|| "reading CloudWatch alarms")?;
                 let metric = page.metric_alarms().iter().map(|a| (a.alarm_name(), a.state_value(), false));
                 let composite =
                     page.composite_alarms().iter().map(|a| (a.alarm_name(), a.state_value(), true));
@@ -124,10 +122,6 @@ impl AlarmChecker {
                             },
                         );
                     }
-                }
-                token = page.next_token().map(str::to_string);
-                if token.is_none() {
-                    break;
                 }
             }
         }
