@@ -121,6 +121,51 @@ fn init_logging(global: &GlobalArgs) {
         .with_writer(progress::LogWriter)
         .with_ansi(color)
         .with_target(false)
-        .with_timer(tracing_subscriber::fmt::time::Uptime::default())
+        .with_timer(LogTime::new(std::io::IsTerminal::is_terminal(&std::io::stderr())))
         .try_init();
+}
+
+/// Log line times people read at a glance: on a terminal the time since start as `mm:ss`
+/// (`h:mm:ss` past an hour); elsewhere (CI logs, files) RFC 3339 in UTC with milliseconds.
+struct LogTime {
+    terminal: bool,
+    start: std::time::Instant,
+}
+
+impl LogTime {
+    fn new(terminal: bool) -> Self {
+        LogTime { terminal, start: std::time::Instant::now() }
+    }
+}
+
+impl tracing_subscriber::fmt::time::FormatTime for LogTime {
+    fn format_time(&self, w: &mut tracing_subscriber::fmt::format::Writer<'_>) -> std::fmt::Result {
+        if self.terminal {
+            w.write_str(&elapsed_label(self.start.elapsed()))
+        } else {
+            write!(w, "{}", humantime::format_rfc3339_millis(std::time::SystemTime::now()))
+        }
+    }
+}
+
+/// `03:07`, or `1:02:03` past an hour.
+fn elapsed_label(d: std::time::Duration) -> String {
+    let s = d.as_secs();
+    match s / 3600 {
+        0 => format!("{:02}:{:02}", s / 60, s % 60),
+        h => format!("{h}:{:02}:{:02}", s / 60 % 60, s % 60),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn elapsed_times_read_at_a_glance() {
+        assert_eq!(elapsed_label(Duration::from_millis(59_999)), "00:59");
+        assert_eq!(elapsed_label(Duration::from_secs(187)), "03:07");
+        assert_eq!(elapsed_label(Duration::from_secs(3723)), "1:02:03");
+    }
 }

@@ -255,11 +255,15 @@ impl Event {
             }
             Event::WeightsChanged { step, steps, old_version, new_version, new_weight, hold, remaining } => {
                 let routing = Routing::shifted(old_version, new_version, *new_weight).to_string();
-                format!(
-                    "step {step}/{steps}: {routing}; holding {}, {} left",
-                    human(*hold),
-                    human(*remaining)
-                )
+                if hold.is_zero() {
+                    format!("step {step}/{steps}: {routing}")
+                } else {
+                    format!(
+                        "step {step}/{steps}: {routing}; holding {}, {} left",
+                        human(*hold),
+                        human(*remaining)
+                    )
+                }
             }
             Event::AlarmsPolled { states } => {
                 let mut text = format!(

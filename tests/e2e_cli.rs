@@ -325,6 +325,13 @@ async fn colour_only_when_asked_or_on_a_terminal() {
     let plain = spawn(&proxy.endpoint(), &args, &[("NO_COLOR", "")]).finish().await;
     assert_eq!(plain.code, 0, "{plain:#?}");
     assert!(!plain.stderr.contains('\x1b'), "{}", plain.stderr);
+    // Not a terminal: each log line starts with an RFC 3339 time (CI logs), not an uptime.
+    let logged: Vec<&str> = plain.stderr.lines().filter(|l| l.contains(" INFO ")).collect();
+    assert!(!logged.is_empty(), "{}", plain.stderr);
+    for line in logged {
+        let stamp = line.split_whitespace().next().unwrap_or_default();
+        assert!(humantime::parse_rfc3339(stamp).is_ok(), "not an RFC 3339 time: {line}");
+    }
     let mut forced = args.to_vec();
     forced.extend(["--color", "always"]);
     let coloured = run(&proxy.endpoint(), &forced).await;
