@@ -41,7 +41,7 @@ pub async fn run(mut cli: Cli) -> ExitCode {
             (code, message)
         }
     };
-    github::report(&reporter.events(), code, &outcome, reporter.elapsed());
+    github::report(&reporter.timeline(), code, &outcome, reporter.elapsed());
     code
 }
 

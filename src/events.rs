@@ -325,11 +325,18 @@ pub struct Reporter {
     format: OutputFormat,
     start: tokio::time::Instant,
     recorded: Arc<Mutex<Vec<Event>>>,
+    /// When each recorded event came, since the start.
+    times: Arc<Mutex<Vec<Duration>>>,
 }
 
 impl Reporter {
     pub fn new(format: OutputFormat) -> Self {
-        Reporter { format, start: tokio::time::Instant::now(), recorded: Arc::default() }
+        Reporter {
+            format,
+            start: tokio::time::Instant::now(),
+            recorded: Arc::default(),
+            times: Arc::default(),
+        }
     }
 
     /// A text reporter and its event log, for tests.
@@ -410,7 +417,14 @@ impl Reporter {
             | Event::Failed { .. } => crate::progress::finish(),
             _ => {}
         }
+        self.times.lock().expect("event times").push(self.elapsed());
         self.recorded.lock().expect("event log").push(event);
+    }
+
+    /// Every event so far with when it came.
+    pub fn timeline(&self) -> Vec<(Duration, Event)> {
+        let times = self.times.lock().expect("event times").clone();
+        times.into_iter().zip(self.events()).collect()
     }
 }
 

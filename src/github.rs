@@ -2,6 +2,7 @@
 //! `::error::`/`::warning::` annotations for rollbacks, failures and skipped work.
 
 use std::io::Write;
+use std::time::Duration;
 
 use crate::alias::short_version;
 use crate::events::{Event, human};
@@ -13,20 +14,151 @@ pub fn active() -> bool {
 }
 
 /// Writes the annotations (to stderr, where the runner reads workflow commands too, so that
-/// stdout stays clean for `--output json`) and appends the step summary.
-pub fn report(events: &[Event], code: ExitCode, outcome: &str, took: std::time::Duration) {
+/// stdout stays clean for `--output json`), appends the step summary, and sets the step's
+/// outputs (`outcome`, `version`) for the steps after it.
+pub fn report(timeline: &[(Duration, Event)], code: ExitCode, outcome: &str, took: Duration) {
     if !active() {
         return;
     }
-    for line in annotations(events, code, outcome) {
+    let events: Vec<Event> = timeline.iter().map(|(_, e)| e.clone()).collect();
+    for line in annotations(&events, code, outcome) {
         eprintln!("{line}");
     }
-    if let Ok(path) = std::env::var("GITHUB_STEP_SUMMARY")
+    append_to("GITHUB_STEP_SUMMARY", &summary(timeline, code, outcome, took));
+    append_to("GITHUB_OUTPUT", &outputs(&events, code));
+}
+
+fn append_to(variable: &str, text: &str) {
+    if let Ok(path) = std::env::var(variable)
         && !path.is_empty()
         && let Ok(mut file) = std::fs::OpenOptions::new().create(true).append(true).open(&path)
     {
-        let _ = file.write_all(summary(events, code, outcome, took).as_bytes());
+        let _ = file.write_all(text.as_bytes());
     }
+}
+
+/// The step outputs: `outcome` (deployed, created, nothing_to_do, paused, dry_run, or the exit
+/// code's name: rolled_back, failure...) and `version`, the new version's ARN when known.
+pub fn outputs(events: &[Event], code: ExitCode) -> String {
+    let has = |f: fn(&Event) -> bool| events.iter().any(f);
+    let outcome = match code {
+        ExitCode::Success if has(|e| matches!(e, Event::Paused { .. })) => "paused",
+        ExitCode::Success if has(|e| matches!(e, Event::Planned { .. })) => "dry_run",
+        ExitCode::Success if has(|e| matches!(e, Event::NothingToDo { .. })) => "nothing_to_do",
+        ExitCode::Success if has(|e| matches!(e, Event::AliasCreated { .. })) => "created",
+        ExitCode::Success => "deployed",
+        other => other.name(),
+    };
+    let version = events
+        .iter()
+        .rev()
+        .find_map(|e| match e {
+            Event::Started { new_version, .. } => Some(new_version.clone()),
+            Event::Published { version, .. }
+            | Event::AliasCreated { version, .. }
+            | Event::NothingToDo { version, .. } => Some(version.clone()),
+            Event::Planned { new_version, .. } => new_version.clone(),
+            _ => None,
+        })
+        .unwrap_or_default();
+    format!("outcome={outcome}\nversion={version}\n")
+}
+
+/// `mm:ss` since the start.
+fn clock(t: Duration) -> String {
+    let s = t.as_secs();
+    format!("{:02}:{:02}", s / 60, s % 60)
+}
+
+/// A Mermaid chart (GitHub renders it in summaries) of the new version's share of traffic at
+/// each moment it changed, with the rollback or pause marked; None when traffic never moved.
+pub fn chart(timeline: &[(Duration, Event)]) -> Option<String> {
+    let mut version = String::new();
+    let mut points: Vec<(Duration, u8, String)> = Vec::new();
+    for (t, e) in timeline {
+        match e {
+            Event::Started { new_version, from_weight, .. } => {
+                version = short_version(new_version);
+                points.push((*t, *from_weight, "start".into()));
+            }
+            Event::WeightsChanged { step, steps, new_weight, .. } => {
+                points.push((*t, *new_weight, format!("step {step}/{steps}")))
+            }
+            Event::RolledBack { .. } => points.push((*t, 0, "rolled back".into())),
+            Event::Paused { weight, .. } => points.push((*t, *weight, "paused".into())),
+            Event::Completed { .. } => points.push((*t, 100, "done".into())),
+            _ => {}
+        }
+    }
+    if points.len() < 2 {
+        return None;
+    }
+    let labels: Vec<String> = points.iter().map(|(t, _, what)| format!("\"{} {what}\"", clock(*t))).collect();
+    let weights: Vec<String> = points.iter().map(|(_, w, _)| w.to_string()).collect();
+    Some(format!(
+        "```mermaid\nxychart-beta\n    title \"{version}: share of traffic (%)\"\n    x-axis [{}]\n    \
+         y-axis \"%\" 0 --> 100\n    line [{}]\n```\n",
+        labels.join(", "),
+        weights.join(", ")
+    ))
+}
+
+/// Per step: when, the weight, and what the alarms said until the next step (the gate at the end
+/// of its hold included).
+fn steps_table(timeline: &[(Duration, Event)]) -> Option<String> {
+    struct Row {
+        at: Duration,
+        label: String,
+        reads: usize,
+        failed: usize,
+        last: String,
+    }
+    let mut rows: Vec<Row> = Vec::new();
+    for (t, e) in timeline {
+        match e {
+            Event::WeightsChanged { step, steps, old_version, new_version, new_weight, .. } => {
+                rows.push(Row {
+                    at: *t,
+                    label: format!(
+                        "{step}/{steps}: {}",
+                        crate::alias::Routing::shifted(old_version, new_version, *new_weight)
+                    ),
+                    reads: 0,
+                    failed: 0,
+                    last: String::new(),
+                })
+            }
+            Event::AlarmsPolled { states } => {
+                if let Some(row) = rows.last_mut() {
+                    row.reads += 1;
+                    row.last = states
+                        .iter()
+                        .map(|a| format!("{} {}", a.name, a.state))
+                        .collect::<Vec<_>>()
+                        .join(", ");
+                }
+            }
+            Event::AlarmReadFailed { error, .. } => {
+                if let Some(row) = rows.last_mut() {
+                    row.reads += 1;
+                    row.failed += 1;
+                    row.last = format!("unread: {error}");
+                }
+            }
+            _ => {}
+        }
+    }
+    if rows.is_empty() {
+        return None;
+    }
+    let mut md = String::from("| Step | At | Alarm reads | Last reading |\n|---|---|---|---|\n");
+    for r in rows {
+        let reads =
+            if r.failed > 0 { format!("{} ({} failed)", r.reads, r.failed) } else { r.reads.to_string() };
+        let last = if r.last.is_empty() { "none".to_string() } else { r.last.replace('|', "\\|") };
+        md.push_str(&format!("| {} | {} | {reads} | {last} |\n", r.label, clock(r.at)));
+    }
+    Some(md)
 }
 
 fn escape(text: &str) -> String {
@@ -67,7 +199,8 @@ pub fn annotations(events: &[Event], code: ExitCode, outcome: &str) -> Vec<Strin
     lines
 }
 
-pub fn summary(events: &[Event], code: ExitCode, outcome: &str, took: std::time::Duration) -> String {
+pub fn summary(timeline: &[(Duration, Event)], code: ExitCode, outcome: &str, took: Duration) -> String {
+    let events: Vec<&Event> = timeline.iter().map(|(_, e)| e).collect();
     let paused = events.iter().any(|e| matches!(e, Event::Paused { .. }));
     let icon = match code {
         ExitCode::Success if paused => "⏸️",
@@ -132,12 +265,21 @@ pub fn summary(events: &[Event], code: ExitCode, outcome: &str, took: std::time:
         md.push_str(&format!("| {k} | {} |\n", v.replace('|', "\\|")));
     }
     md.push('\n');
+    if let Some(chart) = chart(timeline) {
+        md.push_str(&chart);
+        md.push('\n');
+    }
+    if let Some(table) = steps_table(timeline) {
+        md.push_str(&table);
+        md.push('\n');
+    }
     md
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::alarms::AlarmState;
 
     #[test]
     fn annotations_escape_and_classify() {
@@ -148,8 +290,8 @@ mod tests {
 
     #[test]
     fn summary_is_a_markdown_table() {
-        let events = [Event::AlarmFired { alarms: vec!["errors".into()] }];
-        let md = summary(&events, ExitCode::RolledBack, "rolled back", std::time::Duration::from_secs(62));
+        let events = [(Duration::ZERO, Event::AlarmFired { alarms: vec!["errors".into()] })];
+        let md = summary(&events, ExitCode::RolledBack, "rolled back", Duration::from_secs(62));
         assert!(md.starts_with("### ❌ sfndeploy\n\nrolled back\n"));
         assert!(md.contains("| Alarm fired | errors |"));
         assert!(md.contains("| Duration | 1m2s |"));
@@ -167,7 +309,8 @@ mod tests {
             resume_command: "sfndeploy --state-machine orders --alias prod --resume".into(),
             rollback_command: "sfndeploy rollback --state-machine orders --alias prod --to-version 6".into(),
         }];
-        let md = summary(&events, ExitCode::Success, "Paused", std::time::Duration::from_secs(60));
+        let timeline: Vec<(Duration, Event)> = events.iter().map(|e| (Duration::ZERO, e.clone())).collect();
+        let md = summary(&timeline, ExitCode::Success, "Paused", Duration::from_secs(60));
         assert!(md.starts_with("### ⏸️ sfndeploy"), "{md}");
         assert!(md.contains("| Paused at | v6 50% / v7 50% |"), "{md}");
         assert!(
@@ -184,5 +327,100 @@ mod tests {
                 "::notice title=sfndeploy paused::alias prod routes v6 50%25 / v7 50%25; continue with --resume or roll back"
             ]
         );
+    }
+
+    /// A canary that an alarm rolled back, as the reporter records it.
+    fn rolled_back_canary() -> Vec<(Duration, Event)> {
+        let v = |n: u32| format!("arn:aws:states:us-east-1:123456789012:stateMachine:orders:{n}");
+        let ms = Duration::from_millis;
+        let states = |errors: &str| {
+            vec![
+                AlarmState { name: "orders-errors".into(), state: errors.into(), composite: false },
+                AlarmState { name: "orders-latency".into(), state: "OK".into(), composite: false },
+            ]
+        };
+        let step = |weight, secs| crate::strategy::Step { weight, hold: Duration::from_secs(secs) };
+        vec![
+            (ms(40), Event::Published { version: v(7), file: None }),
+            (
+                ms(45),
+                Event::Started {
+                    state_machine: "arn:aws:states:us-east-1:123456789012:stateMachine:orders".into(),
+                    alias: "prod".into(),
+                    old_version: Some(v(6)),
+                    new_version: v(7),
+                    strategy: "canary".into(),
+                    steps: vec![step(10, 300), step(100, 0)],
+                    planned: Duration::from_secs(300),
+                    from_weight: 0,
+                },
+            ),
+            (ms(46), Event::AlarmsPolled { states: states("OK") }),
+            (
+                ms(60),
+                Event::WeightsChanged {
+                    step: 1,
+                    steps: 2,
+                    old_version: v(6),
+                    new_version: v(7),
+                    new_weight: 10,
+                    hold: Duration::from_secs(300),
+                    remaining: Duration::from_secs(300),
+                },
+            ),
+            (ms(60_060), Event::AlarmsPolled { states: states("OK") }),
+            (
+                ms(120_070),
+                Event::AlarmReadFailed { error: "DescribeAlarms: HTTP 503".into(), unmonitored: ms(60_000) },
+            ),
+            (ms(180_080), Event::AlarmsPolled { states: states("ALARM") }),
+            (ms(180_081), Event::AlarmFired { alarms: vec!["orders-errors".into()] }),
+            (ms(180_082), Event::RollingBack { reason: "alarm(s) in ALARM: orders-errors".into() }),
+            (
+                ms(180_300),
+                Event::RolledBack { version: v(6), reason: "alarm(s) in ALARM: orders-errors".into() },
+            ),
+        ]
+    }
+
+    /// Compares with the file in tests/snapshots; `UPDATE_SNAPSHOTS=1` rewrites it.
+    fn snapshot(name: &str, text: &str) {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/snapshots").join(name);
+        if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
+            std::fs::write(&path, text).unwrap();
+        }
+        let expected = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            expected == text,
+            "{} differs (UPDATE_SNAPSHOTS=1 rewrites it):\n--- expected\n{expected}\n--- got\n{text}",
+            path.display()
+        );
+    }
+
+    #[test]
+    fn the_summary_of_a_rollback_has_a_chart_and_a_row_per_step() {
+        let md = summary(
+            &rolled_back_canary(),
+            ExitCode::RolledBack,
+            "alarm(s) in ALARM: orders-errors; rolled back alias prod to 100% v6",
+            Duration::from_millis(180_310),
+        );
+        snapshot("summary_rolled_back.md", &md);
+        assert!(md.contains("```mermaid\nxychart-beta"), "{md}");
+        assert!(md.contains("line [0, 10, 0]"), "{md}");
+        assert!(md.contains("\"03:00 rolled back\""), "{md}");
+    }
+
+    #[test]
+    fn outputs_name_the_outcome_and_the_version() {
+        let events: Vec<Event> = rolled_back_canary().into_iter().map(|(_, e)| e).collect();
+        assert_eq!(
+            outputs(&events, ExitCode::RolledBack),
+            "outcome=rolled_back\nversion=arn:aws:states:us-east-1:123456789012:stateMachine:orders:7\n"
+        );
+        let created = [Event::AliasCreated { alias: "prod".into(), version: "sm:1".into() }];
+        assert_eq!(outputs(&created, ExitCode::Success), "outcome=created\nversion=sm:1\n");
+        let nothing = [Event::NothingToDo { alias: "prod".into(), version: "sm:1".into() }];
+        assert_eq!(outputs(&nothing, ExitCode::Success), "outcome=nothing_to_do\nversion=sm:1\n");
     }
 }

@@ -231,13 +231,15 @@ async fn github_actions_summary_and_annotations() {
     std::fs::create_dir_all(&dir).unwrap();
     let summary = dir.join("summary.md");
     let summary_path = summary.to_str().unwrap();
+    let outputs = dir.join("outputs");
+    let outputs_path = outputs.to_str().unwrap();
     let running = spawn(
         &proxy.endpoint(),
         &[
             "--state-machine", &m.name, "--alias", "prod", "--strategy", "canary", "--interval", "20",
             "--alarm-polling", "1", "--alarms", &alarm,
         ],
-        &[("GITHUB_ACTIONS", "true"), ("GITHUB_STEP_SUMMARY", summary_path)],
+        &[("GITHUB_ACTIONS", "true"), ("GITHUB_STEP_SUMMARY", summary_path), ("GITHUB_OUTPUT", outputs_path)],
     );
     running.wait_for("step 1/2", Duration::from_secs(30)).await;
     aws.set_alarm(&alarm, "ALARM").await;
@@ -252,6 +254,10 @@ async fn github_actions_summary_and_annotations() {
     assert!(md.starts_with("### ❌ sfndeploy"), "{md}");
     assert!(md.contains(&format!("| Alarm fired | {alarm} |")), "{md}");
     assert!(md.contains("| Versions | v1 → v2 |"), "{md}");
+    assert!(md.contains("```mermaid\nxychart-beta") && md.contains("line [0, 5, 0]"), "{md}");
+    assert!(md.contains("| 1/2: v1 95% / v2 5% |"), "{md}");
+    let outputs = std::fs::read_to_string(&outputs).unwrap();
+    assert_eq!(outputs, format!("outcome=rolled_back\nversion={}\n", m.version_arn(2)));
 }
 
 #[tokio::test]
