@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Runs sfndeploy for the GitHub Action: each INPUT_* variable (set by action.yml from its input)
+# becomes its flag; the exit code is sfndeploy's. sfndeploy writes the step outputs itself.
+set -euo pipefail
+
+args=()
+value() { # INPUT_X --flag
+  if [[ -n ${!1:-} ]]; then args+=("$2" "${!1}"); fi
+}
+switch() { # INPUT_X --flag: true gives --flag, false gives --no-flag where there is one
+  local v=${!1:-}
+  case ${v,,} in
+    '') ;;
+    true | yes | 1) args+=("$2") ;;
+    false | no | 0) if [[ -n ${3:-} ]]; then args+=("$3"); fi ;;
+    *) echo "::error title=sfndeploy::input ${1#INPUT_} must be true or false, not '$v'" >&2; exit 2 ;;
+  esac
+}
+
+value INPUT_STATE_MACHINE --state-machine
+value INPUT_ALIAS --alias
+value INPUT_STRATEGY --strategy
+value INPUT_INCREMENT --increment
+value INPUT_INTERVAL --interval
+value INPUT_BAKE --bake
+value INPUT_ALARM_POLLING --alarm-polling
+value INPUT_MAX_UNMONITORED --max-unmonitored
+value INPUT_FILE --file
+switch INPUT_PUBLISH_REVISION --publish-revision --no-publish-revision
+value INPUT_VERSION_DESCRIPTION --version-description
+value INPUT_HISTORY_MAX --history-max
+value INPUT_PAUSE_AT --pause-at
+switch INPUT_RESUME --resume
+switch INPUT_FORCE --force --no-force
+switch INPUT_DRY_RUN --dry-run
+value INPUT_OUTPUT --output
+value INPUT_REGION --region
+# Alarm names, one per line: each may contain spaces.
+if [[ -n ${INPUT_ALARMS:-} ]]; then
+  names=()
+  while IFS= read -r name; do
+    name=${name#"${name%%[![:space:]]*}"}
+    name=${name%"${name##*[![:space:]]}"}
+    if [[ -n $name ]]; then names+=("$name"); fi
+  done <<<"$INPUT_ALARMS"
+  if ((${#names[@]})); then args+=(--alarms "${names[@]}"); fi
+fi
+if [[ -n ${INPUT_ARGS:-} ]]; then
+  read -r -a extra <<<"$INPUT_ARGS"
+  args+=("${extra[@]}")
+fi
+
+exec "${SFNDEPLOY_BIN:-sfndeploy}" "${args[@]}"

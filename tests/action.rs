@@ -1,0 +1,184 @@
+//! The GitHub Action (`action.yml`, `action/run.sh`): every input maps to a real flag, and a
+//! workflow's inputs become a command line sfndeploy accepts.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Command;
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The top-level keys under `inputs:` in action.yml, and their required flag.
+fn inputs() -> Vec<String> {
+    let text = std::fs::read_to_string(root().join("action.yml")).unwrap();
+    let mut names = Vec::new();
+    let mut inside = false;
+    for line in text.lines() {
+        if !line.starts_with(' ') && !line.is_empty() {
+            inside = line.trim_end() == "inputs:";
+            continue;
+        }
+        if inside && line.starts_with("  ") && !line.starts_with("   ") && line.trim_end().ends_with(':') {
+            names.push(line.trim().trim_end_matches(':').to_string());
+        }
+    }
+    names
+}
+
+fn variable(input: &str) -> String {
+    format!("INPUT_{}", input.to_uppercase().replace('-', "_"))
+}
+
+#[test]
+fn every_input_maps_to_a_real_flag() {
+    let names = inputs();
+    assert!(names.len() >= 15 && names.contains(&"state-machine".to_string()), "{names:?}");
+    let help = Command::new(env!("CARGO_BIN_EXE_sfndeploy")).arg("--help").output().unwrap();
+    let help = String::from_utf8_lossy(&help.stdout);
+    let action = std::fs::read_to_string(root().join("action.yml")).unwrap();
+    let script = std::fs::read_to_string(root().join("action/run.sh")).unwrap();
+    for name in &names {
+        if name == "version" {
+            assert!(
+                action.contains("${{ inputs.version || github.action_ref }}"),
+                "version picks the release"
+            );
+            continue;
+        }
+        let var = variable(name);
+        assert!(
+            action.contains(&format!("{var}: ${{{{ inputs.{name} }}}}")),
+            "action.yml passes {name} as {var}"
+        );
+        assert!(script.contains(&var), "action/run.sh reads {var}");
+        if name != "args" {
+            assert!(
+                help.contains(&format!("--{name} ")) || help.contains(&format!("--{name}\n")),
+                "--{name} is not a flag"
+            );
+        }
+    }
+    for output in ["outcome:", "version:"] {
+        assert!(action[action.find("outputs:").unwrap()..].contains(output), "output {output}");
+    }
+}
+
+fn run_script(bin: &str, inputs: &BTreeMap<&str, &str>) -> (i32, String, String) {
+    let mut cmd = Command::new("bash");
+    cmd.arg(root().join("action/run.sh"))
+        .env("SFNDEPLOY_BIN", bin)
+        .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("SFNDEPLOY_MAX_ATTEMPTS", "1")
+        .env_remove("GITHUB_ACTIONS");
+    for (k, _) in std::env::vars() {
+        if k.starts_with("INPUT_") || (k.starts_with("SFNDEPLOY_") && k != "SFNDEPLOY_MAX_ATTEMPTS") {
+            cmd.env_remove(k);
+        }
+    }
+    for (name, value) in inputs {
+        cmd.env(variable(name), value);
+    }
+    let out = cmd.output().unwrap();
+    let text = |b: &[u8]| String::from_utf8_lossy(b).to_string();
+    (out.status.code().unwrap_or(-1), text(&out.stdout), text(&out.stderr))
+}
+
+#[test]
+fn a_workflows_inputs_become_a_command_line_sfndeploy_accepts() {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("action");
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("orders.asl.json");
+    std::fs::write(&file, r#"{"StartAt":"P","States":{"P":{"Type":"Pass","End":true}}}"#).unwrap();
+    let inputs: BTreeMap<&str, &str> = [
+        ("state-machine", "orders"),
+        ("alias", "prod"),
+        ("strategy", "linear"),
+        ("increment", "50"),
+        ("interval", "1s"),
+        ("bake", "0"),
+        ("alarms", "orders-errors\n  orders latency p99  \n\n"),
+        ("alarm-polling", "1s"),
+        ("max-unmonitored", "3s"),
+        ("file", file.to_str().unwrap()),
+        ("publish-revision", "true"),
+        ("version-description", "from CI"),
+        ("history-max", "5"),
+        ("pause-at", "50"),
+        ("resume", "false"),
+        ("force", "false"),
+        ("dry-run", "true"),
+        ("output", "json"),
+        ("region", "us-east-1"),
+        ("args", "--call-timeout 5s"),
+    ]
+    .into();
+    assert_eq!(
+        inputs.keys().map(|k| k.to_string()).collect::<Vec<_>>(),
+        {
+            let mut all = self::inputs();
+            all.retain(|n| n != "version");
+            all.sort();
+            all
+        },
+        "this test sets every input"
+    );
+    // The words the binary gets: a stub prints them one per line.
+    let stub = dir.join("stub.sh");
+    std::fs::write(&stub, "#!/bin/sh\nfor a in \"$@\"; do printf '%s\\n' \"$a\"; done\n").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&stub, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let (code, stdout, stderr) = run_script(stub.to_str().unwrap(), &inputs);
+    assert_eq!(code, 0, "{stderr}");
+    let words: Vec<&str> = stdout.lines().collect();
+    let at = words.iter().position(|w| *w == "--alarms").expect("--alarms");
+    assert_eq!(
+        &words[at + 1..at + 3],
+        ["orders-errors", "orders latency p99"],
+        "one name per line, spaces kept"
+    );
+    for flag in ["--publish-revision", "--no-force", "--dry-run", "--call-timeout"] {
+        assert!(words.contains(&flag), "{flag}: {words:?}");
+    }
+    assert!(!words.contains(&"--resume"), "resume: false gives no flag");
+    // The real binary takes the whole command line: it gets past every check to AWS (here a
+    // closed port), which a rejected flag or value would not.
+    let (code, _, stderr) = run_script(env!("CARGO_BIN_EXE_sfndeploy"), &inputs);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("could not reach AWS"), "{stderr}");
+    // A wrong yes/no input is the action's own usage error.
+    let mut wrong = inputs.clone();
+    wrong.insert("force", "maybe");
+    let (code, _, stderr) = run_script(env!("CARGO_BIN_EXE_sfndeploy"), &wrong);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("FORCE must be true or false"), "{stderr}");
+}
+
+#[test]
+fn a_ref_without_a_release_binary_is_built_from_source_with_a_cache_key() {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("action-install");
+    std::fs::create_dir_all(&dir).unwrap();
+    let outputs = dir.join("outputs");
+    let _ = std::fs::remove_file(&outputs);
+    let status = Command::new("bash")
+        .arg(root().join("action/install.sh"))
+        .env("GITHUB_OUTPUT", &outputs)
+        .env("GITHUB_ACTION_PATH", root())
+        .env("RUNNER_OS", "Linux")
+        .env("RUNNER_ARCH", "X64")
+        .env("RUNNER_TEMP", &dir)
+        .env("SFNDEPLOY_REF", "3d3c42e5aac5ba805825da76410c181273ba90b1")
+        .env("SFNDEPLOY_REPOSITORY", "example/sfndeploy")
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let text = std::fs::read_to_string(&outputs).unwrap();
+    let get =
+        |k: &str| text.lines().find_map(|l| l.strip_prefix(&format!("{k}="))).unwrap_or_default().to_string();
+    assert_eq!(get("build"), "true", "{text}");
+    assert!(get("cache-key").starts_with("sfndeploy-Linux-X64-3d3c42e5"), "{text}");
+    assert!(get("bin").ends_with("/bin/sfndeploy") && get("bin").starts_with(&get("root")), "{text}");
+}
