@@ -182,3 +182,26 @@ fn a_ref_without_a_release_binary_is_built_from_source_with_a_cache_key() {
     assert!(get("cache-key").starts_with("sfndeploy-Linux-X64-3d3c42e5"), "{text}");
     assert!(get("bin").ends_with("/bin/sfndeploy") && get("bin").starts_with(&get("root")), "{text}");
 }
+
+#[test]
+fn release_assets_are_named_as_the_action_and_cargo_binstall_look_for_them() {
+    let read = |p: &str| std::fs::read_to_string(root().join(p)).unwrap();
+    let (release, install, cargo) =
+        (read(".github/workflows/release.yml"), read("action/install.sh"), read("Cargo.toml"));
+    assert!(release.contains(r#"name="sfndeploy-$GITHUB_REF_NAME-$TARGET.tar.gz""#), "release.yml");
+    assert!(release.contains(r#"sha256sum "$name" > "$name.sha256""#), "release.yml writes a .sha256");
+    assert!(
+        install.contains("name=sfndeploy-$ref-$target.tar.gz") && install.contains("$url.sha256"),
+        "install.sh"
+    );
+    assert!(cargo.contains(
+        r#"pkg-url = "{ repo }/releases/download/v{ version }/{ name }-v{ version }-{ target }.tar.gz""#
+    ));
+    for target in [
+        "x86_64-unknown-linux-musl", "aarch64-unknown-linux-musl", "x86_64-apple-darwin",
+        "aarch64-apple-darwin", "x86_64-pc-windows-msvc",
+    ] {
+        assert!(release.contains(&format!("target: {target},")), "release.yml builds {target}");
+        assert!(install.contains(&format!("target={target} ")), "install.sh knows {target}");
+    }
+}
