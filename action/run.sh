@@ -25,6 +25,10 @@ value INPUT_INTERVAL --interval
 value INPUT_BAKE --bake
 value INPUT_ALARM_POLLING --alarm-polling
 value INPUT_MAX_UNMONITORED --max-unmonitored
+value INPUT_MAX_FAILURE_RATE --max-failure-rate
+value INPUT_MAX_FAILURE_RATE_INCREASE --max-failure-rate-increase
+value INPUT_MIN_EXECUTIONS --min-executions
+value INPUT_MAX_EXTENSION --max-extension
 value INPUT_FILE --file
 switch INPUT_PUBLISH_REVISION --publish-revision --no-publish-revision
 value INPUT_VERSION_DESCRIPTION --version-description

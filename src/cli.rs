@@ -229,6 +229,27 @@ pub struct DeployArgs {
           value_parser = parse_pause_at)]
     pub pause_at: Option<u8>,
 
+    /// Health gate: roll back when more than PERCENT of the new version's executions through
+    /// the alias since the deploy began, among those finished, FAILED, TIMED_OUT or ABORTED
+    #[arg(long, env = "SFNDEPLOY_MAX_FAILURE_RATE", value_name = "PERCENT", value_parser = parse_percent)]
+    pub max_failure_rate: Option<f64>,
+
+    /// Health gate: roll back when the new version's failure rate exceeds the old version's
+    /// over the same time by more than POINTS (a dependency failing both is not the new
+    /// version's fault)
+    #[arg(long, env = "SFNDEPLOY_MAX_FAILURE_RATE_INCREASE", value_name = "POINTS", value_parser = parse_percent)]
+    pub max_failure_rate_increase: Option<f64>,
+
+    /// Health gate: weight increases, and success, need at least N finished executions of the
+    /// new version through the alias; with fewer, a hold waits up to --max-extension longer,
+    /// then the deploy rolls back as inconclusive [default: 0]
+    #[arg(long, env = "SFNDEPLOY_MIN_EXECUTIONS", value_name = "N", value_parser = clap::value_parser!(u32))]
+    pub min_executions: Option<u32>,
+
+    /// How much longer a hold may wait for --min-executions [default: one --interval]
+    #[arg(long, env = "SFNDEPLOY_MAX_EXTENSION", value_name = "DURATION", value_parser = parse_duration)]
+    pub max_extension: Option<Duration>,
+
     /// Roll back if the alarms cannot be read for this long [default: 3 x --alarm-polling]
     #[arg(long, env = "SFNDEPLOY_MAX_UNMONITORED", value_name = "DURATION",
           value_parser = parse_positive_duration)]
@@ -367,6 +388,14 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         return Err(too_long());
     }
     Ok(d)
+}
+
+/// 0 to 100, fractions allowed: `5`, `0.5`.
+fn parse_percent(s: &str) -> Result<f64, String> {
+    match s.trim().trim_end_matches('%').parse::<f64>() {
+        Ok(p) if (0.0..=100.0).contains(&p) => Ok(p),
+        _ => Err(format!("'{s}' is not a percentage from 0 to 100")),
+    }
 }
 
 fn parse_positive_duration(s: &str) -> Result<Duration, String> {

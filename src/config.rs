@@ -44,6 +44,8 @@ pub struct DeployConfig {
     pub publish_revision: bool,
     pub version_description: Option<String>,
     pub alarm_polling: Duration,
+    /// Health gates on the new version's own executions (none: all off).
+    pub gates: crate::gates::Rules,
     pub max_unmonitored: Duration,
     pub rollback_timeout: Duration,
     pub history_max: u16,
@@ -123,6 +125,10 @@ impl DeployConfig {
         let resume = switch(args.resume, false, env, "SFNDEPLOY_RESUME")?;
         let strategy = build_strategy(args)?;
         let plan = strategy::with_bake(strategy.plan(), args.bake);
+        // --max-extension: one more of the strategy's own holds (a preset's interval included).
+        let max_extension = args
+            .max_extension
+            .unwrap_or_else(|| plan.first().map_or(DEFAULT_INTERVAL, |s| s.hold.max(Duration::from_secs(1))));
 
         let alarms = alarm_names(&args.alarms)?;
 
@@ -156,6 +162,12 @@ impl DeployConfig {
             publish_revision,
             version_description: args.version_description.clone(),
             alarm_polling: args.alarm_polling,
+            gates: crate::gates::Rules {
+                max_failure_rate: args.max_failure_rate,
+                max_increase: args.max_failure_rate_increase,
+                min_executions: args.min_executions.unwrap_or(0),
+                max_extension,
+            },
             max_unmonitored: args.max_unmonitored.unwrap_or(args.alarm_polling * 3),
             rollback_timeout: args.rollback_timeout,
             history_max: args.history_max,

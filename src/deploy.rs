@@ -13,6 +13,7 @@ use crate::config::DeployConfig;
 use crate::events::{Event, Reporter, human};
 use crate::executor::{Executor, WatchSettings};
 use crate::exit_code::{ExitCode, Failure};
+use crate::gates::ExecutionGate;
 use crate::plan::{self, Decision, Refusal, Shift, Target};
 use crate::signals::Signals;
 use crate::versions::{PruneReport, StateMachineInfo, VersionManager, VersionQuotaExceeded};
@@ -199,7 +200,31 @@ impl Deploy<'_> {
         if pauses {
             executor.pauses_at_end();
         }
-        executor.run(&steps).await?;
+        if cfg.gates.any() {
+            let sfn = &self.clients.sfn;
+            match crate::gates::recent_traffic(sfn, &sm_arn, &found.arn).await {
+                Ok((through_alias, other)) if other > through_alias => self
+                    .reporter
+                    .emit(Event::TrafficBypassesAlias { alias: cfg.alias.clone(), through_alias, other }),
+                Ok(_) => {}
+                Err(e) => tracing::warn!("could not look at the recent executions: {e:#}"),
+            }
+            let since = std::time::SystemTime::now();
+            executor.with_gate(ExecutionGate::new(sfn, &found.arn, &old, &new_version, cfg.gates, since));
+        }
+        if let Err(e) = executor.run(&steps).await {
+            if cfg.gates.any() && crate::exit_code::exit_code_of(&e) != ExitCode::RollbackFailed {
+                let running = match executor.still_running().await {
+                    Ok(running) => running,
+                    Err(_) => executor.new_version_running(),
+                };
+                if !running.is_empty() {
+                    self.reporter
+                        .emit(Event::StillRunning { version: new_version.clone(), executions: running });
+                }
+            }
+            return Err(e);
+        }
         if pauses {
             let weight = steps.last().map_or(from_weight, |s| s.weight);
             return Ok(self.paused(&old, &new_version, weight, false));
@@ -351,6 +376,13 @@ impl Deploy<'_> {
             None if cfg.resume => self.published_already(&versions, &info, found.as_ref()).await?,
             None => Target::ToPublish,
         };
+        if cfg.gates.any() && info.kind == aws_sdk_sfn::types::StateMachineType::Express {
+            return Err(Failure::usage(format!(
+                "{sm_arn} is an EXPRESS state machine, whose executions cannot be listed: \
+                 --max-failure-rate, --max-failure-rate-increase and --min-executions need a STANDARD one; \
+                 watch EXPRESS versions with --alarms"
+            )));
+        }
         if let Some(found) = &found
             && found.routing.full_version().is_none()
             && cfg.force

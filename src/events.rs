@@ -86,6 +86,25 @@ pub enum Event {
     AlarmFired {
         alarms: Vec<String>,
     },
+    /// A read of the health gates: the new and the old version's executions through the alias.
+    ExecutionsRead {
+        reading: crate::gates::Reading,
+    },
+    /// A health gate failed: the evidence.
+    ExecutionsFailed {
+        evidence: String,
+    },
+    /// Most recent executions did not come through the alias: its weights will not move them.
+    TrafficBypassesAlias {
+        alias: String,
+        through_alias: u32,
+        other: u32,
+    },
+    /// After a rollback: executions of the new version still running (they keep running it).
+    StillRunning {
+        version: String,
+        executions: Vec<String>,
+    },
     RollingBack {
         reason: String,
     },
@@ -122,6 +141,10 @@ impl Event {
             Event::AlarmsPolled { .. } => "alarms_polled",
             Event::AlarmReadFailed { .. } => "alarm_read_failed",
             Event::AlarmFired { .. } => "alarm_fired",
+            Event::ExecutionsRead { .. } => "executions_read",
+            Event::ExecutionsFailed { .. } => "executions_failed",
+            Event::StillRunning { .. } => "still_running",
+            Event::TrafficBypassesAlias { .. } => "traffic_bypasses_alias",
             Event::RollingBack { .. } => "rolling_back",
             Event::RolledBack { .. } => "rolled_back",
             Event::Completed { .. } => "completed",
@@ -205,6 +228,27 @@ impl Event {
                 json!({"error": error, "unmonitored_seconds": unmonitored.as_secs_f64()})
             }
             Event::AlarmFired { alarms } => json!({"alarms": alarms}),
+            Event::ExecutionsRead { reading } => {
+                let tally = |t: &crate::gates::Tally| {
+                    json!({
+                        "version": t.version,
+                        "finished": t.finished,
+                        "failed": t.failed,
+                        "running": t.running,
+                        "failure_rate": t.rate(),
+                        "errors": t.errors,
+                        "example": t.example.as_ref().map(|(arn, cause)| json!({"execution": arn, "cause": cause})),
+                    })
+                };
+                json!({"new": tally(&reading.new), "old": tally(&reading.old), "old_includes_before": reading.old_includes_before})
+            }
+            Event::ExecutionsFailed { evidence } => json!({"evidence": evidence}),
+            Event::TrafficBypassesAlias { alias, through_alias, other } => {
+                json!({"alias": alias, "through_alias": through_alias, "other": other})
+            }
+            Event::StillRunning { version, executions } => {
+                json!({"version": version, "count": executions.len(), "executions": executions})
+            }
             Event::RollingBack { reason } => json!({"reason": reason}),
             Event::RolledBack { version, reason } => json!({"version": version, "reason": reason}),
             Event::Pruned { deleted, skipped, stopped_early } => json!({
@@ -279,6 +323,18 @@ impl Event {
                 format!("could not read alarms ({error}); unmonitored for {}", human(*unmonitored))
             }
             Event::AlarmFired { alarms } => format!("alarm in ALARM: {}", alarms.join(", ")),
+            Event::ExecutionsRead { reading } => format!("executions through the alias: {reading}"),
+            Event::ExecutionsFailed { evidence } => format!("health gate failed: {evidence}"),
+            Event::TrafficBypassesAlias { alias, through_alias, other } => format!(
+                "of the state machine's {} most recent executions, {other} did not come through alias {alias}: \
+                 its weights do not move them, so the gates see only the {through_alias} that did",
+                through_alias + other
+            ),
+            Event::StillRunning { version, executions } => format!(
+                "{} execution(s) of {} still running: they keep running it after the rollback",
+                executions.len(),
+                short_version(version)
+            ),
             Event::RollingBack { reason } => format!("rolling back: {reason}"),
             Event::RolledBack { version, reason } => {
                 format!("rolled back: 100% on {} ({reason})", short_version(version))
@@ -356,6 +412,16 @@ impl Reporter {
         previous.is_none_or(|p| p.as_slice() != states)
     }
 
+    /// Whether `reading` differs from the previous gate reading (or none came yet).
+    fn last_reading_differs(&self, reading: &crate::gates::Reading) -> bool {
+        let events = self.recorded.lock().expect("event log");
+        let previous = events.iter().rev().find_map(|e| match e {
+            Event::ExecutionsRead { reading } => Some(reading),
+            _ => None,
+        });
+        previous.is_none_or(|p| p != reading)
+    }
+
     /// Every event so far.
     pub fn events(&self) -> Vec<Event> {
         self.recorded.lock().expect("event log").clone()
@@ -372,6 +438,9 @@ impl Reporter {
     pub fn emit(&self, event: Event) {
         match &event {
             Event::AlarmFired { .. }
+            | Event::ExecutionsFailed { .. }
+            | Event::StillRunning { .. }
+            | Event::TrafficBypassesAlias { .. }
             | Event::RollingBack { .. }
             | Event::RolledBack { .. }
             | Event::AlarmReadFailed { .. } => {
@@ -387,6 +456,11 @@ impl Reporter {
                 }
             }
             Event::AlarmsPolled { .. } => tracing::debug!("{}", event.text()),
+            // Each change is progress; an unchanged reading is detail (-v).
+            Event::ExecutionsRead { reading } if self.last_reading_differs(reading) => {
+                tracing::info!("{}", event.text())
+            }
+            Event::ExecutionsRead { .. } => tracing::debug!("{}", event.text()),
             _ => tracing::info!("{}", event.text()),
         }
         if self.format == OutputFormat::Json {
@@ -503,6 +577,16 @@ mod tests {
             Event::AlarmsPolled { states: vec![state] },
             Event::AlarmReadFailed { error: "HTTP 500".into(), unmonitored: Duration::from_secs(2) },
             Event::AlarmFired { alarms: vec!["errors".into()] },
+            Event::ExecutionsRead {
+                reading: crate::gates::Reading {
+                    new: crate::gates::Tally { version: v(2), finished: 3, failed: 1, ..Default::default() },
+                    old: crate::gates::Tally { version: v(1), finished: 30, ..Default::default() },
+                    old_includes_before: false,
+                },
+            },
+            Event::ExecutionsFailed { evidence: "v2: 1 of 3 failed".into() },
+            Event::StillRunning { version: v(2), executions: vec!["arn:exec".into()] },
+            Event::TrafficBypassesAlias { alias: "prod".into(), through_alias: 1, other: 9 },
             Event::RollingBack { reason: "alarm".into() },
             Event::RolledBack { version: v(1), reason: "alarm".into() },
             Event::Completed { alias: "prod".into(), version: v(2) },
@@ -528,11 +612,15 @@ mod tests {
             Event::AlarmsPolled { .. } => 8,
             Event::AlarmReadFailed { .. } => 9,
             Event::AlarmFired { .. } => 10,
-            Event::RollingBack { .. } => 11,
-            Event::RolledBack { .. } => 12,
-            Event::Completed { .. } => 13,
-            Event::Pruned { .. } => 14,
-            Event::Failed { .. } => 15,
+            Event::ExecutionsRead { .. } => 11,
+            Event::ExecutionsFailed { .. } => 12,
+            Event::StillRunning { .. } => 13,
+            Event::TrafficBypassesAlias { .. } => 14,
+            Event::RollingBack { .. } => 15,
+            Event::RolledBack { .. } => 16,
+            Event::Completed { .. } => 17,
+            Event::Pruned { .. } => 18,
+            Event::Failed { .. } => 19,
         }
     }
 
@@ -540,7 +628,7 @@ mod tests {
     fn every_event_kind_has_object_fields_a_text_and_a_place_in_the_readme() {
         let events = one_of_each();
         let ordinals: Vec<usize> = events.iter().map(ordinal).collect();
-        assert_eq!(ordinals, (0..16).collect::<Vec<_>>(), "one of each kind, in order");
+        assert_eq!(ordinals, (0..20).collect::<Vec<_>>(), "one of each kind, in order");
         let readme = include_str!("../README.md");
         let mut kinds = std::collections::HashSet::new();
         for e in &events {

@@ -11,6 +11,7 @@ use crate::alarms::AlarmChecker;
 use crate::alias::{AliasHandle, Marker, Routing, restore_command, short_version};
 use crate::events::{Event, Reporter};
 use crate::exit_code::{ExitCode, Failure, exit_code_of};
+use crate::gates::{ExecutionGate, Verdict};
 use crate::rollback::{Reason, Rollback};
 use crate::signals::Signals;
 use crate::strategy::Step;
@@ -46,6 +47,10 @@ pub struct Executor<'a> {
     initial: Routing,
     /// The last step is a `--pause-at` stop: its marker says so.
     pauses: bool,
+    /// Health gates on the new version's executions, when any is on.
+    gate: Option<ExecutionGate>,
+    /// The last gate verdict: whether the new version had enough finished executions.
+    enough: bool,
 }
 
 impl<'a> Executor<'a> {
@@ -75,7 +80,33 @@ impl<'a> Executor<'a> {
             shifted: false,
             initial,
             pauses: false,
+            gate: None,
+            enough: true,
         }
+    }
+
+    /// Judges the new version by its own executions too.
+    pub fn with_gate(&mut self, gate: ExecutionGate) {
+        self.enough = gate.rules.min_executions == 0;
+        self.gate = Some(gate);
+    }
+
+    /// Whether anything is watched: alarms or gates.
+    fn watching(&self) -> bool {
+        !self.alarms.is_empty() || self.gate.is_some()
+    }
+
+    /// The new version's executions still running now, read afresh.
+    pub async fn still_running(&mut self) -> Result<Vec<String>> {
+        match self.gate.as_mut() {
+            Some(gate) => gate.still_running().await,
+            None => Ok(Vec::new()),
+        }
+    }
+
+    /// The new version's executions still running as last read, if the gates read them.
+    pub fn new_version_running(&self) -> Vec<String> {
+        self.gate.as_ref().map(ExecutionGate::new_version_running).unwrap_or_default()
     }
 
     /// The plan ends at a `--pause-at` stop rather than at 100%.
@@ -159,7 +190,7 @@ impl<'a> Executor<'a> {
         let polling = self.settings.polling;
         let mut next_poll = Instant::now() + polling;
         loop {
-            let wake = if self.alarms.is_empty() { until } else { next_poll.min(until) };
+            let wake = if self.watching() { next_poll.min(until) } else { until };
             tokio::select! {
                 _ = sleep_until(wake) => {}
                 s = self.signals.next() => return Err(self.stop(Reason::Signal(s)).await),
@@ -181,19 +212,46 @@ impl<'a> Executor<'a> {
     /// A fresh, successful alarm read with nothing in ALARM, or no going forward. Failed reads
     /// are retried until the alarms have gone unread for `max_unmonitored`, then we roll back.
     async fn gate(&mut self) -> Result<()> {
-        if self.alarms.is_empty() {
+        if !self.watching() {
             return Ok(());
         }
         let retry = self.settings.polling.min(Duration::from_secs(5));
+        let began = Instant::now();
+        let extension = self.gate.as_ref().map_or(Duration::ZERO, |g| g.rules.max_extension);
         loop {
-            if self.poll().await? {
+            let read = self.poll().await?;
+            // --min-executions asks for evidence of the new version once it has traffic: before
+            // the first weight change there is none to wait for.
+            let has_traffic = self.alias.routing().weight_of(&self.new_version) > 0;
+            if read && (self.enough || !has_traffic) {
                 return Ok(());
             }
+            // Too few executions yet: wait, polling, up to --max-extension; then inconclusive.
+            let wait = if read {
+                if began.elapsed() >= extension {
+                    let (have, need) = self.counts();
+                    let reason = Reason::Inconclusive { have, need, waited: began.elapsed() };
+                    return Err(self.stop(reason).await);
+                }
+                self.settings.polling.min(extension.saturating_sub(began.elapsed()))
+            } else {
+                retry
+            };
             tokio::select! {
-                _ = sleep(retry) => {}
+                _ = sleep(wait) => {}
                 s = self.signals.next() => return Err(self.stop(Reason::Signal(s)).await),
             }
         }
+    }
+
+    /// (finished executions of the new version, --min-executions) as last read.
+    fn counts(&self) -> (u32, u32) {
+        let need = self.gate.as_ref().map_or(0, |g| g.rules.min_executions);
+        let have = self.reporter.events().iter().rev().find_map(|e| match e {
+            Event::ExecutionsRead { reading } => Some(reading.new.finished),
+            _ => None,
+        });
+        (have.unwrap_or(0), need)
     }
 
     /// Reads the alarms once. Ok(true): read, none firing. Ok(false): the read failed but the
@@ -207,13 +265,44 @@ impl<'a> Executor<'a> {
             at if at > now => at,
             _ => now + self.settings.polling.min(bound),
         };
+        let alarms = self.alarms;
+        let read = async {
+            let report = if alarms.is_empty() { Default::default() } else { alarms.read().await? };
+            let reading = match self.gate.as_mut() {
+                Some(gate) => Some(gate.read().await?),
+                None => None,
+            };
+            Ok::<_, anyhow::Error>((report, reading))
+        };
         let read = tokio::select! {
-            r = tokio::time::timeout_at(deadline, self.alarms.read()) => r.unwrap_or_else(|_| {
-                Err(anyhow::anyhow!("DescribeAlarms: no answer within --max-unmonitored"))
+            r = tokio::time::timeout_at(deadline, read) => r.unwrap_or_else(|_| {
+                Err(anyhow::anyhow!("no answer within --max-unmonitored"))
             }),
             s = self.signals.next() => return Err(self.stop(Reason::Signal(s)).await),
         };
+        let read = match read {
+            Ok((report, Some(reading))) => {
+                let verdict = crate::gates::judge(&self.gate.as_ref().expect("read").rules, &reading);
+                self.reporter.emit(Event::ExecutionsRead { reading });
+                match verdict {
+                    Verdict::Fail(evidence) => {
+                        self.reporter.emit(Event::ExecutionsFailed { evidence: evidence.clone() });
+                        return Err(self.stop(Reason::Executions(evidence)).await);
+                    }
+                    Verdict::TooFew { .. } => self.enough = false,
+                    Verdict::Pass => self.enough = true,
+                }
+                Ok(report)
+            }
+            Ok((report, None)) => Ok(report),
+            Err(e) => Err(e),
+        };
         match read {
+            Ok(report) if self.alarms.is_empty() => {
+                let _ = report;
+                self.last_read_ok = Instant::now();
+                Ok(true)
+            }
             Ok(report) => {
                 let firing = report.firing();
                 self.reporter.emit(Event::AlarmsPolled { states: report.states });

@@ -18,6 +18,7 @@ pub mod deploy;
 pub mod events;
 pub mod executor;
 pub mod exit_code;
+pub mod gates;
 pub mod github;
 pub mod plan;
 pub mod progress;

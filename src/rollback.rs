@@ -22,7 +22,18 @@ use crate::versions::VersionManager;
 #[derive(Clone, Debug)]
 pub enum Reason {
     Alarms(Vec<String>),
-    Unmonitored { for_: Duration, error: String },
+    /// A health gate on the new version's executions failed: the evidence.
+    Executions(String),
+    /// `--min-executions` was not reached within `--max-extension`.
+    Inconclusive {
+        have: u32,
+        need: u32,
+        waited: Duration,
+    },
+    Unmonitored {
+        for_: Duration,
+        error: String,
+    },
     ShiftFailed(String),
     Signal(Signal),
 }
@@ -31,8 +42,14 @@ impl Reason {
     pub fn describe(&self) -> String {
         match self {
             Reason::Alarms(names) => format!("alarm(s) in ALARM: {}", names.join(", ")),
+            Reason::Executions(evidence) => format!("the new version's executions: {evidence}"),
+            Reason::Inconclusive { have, need, waited } => format!(
+                "inconclusive: {have} of the {need} finished executions --min-executions asks for, after waiting {} \
+                 longer (--max-extension); too little evidence is not a pass",
+                crate::events::human(*waited)
+            ),
             Reason::Unmonitored { for_, error } => {
-                format!("the alarms could not be read for {} ({error})", crate::events::human(*for_))
+                format!("the health signals could not be read for {} ({error})", crate::events::human(*for_))
             }
             Reason::ShiftFailed(e) => format!("changing the weights failed: {e}"),
             Reason::Signal(s) => format!("stopped by {}", s.name()),

@@ -184,7 +184,25 @@ pub struct Alarm {
 
 type Hook = Box<dyn FnMut(&mut State, &'static str, usize) -> Option<Fault> + Send>;
 
+/// An execution the fake knows: which version ran it, and whether it came through an alias.
+#[derive(Clone, Debug)]
+pub struct Execution {
+    pub arn: String,
+    pub version: u32,
+    pub alias: Option<String>,
+    pub status: String,
+    /// Wall-clock start: the real clock plus the virtual time since the fake was made, so
+    /// that executions started on virtual time are ordered and dated as on AWS.
+    pub start: std::time::SystemTime,
+    /// Virtual time since the fake was made.
+    pub at: Duration,
+    pub error: Option<String>,
+    pub cause: Option<String>,
+}
+
 pub struct State {
+    /// Newest last.
+    pub executions: Vec<Execution>,
     pub partition: String,
     pub region: String,
     pub name: String,
@@ -235,6 +253,7 @@ impl Fake {
         let revision = versions.last().map_or(1, |v| v.revision);
         let definition = versions.last().map_or_else(|| definition("v0"), |v| v.definition.clone());
         Fake(Arc::new(Mutex::new(State {
+            executions: Vec::new(),
             partition: partition.to_string(),
             region: region.to_string(),
             name: name.to_string(),
@@ -294,6 +313,69 @@ impl Fake {
             s.definition = definition("unpublished");
         }
         self
+    }
+
+    /// Records an execution of version `version` (through alias `alias`, if any) that started
+    /// `ago` before now and ends as `status` (RUNNING, SUCCEEDED, FAILED...) with `error`.
+    pub fn execution(
+        &self,
+        version: u32,
+        alias: Option<&str>,
+        status: &str,
+        error: Option<&str>,
+        ago: Duration,
+    ) -> String {
+        let mut s = self.state();
+        let arn = format!(
+            "arn:{}:states:{}:{ACCOUNT}:execution:{}:exec-{}",
+            s.partition,
+            s.region,
+            s.name,
+            s.executions.len() + 1
+        );
+        let alias = alias.map(|a| format!("{}:{a}", s.sm_arn));
+        let elapsed = s.start.elapsed();
+        s.executions.push(Execution {
+            arn: arn.clone(),
+            version,
+            alias,
+            status: status.to_string(),
+            start: std::time::SystemTime::now() + elapsed - ago,
+            at: elapsed.saturating_sub(ago),
+            error: error.map(str::to_string),
+            cause: error.map(|e| format!("{e} happened")),
+        });
+        arn
+    }
+
+    /// Until the returned handle is dropped: an execution through alias `alias` every `every`,
+    /// shared between the versions by the alias's weights (exactly: of each 100, weight go to a
+    /// version), ending as `outcome(version)` says.
+    pub fn traffic(
+        &self,
+        alias: &str,
+        every: Duration,
+        outcome: impl Fn(u32) -> (&'static str, Option<&'static str>) + Send + 'static,
+    ) -> tokio::task::JoinHandle<()> {
+        let (fake, alias) = (self.clone(), alias.to_string());
+        tokio::spawn(async move {
+            let mut n: u32 = 0;
+            loop {
+                tokio::time::sleep(every).await;
+                let routing = fake.routing(&alias);
+                let slot = (n % 100) as i32;
+                n += 1;
+                let mut acc = 0;
+                let version = routing.iter().find(|(_, w)| {
+                    acc += w;
+                    slot < acc
+                });
+                if let Some((version, _)) = version {
+                    let (status, error) = outcome(*version);
+                    fake.execution(*version, Some(&alias), status, error, Duration::ZERO);
+                }
+            }
+        })
     }
 
     /// Deletes an alarm, as someone might mid-deploy.
@@ -738,9 +820,70 @@ impl Fake {
                 Reply::Output(DeleteStateMachineVersionOutput::builder().build())
             });
 
+        let f = self.clone();
+        let list_executions =
+            route(move |req: &aws_sdk_sfn::operation::list_executions::ListExecutionsInput| {
+                let arn = req.state_machine_arn().unwrap_or_default().to_string();
+                if let Some(r) = f.begin("ListExecutions", arn.clone()) {
+                    return Reply::Raw(r);
+                }
+                let s = f.state();
+                let version = |e: &Execution| format!("{}:{}", s.sm_arn, e.version);
+                // Newest first; by version ARN or the state machine's (all).
+                let mut chosen: Vec<&Execution> =
+                    s.executions.iter().filter(|e| arn == s.sm_arn || arn == version(e)).collect();
+                chosen.sort_by_key(|e| std::cmp::Reverse(e.start));
+                let arns: Vec<String> = chosen.iter().map(|e| e.arn.clone()).collect();
+                let limit = (req.max_results().unwrap_or(100).clamp(1, 1000) as usize).min(s.page_size);
+                let (page, next) = paginate(&arns, req.next_token(), limit);
+                let items = chosen.iter().filter(|e| page.contains(&e.arn)).map(|e| {
+                    aws_sdk_sfn::types::ExecutionListItem::builder()
+                        .execution_arn(&e.arn)
+                        .state_machine_arn(&s.sm_arn)
+                        .name(e.arn.rsplit(':').next().unwrap_or_default())
+                        .status(aws_sdk_sfn::types::ExecutionStatus::from(e.status.as_str()))
+                        .start_date(DateTime::from(e.start))
+                        .state_machine_version_arn(version(e))
+                        .set_state_machine_alias_arn(e.alias.clone())
+                        .build()
+                        .unwrap()
+                });
+                Reply::<_, aws_sdk_sfn::operation::list_executions::ListExecutionsError>::Output(
+                    aws_sdk_sfn::operation::list_executions::ListExecutionsOutput::builder()
+                        .set_executions(Some(items.collect()))
+                        .set_next_token(next)
+                        .build()
+                        .unwrap(),
+                )
+            });
+
+        let f = self.clone();
+        let describe_execution =
+            route(move |req: &aws_sdk_sfn::operation::describe_execution::DescribeExecutionInput| {
+                let arn = req.execution_arn().unwrap_or_default().to_string();
+                if let Some(r) = f.begin("DescribeExecution", arn.clone()) {
+                    return Reply::Raw(r);
+                }
+                let s = f.state();
+                let e = s.executions.iter().find(|e| e.arn == arn).expect("a known execution");
+                Reply::<_, aws_sdk_sfn::operation::describe_execution::DescribeExecutionError>::Output(
+                    aws_sdk_sfn::operation::describe_execution::DescribeExecutionOutput::builder()
+                        .execution_arn(&e.arn)
+                        .state_machine_arn(&s.sm_arn)
+                        .status(aws_sdk_sfn::types::ExecutionStatus::from(e.status.as_str()))
+                        .start_date(DateTime::from(e.start))
+                        .state_machine_version_arn(format!("{}:{}", s.sm_arn, e.version))
+                        .set_state_machine_alias_arn(e.alias.clone())
+                        .set_error(e.error.clone())
+                        .set_cause(e.cause.clone())
+                        .build()
+                        .unwrap(),
+                )
+            });
+
         vec![
-            describe_sm, validate, list_versions, publish, update_sm, list_aliases, describe_alias,
-            create_alias, update_alias, delete_version,
+            list_executions, describe_execution, describe_sm, validate, list_versions, publish, update_sm,
+            list_aliases, describe_alias, create_alias, update_alias, delete_version,
         ]
     }
 

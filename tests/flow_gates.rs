@@ -1,0 +1,152 @@
+//! Health gates on the new version's own executions, in-process on virtual time: a traffic
+//! generator starts executions through the alias, shared by its weights.
+
+mod fake;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use fake::{deploy, standard};
+use sfndeploy::events::Event;
+use sfndeploy::exit_code::ExitCode;
+
+/// A canary of 10% for 60 s (or `--interval` in `extra`), polling every second.
+fn args(extra: &[&'static str]) -> Vec<&'static str> {
+    let mut a = vec!["--strategy", "canary", "--increment", "10", "--alarm-polling", "1"];
+    if !extra.contains(&"--interval") {
+        a.extend(["--interval", "60"]);
+    }
+    a.extend_from_slice(extra);
+    a
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_new_version_that_fails_is_rolled_back_within_a_poll_of_its_first_failure() {
+    let fake = standard();
+    let _traffic = fake.traffic("prod", Duration::from_millis(200), |v| {
+        if v == 3 { ("FAILED", Some("Boom")) } else { ("SUCCEEDED", None) }
+    });
+    let run = deploy(&fake, &args(&["--max-failure-rate", "5"])).await;
+    assert_eq!(run.code(), ExitCode::RolledBack, "{}", run.message());
+    let message = run.message();
+    let failed = message.split("v3: ").nth(1).expect("v3's tally");
+    let (n, rest) = failed.split_once(" of ").unwrap();
+    assert!(rest.starts_with(&format!("{n} failed (100%): Boom x{n}")), "{message}");
+    assert!(message.contains(":execution:orders:exec-") && message.contains("Boom happened"), "{message}");
+    assert!(message.contains("v2: 0 of"), "{message}");
+    assert_eq!(fake.routing("prod"), [(2, 100)]);
+    let failed_at = fake.state().executions.iter().find(|e| e.version == 3).map(|e| e.at).expect("v3 ran");
+    let rolled_back = fake.calls_of("UpdateStateMachineAlias").last().unwrap().at;
+    assert!(
+        rolled_back <= failed_at + Duration::from_millis(1500),
+        "failure at {failed_at:?}, rollback at {rolled_back:?}"
+    );
+    let reads = run.events.iter().filter(|e| matches!(e, Event::ExecutionsRead { .. })).count();
+    assert!(reads >= 10, "every poll's reading is an event: {reads}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_healthy_version_with_enough_executions_passes() {
+    let fake = standard();
+    let _traffic = fake.traffic("prod", Duration::from_millis(100), |_| ("SUCCEEDED", None));
+    let run = deploy(&fake, &args(&["--max-failure-rate", "5", "--min-executions", "20"])).await;
+    assert_eq!(run.code(), ExitCode::Success, "{}", run.message());
+    assert_eq!(fake.routing("prod"), [(3, 100)]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn no_traffic_with_min_executions_is_inconclusive_and_rolls_back() {
+    let fake = standard();
+    let run = deploy(&fake, &args(&["--min-executions", "5", "--max-extension", "20s"])).await;
+    assert_eq!(run.code(), ExitCode::RolledBack, "{}", run.message());
+    assert!(run.message().contains("inconclusive: 0 of the 5"), "{}", run.message());
+    assert_eq!(fake.routing("prod"), [(2, 100)]);
+    // The canary hold (60 s), then 20 s more, then the rollback; never 100%.
+    let updates: Vec<String> =
+        fake.calls_of("UpdateStateMachineAlias").into_iter().map(|c| c.detail).collect();
+    assert_eq!(updates, ["v2=90,v3=10", "v2=100"]);
+    let back = fake.calls_of("UpdateStateMachineAlias").last().unwrap().at;
+    assert!(back >= Duration::from_secs(80) && back <= Duration::from_secs(82), "{back:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn both_versions_failing_alike_is_not_the_new_versions_fault() {
+    let fake = standard();
+    let n = Arc::new(AtomicU32::new(0));
+    let _traffic = fake.traffic("prod", Duration::from_millis(100), move |_| {
+        if n.fetch_add(1, Ordering::Relaxed) % 2 == 0 {
+            ("FAILED", Some("Dependency"))
+        } else {
+            ("SUCCEEDED", None)
+        }
+    });
+    let run = deploy(&fake, &args(&["--max-failure-rate-increase", "20", "--min-executions", "4"])).await;
+    assert_eq!(run.code(), ExitCode::Success, "{}", run.message());
+    // The same traffic against --max-failure-rate alone rolls back.
+    let fake = standard();
+    let n = Arc::new(AtomicU32::new(0));
+    let _traffic = fake.traffic("prod", Duration::from_millis(100), move |_| {
+        if n.fetch_add(1, Ordering::Relaxed) % 2 == 0 {
+            ("FAILED", Some("Dependency"))
+        } else {
+            ("SUCCEEDED", None)
+        }
+    });
+    let run = deploy(&fake, &args(&["--max-failure-rate", "20"])).await;
+    assert_eq!(run.code(), ExitCode::RolledBack, "{}", run.message());
+}
+
+#[tokio::test(start_paused = true)]
+async fn traffic_that_skips_the_alias_is_announced() {
+    let fake = standard();
+    for _ in 0..8 {
+        fake.execution(2, None, "SUCCEEDED", None, Duration::from_secs(30));
+    }
+    fake.execution(2, Some("prod"), "SUCCEEDED", None, Duration::from_secs(30));
+    let _traffic = fake.traffic("prod", Duration::from_millis(100), |_| ("SUCCEEDED", None));
+    let run = deploy(&fake, &args(&["--max-failure-rate", "5", "--interval", "2"])).await;
+    assert_eq!(run.code(), ExitCode::Success, "{}", run.message());
+    let bypass = run.events.iter().find_map(|e| match e {
+        Event::TrafficBypassesAlias { through_alias, other, .. } => Some((*through_alias, *other)),
+        _ => None,
+    });
+    assert_eq!(bypass, Some((1, 8)));
+}
+
+#[tokio::test(start_paused = true)]
+async fn after_a_rollback_the_new_versions_running_executions_are_reported() {
+    let fake = standard();
+    let _traffic = fake.traffic("prod", Duration::from_millis(200), |v| {
+        if v == 3 { ("RUNNING", None) } else { ("SUCCEEDED", None) }
+    });
+    let failer = fake.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_secs(30)).await;
+        failer.execution(3, Some("prod"), "FAILED", Some("Boom"), Duration::ZERO);
+    });
+    let run = deploy(&fake, &args(&["--max-failure-rate", "5"])).await;
+    assert_eq!(run.code(), ExitCode::RolledBack, "{}", run.message());
+    let running = run.events.iter().find_map(|e| match e {
+        Event::StillRunning { executions, .. } => Some(executions.len()),
+        _ => None,
+    });
+    let expected = fake.state().executions.iter().filter(|e| e.version == 3 && e.status == "RUNNING").count();
+    assert!(expected > 0);
+    assert_eq!(running, Some(expected));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_poll_with_nothing_new_costs_one_call_per_version() {
+    let fake = standard();
+    for _ in 0..250 {
+        fake.execution(3, Some("prod"), "SUCCEEDED", None, Duration::from_secs(3600 * 2));
+    }
+    fake.state().page_size = 50;
+    let run = deploy(&fake, &args(&["--max-failure-rate", "5", "--interval", "10"])).await;
+    assert_eq!(run.code(), ExitCode::Success, "{}", run.message());
+    let reads = run.events.iter().filter(|e| matches!(e, Event::ExecutionsRead { .. })).count();
+    let lists = fake.calls_of("ListExecutions").len();
+    // Two versions per read, plus the one look at recent traffic before the first change.
+    assert_eq!(lists, 2 * reads + 1, "{lists} calls for {reads} reads");
+}
