@@ -75,7 +75,7 @@ async fn both_versions_failing_alike_is_not_the_new_versions_fault() {
     let fake = standard();
     let n = Arc::new(AtomicU32::new(0));
     let _traffic = fake.traffic("prod", Duration::from_millis(100), move |_| {
-        if n.fetch_add(1, Ordering::Relaxed) % 2 == 0 {
+        if n.fetch_add(1, Ordering::Relaxed).is_multiple_of(2) {
             ("FAILED", Some("Dependency"))
         } else {
             ("SUCCEEDED", None)
@@ -87,7 +87,7 @@ async fn both_versions_failing_alike_is_not_the_new_versions_fault() {
     let fake = standard();
     let n = Arc::new(AtomicU32::new(0));
     let _traffic = fake.traffic("prod", Duration::from_millis(100), move |_| {
-        if n.fetch_add(1, Ordering::Relaxed) % 2 == 0 {
+        if n.fetch_add(1, Ordering::Relaxed).is_multiple_of(2) {
             ("FAILED", Some("Dependency"))
         } else {
             ("SUCCEEDED", None)
