@@ -1,0 +1,114 @@
+//! End to end, health gates with real executions: a traffic generator starts executions through
+//! the alias on the emulator, which runs the version its weights pick.
+
+mod support;
+
+use std::time::Duration;
+
+use serde_json::Value;
+use support::{Aws, Machine, deployable, spawn};
+
+/// Starts an execution through `alias_arn` every `every` until dropped.
+fn traffic(aws: &Aws, alias_arn: String, every: Duration) -> tokio::task::JoinHandle<()> {
+    let sfn = aws.sfn.clone();
+    tokio::spawn(async move {
+        loop {
+            let _ = sfn.start_execution().state_machine_arn(&alias_arn).input("{}").send().await;
+            tokio::time::sleep(every).await;
+        }
+    })
+}
+
+const FAILING: &str =
+    r#"{"StartAt":"F","States":{"F":{"Type":"Fail","Error":"Boom","Cause":"the new version broke"}}}"#;
+
+/// prod on v1; v2 published from `definition`.
+async fn with_new_version(prefix: &str, definition: &str) -> Option<(Aws, support::proxy::Proxy, Machine)> {
+    let (aws, proxy, m) = deployable(prefix, 1).await?;
+    m.update(definition, true).await;
+    Some((aws, proxy, m))
+}
+
+fn events(stdout: &str) -> Vec<Value> {
+    stdout.lines().filter_map(|l| serde_json::from_str(l).ok()).collect()
+}
+
+#[tokio::test]
+async fn a_failing_version_is_rolled_back_with_the_error_named() {
+    let Some((aws, proxy, m)) = with_new_version("gate-fail", FAILING).await else { return };
+    let _traffic = traffic(&aws, format!("{}:prod", m.arn), Duration::from_millis(100));
+    let out = spawn(
+        &proxy.endpoint(),
+        &[
+            "--state-machine", &m.name, "--alias", "prod", "--strategy", "canary", "--increment", "50",
+            "--interval", "60", "--alarm-polling", "1", "--max-failure-rate", "5", "--output", "json",
+        ],
+        &[],
+    )
+    .finish()
+    .await;
+    assert_eq!(out.code, 3, "{out:#?}");
+    assert!(out.stderr.contains("Boom x") && out.stderr.contains("the new version broke"), "{}", out.stderr);
+    assert_eq!(m.routing("prod").await.unwrap(), [(1, 100)]);
+    let events = events(&out.stdout);
+    let first_failure = events
+        .iter()
+        .find(|e| e["event"] == "executions_read" && e["new"]["failed"].as_u64() > Some(0))
+        .expect("a reading with the failure");
+    assert_eq!(first_failure["new"]["errors"]["Boom"].as_u64().map(|n| n > 0), Some(true), "{first_failure}");
+    // Rolled back on the first reading that saw a failure, well inside the 60 s hold.
+    let failed = events.iter().find(|e| e["event"] == "executions_failed").expect("executions_failed");
+    let seen = first_failure["elapsed_seconds"].as_f64().unwrap();
+    assert!(failed["elapsed_seconds"].as_f64().unwrap() - seen < 0.5, "{failed}");
+    assert!(out.took < Duration::from_secs(20), "{:?}", out.took);
+}
+
+#[tokio::test]
+async fn a_healthy_version_with_enough_executions_passes_and_bypass_traffic_is_announced() {
+    let Some((aws, proxy, m)) = with_new_version("gate-ok", &support::definition("v2")).await else { return };
+    // Callers that pin a version skip the alias (the emulator cannot start the bare ARN once an
+    // alias exists): most recent executions bypass it.
+    for _ in 0..6 {
+        aws.sfn.start_execution().state_machine_arn(m.version_arn(1)).input("{}").send().await.unwrap();
+    }
+    let _traffic = traffic(&aws, format!("{}:prod", m.arn), Duration::from_millis(100));
+    let out = spawn(
+        &proxy.endpoint(),
+        &[
+            "--state-machine", &m.name, "--alias", "prod", "--strategy", "canary", "--increment", "50",
+            "--interval", "3", "--alarm-polling", "1", "--max-failure-rate", "5", "--min-executions", "3",
+            "--output", "json",
+        ],
+        &[],
+    )
+    .finish()
+    .await;
+    assert_eq!(out.code, 0, "{out:#?}");
+    assert_eq!(m.routing("prod").await.unwrap(), [(2, 100)]);
+    let events = events(&out.stdout);
+    let last = events.iter().rev().find(|e| e["event"] == "executions_read").expect("readings");
+    assert!(last["new"]["finished"].as_u64().unwrap() >= 3, "{last}");
+    assert_eq!(last["new"]["failed"], 0, "{last}");
+    let bypass = events.iter().find(|e| e["event"] == "traffic_bypasses_alias").expect("bypass warned");
+    assert!(bypass["other"].as_u64() >= Some(6), "{bypass}");
+}
+
+#[tokio::test]
+async fn no_traffic_with_min_executions_rolls_back_as_inconclusive() {
+    let Some((_aws, proxy, m)) = with_new_version("gate-none", &support::definition("v2")).await else {
+        return;
+    };
+    let out = spawn(
+        &proxy.endpoint(),
+        &[
+            "--state-machine", &m.name, "--alias", "prod", "--strategy", "canary", "--increment", "50",
+            "--interval", "2", "--alarm-polling", "1", "--min-executions", "3", "--max-extension", "2s",
+        ],
+        &[],
+    )
+    .finish()
+    .await;
+    assert_eq!(out.code, 3, "{out:#?}");
+    assert!(out.stderr.contains("inconclusive: 0 of the 3"), "{}", out.stderr);
+    assert_eq!(m.routing("prod").await.unwrap(), [(1, 100)]);
+}
