@@ -150,6 +150,15 @@ pub struct DeployArgs {
     #[arg(long, num_args = 0.., value_name = "NAME")]
     pub alarms: Vec<String>,
 
+    /// Before any traffic moves, run the new version once with this input (a JSON file; a
+    /// directory means each *.json in it) and require SUCCEEDED; repeatable
+    #[arg(long, value_name = "PATH")]
+    pub smoke_input: Vec<PathBuf>,
+
+    /// How long each smoke execution may take [default: 5m]
+    #[arg(long, env = "SFNDEPLOY_SMOKE_TIMEOUT", value_name = "DURATION", value_parser = parse_positive_duration)]
+    pub smoke_timeout: Option<Duration>,
+
     /// State machine definition file to upload as the new revision
     #[arg(long, env = "SFNDEPLOY_FILE", value_name = "PATH")]
     pub file: Option<PathBuf>,

@@ -41,6 +41,9 @@ pub struct DeployConfig {
     pub plan: Vec<Step>,
     pub alarms: Vec<String>,
     pub file: Option<DefinitionFile>,
+    /// `--smoke-input`: (file, its JSON text), in order.
+    pub smoke_inputs: Vec<(PathBuf, String)>,
+    pub smoke_timeout: Duration,
     pub publish_revision: bool,
     pub version_description: Option<String>,
     pub alarm_polling: Duration,
@@ -142,6 +145,7 @@ impl DeployConfig {
             ));
         }
         let file = args.file.as_ref().map(read_definition).transpose()?;
+        let smoke_inputs = read_smoke_inputs(&args.smoke_input)?;
         if args.version_description.is_some() && !publish_revision {
             return Err(Failure::usage(
                 "--version-description only applies with --publish-revision, which publishes a version",
@@ -159,6 +163,8 @@ impl DeployConfig {
             plan,
             alarms,
             file,
+            smoke_inputs,
+            smoke_timeout: args.smoke_timeout.unwrap_or(Duration::from_secs(300)),
             publish_revision,
             version_description: args.version_description.clone(),
             alarm_polling: args.alarm_polling,
@@ -288,6 +294,39 @@ fn check_alias_name(name: &str) -> Result<()> {
         )));
     }
     Ok(())
+}
+
+/// Each `--smoke-input`: a JSON file, or a directory whose `*.json` files are taken in name
+/// order. Every one must read and parse now, before anything changes.
+fn read_smoke_inputs(paths: &[PathBuf]) -> Result<Vec<(PathBuf, String)>> {
+    let mut files = Vec::new();
+    for path in paths {
+        if path.is_dir() {
+            let entries = std::fs::read_dir(path)
+                .map_err(|e| Failure::usage(format!("cannot read --smoke-input {}: {e}", path.display())))?;
+            let mut found: Vec<PathBuf> = entries
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x == "json"))
+                .collect();
+            if found.is_empty() {
+                return Err(Failure::usage(format!("--smoke-input {} has no *.json file", path.display())));
+            }
+            found.sort();
+            files.extend(found);
+        } else {
+            files.push(path.clone());
+        }
+    }
+    files
+        .into_iter()
+        .map(|file| {
+            let text = std::fs::read_to_string(&file)
+                .map_err(|e| Failure::usage(format!("cannot read --smoke-input {}: {e}", file.display())))?;
+            serde_json::from_str::<serde_json::Value>(&text)
+                .map_err(|e| Failure::usage(format!("--smoke-input {} is not JSON: {e}", file.display())))?;
+            Ok((file, text))
+        })
+        .collect()
 }
 
 fn read_definition(path: &PathBuf) -> Result<DefinitionFile> {

@@ -150,6 +150,20 @@ impl Deploy<'_> {
         }
         let sm_arn = checked.versions.state_machine_arn.clone();
         let decision = plan::decide(checked.routing(), &Target::Known(new_version.clone()), &cfg.plan, opts);
+        if !cfg.smoke_inputs.is_empty() && matches!(decision, Decision::CreateAlias | Decision::Shift(_)) {
+            let smoke = crate::smoke::run(
+                &self.clients.sfn, &new_version, &checked.info.kind, &cfg.smoke_inputs, cfg.smoke_timeout,
+            );
+            let mut watch = self.signals.clone();
+            tokio::select! {
+                biased;
+                s = watch.next() => return Err(Failure::err(
+                    s.exit_code(),
+                    format!("stopped by {} during the smoke executions: the alias was not changed", s.name()),
+                )),
+                r = smoke => r?,
+            }
+        }
         let shift = match decision {
             Decision::Refuse(refusal) => return Err(self.refusal(&refusal, &checked)),
             Decision::CreateAlias => {

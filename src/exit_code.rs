@@ -17,6 +17,8 @@ pub enum ExitCode {
     Conflict,
     /// The rollback itself failed: the alias may be split; the restore command was printed.
     RollbackFailed,
+    /// A smoke execution of the new version did not succeed; no traffic moved.
+    SmokeFailed,
     /// Stopped by SIGINT (Ctrl-C); any shifted traffic was rolled back.
     Interrupted,
     /// Stopped by SIGTERM (a cancelled CI job); any shifted traffic was rolled back.
@@ -24,13 +26,14 @@ pub enum ExitCode {
 }
 
 impl ExitCode {
-    pub const ALL: [ExitCode; 8] = [
+    pub const ALL: [ExitCode; 9] = [
         ExitCode::Success,
         ExitCode::Failure,
         ExitCode::Usage,
         ExitCode::RolledBack,
         ExitCode::Conflict,
         ExitCode::RollbackFailed,
+        ExitCode::SmokeFailed,
         ExitCode::Interrupted,
         ExitCode::Terminated,
     ];
@@ -43,6 +46,7 @@ impl ExitCode {
             ExitCode::RolledBack => 3,
             ExitCode::Conflict => 4,
             ExitCode::RollbackFailed => 5,
+            ExitCode::SmokeFailed => 6,
             ExitCode::Interrupted => 130,
             ExitCode::Terminated => 143,
         }
@@ -57,6 +61,7 @@ impl ExitCode {
             ExitCode::RolledBack => "rolled_back",
             ExitCode::Conflict => "conflict",
             ExitCode::RollbackFailed => "rollback_failed",
+            ExitCode::SmokeFailed => "smoke_failed",
             ExitCode::Interrupted => "interrupted",
             ExitCode::Terminated => "terminated",
         }
@@ -107,7 +112,12 @@ mod tests {
     #[test]
     fn codes_are_distinct_and_documented_values() {
         let codes: Vec<u8> = ExitCode::ALL.iter().map(|c| c.code()).collect();
-        assert_eq!(codes, [0, 1, 2, 3, 4, 5, 130, 143]);
+        assert_eq!(codes, [0, 1, 2, 3, 4, 5, 6, 130, 143]);
+        // Each is in the README's table.
+        let readme = include_str!("../README.md");
+        for code in codes {
+            assert!(readme.contains(&format!("\n| {code} | ")), "exit code {code} is not in the README");
+        }
         let mut names: Vec<&str> = ExitCode::ALL.iter().map(|c| c.name()).collect();
         names.sort();
         names.dedup();

@@ -24,6 +24,7 @@ pub mod plan;
 pub mod progress;
 pub mod rollback;
 pub mod signals;
+pub mod smoke;
 pub mod status;
 pub mod strategy;
 pub mod versions;

@@ -191,6 +191,7 @@ fn every_variable_is_read_and_checked_like_its_flag() {
         ("SFNDEPLOY_MAX_FAILURE_RATE_INCREASE", "lots", "--max-failure-rate-increase", &[]),
         ("SFNDEPLOY_MIN_EXECUTIONS", "-1", "--min-executions", &[]),
         ("SFNDEPLOY_MAX_EXTENSION", "soon", "--max-extension", &[]),
+        ("SFNDEPLOY_SMOKE_TIMEOUT", "soon", "--smoke-timeout", &[]),
         ("SFNDEPLOY_OUTPUT", "xml", "--output", &[]),
         ("SFNDEPLOY_PAUSE_AT", "0", "--pause-at", &[]),
         ("SFNDEPLOY_PRUNE_RATE", "0", "--prune-rate", &[]),
@@ -246,4 +247,22 @@ fn no_credentials_is_one_sentence_that_says_where_to_get_them() {
         errors[0].contains("no AWS credentials were found") && errors[0].contains("AWS_PROFILE"),
         "{stderr}"
     );
+}
+
+#[test]
+fn smoke_inputs_are_checked_before_anything_changes() {
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("cli-input-smoke");
+    let empty = dir.join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    let bad = dir.join("bad.json");
+    std::fs::write(&bad, "{not json").unwrap();
+    for (path, says) in [
+        (dir.join("missing.json"), "cannot read --smoke-input"),
+        (empty.clone(), "has no *.json file"),
+        (bad.clone(), "is not JSON"),
+    ] {
+        let (code, _, stderr) = run(&with_target(&["--smoke-input", path.to_str().unwrap()]), &[]);
+        assert_eq!(code, 2, "{stderr}");
+        assert!(stderr.contains(says) && stderr.lines().count() == 1, "{stderr}");
+    }
 }

@@ -112,3 +112,40 @@ async fn no_traffic_with_min_executions_rolls_back_as_inconclusive() {
     assert!(out.stderr.contains("inconclusive: 0 of the 3"), "{}", out.stderr);
     assert_eq!(m.routing("prod").await.unwrap(), [(1, 100)]);
 }
+
+#[tokio::test]
+async fn smoke_inputs_run_before_any_traffic_and_a_failing_one_stops_everything() {
+    let Some((_aws, proxy, m)) = with_new_version("smoke", FAILING).await else { return };
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(&m.name);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("order.json"), r#"{"order": 1}"#).unwrap();
+    let smoke = dir.to_str().unwrap();
+    let args = ["--state-machine", &m.name, "--alias", "prod", "--strategy", "canary", "--interval", "1"];
+    let mut failing = args.to_vec();
+    failing.extend(["--smoke-input", smoke]);
+    let before = m.snapshot().await;
+    let out = spawn(&proxy.endpoint(), &failing, &[]).finish().await;
+    assert_eq!(out.code, 6, "{out:#?}");
+    let error = out.stderr.lines().find(|l| l.starts_with("error:")).expect("an error line");
+    for part in ["order.json", "FAILED", "Boom", "the new version broke", ":execution:", "No traffic moved"] {
+        assert!(error.contains(part), "{part}: {error}");
+    }
+    assert_eq!(m.snapshot().await, before, "nothing changed");
+
+    // A version that succeeds: the smoke execution runs on its ARN before the first weight change.
+    m.update(&support::definition("v3"), true).await;
+    let one = dir.join("order.json");
+    let mut passing = args.to_vec();
+    passing.extend(["--smoke-input", one.to_str().unwrap()]);
+    let out = spawn(&proxy.endpoint(), &passing, &[]).finish().await;
+    assert_eq!(out.code, 0, "{out:#?}");
+    let log = proxy.log();
+    let started = log.iter().position(|l| l.op == "StartExecution" && l.body.contains(&m.version_arn(3)));
+    let shifted = log.iter().position(|l| l.op == "UpdateStateMachineAlias");
+    assert!(
+        started.is_some() && started < shifted,
+        "smoke first: {:?}",
+        log.iter().map(|l| &l.op).collect::<Vec<_>>()
+    );
+    assert_eq!(m.routing("prod").await.unwrap(), [(3, 100)]);
+}

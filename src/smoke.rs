@@ -1,0 +1,135 @@
+//! `--smoke-input`: before any traffic moves, the new version runs once per input, started on
+//! its version ARN directly (so it never counts in the gates, which watch the alias), and must
+//! succeed. STANDARD executions are started and watched; EXPRESS ones run synchronously.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Result;
+use aws_sdk_sfn::Client;
+use aws_sdk_sfn::types::{ExecutionStatus, StateMachineType, SyncExecutionStatus};
+
+use crate::alias::short_version;
+use crate::aws::AwsResultExt;
+use crate::exit_code::{ExitCode, Failure};
+
+/// How one smoke execution ended.
+struct Ended {
+    arn: String,
+    status: String,
+    error: Option<String>,
+    cause: Option<String>,
+}
+
+/// Runs every input in order and stops at the first that does not succeed.
+pub async fn run(
+    sfn: &Client,
+    version_arn: &str,
+    kind: &StateMachineType,
+    inputs: &[(PathBuf, String)],
+    timeout: Duration,
+) -> Result<()> {
+    for (file, input) in inputs {
+        let ended = match kind {
+            StateMachineType::Express => sync(sfn, version_arn, input, timeout).await?,
+            _ => standard(sfn, version_arn, input, timeout).await?,
+        };
+        if ended.status != "SUCCEEDED" {
+            let mut message =
+                format!("smoke input {} on {}: {}", file.display(), short_version(version_arn), ended.status);
+            if let Some(error) = &ended.error {
+                message.push_str(&format!(", {error}"));
+            }
+            if let Some(cause) = ended.cause.as_deref().filter(|c| !c.is_empty()) {
+                message.push_str(&format!(": {cause}"));
+            }
+            message.push_str(&format!(" ({}). No traffic moved; the alias is unchanged", ended.arn));
+            return Err(Failure::err(ExitCode::SmokeFailed, message));
+        }
+        tracing::info!(
+            "smoke input {} succeeded on {} ({})",
+            file.display(),
+            short_version(version_arn),
+            ended.arn
+        );
+    }
+    Ok(())
+}
+
+/// Starts the execution and waits for it; one that outlives `timeout` is stopped.
+async fn standard(sfn: &Client, version_arn: &str, input: &str, timeout: Duration) -> Result<Ended> {
+    let started = sfn
+        .start_execution()
+        .state_machine_arn(version_arn)
+        .input(input)
+        .send()
+        .await
+        .aws_context(|| format!("starting a smoke execution of {}", short_version(version_arn)))?;
+    let arn = started.execution_arn().to_string();
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut pause = Duration::from_millis(200);
+    loop {
+        let out = sfn
+            .describe_execution()
+            .execution_arn(&arn)
+            .send()
+            .await
+            .aws_context(|| format!("reading smoke execution {arn}"))?;
+        if !matches!(out.status(), ExecutionStatus::Running | ExecutionStatus::PendingRedrive) {
+            return Ok(Ended {
+                arn,
+                status: out.status().as_str().to_string(),
+                error: out.error().map(str::to_string),
+                cause: out.cause().map(str::to_string),
+            });
+        }
+        if tokio::time::Instant::now() + pause > deadline {
+            let _ = sfn
+                .stop_execution()
+                .execution_arn(&arn)
+                .error("sfndeploy.SmokeTimeout")
+                .cause("stopped by sfndeploy: longer than --smoke-timeout")
+                .send()
+                .await;
+            return Ok(Ended {
+                arn,
+                status: format!(
+                    "still RUNNING after --smoke-timeout {}, stopped",
+                    crate::events::human(timeout)
+                ),
+                error: None,
+                cause: None,
+            });
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_secs(5));
+    }
+}
+
+/// EXPRESS: one synchronous call, bounded by `timeout`.
+async fn sync(sfn: &Client, version_arn: &str, input: &str, timeout: Duration) -> Result<Ended> {
+    let call = sfn.start_sync_execution().state_machine_arn(version_arn).input(input).send();
+    let out = match tokio::time::timeout(timeout, call).await {
+        Ok(out) => {
+            out.aws_context(|| format!("running a smoke execution of {}", short_version(version_arn)))?
+        }
+        Err(_) => {
+            return Ok(Ended {
+                arn: format!("a synchronous execution of {}", short_version(version_arn)),
+                status: format!("no answer within --smoke-timeout {}", crate::events::human(timeout)),
+                error: None,
+                cause: None,
+            });
+        }
+    };
+    let status = match out.status() {
+        SyncExecutionStatus::Succeeded => "SUCCEEDED".to_string(),
+        other => other.as_str().to_string(),
+    };
+    Ok(Ended {
+        arn: out.execution_arn().to_string(),
+        status,
+        error: out.error().map(str::to_string),
+        cause: out.cause().map(str::to_string),
+    })
+}
