@@ -13,7 +13,7 @@ use crate::config::DeployConfig;
 use crate::events::{Event, Reporter, human};
 use crate::executor::{Executor, WatchSettings};
 use crate::exit_code::{ExitCode, Failure};
-use crate::gates::ExecutionGate;
+use crate::gates::{ExecutionGate, Gate, MetricsGate};
 use crate::plan::{self, Decision, Refusal, Shift, Target};
 use crate::signals::Signals;
 use crate::versions::{PruneReport, StateMachineInfo, VersionManager, VersionQuotaExceeded};
@@ -216,15 +216,26 @@ impl Deploy<'_> {
         }
         if cfg.gates.any() {
             let sfn = &self.clients.sfn;
-            match crate::gates::recent_traffic(sfn, &sm_arn, &found.arn).await {
-                Ok((through_alias, other)) if other > through_alias => self
-                    .reporter
-                    .emit(Event::TrafficBypassesAlias { alias: cfg.alias.clone(), through_alias, other }),
-                Ok(_) => {}
-                Err(e) => tracing::warn!("could not look at the recent executions: {e:#}"),
-            }
             let since = std::time::SystemTime::now();
-            executor.with_gate(ExecutionGate::new(sfn, &found.arn, &old, &new_version, cfg.gates, since));
+            let gate = if checked.info.kind == aws_sdk_sfn::types::StateMachineType::Express {
+                tracing::info!(
+                    "EXPRESS: the gates read the versions' AWS/States metrics, which are best-effort and \
+                     arrive a minute or more late"
+                );
+                Gate::Metrics(MetricsGate::new(
+                    &self.clients.cloudwatch, &sm_arn, &old, &new_version, cfg.gates, since,
+                ))
+            } else {
+                match crate::gates::recent_traffic(sfn, &sm_arn, &found.arn).await {
+                    Ok((through_alias, other)) if other > through_alias => self
+                        .reporter
+                        .emit(Event::TrafficBypassesAlias { alias: cfg.alias.clone(), through_alias, other }),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!("could not look at the recent executions: {e:#}"),
+                }
+                Gate::Executions(ExecutionGate::new(sfn, &found.arn, &old, &new_version, cfg.gates, since))
+            };
+            executor.with_gate(gate);
         }
         if let Err(e) = executor.run(&steps).await {
             if cfg.gates.any() && crate::exit_code::exit_code_of(&e) != ExitCode::RollbackFailed {
@@ -390,13 +401,6 @@ impl Deploy<'_> {
             None if cfg.resume => self.published_already(&versions, &info, found.as_ref()).await?,
             None => Target::ToPublish,
         };
-        if cfg.gates.any() && info.kind == aws_sdk_sfn::types::StateMachineType::Express {
-            return Err(Failure::usage(format!(
-                "{sm_arn} is an EXPRESS state machine, whose executions cannot be listed: \
-                 --max-failure-rate, --max-failure-rate-increase and --min-executions need a STANDARD one; \
-                 watch EXPRESS versions with --alarms"
-            )));
-        }
         if let Some(found) = &found
             && found.routing.full_version().is_none()
             && cfg.force

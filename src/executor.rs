@@ -11,7 +11,7 @@ use crate::alarms::AlarmChecker;
 use crate::alias::{AliasHandle, Marker, Routing, restore_command, short_version};
 use crate::events::{Event, Reporter};
 use crate::exit_code::{ExitCode, Failure, exit_code_of};
-use crate::gates::{ExecutionGate, Verdict};
+use crate::gates::{Gate, Verdict};
 use crate::rollback::{Reason, Rollback};
 use crate::signals::Signals;
 use crate::strategy::Step;
@@ -48,7 +48,7 @@ pub struct Executor<'a> {
     /// The last step is a `--pause-at` stop: its marker says so.
     pauses: bool,
     /// Health gates on the new version's executions, when any is on.
-    gate: Option<ExecutionGate>,
+    gate: Option<Gate>,
     /// The last gate verdict: whether the new version had enough finished executions.
     enough: bool,
 }
@@ -86,8 +86,8 @@ impl<'a> Executor<'a> {
     }
 
     /// Judges the new version by its own executions too.
-    pub fn with_gate(&mut self, gate: ExecutionGate) {
-        self.enough = gate.rules.min_executions == 0;
+    pub fn with_gate(&mut self, gate: Gate) {
+        self.enough = gate.rules().min_executions == 0;
         self.gate = Some(gate);
     }
 
@@ -106,7 +106,7 @@ impl<'a> Executor<'a> {
 
     /// The new version's executions still running as last read, if the gates read them.
     pub fn new_version_running(&self) -> Vec<String> {
-        self.gate.as_ref().map(ExecutionGate::new_version_running).unwrap_or_default()
+        self.gate.as_ref().map(Gate::new_version_running).unwrap_or_default()
     }
 
     /// The plan ends at a `--pause-at` stop rather than at 100%.
@@ -217,7 +217,7 @@ impl<'a> Executor<'a> {
         }
         let retry = self.settings.polling.min(Duration::from_secs(5));
         let began = Instant::now();
-        let extension = self.gate.as_ref().map_or(Duration::ZERO, |g| g.rules.max_extension);
+        let extension = self.gate.as_ref().map_or(Duration::ZERO, |g| g.rules().max_extension);
         loop {
             let read = self.poll().await?;
             // --min-executions asks for evidence of the new version once it has traffic: before
@@ -246,7 +246,7 @@ impl<'a> Executor<'a> {
 
     /// (finished executions of the new version, --min-executions) as last read.
     fn counts(&self) -> (u32, u32) {
-        let need = self.gate.as_ref().map_or(0, |g| g.rules.min_executions);
+        let need = self.gate.as_ref().map_or(0, |g| g.rules().min_executions);
         let have = self.reporter.events().iter().rev().find_map(|e| match e {
             Event::ExecutionsRead { reading } => Some(reading.new.finished),
             _ => None,
@@ -282,7 +282,7 @@ impl<'a> Executor<'a> {
         };
         let read = match read {
             Ok((report, Some(reading))) => {
-                let verdict = crate::gates::judge(&self.gate.as_ref().expect("read").rules, &reading);
+                let verdict = crate::gates::judge(self.gate.as_ref().expect("read").rules(), &reading);
                 self.reporter.emit(Event::ExecutionsRead { reading });
                 match verdict {
                     Verdict::Fail(evidence) => {

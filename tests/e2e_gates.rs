@@ -149,3 +149,71 @@ async fn smoke_inputs_run_before_any_traffic_and_a_failing_one_stops_everything(
     );
     assert_eq!(m.routing("prod").await.unwrap(), [(3, 100)]);
 }
+
+/// Puts `value` data points of `metric` for version `version` of `m`, as Step Functions
+/// publishes them for executions started with a version or alias ARN.
+async fn put_metric(aws: &Aws, m: &Machine, version: &str, metric: &str, value: f64) {
+    use aws_sdk_cloudwatch::types::{Dimension, MetricDatum};
+    let dims = [("StateMachineArn", m.arn.as_str()), ("Version", version)];
+    aws.cloudwatch
+        .put_metric_data()
+        .namespace("AWS/States")
+        .metric_data(
+            MetricDatum::builder()
+                .metric_name(metric)
+                .value(value)
+                .timestamp(aws_sdk_cloudwatch::primitives::DateTime::from(std::time::SystemTime::now()))
+                .set_dimensions(Some(
+                    dims.iter().map(|(n, v)| Dimension::builder().name(*n).value(*v).build()).collect(),
+                ))
+                .build(),
+        )
+        .send()
+        .await
+        .expect("PutMetricData");
+}
+
+#[tokio::test]
+async fn an_express_version_is_judged_by_its_metrics() {
+    let Some(emulator) = support::emulator() else { return };
+    let aws = Aws::new(emulator).await;
+    let proxy = support::proxy::Proxy::start(emulator.port).await;
+    let m = Machine::create_of(&aws, "express", 2, aws_sdk_sfn::types::StateMachineType::Express).await;
+    m.create_alias("prod", &[(1, 100)]).await;
+    let args = [
+        "--state-machine",
+        m.name.as_str(),
+        "--alias",
+        "prod",
+        "--strategy",
+        "canary",
+        "--increment",
+        "50",
+        "--alarm-polling",
+        "1",
+    ];
+    // No metrics yet: no data is not zero failures.
+    let mut none = args.to_vec();
+    none.extend(["--min-executions", "1", "--max-extension", "2s", "--interval", "1"]);
+    let out = spawn(&proxy.endpoint(), &none, &[]).finish().await;
+    assert_eq!(out.code, 3, "{out:#?}");
+    assert!(out.stderr.contains("inconclusive"), "{}", out.stderr);
+    assert_eq!(m.routing("prod").await.unwrap(), [(1, 100)]);
+
+    // The metrics name v2 by number here; the old version by its ARN.
+    put_metric(&aws, &m, "2", "ExecutionsStarted", 4.0).await;
+    put_metric(&aws, &m, "2", "ExecutionsFailed", 4.0).await;
+    put_metric(&aws, &m, &m.version_arn(1), "ExecutionsStarted", 10.0).await;
+    put_metric(&aws, &m, &m.version_arn(1), "ExecutionsSucceeded", 10.0).await;
+    let mut gated = args.to_vec();
+    gated.extend(["--max-failure-rate", "5", "--interval", "20"]);
+    let out = spawn(&proxy.endpoint(), &gated, &[]).finish().await;
+    assert_eq!(out.code, 3, "{out:#?}");
+    assert!(
+        out.stderr.contains("v2: 4 of 4 failed (100%): FAILED x4") && out.stderr.contains("v1: 0 of 10"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(m.routing("prod").await.unwrap(), [(1, 100)]);
+    assert!(out.took < Duration::from_secs(15), "{:?}", out.took);
+}

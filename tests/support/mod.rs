@@ -237,11 +237,22 @@ impl Machine {
     /// Creates a state machine with `versions` published versions (v1..vN, each a distinct
     /// definition); the current revision is vN's.
     pub async fn create(aws: &Aws, prefix: &str, versions: u32) -> Machine {
+        Machine::create_of(aws, prefix, versions, aws_sdk_sfn::types::StateMachineType::Standard).await
+    }
+
+    /// [`Machine::create`] of a given type (STANDARD or EXPRESS).
+    pub async fn create_of(
+        aws: &Aws,
+        prefix: &str,
+        versions: u32,
+        kind: aws_sdk_sfn::types::StateMachineType,
+    ) -> Machine {
         let name = unique(prefix);
         let out = aws
             .sfn
             .create_state_machine()
             .name(&name)
+            .r#type(kind)
             .role_arn(ROLE)
             .definition(definition("v1"))
             .publish(versions > 0)
