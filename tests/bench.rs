@@ -265,6 +265,9 @@ async fn benchmark() {
     ));
     report["reaction_seconds"] = stats_json(&reactions);
 
+    // 3b: reaction to the new version's own failed executions.
+    gate_reaction(emulator, &aws, &mut table, &mut report).await;
+
     // 4: start-up.
     let help: Vec<f64> = (0..20)
         .map(|_| wall(std::process::Command::new(env!("CARGO_BIN_EXE_sfndeploy")).arg("--help")))
@@ -411,4 +414,113 @@ async fn benchmark() {
         std::fs::write(&path, serde_json::to_string_pretty(&report).unwrap()).unwrap();
         println!("figures written to {path}");
     }
+}
+
+/// A v2 that fails when its input says so; v1 ignores its input.
+const FAILS_ON_DEMAND: &str = r#"{"StartAt":"C","States":{"C":{"Type":"Choice","Choices":[{"Variable":"$.fail","BooleanEquals":true,"Next":"F"}],"Default":"P"},"F":{"Type":"Fail","Error":"Boom"},"P":{"Type":"Pass","End":true}}}"#;
+
+/// First failed execution of the new version → the rollback call, with `--max-failure-rate` at
+/// `--alarm-polling 1s`; and the API calls each gate read costs.
+async fn gate_reaction(emulator: &Emulator, aws: &Aws, table: &mut Vec<String>, report: &mut Value) {
+    let mut rng = Lcg(SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().as_nanos() as u64);
+    let mut reactions = Vec::new();
+    let mut calls_per_read = Vec::new();
+    for i in 0..REACTION_TRIALS {
+        let proxy = Proxy::start(emulator.port).await;
+        let m = Machine::create(aws, &format!("bench-gate-{i}"), 1).await;
+        m.create_alias("prod", &[(1, 100)]).await;
+        m.update(FAILS_ON_DEMAND, true).await;
+        // Traffic through the alias every 50 ms; it asks to fail from a random moment on.
+        let failing = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (sfn, alias, flag) = (aws.sfn.clone(), format!("{}:prod", m.arn), failing.clone());
+        let traffic = tokio::spawn(async move {
+            loop {
+                let input =
+                    if flag.load(std::sync::atomic::Ordering::Relaxed) { r#"{"fail":true}"# } else { "{}" };
+                let _ = sfn.start_execution().state_machine_arn(&alias).input(input).send().await;
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        });
+        let running = spawn(
+            &proxy.endpoint(),
+            &[
+                "--state-machine", &m.name, "--alias", "prod", "--strategy", "canary", "--increment", "50",
+                "--interval", "30", "--alarm-polling", "1", "--max-failure-rate", "5",
+            ],
+            &[],
+        );
+        running.wait_for("step 1/2", Duration::from_secs(30)).await;
+        tokio::time::sleep(Duration::from_secs_f64(0.5 + 2.0 * rng.next())).await;
+        failing.store(true, std::sync::atomic::Ordering::Relaxed);
+        let out = running.finish().await;
+        traffic.abort();
+        assert_eq!(out.code, 3, "trial {i}: {out:#?}");
+        // The first failed execution of v2, by its start as the emulator recorded it.
+        let failed = aws
+            .sfn
+            .list_executions()
+            .state_machine_arn(m.version_arn(2))
+            .status_filter(aws_sdk_sfn::types::ExecutionStatus::Failed)
+            .max_results(1000)
+            .send()
+            .await
+            .unwrap();
+        let first = failed
+            .executions()
+            .iter()
+            .map(|e| SystemTime::try_from(*e.start_date()).unwrap())
+            .min()
+            .expect("v2 failed");
+        let log = proxy.log();
+        let rollback = log.iter().rev().find(|l| l.op == "UpdateStateMachineAlias").unwrap();
+        // Proxy times are Instants: map the rollback to the wall clock through now.
+        let rollback_wall = SystemTime::now() - rollback.at.elapsed();
+        reactions.push(rollback_wall.duration_since(first).unwrap_or_default().as_secs_f64());
+        let lists = log.iter().filter(|l| l.op == "ListExecutions").count() as f64;
+        let describes = log.iter().filter(|l| l.op == "DescribeExecution").count() as f64;
+        calls_per_read.push((lists, describes));
+    }
+    let (median, worst) = stats(&reactions);
+    let lists: Vec<f64> = calls_per_read.iter().map(|c| c.0).collect();
+    let describes: Vec<f64> = calls_per_read.iter().map(|c| c.1).collect();
+    table.push(String::new());
+    table.push(format!(
+        "## Reaction to failed executions: first failed execution of the new version → rollback call reaching AWS (--max-failure-rate 5, --alarm-polling 1, {REACTION_TRIALS} trials)"
+    ));
+    table.push("| signal | median | worst | goal |".into());
+    table.push("|---|---|---|---|".into());
+    table.push(format!(
+        "| --max-failure-rate (ListExecutions) | {:.0} ms | {:.0} ms | median < 1500 ms: {}; worst < 2500 ms: {} |",
+        median * 1000.0,
+        worst * 1000.0,
+        if median < 1.5 { "met" } else { "MISSED" },
+        if worst < 2.5 { "met" } else { "MISSED" }
+    ));
+    table.push(
+        "| a CloudWatch alarm on a one-minute metric | ≥ 60 s | | the metric's period must close, then the alarm evaluates |"
+            .into(),
+    );
+    table.push(String::new());
+    table.push("| gate | API calls per poll |".into());
+    table.push("|---|---|".into());
+    table.push(format!(
+        "| STANDARD (ListExecutions per version; DescribeExecution of at most 5 failures per deploy) | 2 when nothing is new (one per version), +1 per 100 new executions; whole trials: {:.0} ListExecutions, {:.0} DescribeExecution (median) |",
+        stats(&lists).0,
+        stats(&describes).0
+    ));
+    table.push("| EXPRESS (AWS/States metrics) | 1 GetMetricData for both versions, + ListMetrics until both versions have metrics |".into());
+    report["gate_reaction_seconds"] = stats_json(&reactions);
+    report["gate_calls_per_trial"] =
+        json!({"list_executions": stats_json(&lists), "describe_execution": stats_json(&describes)});
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a benchmark, not a test: run it with `bash tests/bench.sh --only gates`"]
+async fn gate_benchmark() {
+    let emulator = emulator().expect("the benchmark needs the emulator");
+    let aws = Aws::new(emulator).await;
+    let mut report = json!({"machine": machine_info()});
+    let mut table = Vec::new();
+    gate_reaction(emulator, &aws, &mut table, &mut report).await;
+    println!("\n{}\n", table.join("\n"));
 }
