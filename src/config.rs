@@ -171,7 +171,10 @@ impl DeployConfig {
             gates: crate::gates::Rules {
                 max_failure_rate: args.max_failure_rate,
                 max_increase: args.max_failure_rate_increase,
-                min_executions: args.min_executions.unwrap_or(0),
+                // With a failure-rate gate, no finished execution is no evidence: at least one.
+                min_executions: args.min_executions.unwrap_or(u32::from(
+                    args.max_failure_rate.is_some() || args.max_failure_rate_increase.is_some(),
+                )),
                 max_extension,
             },
             max_unmonitored: args.max_unmonitored.unwrap_or(args.alarm_polling * 3),

@@ -105,7 +105,7 @@ async fn traffic_that_skips_the_alias_is_announced() {
     }
     fake.execution(2, Some("prod"), "SUCCEEDED", None, Duration::from_secs(30));
     let _traffic = fake.traffic("prod", Duration::from_millis(100), |_| ("SUCCEEDED", None));
-    let run = deploy(&fake, &args(&["--max-failure-rate", "5", "--interval", "2"])).await;
+    let run = deploy(&fake, &args(&["--max-failure-rate", "5", "--interval", "12"])).await;
     assert_eq!(run.code(), ExitCode::Success, "{}", run.message());
     let bypass = run.events.iter().find_map(|e| match e {
         Event::TrafficBypassesAlias { through_alias, other, .. } => Some((*through_alias, *other)),
@@ -143,10 +143,20 @@ async fn a_poll_with_nothing_new_costs_one_call_per_version() {
         fake.execution(3, Some("prod"), "SUCCEEDED", None, Duration::from_secs(3600 * 2));
     }
     fake.state().page_size = 50;
+    let _traffic = fake.traffic("prod", Duration::from_millis(100), |_| ("SUCCEEDED", None));
     let run = deploy(&fake, &args(&["--max-failure-rate", "5", "--interval", "10"])).await;
     assert_eq!(run.code(), ExitCode::Success, "{}", run.message());
     let reads = run.events.iter().filter(|e| matches!(e, Event::ExecutionsRead { .. })).count();
     let lists = fake.calls_of("ListExecutions").len();
     // Two versions per read, plus the one look at recent traffic before the first change.
     assert_eq!(lists, 2 * reads + 1, "{lists} calls for {reads} reads");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failure_rate_gate_without_any_execution_is_not_a_pass() {
+    let fake = standard();
+    let run = deploy(&fake, &args(&["--max-failure-rate", "5", "--interval", "10"])).await;
+    assert_eq!(run.code(), ExitCode::RolledBack, "{}", run.message());
+    assert!(run.message().contains("inconclusive: 0 of the 1"), "{}", run.message());
+    assert_eq!(fake.routing("prod"), [(2, 100)]);
 }
