@@ -160,3 +160,38 @@ async fn a_failure_rate_gate_without_any_execution_is_not_a_pass() {
     assert!(run.message().contains("inconclusive: 0 of the 1"), "{}", run.message());
     assert_eq!(fake.routing("prod"), [(2, 100)]);
 }
+
+#[tokio::test(start_paused = true)]
+async fn an_express_version_is_smoke_tested_synchronously_before_any_traffic() {
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("flow-smoke-express");
+    std::fs::create_dir_all(&dir).unwrap();
+    let input = dir.join("order.json");
+    std::fs::write(&input, r#"{"order": 1}"#).unwrap();
+    let smoke: &'static str = Box::leak(input.to_str().unwrap().to_string().into_boxed_str());
+    for (outcome, code) in
+        [(("FAILED", Some("Boom")), ExitCode::SmokeFailed), (("SUCCEEDED", None), ExitCode::Success)]
+    {
+        let fake = standard();
+        fake.state().kind = aws_sdk_sfn::types::StateMachineType::Express;
+        fake.state().sync_outcome.insert(3, (outcome.0.to_string(), outcome.1.map(str::to_string)));
+        let run = deploy(&fake, &args(&["--smoke-input", smoke, "--interval", "1"])).await;
+        assert_eq!(run.code(), code, "{}", run.message());
+        let ops: Vec<&str> = fake.calls().iter().map(|c| c.op).collect();
+        let smoked = ops.iter().position(|op| *op == "StartSyncExecution").expect("a synchronous smoke run");
+        match code {
+            ExitCode::SmokeFailed => {
+                assert!(
+                    run.message().contains("order.json")
+                        && run.message().contains("FAILED, Boom: Boom happened"),
+                    "{}",
+                    run.message()
+                );
+                assert!(fake.calls_of("UpdateStateMachineAlias").is_empty(), "no traffic moved");
+            }
+            _ => {
+                let shifted = ops.iter().position(|op| *op == "UpdateStateMachineAlias").unwrap();
+                assert!(smoked < shifted, "{ops:?}");
+            }
+        }
+    }
+}

@@ -201,6 +201,10 @@ pub struct Execution {
 }
 
 pub struct State {
+    /// STANDARD unless a test says EXPRESS.
+    pub kind: StateMachineType,
+    /// How a synchronous (EXPRESS) execution of each version ends: (status, error).
+    pub sync_outcome: std::collections::HashMap<u32, (String, Option<String>)>,
     /// Newest last.
     pub executions: Vec<Execution>,
     pub partition: String,
@@ -253,6 +257,8 @@ impl Fake {
         let revision = versions.last().map_or(1, |v| v.revision);
         let definition = versions.last().map_or_else(|| definition("v0"), |v| v.definition.clone());
         Fake(Arc::new(Mutex::new(State {
+            kind: StateMachineType::Standard,
+            sync_outcome: Default::default(),
             executions: Vec::new(),
             partition: partition.to_string(),
             region: region.to_string(),
@@ -521,7 +527,7 @@ impl Fake {
                             .name(&s.name)
                             .definition(&v.definition)
                             .role_arn(format!("arn:aws:iam::{ACCOUNT}:role/sfn"))
-                            .r#type(StateMachineType::Standard)
+                            .r#type(s.kind.clone())
                             .creation_date(DateTime::from_secs(0))
                             .revision_id(v.revision.to_string())
                             .build()
@@ -541,7 +547,7 @@ impl Fake {
                         .name(&s.name)
                         .definition(&s.definition)
                         .role_arn(format!("arn:aws:iam::{ACCOUNT}:role/sfn"))
-                        .r#type(StateMachineType::Standard)
+                        .r#type(s.kind.clone())
                         .creation_date(DateTime::from_secs(0))
                         .revision_id(s.revision.to_string())
                         .build()
@@ -881,9 +887,33 @@ impl Fake {
                 )
             });
 
+        let f = self.clone();
+        let start_sync =
+            route(move |req: &aws_sdk_sfn::operation::start_sync_execution::StartSyncExecutionInput| {
+                let arn = req.state_machine_arn().unwrap_or_default().to_string();
+                if let Some(r) = f.begin("StartSyncExecution", arn.clone()) {
+                    return Reply::Raw(r);
+                }
+                let version: u32 = arn.rsplit(':').next().and_then(|n| n.parse().ok()).unwrap_or(0);
+                let (status, error) =
+                    f.state().sync_outcome.get(&version).cloned().unwrap_or(("SUCCEEDED".into(), None));
+                let execution = f.execution(version, None, &status, error.as_deref(), Duration::ZERO);
+                Reply::<_, aws_sdk_sfn::operation::start_sync_execution::StartSyncExecutionError>::Output(
+                    aws_sdk_sfn::operation::start_sync_execution::StartSyncExecutionOutput::builder()
+                        .execution_arn(&execution)
+                        .start_date(DateTime::from_secs(0))
+                        .stop_date(DateTime::from_secs(0))
+                        .status(aws_sdk_sfn::types::SyncExecutionStatus::from(status.as_str()))
+                        .set_error(error.clone())
+                        .set_cause(error.map(|e| format!("{e} happened")))
+                        .build()
+                        .unwrap(),
+                )
+            });
+
         vec![
-            list_executions, describe_execution, describe_sm, validate, list_versions, publish, update_sm,
-            list_aliases, describe_alias, create_alias, update_alias, delete_version,
+            start_sync, list_executions, describe_execution, describe_sm, validate, list_versions, publish,
+            update_sm, list_aliases, describe_alias, create_alias, update_alias, delete_version,
         ]
     }
 
