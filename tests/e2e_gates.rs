@@ -217,3 +217,47 @@ async fn an_express_version_is_judged_by_its_metrics() {
     assert_eq!(m.routing("prod").await.unwrap(), [(1, 100)]);
     assert!(out.took < Duration::from_secs(15), "{:?}", out.took);
 }
+
+/// Fails when its input says so (a dependency that fails whatever the version).
+const FAILS_ON_DEMAND: &str = r#"{"StartAt":"C","States":{"C":{"Type":"Choice","Choices":[{"Variable":"$.fail","BooleanEquals":true,"Next":"F"}],"Default":"P"},"F":{"Type":"Fail","Error":"Dependency"},"P":{"Type":"Pass","End":true}}}"#;
+
+#[tokio::test]
+async fn both_versions_failing_alike_passes_the_increase_gate() {
+    let Some((aws, proxy, m)) = deployable("gate-alike", 1).await else { return };
+    m.update(FAILS_ON_DEMAND, true).await; // v2
+    m.update(
+        &FAILS_ON_DEMAND.replace("\"P\":{\"Type\":\"Pass\"", "\"P\":{\"Type\":\"Pass\",\"Result\":2"),
+        true,
+    )
+    .await; // v3
+    m.set_routing("prod", &[(2, 100)]).await;
+    // Every other execution fails, on both versions. The emulator picks versions at random, so
+    // each version's rate is about 50% give or take ~10 points over ~30 executions: a 45-point
+    // allowance is met with room, where --max-failure-rate would roll back.
+    let (sfn, alias) = (aws.sfn.clone(), format!("{}:prod", m.arn));
+    let traffic = tokio::spawn(async move {
+        for n in 0u32.. {
+            let input = if n % 2 == 0 { r#"{"fail":true}"# } else { "{}" };
+            let _ = sfn.start_execution().state_machine_arn(&alias).input(input).send().await;
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    });
+    tokio::time::sleep(Duration::from_secs(2)).await; // the old version's baseline
+    let out = spawn(
+        &proxy.endpoint(),
+        &[
+            "--state-machine", &m.name, "--alias", "prod", "--strategy", "canary", "--increment", "50",
+            "--interval", "6", "--alarm-polling", "1", "--max-failure-rate-increase", "45",
+            "--min-executions", "6", "--output", "json",
+        ],
+        &[],
+    )
+    .finish()
+    .await;
+    traffic.abort();
+    assert_eq!(out.code, 0, "{out:#?}");
+    assert_eq!(m.routing("prod").await.unwrap(), [(3, 100)]);
+    let last =
+        events(&out.stdout).into_iter().rev().find(|e| e["event"] == "executions_read").expect("readings");
+    assert!(last["new"]["failed"].as_u64() > Some(0) && last["old"]["failed"].as_u64() > Some(0), "{last}");
+}
