@@ -186,7 +186,7 @@ pub struct DeployArgs {
     #[arg(long, env = "SFNDEPLOY_BAKE", value_name = "DURATION", value_parser = parse_duration)]
     pub bake: Option<Duration>,
 
-    /// How often to read the alarms during a hold: 60, 30s, 1m
+    /// How often to read the health signals (alarms and gates) during a hold: 60, 30s, 1m
     #[arg(long, env = "SFNDEPLOY_ALARM_POLLING", value_name = "DURATION", default_value = "60",
           value_parser = parse_positive_duration)]
     pub alarm_polling: Duration,
