@@ -9,7 +9,7 @@ use tokio::net::{TcpListener, TcpStream};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ProxyFault {
-    /// Step Functions' ThrottlingException (400); 503 for other services.
+    /// Step Functions' ThrottlingException (400), STS's Throttling (400, XML); 503 for others.
     Throttle,
     /// 503 Service Unavailable.
     Unavailable,
@@ -120,6 +120,17 @@ async fn serve(mut client: TcpStream, upstream: u16, shared: Arc<Mutex<Shared>>)
                 let body = r#"{"__type":"ThrottlingException","message":"Rate exceeded"}"#;
                 format!(
                     "HTTP/1.1 400 Bad Request\r\ncontent-type: application/x-amz-json-1.0\r\ncontent-length: {}\r\n\r\n{body}",
+                    body.len()
+                )
+                .into_bytes()
+            }
+            // STS speaks the query protocol: its throttling answer is XML.
+            Some(ProxyFault::Throttle) if op == "GetCallerIdentity" => {
+                let body = "<ErrorResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\"><Error>\
+                            <Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message>\
+                            </Error><RequestId>0</RequestId></ErrorResponse>";
+                format!(
+                    "HTTP/1.1 400 Bad Request\r\ncontent-type: text/xml\r\ncontent-length: {}\r\n\r\n{body}",
                     body.len()
                 )
                 .into_bytes()
