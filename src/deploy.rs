@@ -239,10 +239,7 @@ impl Deploy<'_> {
         }
         if let Err(e) = executor.run(&steps).await {
             if cfg.gates.any() && crate::exit_code::exit_code_of(&e) != ExitCode::RollbackFailed {
-                let running = match executor.still_running().await {
-                    Ok(running) => running,
-                    Err(_) => executor.new_version_running(),
-                };
+                let running = executor.still_running().await;
                 if !running.is_empty() {
                     self.reporter
                         .emit(Event::StillRunning { version: new_version.clone(), executions: running });

@@ -49,8 +49,8 @@ pub struct Executor<'a> {
     pauses: bool,
     /// Health gates on the new version's executions, when any is on.
     gate: Option<Gate>,
-    /// The last gate verdict: whether the new version had enough finished executions.
-    enough: bool,
+    /// Finished executions of the new version at the last gate read.
+    finished: u32,
 }
 
 impl<'a> Executor<'a> {
@@ -81,14 +81,18 @@ impl<'a> Executor<'a> {
             initial,
             pauses: false,
             gate: None,
-            enough: true,
+            finished: 0,
         }
     }
 
     /// Judges the new version by its own executions too.
     pub fn with_gate(&mut self, gate: Gate) {
-        self.enough = gate.rules().min_executions == 0;
         self.gate = Some(gate);
+    }
+
+    /// `--min-executions` (0 without gates).
+    fn min_executions(&self) -> u32 {
+        self.gate.as_ref().map_or(0, |g| g.rules().min_executions)
     }
 
     /// Whether anything is watched: alarms or gates.
@@ -96,17 +100,12 @@ impl<'a> Executor<'a> {
         !self.alarms.is_empty() || self.gate.is_some()
     }
 
-    /// The new version's executions still running now, read afresh.
-    pub async fn still_running(&mut self) -> Result<Vec<String>> {
+    /// The new version's executions still running, if the gates read them.
+    pub async fn still_running(&mut self) -> Vec<String> {
         match self.gate.as_mut() {
             Some(gate) => gate.still_running().await,
-            None => Ok(Vec::new()),
+            None => Vec::new(),
         }
-    }
-
-    /// The new version's executions still running as last read, if the gates read them.
-    pub fn new_version_running(&self) -> Vec<String> {
-        self.gate.as_ref().map(Gate::new_version_running).unwrap_or_default()
     }
 
     /// The plan ends at a `--pause-at` stop rather than at 100%.
@@ -223,13 +222,13 @@ impl<'a> Executor<'a> {
             // --min-executions asks for evidence of the new version once it has traffic: before
             // the first weight change there is none to wait for.
             let has_traffic = self.alias.routing().weight_of(&self.new_version) > 0;
-            if read && (self.enough || !has_traffic) {
+            if read && (self.finished >= self.min_executions() || !has_traffic) {
                 return Ok(());
             }
             // Too few executions yet: wait, polling, up to --max-extension; then inconclusive.
             let wait = if read {
                 if began.elapsed() >= extension {
-                    let (have, need) = self.counts();
+                    let (have, need) = (self.finished, self.min_executions());
                     let reason = Reason::Inconclusive { have, need, waited: began.elapsed() };
                     return Err(self.stop(reason).await);
                 }
@@ -242,16 +241,6 @@ impl<'a> Executor<'a> {
                 s = self.signals.next() => return Err(self.stop(Reason::Signal(s)).await),
             }
         }
-    }
-
-    /// (finished executions of the new version, --min-executions) as last read.
-    fn counts(&self) -> (u32, u32) {
-        let need = self.gate.as_ref().map_or(0, |g| g.rules().min_executions);
-        let have = self.reporter.events().iter().rev().find_map(|e| match e {
-            Event::ExecutionsRead { reading } => Some(reading.new.finished),
-            _ => None,
-        });
-        (have.unwrap_or(0), need)
     }
 
     /// Reads the alarms once. Ok(true): read, none firing. Ok(false): the read failed but the
@@ -280,50 +269,38 @@ impl<'a> Executor<'a> {
             }),
             s = self.signals.next() => return Err(self.stop(Reason::Signal(s)).await),
         };
-        let read = match read {
-            Ok((report, Some(reading))) => {
-                let verdict = crate::gates::judge(self.gate.as_ref().expect("read").rules(), &reading);
-                self.reporter.emit(Event::ExecutionsRead { reading });
-                match verdict {
-                    Verdict::Fail(evidence) => {
-                        self.reporter.emit(Event::ExecutionsFailed { evidence: evidence.clone() });
-                        return Err(self.stop(Reason::Executions(evidence)).await);
-                    }
-                    Verdict::TooFew { .. } => self.enough = false,
-                    Verdict::Pass => self.enough = true,
-                }
-                Ok(report)
-            }
-            Ok((report, None)) => Ok(report),
-            Err(e) => Err(e),
+        let (report, reading) = match read {
+            Ok(read) => read,
+            Err(e) => return self.unread(format!("{e:#}")).await,
         };
-        match read {
-            Ok(report) if self.alarms.is_empty() => {
-                let _ = report;
-                self.last_read_ok = Instant::now();
-                Ok(true)
+        if let Some(reading) = reading {
+            let verdict = crate::gates::judge(self.gate.as_ref().expect("read").rules(), &reading);
+            self.finished = reading.new.finished;
+            self.reporter.emit(Event::ExecutionsRead { reading });
+            if let Verdict::Fail(evidence) = verdict {
+                self.reporter.emit(Event::ExecutionsFailed { evidence: evidence.clone() });
+                return Err(self.stop(Reason::Executions(evidence)).await);
             }
-            Ok(report) => {
-                let firing = report.firing();
-                self.reporter.emit(Event::AlarmsPolled { states: report.states });
-                if !firing.is_empty() {
-                    self.reporter.emit(Event::AlarmFired { alarms: firing.clone() });
-                    return Err(self.stop(Reason::Alarms(firing)).await);
-                }
-                // An alarm deleted mid-deploy is an alarm we can no longer read: not an all-clear.
-                if !report.missing.is_empty() {
-                    let error = format!(
-                        "CloudWatch no longer has {} {}",
-                        if report.missing.len() == 1 { "alarm" } else { "alarms" },
-                        report.missing.iter().map(|n| format!("'{n}'")).collect::<Vec<_>>().join(", ")
-                    );
-                    return self.unread(error).await;
-                }
-                self.last_read_ok = Instant::now();
-                Ok(true)
-            }
-            Err(e) => self.unread(format!("{e:#}")).await,
         }
+        if !self.alarms.is_empty() {
+            let firing = report.firing();
+            self.reporter.emit(Event::AlarmsPolled { states: report.states });
+            if !firing.is_empty() {
+                self.reporter.emit(Event::AlarmFired { alarms: firing.clone() });
+                return Err(self.stop(Reason::Alarms(firing)).await);
+            }
+            // An alarm deleted mid-deploy is an alarm we can no longer read: not an all-clear.
+            if !report.missing.is_empty() {
+                let error = format!(
+                    "CloudWatch no longer has {} {}",
+                    if report.missing.len() == 1 { "alarm" } else { "alarms" },
+                    report.missing.iter().map(|n| format!("'{n}'")).collect::<Vec<_>>().join(", ")
+                );
+                return self.unread(error).await;
+            }
+        }
+        self.last_read_ok = Instant::now();
+        Ok(true)
     }
 
     /// A read that failed or came back incomplete: fine while the alarms have been unread for

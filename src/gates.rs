@@ -318,15 +318,13 @@ impl ExecutionGate {
         Ok(Reading { new, old, old_includes_before })
     }
 
-    /// The new version's executions still running as last read.
-    pub fn new_version_running(&self) -> Vec<String> {
+    /// The new version's executions still running (after a rollback they keep running it):
+    /// read afresh, or as last read when that fails.
+    pub async fn still_running(&mut self) -> Vec<String> {
+        if let Err(e) = self.new.refresh(&self.sfn, &self.alias_arn).await {
+            tracing::warn!("could not read the new version's executions again: {e:#}");
+        }
         self.new.running()
-    }
-
-    /// The new version's executions still running now (after a rollback they keep running it).
-    pub async fn still_running(&mut self) -> Result<Vec<String>> {
-        self.new.refresh(&self.sfn, &self.alias_arn).await?;
-        Ok(self.new.running())
     }
 }
 
@@ -578,17 +576,10 @@ impl Gate {
         }
     }
 
-    /// The new version's executions still running now (EXPRESS ones cannot be listed).
-    pub async fn still_running(&mut self) -> Result<Vec<String>> {
+    /// The new version's executions still running (EXPRESS ones cannot be listed).
+    pub async fn still_running(&mut self) -> Vec<String> {
         match self {
             Gate::Executions(g) => g.still_running().await,
-            Gate::Metrics(_) => Ok(Vec::new()),
-        }
-    }
-
-    pub fn new_version_running(&self) -> Vec<String> {
-        match self {
-            Gate::Executions(g) => g.new_version_running(),
             Gate::Metrics(_) => Vec::new(),
         }
     }
