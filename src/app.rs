@@ -141,31 +141,9 @@ impl LogTime {
 impl tracing_subscriber::fmt::time::FormatTime for LogTime {
     fn format_time(&self, w: &mut tracing_subscriber::fmt::format::Writer<'_>) -> std::fmt::Result {
         if self.terminal {
-            w.write_str(&elapsed_label(self.start.elapsed()))
+            w.write_str(&crate::events::clock(self.start.elapsed()))
         } else {
             write!(w, "{}", humantime::format_rfc3339_millis(std::time::SystemTime::now()))
         }
-    }
-}
-
-/// `03:07`, or `1:02:03` past an hour.
-fn elapsed_label(d: std::time::Duration) -> String {
-    let s = d.as_secs();
-    match s / 3600 {
-        0 => format!("{:02}:{:02}", s / 60, s % 60),
-        h => format!("{h}:{:02}:{:02}", s / 60 % 60, s % 60),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::time::Duration;
-
-    #[test]
-    fn elapsed_times_read_at_a_glance() {
-        assert_eq!(elapsed_label(Duration::from_millis(59_999)), "00:59");
-        assert_eq!(elapsed_label(Duration::from_secs(187)), "03:07");
-        assert_eq!(elapsed_label(Duration::from_secs(3723)), "1:02:03");
     }
 }

@@ -371,6 +371,15 @@ pub fn human(d: Duration) -> String {
     humantime::format_duration(Duration::from_secs(d.as_secs())).to_string().replace(' ', "")
 }
 
+/// Time since the start as people read it at a glance: `03:07`, or `1:02:03` past an hour.
+pub fn clock(d: Duration) -> String {
+    let s = d.as_secs();
+    match s / 3600 {
+        0 => format!("{:02}:{:02}", s / 60, s % 60),
+        h => format!("{h}:{:02}:{:02}", s / 60 % 60, s % 60),
+    }
+}
+
 fn rfc3339(t: SystemTime) -> String {
     humantime::format_rfc3339_millis(t).to_string()
 }
@@ -402,24 +411,11 @@ impl Reporter {
         (reporter, events)
     }
 
-    /// Whether `states` differ from the alarm states of the previous poll (or none came yet).
-    fn last_polled_differs(&self, states: &[AlarmState]) -> bool {
+    /// Whether `event` differs from the previous event of its kind (or is the first): polls
+    /// and readings that changed nothing are detail.
+    fn differs_from_last(&self, event: &Event) -> bool {
         let events = self.recorded.lock().expect("event log");
-        let previous = events.iter().rev().find_map(|e| match e {
-            Event::AlarmsPolled { states } => Some(states),
-            _ => None,
-        });
-        previous.is_none_or(|p| p.as_slice() != states)
-    }
-
-    /// Whether `reading` differs from the previous gate reading (or none came yet).
-    fn last_reading_differs(&self, reading: &crate::gates::Reading) -> bool {
-        let events = self.recorded.lock().expect("event log");
-        let previous = events.iter().rev().find_map(|e| match e {
-            Event::ExecutionsRead { reading } => Some(reading),
-            _ => None,
-        });
-        previous.is_none_or(|p| p != reading)
+        events.iter().rev().find(|e| e.kind() == event.kind()).is_none_or(|previous| previous != event)
     }
 
     /// Every event so far.
@@ -448,7 +444,7 @@ impl Reporter {
             }
             Event::Failed { .. } => {}
             // The first poll and every change are progress; an unchanged poll is detail (-v).
-            Event::AlarmsPolled { states } if self.last_polled_differs(states) => {
+            Event::AlarmsPolled { states } if self.differs_from_last(&event) => {
                 if states.iter().any(|a| a.without_data()) {
                     tracing::warn!("{}", event.text())
                 } else {
@@ -457,7 +453,7 @@ impl Reporter {
             }
             Event::AlarmsPolled { .. } => tracing::debug!("{}", event.text()),
             // Each change is progress; an unchanged reading is detail (-v).
-            Event::ExecutionsRead { reading } if self.last_reading_differs(reading) => {
+            Event::ExecutionsRead { .. } if self.differs_from_last(&event) => {
                 tracing::info!("{}", event.text())
             }
             Event::ExecutionsRead { .. } => tracing::debug!("{}", event.text()),
@@ -507,6 +503,13 @@ mod tests {
     use super::*;
 
     #[test]
+    fn clock_times_read_at_a_glance() {
+        assert_eq!(clock(Duration::from_millis(59_999)), "00:59");
+        assert_eq!(clock(Duration::from_secs(187)), "03:07");
+        assert_eq!(clock(Duration::from_secs(3723)), "1:02:03");
+    }
+
+    #[test]
     fn human_durations() {
         assert_eq!(human(Duration::from_secs(150)), "2m30s");
         assert_eq!(human(Duration::from_secs(45)), "45s");
@@ -518,10 +521,11 @@ mod tests {
     fn alarm_polls_are_progress_only_when_something_changed() {
         let (reporter, _) = Reporter::recording();
         let state = |s: &str| vec![AlarmState { name: "errors".into(), state: s.into(), composite: false }];
-        assert!(reporter.last_polled_differs(&state("OK")), "the first poll is shown");
+        let polled = |s: &str| Event::AlarmsPolled { states: state(s) };
+        assert!(reporter.differs_from_last(&polled("OK")), "the first poll is shown");
         reporter.emit(Event::AlarmsPolled { states: state("OK") });
-        assert!(!reporter.last_polled_differs(&state("OK")), "an unchanged poll is detail");
-        assert!(reporter.last_polled_differs(&state("ALARM")));
+        assert!(!reporter.differs_from_last(&polled("OK")), "an unchanged poll is detail");
+        assert!(reporter.differs_from_last(&polled("ALARM")));
     }
 
     /// One of each kind. `ordinal` matches without a wildcard, so a new kind does not compile

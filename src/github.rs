@@ -5,7 +5,7 @@ use std::io::Write;
 use std::time::Duration;
 
 use crate::alias::short_version;
-use crate::events::{Event, human};
+use crate::events::{Event, clock, human};
 use crate::exit_code::ExitCode;
 
 /// True when running as a GitHub Actions step.
@@ -62,12 +62,6 @@ pub fn outputs(events: &[Event], code: ExitCode) -> String {
         })
         .unwrap_or_default();
     format!("outcome={outcome}\nversion={version}\n")
-}
-
-/// `mm:ss` since the start.
-fn clock(t: Duration) -> String {
-    let s = t.as_secs();
-    format!("{:02}:{:02}", s / 60, s % 60)
 }
 
 /// A Mermaid chart (GitHub renders it in summaries) of the new version's share of traffic at
