@@ -416,9 +416,6 @@ async fn benchmark() {
     }
 }
 
-/// A v2 that fails when its input says so; v1 ignores its input.
-const FAILS_ON_DEMAND: &str = r#"{"StartAt":"C","States":{"C":{"Type":"Choice","Choices":[{"Variable":"$.fail","BooleanEquals":true,"Next":"F"}],"Default":"P"},"F":{"Type":"Fail","Error":"Boom"},"P":{"Type":"Pass","End":true}}}"#;
-
 /// First failed execution of the new version → the rollback call, with `--max-failure-rate` at
 /// `--alarm-polling 1s`; and the API calls each gate read costs.
 async fn gate_reaction(emulator: &Emulator, aws: &Aws, table: &mut Vec<String>, report: &mut Value) {
@@ -429,18 +426,14 @@ async fn gate_reaction(emulator: &Emulator, aws: &Aws, table: &mut Vec<String>, 
         let proxy = Proxy::start(emulator.port).await;
         let m = Machine::create(aws, &format!("bench-gate-{i}"), 1).await;
         m.create_alias("prod", &[(1, 100)]).await;
-        m.update(FAILS_ON_DEMAND, true).await;
+        m.update(&support::fails_on_demand("Boom"), true).await; // v1 ignores its input
         // Traffic through the alias every 50 ms; it asks to fail from a random moment on.
         let failing = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let (sfn, alias, flag) = (aws.sfn.clone(), format!("{}:prod", m.arn), failing.clone());
-        let traffic = tokio::spawn(async move {
-            loop {
-                let input =
-                    if flag.load(std::sync::atomic::Ordering::Relaxed) { r#"{"fail":true}"# } else { "{}" };
-                let _ = sfn.start_execution().state_machine_arn(&alias).input(input).send().await;
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        });
+        let flag = failing.clone();
+        let traffic =
+            support::traffic(aws, format!("{}:prod", m.arn), Duration::from_millis(50), move |_| {
+                if flag.load(std::sync::atomic::Ordering::Relaxed) { r#"{"fail":true}"# } else { "{}" }
+            });
         let running = spawn(
             &proxy.endpoint(),
             &[
@@ -453,7 +446,7 @@ async fn gate_reaction(emulator: &Emulator, aws: &Aws, table: &mut Vec<String>, 
         tokio::time::sleep(Duration::from_secs_f64(0.5 + 2.0 * rng.next())).await;
         failing.store(true, std::sync::atomic::Ordering::Relaxed);
         let out = running.finish().await;
-        traffic.abort();
+        drop(traffic);
         assert_eq!(out.code, 3, "trial {i}: {out:#?}");
         // The first failed execution of v2, by its start as the emulator recorded it.
         let failed = aws

@@ -6,18 +6,7 @@ mod support;
 use std::time::Duration;
 
 use serde_json::Value;
-use support::{Aws, Machine, deployable, spawn};
-
-/// Starts an execution through `alias_arn` every `every` until dropped.
-fn traffic(aws: &Aws, alias_arn: String, every: Duration) -> tokio::task::JoinHandle<()> {
-    let sfn = aws.sfn.clone();
-    tokio::spawn(async move {
-        loop {
-            let _ = sfn.start_execution().state_machine_arn(&alias_arn).input("{}").send().await;
-            tokio::time::sleep(every).await;
-        }
-    })
-}
+use support::{Aws, Machine, deployable, fails_on_demand, spawn, traffic};
 
 const FAILING: &str =
     r#"{"StartAt":"F","States":{"F":{"Type":"Fail","Error":"Boom","Cause":"the new version broke"}}}"#;
@@ -36,7 +25,7 @@ fn events(stdout: &str) -> Vec<Value> {
 #[tokio::test]
 async fn a_failing_version_is_rolled_back_with_the_error_named() {
     let Some((aws, proxy, m)) = with_new_version("gate-fail", FAILING).await else { return };
-    let _traffic = traffic(&aws, format!("{}:prod", m.arn), Duration::from_millis(100));
+    let _traffic = traffic(&aws, format!("{}:prod", m.arn), Duration::from_millis(100), |_| "{}");
     let out = spawn(
         &proxy.endpoint(),
         &[
@@ -71,7 +60,7 @@ async fn a_healthy_version_with_enough_executions_passes_and_bypass_traffic_is_a
     for _ in 0..6 {
         aws.sfn.start_execution().state_machine_arn(m.version_arn(1)).input("{}").send().await.unwrap();
     }
-    let _traffic = traffic(&aws, format!("{}:prod", m.arn), Duration::from_millis(100));
+    let _traffic = traffic(&aws, format!("{}:prod", m.arn), Duration::from_millis(100), |_| "{}");
     let out = spawn(
         &proxy.endpoint(),
         &[
@@ -218,29 +207,19 @@ async fn an_express_version_is_judged_by_its_metrics() {
     assert!(out.took < Duration::from_secs(15), "{:?}", out.took);
 }
 
-/// Fails when its input says so (a dependency that fails whatever the version).
-const FAILS_ON_DEMAND: &str = r#"{"StartAt":"C","States":{"C":{"Type":"Choice","Choices":[{"Variable":"$.fail","BooleanEquals":true,"Next":"F"}],"Default":"P"},"F":{"Type":"Fail","Error":"Dependency"},"P":{"Type":"Pass","End":true}}}"#;
-
 #[tokio::test]
 async fn both_versions_failing_alike_passes_the_increase_gate() {
     let Some((aws, proxy, m)) = deployable("gate-alike", 1).await else { return };
-    m.update(FAILS_ON_DEMAND, true).await; // v2
-    m.update(
-        &FAILS_ON_DEMAND.replace("\"P\":{\"Type\":\"Pass\"", "\"P\":{\"Type\":\"Pass\",\"Result\":2"),
-        true,
-    )
-    .await; // v3
+    // A dependency that fails whatever the version (v3 differs from v2 only in its result).
+    let fails = fails_on_demand("Dependency");
+    m.update(&fails, true).await; // v2
+    m.update(&fails.replace("\"P\":{\"Type\":\"Pass\"", "\"P\":{\"Type\":\"Pass\",\"Result\":2"), true).await; // v3
     m.set_routing("prod", &[(2, 100)]).await;
     // Every other execution fails, on both versions. The emulator picks versions at random, so
     // each version's rate is about 50% give or take ~10 points over ~30 executions: a 45-point
     // allowance is met with room, where --max-failure-rate would roll back.
-    let (sfn, alias) = (aws.sfn.clone(), format!("{}:prod", m.arn));
-    let traffic = tokio::spawn(async move {
-        for n in 0u32.. {
-            let input = if n % 2 == 0 { r#"{"fail":true}"# } else { "{}" };
-            let _ = sfn.start_execution().state_machine_arn(&alias).input(input).send().await;
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+    let traffic = traffic(&aws, format!("{}:prod", m.arn), Duration::from_millis(100), |n| {
+        if n % 2 == 0 { r#"{"fail":true}"# } else { "{}" }
     });
     tokio::time::sleep(Duration::from_secs(2)).await; // the old version's baseline
     let out = spawn(
@@ -254,7 +233,7 @@ async fn both_versions_failing_alike_passes_the_increase_gate() {
     )
     .finish()
     .await;
-    traffic.abort();
+    drop(traffic);
     assert_eq!(out.code, 0, "{out:#?}");
     assert_eq!(m.routing("prod").await.unwrap(), [(3, 100)]);
     let last =

@@ -213,6 +213,39 @@ impl Aws {
     }
 }
 
+/// A definition that fails with `error` when its input is `{"fail": true}`, and passes otherwise.
+pub fn fails_on_demand(error: &str) -> String {
+    format!(
+        r#"{{"StartAt":"C","States":{{"C":{{"Type":"Choice","Choices":[{{"Variable":"$.fail","BooleanEquals":true,"Next":"F"}}],"Default":"P"}},"F":{{"Type":"Fail","Error":"{error}"}},"P":{{"Type":"Pass","End":true}}}}}}"#
+    )
+}
+
+/// Executions started through `alias_arn` every `every`, the n-th with `input(n)`, until the
+/// returned guard is dropped.
+pub fn traffic(
+    aws: &Aws,
+    alias_arn: String,
+    every: Duration,
+    input: impl Fn(u32) -> &'static str + Send + 'static,
+) -> Traffic {
+    let sfn = aws.sfn.clone();
+    Traffic(tokio::spawn(async move {
+        for n in 0u32.. {
+            let _ = sfn.start_execution().state_machine_arn(&alias_arn).input(input(n)).send().await;
+            tokio::time::sleep(every).await;
+        }
+    }))
+}
+
+/// Stops its traffic generator when dropped.
+pub struct Traffic(tokio::task::JoinHandle<()>);
+
+impl Drop for Traffic {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 pub fn definition(result: &str) -> String {
     format!(r#"{{"StartAt":"P","States":{{"P":{{"Type":"Pass","Result":"{result}","End":true}}}}}}"#)
 }
