@@ -483,14 +483,18 @@ impl MetricsGate {
         use aws_sdk_cloudwatch::types::{Dimension, Metric, MetricDataQuery, MetricStat};
         self.discover().await?;
         let mut queries = Vec::new();
+        // Query id → (version, outcome): where each result's sum goes.
+        let mut ids: HashMap<String, (usize, usize)> = HashMap::new();
         for (v, dims) in self.dimensions.iter().enumerate() {
             let Some(dims) = dims else { continue };
             for (m, (metric, _, _)) in OUTCOMES.iter().enumerate() {
                 let dimensions: Vec<Dimension> =
                     dims.iter().map(|(n, val)| Dimension::builder().name(n).value(val).build()).collect();
+                let id = format!("v{v}m{m}");
+                ids.insert(id.clone(), (v, m));
                 queries.push(
                     MetricDataQuery::builder()
-                        .id(format!("v{v}m{m}"))
+                        .id(id)
                         .metric_stat(
                             MetricStat::builder()
                                 .metric(
@@ -525,14 +529,7 @@ impl MetricsGate {
             while let Some(page) = pages.next().await {
                 let page = page.aws_context(|| "reading the versions' metrics (cloudwatch:GetMetricData)")?;
                 for result in page.metric_data_results() {
-                    let id = result.id().unwrap_or_default();
-                    let (Some(v), Some(m)) = (
-                        id.get(1..2).and_then(|c| c.parse::<usize>().ok()),
-                        id.get(3..).and_then(|c| c.parse::<usize>().ok()),
-                    ) else {
-                        continue;
-                    };
-                    if v < 2 && m < 4 {
+                    if let Some(&(v, m)) = ids.get(result.id().unwrap_or_default()) {
                         sums[v][m] += result.values().iter().sum::<f64>();
                     }
                 }
