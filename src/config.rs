@@ -90,10 +90,15 @@ pub fn env_bool(env: Env, name: &str) -> Result<Option<bool>> {
 /// A switch with a variable: on the command line it wins (for a `--x`/`--no-x` pair clap keeps
 /// the last one given), else the variable decides, else off.
 fn switch(on: bool, off: bool, env: Env, name: &str) -> Result<bool> {
+    Ok(switch_said(on, off, env, name)?.unwrap_or(false))
+}
+
+/// [`switch`], or None when neither the command line nor the variable says.
+fn switch_said(on: bool, off: bool, env: Env, name: &str) -> Result<Option<bool>> {
     if on || off {
-        return Ok(on);
+        return Ok(Some(on));
     }
-    Ok(env_bool(env, name)?.unwrap_or(false))
+    env_bool(env, name)
 }
 
 /// `-q`/`-v` from `SFNDEPLOY_QUIET`/`SFNDEPLOY_VERBOSE` when neither is on the command line.
@@ -121,8 +126,9 @@ impl DeployConfig {
     /// `from_args` with the environment given.
     pub fn from_args_in(args: &DeployArgs, env: Env) -> Result<Self> {
         let (state_machine, alias) = target(&args.target)?;
-        let publish_revision =
-            switch(args.publish_revision, args.no_publish_revision, env, "SFNDEPLOY_PUBLISH_REVISION")?;
+        let publish_said =
+            switch_said(args.publish_revision, args.no_publish_revision, env, "SFNDEPLOY_PUBLISH_REVISION")?;
+        let publish_revision = publish_said.unwrap_or(false);
         let force = switch(args.force, args.no_force, env, "SFNDEPLOY_FORCE")?;
         let dry_run = switch(args.dry_run, false, env, "SFNDEPLOY_DRY_RUN")?;
         let resume = switch(args.resume, false, env, "SFNDEPLOY_RESUME")?;
@@ -135,9 +141,7 @@ impl DeployConfig {
 
         let alarms = alarm_names(&args.alarms)?;
 
-        let explicitly_unpublished = args.no_publish_revision
-            || (!args.publish_revision && env_bool(env, "SFNDEPLOY_PUBLISH_REVISION")? == Some(false));
-        if args.file.is_some() && !publish_revision && !explicitly_unpublished {
+        if args.file.is_some() && publish_said.is_none() {
             return Err(Failure::usage(
                 "--file uploads a new revision, but without --publish-revision sfndeploy deploys the \
                  latest published version, not the file: add --publish-revision to deploy the file, or \
