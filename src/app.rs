@@ -5,18 +5,20 @@ use anyhow::Result;
 use clap::CommandFactory;
 use tracing_subscriber::EnvFilter;
 
-use crate::aws::Clients;
+use crate::aws::{self, Clients};
 use crate::cli::{Cli, ColorChoice, Command, GlobalArgs, OutputFormat};
-use crate::config::DeployConfig;
+use crate::config::{self, DeployConfig, Invocation};
 use crate::deploy::Deploy;
-use crate::events::{Event, Reporter};
+use crate::env::{Env, env_bool, process_env};
 use crate::exit_code::{ExitCode, exit_code_of};
+use crate::report::{Event, Reporter, github, json, progress};
 use crate::signals::Signals;
-use crate::{github, progress, rollback, status};
+use crate::text::clock;
+use crate::{rollback, status};
 
 /// Runs the command and prints its outcome; returns the exit code.
 pub async fn run(mut cli: Cli) -> ExitCode {
-    if let Err(e) = crate::config::logging_from_env(&mut cli.global, &crate::config::process_env) {
+    if let Err(e) = logging_from_env(&mut cli.global, &process_env) {
         eprintln!("error: {e:#}");
         return ExitCode::Usage;
     }
@@ -62,28 +64,51 @@ async fn dispatch(cli: Cli, reporter: &Reporter) -> Result<Option<String>> {
             return Ok(None);
         }
         Some(Command::Status(args)) => {
-            let (state_machine, _) = crate::config::target(&args.target)?;
-            let clients = Clients::connect(&cli.global, Some(&state_machine)).await?;
-            let global_flags = crate::commands::global_flags(&cli.global);
-            return status::status(&clients, &args, reporter.format(), &global_flags).await.map(Some);
+            let (state_machine, alias) = config::target(&args.target)?;
+            let query = status::StatusQuery {
+                alarms: config::alarm_names(&args.alarms)?,
+                versions: args.versions,
+                flags: aws::given_flags(&cli.global),
+                state_machine,
+                alias,
+            };
+            let clients = Clients::connect(&cli.global, Some(&query.state_machine)).await?;
+            let report = status::read(&clients, &query).await?;
+            return Ok(Some(if text { report.to_string() } else { json::status(&report).to_string() }));
         }
         Some(Command::Rollback(args)) => {
-            let (state_machine, _) = crate::config::target(&args.target)?;
+            let (state_machine, _) = config::target(&args.target)?;
             let clients = Clients::connect(&cli.global, Some(&state_machine)).await?;
-            let summary = rollback::rollback_command(&clients, &args, reporter).await?;
+            let summary = rollback::run(&clients, &args, reporter).await?;
             return Ok(text.then_some(summary));
         }
         Some(Command::Deploy(args)) => *args,
         None => cli.deploy,
     };
     // Flag checks come first: a mistake costs no AWS call.
-    let mut cfg = DeployConfig::from_args(&args)?;
-    cfg.argv = std::env::args().collect();
-    cfg.global_flags = crate::commands::global_flags(&cli.global);
+    let invocation = Invocation { argv: std::env::args().collect(), flags: aws::given_flags(&cli.global) };
+    let cfg = DeployConfig::from_args(&args, invocation)?;
     let signals = Signals::install()?;
     let clients = Clients::connect(&cli.global, Some(&cfg.state_machine)).await?;
     let outcome = Deploy { clients: &clients, cfg: &cfg, reporter, signals }.run().await?;
     Ok(text.then(|| outcome.to_string()))
+}
+
+/// `-q`/`-v` from `SFNDEPLOY_QUIET`/`SFNDEPLOY_VERBOSE` when neither is on the command line.
+pub fn logging_from_env(global: &mut GlobalArgs, env: Env) -> Result<()> {
+    if global.quiet || global.verbose > 0 {
+        return Ok(());
+    }
+    global.quiet = env_bool(env, "SFNDEPLOY_QUIET")?.unwrap_or(false);
+    if !global.quiet
+        && let Some(v) = env("SFNDEPLOY_VERBOSE")
+    {
+        global.verbose = match v.trim().parse::<u8>() {
+            Ok(n @ 0..=3) => n,
+            _ => u8::from(env_bool(env, "SFNDEPLOY_VERBOSE")?.unwrap_or(false)),
+        };
+    }
+    Ok(())
 }
 
 /// Writes to stdout; a reader that has gone (`| head -c1`) ends the output quietly.
@@ -141,7 +166,7 @@ impl LogTime {
 impl tracing_subscriber::fmt::time::FormatTime for LogTime {
     fn format_time(&self, w: &mut tracing_subscriber::fmt::format::Writer<'_>) -> std::fmt::Result {
         if self.terminal {
-            w.write_str(&crate::events::clock(self.start.elapsed()))
+            w.write_str(&clock(self.start.elapsed()))
         } else {
             write!(w, "{}", humantime::format_rfc3339_millis(std::time::SystemTime::now()))
         }

@@ -1,6 +1,7 @@
 //! AWS set-up: region, profile, endpoint, retries and timeouts, from the standard AWS chain with
 //! flags on top. The rest of the program takes these clients and never builds its own.
 
+use std::fmt;
 use std::time::Duration;
 
 use anyhow::Result;
@@ -10,10 +11,42 @@ use aws_config::{BehaviorVersion, Region};
 use aws_sdk_sfn::config::http::HttpResponse;
 use aws_sdk_sfn::error::{ProvideErrorMetadata, SdkError};
 
+use crate::arn::StateMachineRef;
 use crate::cli::GlobalArgs;
-use crate::commands::quote;
-use crate::config::StateMachineRef;
 use crate::exit_code::Failure;
+use crate::text::shell_line;
+
+/// Where a printed command reaches AWS: `--region`, `--profile` and `--endpoint-url`, each when
+/// known. The same three flags serve sfndeploy's commands (as the user gave them) and the AWS
+/// CLI's (as this run resolved them).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AwsFlags {
+    pub region: Option<String>,
+    pub profile: Option<String>,
+    pub endpoint_url: Option<String>,
+}
+
+impl AwsFlags {
+    /// The flags as words: `--region`, `R`, ...
+    pub fn words(&self) -> Vec<String> {
+        let mut words = Vec::new();
+        for (flag, value) in
+            [("--region", &self.region), ("--profile", &self.profile), ("--endpoint-url", &self.endpoint_url)]
+        {
+            if let Some(v) = value {
+                words.extend([flag.to_string(), v.clone()]);
+            }
+        }
+        words
+    }
+}
+
+impl fmt::Display for AwsFlags {
+    /// `--region eu-west-1 --profile 'prod admin'`
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&shell_line(&self.words()))
+    }
+}
 
 /// The three AWS clients sfndeploy uses, sharing one configuration.
 #[derive(Clone, Debug)]
@@ -25,7 +58,7 @@ pub struct Clients {
     pub region: String,
     /// What points the AWS CLI where this run went: `--region R`, and `--profile P` and
     /// `--endpoint-url U` when this run used them; for every printed `aws` command.
-    pub aws_cli_flags: String,
+    pub aws_cli: AwsFlags,
     /// Where the credentials come from, to read their expiry (None: none configured).
     pub credentials: Option<aws_sdk_sfn::config::SharedCredentialsProvider>,
 }
@@ -61,7 +94,7 @@ impl Clients {
             sfn: aws_sdk_sfn::Client::new(&config),
             cloudwatch: aws_sdk_cloudwatch::Client::new(&config),
             sts: aws_sdk_sts::Client::new(&config),
-            aws_cli_flags: aws_cli_flags(&region, profile.as_deref(), endpoint.as_deref()),
+            aws_cli: AwsFlags { region: Some(region.clone()), profile, endpoint_url: endpoint },
             credentials: config.credentials_provider(),
             region,
         })
@@ -85,25 +118,20 @@ fn timeout_config(args: &GlobalArgs) -> TimeoutConfig {
         .build()
 }
 
-/// `--region R [--profile P] [--endpoint-url U]`, shell-quoted, for printed `aws` commands.
-pub fn aws_cli_flags(region: &str, profile: Option<&str>, endpoint_url: Option<&str>) -> String {
-    let mut words = vec!["--region".to_string(), quote(region)];
-    if let Some(p) = profile {
-        words.extend(["--profile".to_string(), quote(p)]);
+/// The `--region`, `--profile` and `--endpoint-url` the user gave, to repeat in printed
+/// sfndeploy commands (values from the environment carry over by themselves).
+pub fn given_flags(args: &GlobalArgs) -> AwsFlags {
+    AwsFlags {
+        region: args.region.clone(),
+        profile: args.profile.clone(),
+        endpoint_url: args.endpoint_url.clone(),
     }
-    if let Some(u) = endpoint_url {
-        words.extend(["--endpoint-url".to_string(), quote(u)]);
-    }
-    words.join(" ")
 }
 
 /// The region to use: a state machine ARN's own, which `--region` may repeat but not contradict;
 /// else `--region`; else None (the AWS chain decides).
 pub fn region_for(flag: Option<&str>, state_machine: Option<&StateMachineRef>) -> Result<Option<String>> {
-    let from_arn = match state_machine {
-        Some(StateMachineRef::Arn(arn)) => arn.split(':').nth(3).filter(|r| !r.is_empty()),
-        _ => None,
-    };
+    let from_arn = state_machine.and_then(StateMachineRef::region);
     match (flag, from_arn) {
         (Some(flag), Some(arn)) if flag != arn => Err(Failure::usage(format!(
             "--region {flag} contradicts the state machine ARN, which is in {arn}: drop --region or fix the ARN"

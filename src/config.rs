@@ -1,13 +1,18 @@
-//! Turns the parsed command line into a checked deploy plan. Every check that needs no AWS call
-//! happens here, so a mistake costs nothing and changes nothing.
+//! Turns the parsed command line into a checked deploy configuration. Every check that needs no
+//! AWS call happens here, so a mistake costs nothing and changes nothing.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Result;
 
+use crate::arn::StateMachineRef;
+use crate::aws::AwsFlags;
 use crate::cli::{DeployArgs, PresetKind, StrategyChoice, TargetArgs};
+use crate::env::{Env, process_env, switch, switch_said};
 use crate::exit_code::Failure;
+use crate::gates::Rules;
+use crate::plan::{self, Options};
 use crate::strategy::{self, AllAtOnce, Canary, DeployStrategy, Linear, Step, Steps};
 use crate::versions::Pacing;
 
@@ -18,18 +23,30 @@ pub const PRUNE_BURST: u32 = 50;
 pub const DEFAULT_INCREMENT: u8 = 5;
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(120);
 
-/// A state machine as the user named it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum StateMachineRef {
-    Name(String),
-    Arn(String),
-}
-
 /// A definition file read from disk.
 #[derive(Clone, Debug)]
 pub struct DefinitionFile {
     pub path: PathBuf,
     pub text: String,
+}
+
+/// How the health signals are watched, and how hard a rollback is tried.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct WatchSettings {
+    /// `--alarm-polling`: how often the signals are read during a hold.
+    pub polling: Duration,
+    /// `--max-unmonitored`: how long the signals may go unread before a rollback.
+    pub max_unmonitored: Duration,
+    /// `--rollback-timeout`
+    pub rollback_timeout: Duration,
+}
+
+/// How this run was invoked, for the commands it prints: the command line as run (program name
+/// first; empty in in-process tests) and the `--region`/`--profile`/`--endpoint-url` given.
+#[derive(Clone, Debug, Default)]
+pub struct Invocation {
+    pub argv: Vec<String>,
+    pub flags: AwsFlags,
 }
 
 /// Everything a deploy needs, checked.
@@ -38,93 +55,33 @@ pub struct DeployConfig {
     pub state_machine: StateMachineRef,
     pub alias: String,
     pub strategy: Box<dyn DeployStrategy>,
-    pub plan: Vec<Step>,
+    /// The strategy's steps, `--bake` applied.
+    pub steps: Vec<Step>,
     pub alarms: Vec<String>,
+    /// Health gates on the new version's own executions (none: all off).
+    pub gates: Rules,
+    pub watch: WatchSettings,
     pub file: Option<DefinitionFile>,
     /// `--smoke-input`: (file, its JSON text), in order.
     pub smoke_inputs: Vec<(PathBuf, String)>,
     pub smoke_timeout: Duration,
     pub publish_revision: bool,
     pub version_description: Option<String>,
-    pub alarm_polling: Duration,
-    /// Health gates on the new version's own executions (none: all off).
-    pub gates: crate::gates::Rules,
-    pub max_unmonitored: Duration,
-    pub rollback_timeout: Duration,
     pub history_max: u16,
     pub pacing: Pacing,
-    pub force: bool,
+    /// `--force`, `--resume`, `--pause-at`: what changes the planner's decision.
+    pub options: Options,
     pub dry_run: bool,
-    /// `--resume`
-    pub resume: bool,
-    /// `--pause-at`: the percent asked for (the plan pauses at the first step reaching it).
-    pub pause_at: Option<u8>,
-    /// The command line as run (program name first), for the resume command we print; empty
-    /// in in-process tests.
-    pub argv: Vec<String>,
-    /// `--region`/`--profile`/`--endpoint-url` as given, for the commands we print.
-    pub global_flags: Vec<String>,
-}
-
-/// Where environment variables come from: the process, or a table in tests.
-pub type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
-
-/// The process environment.
-pub fn process_env(name: &str) -> Option<String> {
-    std::env::var(name).ok()
-}
-
-/// A yes/no variable: 1/0, true/false, yes/no, on/off in any case; None when unset or empty.
-pub fn env_bool(env: Env, name: &str) -> Result<Option<bool>> {
-    let Some(value) = env(name) else { return Ok(None) };
-    match value.trim().to_ascii_lowercase().as_str() {
-        "" => Ok(None),
-        "1" | "true" | "yes" | "on" => Ok(Some(true)),
-        "0" | "false" | "no" | "off" => Ok(Some(false)),
-        _ => Err(Failure::usage(format!(
-            "{name}={value} is not a yes/no value: use 1 or 0, true or false, yes or no, on or off"
-        ))),
-    }
-}
-
-/// A switch with a variable: on the command line it wins (for a `--x`/`--no-x` pair clap keeps
-/// the last one given), else the variable decides, else off.
-fn switch(on: bool, off: bool, env: Env, name: &str) -> Result<bool> {
-    Ok(switch_said(on, off, env, name)?.unwrap_or(false))
-}
-
-/// [`switch`], or None when neither the command line nor the variable says.
-fn switch_said(on: bool, off: bool, env: Env, name: &str) -> Result<Option<bool>> {
-    if on || off {
-        return Ok(Some(on));
-    }
-    env_bool(env, name)
-}
-
-/// `-q`/`-v` from `SFNDEPLOY_QUIET`/`SFNDEPLOY_VERBOSE` when neither is on the command line.
-pub fn logging_from_env(global: &mut crate::cli::GlobalArgs, env: Env) -> Result<()> {
-    if global.quiet || global.verbose > 0 {
-        return Ok(());
-    }
-    global.quiet = env_bool(env, "SFNDEPLOY_QUIET")?.unwrap_or(false);
-    if !global.quiet
-        && let Some(v) = env("SFNDEPLOY_VERBOSE")
-    {
-        global.verbose = match v.trim().parse::<u8>() {
-            Ok(n @ 0..=3) => n,
-            _ => u8::from(env_bool(env, "SFNDEPLOY_VERBOSE")?.unwrap_or(false)),
-        };
-    }
-    Ok(())
+    pub invocation: Invocation,
 }
 
 impl DeployConfig {
-    pub fn from_args(args: &DeployArgs) -> Result<Self> {
-        Self::from_args_in(args, &process_env)
+    pub fn from_args(args: &DeployArgs, invocation: Invocation) -> Result<Self> {
+        Self::from_args_in(args, &process_env, invocation)
     }
 
     /// `from_args` with the environment given.
-    pub fn from_args_in(args: &DeployArgs, env: Env) -> Result<Self> {
+    pub fn from_args_in(args: &DeployArgs, env: Env, invocation: Invocation) -> Result<Self> {
         let (state_machine, alias) = target(&args.target)?;
         let publish_said =
             switch_said(args.publish_revision, args.no_publish_revision, env, "SFNDEPLOY_PUBLISH_REVISION")?;
@@ -133,12 +90,7 @@ impl DeployConfig {
         let dry_run = switch(args.dry_run, false, env, "SFNDEPLOY_DRY_RUN")?;
         let resume = switch(args.resume, false, env, "SFNDEPLOY_RESUME")?;
         let strategy = build_strategy(args)?;
-        let plan = strategy::with_bake(strategy.plan(), args.bake);
-        // --max-extension: one more of the strategy's own holds (a preset's interval included).
-        let max_extension = args
-            .max_extension
-            .unwrap_or_else(|| plan.first().map_or(DEFAULT_INTERVAL, |s| s.hold.max(Duration::from_secs(1))));
-
+        let steps = strategy::with_bake(strategy.steps(), args.bake);
         let alarms = alarm_names(&args.alarms)?;
 
         if args.file.is_some() && publish_said.is_none() {
@@ -157,57 +109,51 @@ impl DeployConfig {
         }
 
         if let Some(percent) = args.pause_at {
-            crate::plan::pause_step(&plan, percent).map_err(Failure::usage)?;
+            plan::pause_step(&steps, percent).map_err(Failure::usage)?;
         }
 
         Ok(DeployConfig {
             state_machine,
             alias,
             strategy,
-            plan,
+            gates: gate_rules(args, &steps),
+            steps,
             alarms,
+            watch: WatchSettings {
+                polling: args.alarm_polling,
+                max_unmonitored: args.max_unmonitored.unwrap_or(args.alarm_polling * 3),
+                rollback_timeout: args.rollback_timeout,
+            },
             file,
             smoke_inputs,
             smoke_timeout: args.smoke_timeout.unwrap_or(Duration::from_secs(300)),
             publish_revision,
             version_description: args.version_description.clone(),
-            alarm_polling: args.alarm_polling,
-            gates: crate::gates::Rules {
-                max_failure_rate: args.max_failure_rate,
-                max_increase: args.max_failure_rate_increase,
-                // With a failure-rate gate, no finished execution is no evidence: at least one.
-                min_executions: args.min_executions.unwrap_or(u32::from(
-                    args.max_failure_rate.is_some() || args.max_failure_rate_increase.is_some(),
-                )),
-                max_extension,
-            },
-            max_unmonitored: args.max_unmonitored.unwrap_or(args.alarm_polling * 3),
-            rollback_timeout: args.rollback_timeout,
             history_max: args.history_max,
             pacing: Pacing { burst: PRUNE_BURST, per_second: args.prune_rate },
-            force,
+            options: Options { force, resume, pause_at: args.pause_at },
             dry_run,
-            resume,
-            pause_at: args.pause_at,
-            argv: Vec::new(),
-            global_flags: Vec::new(),
+            invocation,
         })
     }
 
-    /// The flags that change what the planner decides.
-    pub fn plan_options(&self) -> crate::plan::Options {
-        crate::plan::Options { force: self.force, resume: self.resume, pause_at: self.pause_at }
-    }
-
-    /// The state machine as the user named it.
-    pub fn state_machine_text(&self) -> &str {
-        match &self.state_machine {
-            StateMachineRef::Name(s) | StateMachineRef::Arn(s) => s,
-        }
-    }
-
     pub fn planned_duration(&self) -> Duration {
-        strategy::total_hold(&self.plan)
+        strategy::total_hold(&self.steps)
+    }
+}
+
+/// The health gates' flags, with their defaults.
+fn gate_rules(args: &DeployArgs, steps: &[Step]) -> Rules {
+    let rate_gate = args.max_failure_rate.is_some() || args.max_failure_rate_increase.is_some();
+    Rules {
+        max_failure_rate: args.max_failure_rate,
+        max_increase: args.max_failure_rate_increase,
+        // With a failure-rate gate, no finished execution is no evidence: at least one.
+        min_executions: args.min_executions.unwrap_or(u32::from(rate_gate)),
+        // --max-extension: one more of the strategy's own holds (a preset's interval included).
+        max_extension: args.max_extension.unwrap_or_else(|| {
+            steps.first().map_or(DEFAULT_INTERVAL, |s| s.hold.max(Duration::from_secs(1)))
+        }),
     }
 }
 
@@ -243,7 +189,8 @@ fn build_strategy(args: &DeployArgs) -> Result<Box<dyn DeployStrategy>> {
 
 /// The state machine and alias named on the command line, checked.
 pub fn target(args: &TargetArgs) -> Result<(StateMachineRef, String)> {
-    let state_machine = state_machine_ref(args.state_machine.as_deref().unwrap_or_default())?;
+    let state_machine =
+        StateMachineRef::parse(args.state_machine.as_deref().unwrap_or_default()).map_err(Failure::usage)?;
     let alias = args.alias.clone().unwrap_or_default();
     check_alias_name(&alias)?;
     Ok((state_machine, alias))
@@ -265,29 +212,6 @@ pub fn alarm_names(flag: &[String]) -> Result<Vec<String>> {
     let mut seen = std::collections::HashSet::new();
     alarms.retain(|a| seen.insert(a.clone()));
     Ok(alarms)
-}
-
-fn state_machine_ref(text: &str) -> Result<StateMachineRef> {
-    let text = text.trim();
-    if text.is_empty() {
-        return Err(Failure::usage("--state-machine needs a state machine name or ARN"));
-    }
-    if text.starts_with("arn:") {
-        let parts: Vec<&str> = text.split(':').collect();
-        if parts.len() != 7 || parts[2] != "states" || parts[5] != "stateMachine" || parts[6].is_empty() {
-            return Err(Failure::usage(format!(
-                "'{text}' is not a state machine ARN (arn:PARTITION:states:REGION:ACCOUNT:stateMachine:NAME); \
-                 give the state machine itself, not a version or alias"
-            )));
-        }
-        return Ok(StateMachineRef::Arn(text.to_string()));
-    }
-    if text.len() > 80 || text.chars().any(|c| c.is_whitespace() || c == ':') {
-        return Err(Failure::usage(format!(
-            "'{text}' is not a valid state machine name (at most 80 characters, no spaces or colons)"
-        )));
-    }
-    Ok(StateMachineRef::Name(text.to_string()))
 }
 
 /// Step Functions alias names: 1 to 80 of `A-Z a-z 0-9 _ - .`, not only digits (that would read
@@ -356,22 +280,22 @@ mod tests {
         let mut argv = vec!["sfndeploy", "--state-machine", "orders", "--alias", "prod"];
         argv.extend_from_slice(extra);
         let cli = Cli::try_parse_from(argv).map_err(|e| Failure::usage(e.to_string()))?;
-        DeployConfig::from_args(&cli.deploy)
+        DeployConfig::from_args(&cli.deploy, Invocation::default())
     }
 
     fn weights(cfg: &DeployConfig) -> Vec<u8> {
-        cfg.plan.iter().map(|s| s.weight).collect()
+        cfg.steps.iter().map(|s| s.weight).collect()
     }
 
     #[test]
     fn defaults_match_the_script() {
         let cfg = parse(&[]).unwrap();
         assert_eq!(cfg.strategy.name(), "allatonce");
-        assert_eq!(cfg.plan, [Step { weight: 100, hold: Duration::from_secs(120) }]);
-        assert_eq!(cfg.alarm_polling, Duration::from_secs(60));
-        assert_eq!(cfg.max_unmonitored, Duration::from_secs(180));
+        assert_eq!(cfg.steps, [Step { weight: 100, hold: Duration::from_secs(120) }]);
+        assert_eq!(cfg.watch.polling, Duration::from_secs(60));
+        assert_eq!(cfg.watch.max_unmonitored, Duration::from_secs(180));
         assert_eq!(cfg.history_max, 0);
-        assert!(!cfg.publish_revision && !cfg.force && cfg.alarms.is_empty());
+        assert!(!cfg.publish_revision && !cfg.options.force && cfg.alarms.is_empty());
     }
 
     #[test]
@@ -383,13 +307,13 @@ mod tests {
         .unwrap();
         assert_eq!(weights(&cfg), [30, 60, 90, 100]);
         assert_eq!(cfg.alarms, ["alarm1", "alarm name with a space"]);
-        assert!(cfg.publish_revision && cfg.force);
+        assert!(cfg.publish_revision && cfg.options.force);
         assert_eq!(cfg.history_max, 5);
 
         let cfg = parse(&["--strat=canary", "--incr=10", "--inter=2", "--no-publish-revision", "--no-force"])
             .unwrap();
         assert_eq!(weights(&cfg), [10, 100]);
-        assert!(!cfg.publish_revision && !cfg.force);
+        assert!(!cfg.publish_revision && !cfg.options.force);
 
         let cfg = parse(&["--publish-revision", "--no-publish-revision"]).unwrap();
         assert!(!cfg.publish_revision, "the last of a flag pair wins, as in argparse");
@@ -405,9 +329,9 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(cli.global.region.as_deref(), Some("us-east-1"));
-        let cfg = DeployConfig::from_args(&cli.deploy).unwrap();
+        let cfg = DeployConfig::from_args(&cli.deploy, Invocation::default()).unwrap();
         assert_eq!(cfg.alias, "my-alias");
-        assert_eq!(cfg.plan, [Step { weight: 100, hold: Duration::from_secs(10) }]);
+        assert_eq!(cfg.steps, [Step { weight: 100, hold: Duration::from_secs(10) }]);
         assert_eq!(cfg.alarms, ["alarm1", "alarm name with a space"]);
     }
 
@@ -440,13 +364,7 @@ mod tests {
     }
 
     #[test]
-    fn names_and_arns() {
-        assert_eq!(state_machine_ref("orders").unwrap(), StateMachineRef::Name("orders".into()));
-        let arn = "arn:aws:states:us-east-1:123456789012:stateMachine:orders";
-        assert_eq!(state_machine_ref(arn).unwrap(), StateMachineRef::Arn(arn.into()));
-        for bad in ["", "my orders", &format!("{arn}:prod"), "arn:aws:lambda:us-east-1:1:function:f"] {
-            assert!(state_machine_ref(bad).is_err(), "{bad} accepted");
-        }
+    fn alias_names() {
         for good in ["prod", "PROD-1", "v2.blue", "_x"] {
             assert!(check_alias_name(good).is_ok(), "{good}");
         }
@@ -464,19 +382,19 @@ mod tests {
             let mut argv = vec!["sfndeploy", "--state-machine", "orders", "--alias", "prod"];
             argv.extend_from_slice(extra);
             let cli = Cli::try_parse_from(argv).map_err(|e| Failure::usage(e.to_string()))?;
-            DeployConfig::from_args_in(&cli.deploy, &env)
+            DeployConfig::from_args_in(&cli.deploy, &env, Invocation::default())
         };
         let cfg = with_env(&["--no-force"], &[("SFNDEPLOY_FORCE", "true")]).unwrap();
-        assert!(!cfg.force);
+        assert!(!cfg.options.force);
         let cfg = with_env(&["--no-publish-revision"], &[("SFNDEPLOY_PUBLISH_REVISION", "1")]).unwrap();
         assert!(!cfg.publish_revision);
         let cfg = with_env(&["--force"], &[("SFNDEPLOY_FORCE", "off")]).unwrap();
-        assert!(cfg.force);
+        assert!(cfg.options.force);
         for (value, expected) in
             [("1", true), ("yes", true), ("ON", true), ("0", false), ("no", false), ("", false)]
         {
             let cfg = with_env(&[], &[("SFNDEPLOY_DRY_RUN", value), ("SFNDEPLOY_RESUME", value)]).unwrap();
-            assert_eq!((cfg.dry_run, cfg.resume), (expected, expected), "{value:?}");
+            assert_eq!((cfg.dry_run, cfg.options.resume), (expected, expected), "{value:?}");
         }
         let err = with_env(&[], &[("SFNDEPLOY_FORCE", "maybe")]).unwrap_err();
         assert_eq!(exit_code_of(&err), ExitCode::Usage);
@@ -487,10 +405,10 @@ mod tests {
     fn pause_and_resume() {
         let cfg =
             parse(&["--strategy", "linear", "--increment", "25", "--pause-at", "50", "--resume"]).unwrap();
-        assert_eq!(cfg.pause_at, Some(50));
-        assert!(cfg.resume);
+        assert_eq!(cfg.options.pause_at, Some(50));
+        assert!(cfg.options.resume);
         let cfg = parse(&["--strategy", "canary", "--increment", "10", "--pause-at", "10"]).unwrap();
-        assert_eq!(cfg.plan_options().pause_at, Some(10));
+        assert_eq!(cfg.options.pause_at, Some(10));
     }
 
     #[test]
@@ -517,7 +435,7 @@ mod tests {
         }
         // --bake: a monitored hold after 100% for any strategy, in place of its own.
         let cfg = parse(&["--strategy", "Canary10Percent5Minutes", "--bake", "2m"]).unwrap();
-        assert_eq!(cfg.plan.last().map(|s| (s.weight, s.hold)), Some((100, minutes(2))));
+        assert_eq!(cfg.steps.last().map(|s| (s.weight, s.hold)), Some((100, minutes(2))));
         assert_eq!(cfg.planned_duration(), minutes(7));
         let cfg =
             parse(&["--strategy", "linear", "--increment", "50", "--interval", "1m", "--bake", "0"]).unwrap();

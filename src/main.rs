@@ -1,3 +1,4 @@
+//! The binary: parses the command line, runs [`sfndeploy::app::run`] on a one-thread runtime, exits with its code.
 #![forbid(unsafe_code)]
 
 use clap::Parser;

@@ -5,8 +5,10 @@
 
 use std::fmt;
 
-use crate::alias::{Routing, short_version};
+use crate::arn::short_version;
+use crate::routing::Routing;
 use crate::strategy::Step;
+use crate::text::percents;
 
 /// The version the command line deploys, as far as it is known before any change.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -81,7 +83,6 @@ pub enum Refusal {
     ThreeWay { routing: Routing },
 }
 
-/// Versions with traffic, heaviest first (ties: older first).
 /// The whole decision. `alias` is None when the alias does not exist.
 pub fn decide(alias: Option<&Routing>, target: &Target, plan: &[Step], opts: Options) -> Decision {
     let Some(routing) = alias else {
@@ -144,13 +145,12 @@ pub fn decide(alias: Option<&Routing>, target: &Target, plan: &[Step], opts: Opt
 
 /// The step of `plan` at which `--pause-at percent` stops, or why there is none.
 pub fn pause_step(plan: &[Step], percent: u8) -> Result<u8, String> {
-    let weights = || plan.iter().map(|s| format!("{}%", s.weight)).collect::<Vec<_>>().join(" → ");
     match plan.iter().find(|s| s.weight >= percent) {
         Some(s) if s.weight < 100 => Ok(s.weight),
         _ => Err(format!(
             "--pause-at {percent}: the plan ({}) has no step from {percent}% up to below 100% to pause at; \
              choose a lower percent or a strategy with more steps",
-            weights()
+            percents(plan.iter().map(|s| s.weight))
         )),
     }
 }

@@ -9,13 +9,19 @@ use std::time::Duration;
 use anyhow::Result;
 use tokio::time::Instant;
 
-use crate::alias::{self, AliasHandle, Routing, restore_command, short_version};
+use crate::alias::{self, AliasHandle};
+use crate::arn::{parse_version, short_version, version_number};
+use crate::aws::AwsFlags;
 use crate::aws::Clients;
 use crate::cli::RollbackArgs;
+use crate::command_line;
 use crate::config;
-use crate::events::{Event, Reporter};
+use crate::env::{env_bool, process_env};
 use crate::exit_code::{ExitCode, Failure, exit_code_of};
+use crate::report::{Event, Reporter};
+use crate::routing::Routing;
 use crate::signals::{Signal, Signals};
+use crate::text::human;
 use crate::versions::VersionManager;
 
 /// Why traffic is going back to the old version.
@@ -46,10 +52,10 @@ impl Reason {
             Reason::Inconclusive { have, need, waited } => format!(
                 "inconclusive: {have} of the {need} finished executions --min-executions asks for, after waiting {} \
                  longer (--max-extension); too little evidence is not a pass",
-                crate::events::human(*waited)
+                human(*waited)
             ),
             Reason::Unmonitored { for_, error } => {
-                format!("the health signals could not be read for {} ({error})", crate::events::human(*for_))
+                format!("the health signals could not be read for {} ({error})", human(*for_))
             }
             Reason::ShiftFailed(e) => format!("changing the weights failed: {e}"),
             Reason::Signal(s) => format!("stopped by {}", s.name()),
@@ -71,7 +77,7 @@ pub struct Rollback<'a> {
     pub old_version: &'a str,
     pub timeout: Duration,
     /// `--region ...` for the printed `aws` command.
-    pub aws_cli_flags: &'a str,
+    pub aws_cli: &'a AwsFlags,
     pub reporter: &'a Reporter,
     pub signals: &'a mut Signals,
 }
@@ -80,32 +86,17 @@ impl Rollback<'_> {
     /// Rolls back and returns the error that ends the run: the reason's exit code when the
     /// alias is 100% on the old version again, `RollbackFailed` or `Conflict` when it is not.
     pub async fn run(self, reason: Reason) -> anyhow::Error {
-        let Rollback { alias, old_version, timeout, aws_cli_flags, reporter, signals } = self;
+        let Rollback { alias, old_version, timeout, aws_cli, reporter, signals } = self;
         reporter.emit(Event::RollingBack { reason: reason.describe() });
         let target = Routing::single(old_version);
-        let restore = restore_command(&alias.arn, &target, aws_cli_flags);
+        let restore = command_line::restore(&alias.arn, &target, aws_cli);
         let deadline = Instant::now() + timeout;
         let mut delay = Duration::from_millis(500);
         // A second signal while a rollback call is in flight does not abandon the call: its
         // answer is what tells where the alias is. We stop right after it returns.
         let mut stopping: Option<Signal> = None;
         loop {
-            let attempt: Result<()> = {
-                let call = tokio::time::timeout_at(deadline, alias.set(&target, None));
-                tokio::pin!(call);
-                loop {
-                    tokio::select! {
-                        r = &mut call => break r.unwrap_or_else(|_| Err(anyhow::anyhow!(
-                            "UpdateStateMachineAlias had no answer by the end of --rollback-timeout"
-                        ))),
-                        s = signals.next(), if stopping.is_none() => {
-                            tracing::warn!("{}: stopping once the rollback call in flight returns", s.name());
-                            stopping = Some(s);
-                        }
-                    }
-                }
-            };
-            let err = match attempt {
+            let err = match attempt(alias, &target, deadline, signals, &mut stopping).await {
                 Ok(()) => {
                     reporter.emit(Event::RolledBack {
                         version: old_version.to_string(),
@@ -146,7 +137,7 @@ impl Rollback<'_> {
                     format!(
                         "rolling back failed for {} ({:#}); wanted because {}. Alias {} last routed {}. \
                      To route all traffic back to {}: {restore}",
-                        crate::events::human(timeout),
+                        human(timeout),
                         err,
                         reason.describe(),
                         alias.arn,
@@ -155,12 +146,36 @@ impl Rollback<'_> {
                     ),
                 );
             }
-            tracing::warn!("rollback attempt failed ({err:#}); retrying in {}", crate::events::human(delay));
+            tracing::warn!("rollback attempt failed ({err:#}); retrying in {}", human(delay));
             tokio::select! {
                 _ = tokio::time::sleep(delay) => {}
                 s = signals.next() => return abandoned(s, alias, old_version, &restore),
             }
             delay = (delay * 2).min(Duration::from_secs(15));
+        }
+    }
+}
+
+/// One rollback call, cut at `deadline`. A signal while it is in flight is noted in `stopping`
+/// and the call is let finish: its answer is what tells where the alias is.
+async fn attempt(
+    alias: &mut AliasHandle,
+    target: &Routing,
+    deadline: Instant,
+    signals: &mut Signals,
+    stopping: &mut Option<Signal>,
+) -> Result<()> {
+    let call = tokio::time::timeout_at(deadline, alias.set(target, None));
+    tokio::pin!(call);
+    loop {
+        tokio::select! {
+            r = &mut call => return r.unwrap_or_else(|_| Err(anyhow::anyhow!(
+                "UpdateStateMachineAlias had no answer by the end of --rollback-timeout"
+            ))),
+            s = signals.next(), if stopping.is_none() => {
+                tracing::warn!("{}: stopping once the rollback call in flight returns", s.name());
+                *stopping = Some(s);
+            }
         }
     }
 }
@@ -183,7 +198,7 @@ fn abandoned(signal: Signal, alias: &AliasHandle, old_version: &str, restore: &s
 /// `sfndeploy rollback`: route all traffic to a chosen version, or the one before the current.
 /// The same checks as a deploy: everything is verified before the one change, and the change
 /// is refused if the alias moved since it was read.
-pub async fn rollback_command(clients: &Clients, args: &RollbackArgs, reporter: &Reporter) -> Result<String> {
+pub async fn run(clients: &Clients, args: &RollbackArgs, reporter: &Reporter) -> Result<String> {
     let (state_machine, alias_name) = config::target(&args.target)?;
     let versions = VersionManager::resolve(clients, &state_machine).await?;
     versions.describe().await?;
@@ -199,7 +214,7 @@ pub async fn rollback_command(clients: &Clients, args: &RollbackArgs, reporter: 
     let routing = found.routing.clone();
     let target = match &args.to_version {
         Some(v) => {
-            let arn = version_arn(&sm_arn, v)?;
+            let arn = parse_version(&sm_arn, v).map_err(Failure::usage)?;
             versions.check_version_exists(&arn).await?;
             arn
         }
@@ -216,7 +231,7 @@ pub async fn rollback_command(clients: &Clients, args: &RollbackArgs, reporter: 
             short_version(&target)
         ));
     }
-    if args.dry_run || config::env_bool(&config::process_env, "SFNDEPLOY_DRY_RUN")?.unwrap_or(false) {
+    if args.dry_run || env_bool(&process_env, "SFNDEPLOY_DRY_RUN")?.unwrap_or(false) {
         return Ok(format!(
             "Dry run, nothing changed: would route alias {alias_name} 100% to {} (now {routing})",
             short_version(&target)
@@ -228,27 +243,13 @@ pub async fn rollback_command(clients: &Clients, args: &RollbackArgs, reporter: 
     Ok(format!("Rolled back alias {alias_name} to 100% {} (was {routing})", short_version(&target)))
 }
 
-/// `7` or a version ARN of this state machine.
-fn version_arn(state_machine_arn: &str, text: &str) -> Result<String> {
-    let number = match text.strip_prefix(&format!("{state_machine_arn}:")) {
-        Some(n) => n,
-        None => text.strip_prefix('v').unwrap_or(text),
-    };
-    if number.is_empty() || !number.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(Failure::usage(format!(
-            "--to-version {text} is not a version of {state_machine_arn}: give its number (7) or its ARN"
-        )));
-    }
-    Ok(format!("{state_machine_arn}:{number}"))
-}
-
 /// The version before the one the alias serves: the newest older one; for a split alias, the
 /// older of its versions (a deploy moves from older to newer).
 fn previous_version(routing: &Routing, newest_first: &[String]) -> Option<String> {
     match routing.full_version() {
         Some(current) => {
-            let current = alias::version_number(current);
-            newest_first.iter().find(|v| alias::version_number(v) < current).cloned()
+            let current = version_number(current);
+            newest_first.iter().find(|v| version_number(v) < current).cloned()
         }
         None => routing.oldest_live().map(str::to_string),
     }
@@ -259,16 +260,6 @@ mod tests {
     use super::*;
 
     const SM: &str = "arn:aws:states:us-east-1:1:stateMachine:sm";
-
-    #[test]
-    fn version_names() {
-        assert_eq!(version_arn(SM, "7").unwrap(), format!("{SM}:7"));
-        assert_eq!(version_arn(SM, "v7").unwrap(), format!("{SM}:7"));
-        assert_eq!(version_arn(SM, &format!("{SM}:12")).unwrap(), format!("{SM}:12"));
-        for bad in ["", "x", "arn:aws:states:us-east-1:1:stateMachine:other:3", "7a"] {
-            assert!(version_arn(SM, bad).is_err(), "{bad}");
-        }
-    }
 
     #[test]
     fn previous_is_the_newest_older_version() {

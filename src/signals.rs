@@ -3,7 +3,7 @@
 
 use tokio::sync::watch;
 
-use crate::exit_code::ExitCode;
+use crate::exit_code::{ExitCode, Failure};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Signal {
@@ -24,6 +24,12 @@ impl Signal {
             Signal::Interrupt => "SIGINT",
             Signal::Terminate => "SIGTERM",
         }
+    }
+
+    /// The error that ends a run this signal stopped: `stopped by SIGTERM {when}`, with the
+    /// signal's exit code. `when` says when, and what was (not) changed.
+    pub fn stopped(self, when: impl std::fmt::Display) -> anyhow::Error {
+        Failure::err(self.exit_code(), format!("stopped by {} {when}", self.name()))
     }
 }
 

@@ -9,7 +9,7 @@ use anyhow::Result;
 use aws_sdk_sfn::Client;
 use aws_sdk_sfn::types::{ExecutionStatus, StateMachineType, SyncExecutionStatus};
 
-use crate::alias::short_version;
+use crate::arn::short_version;
 use crate::aws::AwsResultExt;
 use crate::exit_code::{ExitCode, Failure};
 
@@ -95,7 +95,7 @@ async fn standard(sfn: &Client, version_arn: &str, input: &str, timeout: Duratio
                 arn,
                 status: format!(
                     "still RUNNING after --smoke-timeout {}, stopped",
-                    crate::events::human(timeout)
+                    crate::text::human(timeout)
                 ),
                 error: None,
                 cause: None,
@@ -116,7 +116,7 @@ async fn sync(sfn: &Client, version_arn: &str, input: &str, timeout: Duration) -
         Err(_) => {
             return Ok(Ended {
                 arn: format!("a synchronous execution of {}", short_version(version_arn)),
-                status: format!("no answer within --smoke-timeout {}", crate::events::human(timeout)),
+                status: format!("no answer within --smoke-timeout {}", crate::text::human(timeout)),
                 error: None,
                 cause: None,
             });

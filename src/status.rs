@@ -1,105 +1,91 @@
-//! `sfndeploy status`: what the alias serves, the newest versions, and the alarms' states.
-//! Read-only.
+//! `sfndeploy status`: what the alias serves, the newest versions, and the alarms' states, read
+//! into a [`StatusReport`] (rendered by `report::text` and `report::json`). Read-only.
 
-use std::fmt::Write as _;
-
-use anyhow::Result;
-use serde_json::json;
-
-use crate::alarms::AlarmChecker;
 use std::time::{Duration, SystemTime};
 
-use crate::alias::{AliasInfo, Marker, short_version};
-use crate::aws::{AwsResultExt, Clients};
-use crate::cli::{OutputFormat, StatusArgs};
-use crate::plan::{self, Decision, Target};
-use crate::versions::VersionManager;
-use crate::{commands, config};
+use anyhow::Result;
 
-pub async fn status(
-    clients: &Clients,
-    args: &StatusArgs,
-    format: OutputFormat,
-    global_flags: &[String],
-) -> Result<String> {
-    let (state_machine, alias_name) = config::target(&args.target)?;
-    let alarm_names = config::alarm_names(&args.alarms)?;
-    let versions = VersionManager::resolve(clients, &state_machine).await?;
+use crate::alias::{AliasInfo, Marker};
+use crate::arn::StateMachineRef;
+use crate::arn::short_version;
+use crate::aws::AwsFlags;
+use crate::aws::Clients;
+use crate::command_line;
+use crate::gates::alarms::{AlarmChecker, AlarmReport};
+use crate::plan::{self, Decision, Target};
+use crate::routing::Routing;
+use crate::versions::VersionManager;
+
+/// What `status` shows, read.
+#[derive(Debug)]
+pub struct StatusReport {
+    pub state_machine: String,
+    pub alias: String,
+    /// None when the alias does not exist.
+    pub routing: Option<Routing>,
+    /// A deploy that left the alias split, explained.
+    pub deploy: Option<InFlight>,
+    pub versions_total: usize,
+    /// The newest versions, newest first.
+    pub versions: Vec<VersionRow>,
+    /// With `--alarms`: their states.
+    pub alarms: Option<AlarmReport>,
+}
+
+/// One version as `status` lists it.
+#[derive(Debug)]
+pub struct VersionRow {
+    pub arn: String,
+    pub created: String,
+    pub description: String,
+    /// `prod 100%`: the aliases that route to it.
+    pub aliases: Vec<String>,
+}
+
+/// What `status` is asked about, checked.
+#[derive(Debug)]
+pub struct StatusQuery {
+    pub state_machine: StateMachineRef,
+    pub alias: String,
+    pub alarms: Vec<String>,
+    /// How many of the newest versions to show.
+    pub versions: usize,
+    /// The `--region`/`--profile`/`--endpoint-url` given, for the commands it prints.
+    pub flags: AwsFlags,
+}
+
+/// Reads what `status` shows.
+pub async fn read(clients: &Clients, query: &StatusQuery) -> Result<StatusReport> {
+    let StatusQuery { state_machine, alias: alias_name, alarms: alarm_names, flags, .. } = query;
+    let versions = VersionManager::resolve(clients, state_machine).await?;
     versions.describe().await?;
-    let sm_arn = versions.state_machine_arn.clone();
-    let checker = AlarmChecker::new(&clients.cloudwatch, &alarm_names);
+    let checker = AlarmChecker::new(&clients.cloudwatch, alarm_names);
     let read_alarms = async { if checker.is_empty() { Ok(None) } else { checker.read().await.map(Some) } };
-    let (all, report, aliases) =
+    let (all, alarms, aliases) =
         tokio::try_join!(versions.all_versions(), read_alarms, versions.aliases_with_routing())?;
     // Every alias is read anyway (to show which versions they use): the named one is among them.
-    let found = aliases.iter().find(|(name, _)| *name == alias_name).map(|(_, alias)| alias);
-    let sm_text = args.target.state_machine.as_deref().unwrap_or_default().trim();
-    let in_flight =
-        found.and_then(|a| InFlight::of(a, SystemTime::now(), sm_text, &alias_name, global_flags));
-
+    let found = aliases.iter().find(|(name, _)| name == alias_name).map(|(_, alias)| alias);
+    let deploy =
+        found.and_then(|a| InFlight::of(a, SystemTime::now(), state_machine.as_str(), alias_name, flags));
     let mut shown = Vec::new();
-    for arn in all.iter().take(args.versions) {
-        let v = clients
-            .sfn
-            .describe_state_machine()
-            .state_machine_arn(arn)
-            .send()
-            .await
-            .aws_context(|| format!("reading version {arn}"))?;
-        let created = v.creation_date().to_string();
-        let description = v.description().unwrap_or_default().to_string();
-        let used_by: Vec<String> = aliases
+    for arn in all.iter().take(query.versions) {
+        let v = versions.describe_version(arn).await?;
+        let aliases = aliases
             .iter()
             .filter(|(_, alias)| alias.routing.weight_of(arn) > 0)
             .map(|(name, alias)| format!("{name} {}%", alias.routing.weight_of(arn)))
             .collect();
-        shown.push((arn.clone(), created, description, used_by));
+        shown.push(VersionRow { arn: arn.clone(), created: v.created, description: v.description, aliases });
     }
-
-    if format == OutputFormat::Json {
-        let value = json!({
-            "state_machine": sm_arn,
-            "alias": alias_name,
-            "routing": found.map(|a| a.routing.entries().iter()
-                .map(|(v, w)| json!({"version": v, "weight": w})).collect::<Vec<_>>()),
-            "deploy": in_flight.as_ref().map(InFlight::json),
-            "versions_total": all.len(),
-            "versions": shown.iter().map(|(arn, created, description, used_by)| json!({
-                "version": arn, "created": created, "description": description, "aliases": used_by,
-            })).collect::<Vec<_>>(),
-            "alarms": report.as_ref().map(|r| r.states.iter()
-                .map(|a| json!({"name": a.name, "state": a.state, "composite": a.composite})).collect::<Vec<_>>()),
-            "missing_alarms": report.as_ref().map(|r| r.missing.clone()).unwrap_or_default(),
-        });
-        return Ok(value.to_string());
-    }
-
-    let mut out = String::new();
-    writeln!(out, "State machine {sm_arn}")?;
-    match found {
-        Some(alias) => writeln!(out, "Alias {alias_name}: {}", alias.routing)?,
-        None => writeln!(out, "Alias {alias_name}: does not exist (a deploy creates it)")?,
-    }
-    if let Some(in_flight) = &in_flight {
-        writeln!(out, "{}", in_flight.text())?;
-    }
-    writeln!(out, "Versions ({} of {}, newest first):", shown.len(), all.len())?;
-    for (arn, created, description, used_by) in &shown {
-        let used = if used_by.is_empty() { String::new() } else { format!("  [{}]", used_by.join(", ")) };
-        let description = if description.is_empty() { String::new() } else { format!("  {description}") };
-        writeln!(out, "  {:>6}  {created}{used}{description}", short_version(arn))?;
-    }
-    if let Some(report) = &report {
-        writeln!(out, "Alarms:")?;
-        for a in &report.states {
-            let kind = if a.composite { "composite" } else { "metric" };
-            writeln!(out, "  {}  {} ({kind})", a.name, a.state)?;
-        }
-        for name in &report.missing {
-            writeln!(out, "  {name}  not found")?;
-        }
-    }
-    Ok(out.trim_end().to_string())
+    Ok(StatusReport {
+        state_machine: versions.state_machine_arn.clone(),
+        alias: alias_name.clone(),
+        routing: found.map(|a| a.routing.clone()),
+        deploy,
+        versions_total: all.len(),
+        versions: shown,
+        alarms,
+    })
 }
 
 /// A deploy whose next step is overdue by more than this is taken as interrupted: gates may hold
@@ -109,7 +95,7 @@ const OVERDUE: Duration = Duration::from_secs(5 * 60);
 
 /// Where a deploy that left the alias split stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum DeployState {
+pub enum DeployState {
     /// Its hold is running (or only just overdue).
     InProgress,
     /// Stopped at `--pause-at`, on purpose.
@@ -121,7 +107,7 @@ enum DeployState {
 }
 
 impl DeployState {
-    fn name(self) -> &'static str {
+    pub fn name(self) -> &'static str {
         match self {
             DeployState::InProgress => "in_progress",
             DeployState::Paused => "paused",
@@ -133,19 +119,19 @@ impl DeployState {
 
 /// A split alias, explained: which deploy, where it stands, and the commands that resolve it.
 #[derive(Debug)]
-struct InFlight {
-    state: DeployState,
-    old: String,
-    new: String,
-    weight: u8,
-    due: Option<SystemTime>,
-    resume_command: String,
-    rollback_command: String,
+pub struct InFlight {
+    pub state: DeployState,
+    pub old: String,
+    pub new: String,
+    pub weight: u8,
+    pub due: Option<SystemTime>,
+    pub resume_command: String,
+    pub rollback_command: String,
 }
 
 impl InFlight {
     /// None when the alias is on one version.
-    fn of(alias: &AliasInfo, now: SystemTime, sm: &str, alias_name: &str, global: &[String]) -> Option<Self> {
+    fn of(alias: &AliasInfo, now: SystemTime, sm: &str, alias_name: &str, flags: &AwsFlags) -> Option<Self> {
         let routing = &alias.routing;
         if routing.full_version().is_some() {
             return None;
@@ -172,48 +158,10 @@ impl InFlight {
             state,
             weight: shift.from_weight,
             due: marker.map(|m| m.due),
-            resume_command: commands::resume_command(&[], sm, alias_name, global),
-            rollback_command: commands::rollback_command(sm, alias_name, &shift.old, global),
+            resume_command: command_line::resume(&[], sm, alias_name, flags),
+            rollback_command: command_line::rollback(sm, alias_name, &shift.old, flags),
             old: shift.old,
             new,
-        })
-    }
-
-    fn text(&self) -> String {
-        let (new, weight) = (short_version(&self.new), self.weight);
-        let due = self.due.map(|d| humantime::format_rfc3339_seconds(d).to_string()).unwrap_or_default();
-        let what = match self.state {
-            DeployState::InProgress => {
-                format!("A deploy of {new} is in progress at {weight}%: its current step ends at {due}.")
-            }
-            DeployState::Paused => {
-                format!("A deploy of {new} is paused at {weight}% (--pause-at) since {due}.")
-            }
-            DeployState::Interrupted => format!(
-                "A deploy of {new} was interrupted at {weight}%: its next step was due at {due} and never came."
-            ),
-            DeployState::Unknown => format!(
-                "The alias is split, {new} at {weight}%, but no sfndeploy deploy is recorded on it (changed by \
-                 hand or by another tool)."
-            ),
-        };
-        format!(
-            "{what}\n  To continue (with the deploy's own strategy and alarm flags): {}\n  To roll back to {}: {}",
-            self.resume_command,
-            short_version(&self.old),
-            self.rollback_command
-        )
-    }
-
-    fn json(&self) -> serde_json::Value {
-        json!({
-            "state": self.state.name(),
-            "new_version": self.new,
-            "old_version": self.old,
-            "new_weight": self.weight,
-            "step_ends": self.due.map(|d| humantime::format_rfc3339_seconds(d).to_string()),
-            "resume_command": self.resume_command,
-            "rollback_command": self.rollback_command,
         })
     }
 }
@@ -221,7 +169,6 @@ impl InFlight {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::alias::Routing;
 
     const SM: &str = "arn:aws:states:us-east-1:1:stateMachine:orders";
 
@@ -248,7 +195,8 @@ mod tests {
             ("orders".to_string(), due, DeployState::Unknown),
         ];
         for (description, now, expected) in cases {
-            let f = InFlight::of(&split(&description), now, "orders", "prod", &[]).expect("split");
+            let f = InFlight::of(&split(&description), now, "orders", "prod", &AwsFlags::default())
+                .expect("split");
             assert_eq!(f.state, expected, "{description} at {now:?}");
             assert_eq!((short_version(&f.new).as_str(), f.weight), ("v7", 40));
             assert_eq!(
@@ -256,9 +204,10 @@ mod tests {
                 "sfndeploy rollback --state-machine orders --alias prod --to-version 6"
             );
             assert_eq!(f.resume_command, "sfndeploy --state-machine orders --alias prod --resume");
-            assert!(f.text().contains(&f.resume_command) && f.text().contains(&f.rollback_command));
+            let text = f.to_string();
+            assert!(text.contains(&f.resume_command) && text.contains(&f.rollback_command));
         }
         let on_one = AliasInfo { routing: Routing::single(&format!("{SM}:7")), ..split("") };
-        assert!(InFlight::of(&on_one, due, "orders", "prod", &[]).is_none());
+        assert!(InFlight::of(&on_one, due, "orders", "prod", &AwsFlags::default()).is_none());
     }
 }

@@ -1,5 +1,5 @@
 //! Deploy strategies describe *what* to do: the sequence of weights for the new version and how
-//! long to hold each. `deploy.rs` does it (shift, watch alarms, roll back), the same way for all.
+//! long to hold each. `deploy/executor.rs` does them (shift, watch, roll back), the same way for all.
 
 use std::fmt;
 use std::time::Duration;
@@ -17,7 +17,7 @@ pub trait DeployStrategy: fmt::Debug + Send + Sync {
     /// Name shown in logs and events (`allatonce`, `canary`, `linear`, `steps`).
     fn name(&self) -> &'static str;
     /// The steps, with strictly increasing weights ending at 100.
-    fn plan(&self) -> Vec<Step>;
+    fn steps(&self) -> Vec<Step>;
 }
 
 /// Blue/green: 100% at once, then one monitored hold.
@@ -52,7 +52,7 @@ impl DeployStrategy for AllAtOnce {
     fn name(&self) -> &'static str {
         "allatonce"
     }
-    fn plan(&self) -> Vec<Step> {
+    fn steps(&self) -> Vec<Step> {
         vec![Step { weight: 100, hold: self.interval }]
     }
 }
@@ -61,7 +61,7 @@ impl DeployStrategy for Canary {
     fn name(&self) -> &'static str {
         "canary"
     }
-    fn plan(&self) -> Vec<Step> {
+    fn steps(&self) -> Vec<Step> {
         let mut plan = vec![Step { weight: self.increment, hold: self.interval }];
         if self.increment < 100 {
             plan.push(Step { weight: 100, hold: Duration::ZERO });
@@ -74,7 +74,7 @@ impl DeployStrategy for Linear {
     fn name(&self) -> &'static str {
         "linear"
     }
-    fn plan(&self) -> Vec<Step> {
+    fn steps(&self) -> Vec<Step> {
         let increment = self.increment.max(1);
         let mut weights = Vec::new();
         let mut weight = 0u8;
@@ -90,7 +90,7 @@ impl DeployStrategy for Steps {
     fn name(&self) -> &'static str {
         "steps"
     }
-    fn plan(&self) -> Vec<Step> {
+    fn steps(&self) -> Vec<Step> {
         with_hold(&self.weights, self.interval)
     }
 }
@@ -135,7 +135,7 @@ mod tests {
     use super::*;
 
     fn weights(s: &dyn DeployStrategy) -> Vec<u8> {
-        s.plan().iter().map(|s| s.weight).collect()
+        s.steps().iter().map(|s| s.weight).collect()
     }
 
     #[test]
@@ -152,7 +152,7 @@ mod tests {
         ];
         for &(increment, interval, expected) in cases {
             let strategy = Linear { increment, interval: secs(interval) };
-            let plan = strategy.plan();
+            let plan = strategy.steps();
             assert_eq!(weights(&strategy), expected, "linear {increment}/{interval}");
             assert!(plan.iter().all(|s| s.hold == secs(interval)));
             assert_eq!(
@@ -169,10 +169,10 @@ mod tests {
         for &(increment, expected) in cases {
             let strategy = Canary { increment, interval: Duration::from_secs(2) };
             assert_eq!(weights(&strategy), expected, "canary {increment}/2");
-            assert_eq!(total_hold(&strategy.plan()), Duration::from_secs(2), "one hold");
+            assert_eq!(total_hold(&strategy.steps()), Duration::from_secs(2), "one hold");
         }
         let baked = with_bake(
-            Canary { increment: 10, interval: Duration::from_secs(300) }.plan(),
+            Canary { increment: 10, interval: Duration::from_secs(300) }.steps(),
             Some(Duration::from_secs(60)),
         );
         assert_eq!(
@@ -183,13 +183,13 @@ mod tests {
             ]
         );
         let linear = Linear { increment: 50, interval: Duration::from_secs(10) };
-        assert_eq!(with_bake(linear.plan(), None), linear.plan(), "no --bake: the strategy's own");
-        assert_eq!(with_bake(linear.plan(), Some(Duration::ZERO)).last().unwrap().hold, Duration::ZERO);
+        assert_eq!(with_bake(linear.steps(), None), linear.steps(), "no --bake: the strategy's own");
+        assert_eq!(with_bake(linear.steps(), Some(Duration::ZERO)).last().unwrap().hold, Duration::ZERO);
     }
 
     #[test]
     fn all_at_once_is_one_monitored_hold() {
-        let plan = AllAtOnce { interval: Duration::from_secs(120) }.plan();
+        let plan = AllAtOnce { interval: Duration::from_secs(120) }.steps();
         assert_eq!(plan, [Step { weight: 100, hold: Duration::from_secs(120) }]);
     }
 

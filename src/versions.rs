@@ -8,9 +8,10 @@ use aws_sdk_sfn::error::ProvideErrorMetadata;
 use aws_sdk_sfn::types::{StateMachineType, ValidateStateMachineDefinitionResultCode};
 
 use crate::alias;
+use crate::arn::{StateMachineRef, short_version};
 use crate::aws::{AwsResultExt, Clients, sdk_error};
-use crate::config::StateMachineRef;
 use crate::exit_code::{ExitCode, Failure};
+use crate::text::human;
 
 /// What we read of the state machine before changing anything.
 #[derive(Clone, Debug)]
@@ -25,6 +26,9 @@ pub struct VersionInfo {
     /// None for a version of the state machine's first revision, which has no id.
     pub revision_id: Option<String>,
     pub definition: String,
+    /// When it was published, as AWS writes it.
+    pub created: String,
+    pub description: String,
 }
 
 /// Versions and revisions of one state machine.
@@ -153,6 +157,8 @@ impl VersionManager {
         Ok(VersionInfo {
             revision_id: out.revision_id().map(str::to_string),
             definition: out.definition().to_string(),
+            created: out.creation_date().to_string(),
+            description: out.description().unwrap_or_default().to_string(),
         })
     }
 
@@ -308,7 +314,7 @@ impl VersionManager {
                 versions.len(),
                 pacing.per_second,
                 pacing.burst,
-                crate::events::human(std::time::Duration::from_secs_f64(secs))
+                human(std::time::Duration::from_secs_f64(secs))
             );
         }
         for (i, arn) in versions.iter().enumerate() {
@@ -326,11 +332,11 @@ impl VersionManager {
             }
             match self.sfn.delete_state_machine_version().state_machine_version_arn(arn).send().await {
                 Ok(_) => {
-                    tracing::info!("deleted version {}", alias::short_version(arn));
+                    tracing::info!("deleted version {}", short_version(arn));
                     report.deleted.push(arn.clone());
                 }
                 Err(e) if e.as_service_error().is_some_and(|s| s.is_conflict_exception()) => {
-                    tracing::warn!("kept version {}: an alias uses it now", alias::short_version(arn));
+                    tracing::warn!("kept version {}: an alias uses it now", short_version(arn));
                     report.skipped.push((arn.clone(), "an alias uses it".into()));
                 }
                 Err(e) => return Err(sdk_error(e).context(format!("deleting version {arn}"))),

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use fake::{Fake, deploy, fire_alarm_after, standard};
 use sfndeploy::deploy::Outcome;
-use sfndeploy::events::Event;
 use sfndeploy::exit_code::ExitCode;
+use sfndeploy::report::Event;
 
 #[tokio::test(start_paused = true)]
 async fn linear_shifts_in_steps_and_ends_single_entry() {

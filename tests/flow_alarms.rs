@@ -6,8 +6,8 @@ mod fake;
 use std::time::Duration;
 
 use fake::{Fault, deploy, fire_alarm_after, standard};
-use sfndeploy::events::Event;
 use sfndeploy::exit_code::ExitCode;
+use sfndeploy::report::Event;
 
 const LINEAR: [&str; 8] =
     ["--strategy", "linear", "--increment", "50", "--interval", "10", "--alarm-polling", "1"];
@@ -52,8 +52,12 @@ async fn an_alarm_without_data_is_shown_with_a_warning_at_the_start_and_on_chang
     args.extend(["--alarms", "errors", "quiet"]);
     let run = deploy(&fake, &args).await;
     assert_eq!(run.code(), ExitCode::Success, "{}", run.message());
-    let texts: Vec<String> =
-        run.events.iter().filter(|e| matches!(e, Event::AlarmsPolled { .. })).map(|e| e.text()).collect();
+    let texts: Vec<String> = run
+        .events
+        .iter()
+        .filter(|e| matches!(e, Event::AlarmsPolled { .. }))
+        .map(|e| e.to_string())
+        .collect();
     let warned: Vec<bool> = texts.iter().map(|t| t.contains("'quiet' in INSUFFICIENT_DATA")).collect();
     assert!(warned.first() == Some(&true), "{texts:#?}");
     assert!(warned.contains(&false), "an OK poll carries no warning: {texts:#?}");

@@ -8,8 +8,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use fake::{deploy, standard};
-use sfndeploy::events::Event;
 use sfndeploy::exit_code::ExitCode;
+use sfndeploy::report::Event;
 
 /// A canary of 10% for 60 s (or `--interval` in `extra`), polling every second.
 fn args(extra: &[&'static str]) -> Vec<&'static str> {

@@ -8,8 +8,8 @@ use std::time::Duration;
 use fake::{Fake, definition, deploy, fire_alarm_after};
 use sfndeploy::alias::Marker;
 use sfndeploy::deploy::Outcome;
-use sfndeploy::events::Event;
 use sfndeploy::exit_code::ExitCode;
+use sfndeploy::report::Event;
 
 const LINEAR25: [&str; 6] = ["--strategy", "linear", "--increment", "25", "--interval", "10"];
 

@@ -6,9 +6,17 @@ use std::collections::BTreeSet;
 /// `(service prefix, operation)` for every `sfn.x()`, `cloudwatch.x()` and `sts.x()` call in src/.
 fn operations_called() -> BTreeSet<(String, String)> {
     let mut ops = BTreeSet::new();
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+    let mut files = Vec::new();
+    let mut dirs = vec![std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src")];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() { dirs.push(path) } else { files.push(path) }
+        }
+    }
+    assert!(files.len() > 20, "every source file of src/ and its folders: {files:?}");
+    for path in files {
+        let text = std::fs::read_to_string(path).unwrap();
         // The code, not its unit tests.
         let text = text.split("#[cfg(test)]").next().unwrap_or_default();
         // Join method chains split over lines: `sfn\n    .describe_state_machine()`.

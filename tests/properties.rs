@@ -5,7 +5,8 @@
 use clap::Parser;
 use proptest::prelude::*;
 use sfndeploy::cli::{Cli, parse_duration};
-use sfndeploy::config::{DeployConfig, env_bool};
+use sfndeploy::config::{DeployConfig, Invocation};
+use sfndeploy::env::env_bool;
 
 const VALUE_FLAGS: [&str; 14] = [
     "--strategy", "--increment", "--interval", "--alarm-polling", "--history-max", "--prune-rate", "--steps",
@@ -40,7 +41,7 @@ proptest! {
         argv.push(format!("{flag}={value}"));
         if let Ok(cli) = Cli::try_parse_from(&argv) {
             let no_env = |_: &str| None;
-            let _ = DeployConfig::from_args_in(&cli.deploy, &no_env);
+            let _ = DeployConfig::from_args_in(&cli.deploy, &no_env, Invocation::default());
         }
     }
 

@@ -54,12 +54,12 @@ use aws_smithy_types::timeout::TimeoutConfig;
 use tokio::time::Instant;
 
 use clap::Parser;
-use sfndeploy::aws::Clients;
+use sfndeploy::aws::{AwsFlags, Clients};
 use sfndeploy::cli::Cli;
-use sfndeploy::config::DeployConfig;
+use sfndeploy::config::{DeployConfig, Invocation};
 use sfndeploy::deploy::{Deploy, Outcome};
-use sfndeploy::events::{Event, Reporter};
 use sfndeploy::exit_code::{ExitCode, exit_code_of};
+use sfndeploy::report::{Event, Reporter};
 use sfndeploy::signals::{Signal, SignalSender, Signals};
 
 pub const REGION: &str = "us-east-1";
@@ -108,15 +108,16 @@ impl Run {
 pub fn config(args: &[&str]) -> DeployConfig {
     let mut argv = vec!["sfndeploy", "--state-machine", "orders", "--alias", "prod"];
     argv.extend_from_slice(args);
-    DeployConfig::from_args(&Cli::try_parse_from(argv).expect("flags parse").deploy).expect("flags valid")
+    DeployConfig::from_args(&Cli::try_parse_from(argv).expect("flags parse").deploy, Invocation::default())
+        .expect("flags valid")
 }
 
 pub async fn deploy_with(fake: &Fake, args: &[&str], signals: Signals) -> Run {
     let cfg = config(args);
     let clients = fake.clients();
-    let (reporter, events) = Reporter::recording();
+    let reporter = Reporter::recording();
     let result = Deploy { clients: &clients, cfg: &cfg, reporter: &reporter, signals }.run().await;
-    let events = events.lock().unwrap().clone();
+    let events = reporter.events();
     Run { result, events }
 }
 
@@ -473,8 +474,8 @@ impl Fake {
                 .build(),
         );
         let region = self.state().region.clone();
-        let aws_cli_flags = format!("--region {region}");
-        Clients { sfn, cloudwatch, sts, region, aws_cli_flags, credentials: None }
+        let aws_cli = AwsFlags { region: Some(region.clone()), ..AwsFlags::default() };
+        Clients { sfn, cloudwatch, sts, region, aws_cli, credentials: None }
     }
 
     /// Takes the delay a `Slow` fault set for the attempt just answered.

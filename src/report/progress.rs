@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::events::human;
+use super::Event;
+use crate::routing::Routing;
+use crate::text::human;
 
 #[derive(Default)]
 struct State {
@@ -45,8 +47,27 @@ pub fn enable(quiet: bool) -> bool {
     true
 }
 
+/// Follows the deploy's events: a weight change starts a hold, a poll is shown, the end clears
+/// the line.
+pub fn observe(event: &Event) {
+    match event {
+        Event::WeightsChanged { step, steps, old_version, new_version, new_weight, hold, remaining } => {
+            let routing = Routing::shifted(old_version, new_version, *new_weight).to_string();
+            shifted(*step, *steps, routing, *hold, *remaining);
+        }
+        Event::AlarmsPolled { states } => {
+            let firing = states.iter().filter(|a| a.firing()).count();
+            polled(if firing == 0 { "OK".into() } else { format!("{firing} in ALARM") });
+        }
+        Event::Completed { .. } | Event::Paused { .. } | Event::RollingBack { .. } | Event::Failed { .. } => {
+            finish()
+        }
+        _ => {}
+    }
+}
+
 /// A weight change: starts a hold.
-pub fn shifted(step: usize, steps: usize, routing: String, hold: Duration, remaining: Duration) {
+fn shifted(step: usize, steps: usize, routing: String, hold: Duration, remaining: Duration) {
     update(|s| {
         let now = Instant::now();
         s.step = Some((step, steps));
@@ -56,12 +77,12 @@ pub fn shifted(step: usize, steps: usize, routing: String, hold: Duration, remai
     });
 }
 
-pub fn polled(summary: String) {
+fn polled(summary: String) {
     update(|s| s.last_poll = Some((Instant::now(), summary)));
 }
 
 /// The deploy is over: no more status line.
-pub fn finish() {
+fn finish() {
     update(|s| *s = State { shown: s.shown, ..State::default() });
     redraw(None);
 }

@@ -7,21 +7,43 @@ use std::time::{Duration, SystemTime};
 use anyhow::Result;
 use tokio::time::{Instant, sleep, sleep_until};
 
-use crate::alarms::AlarmChecker;
-use crate::alias::{AliasHandle, Marker, Routing, restore_command, short_version};
-use crate::events::{Event, Reporter};
+use crate::alias::{AliasHandle, Marker};
+use crate::arn::short_version;
+use crate::aws::AwsFlags;
+use crate::command_line;
+use crate::config::WatchSettings;
 use crate::exit_code::{ExitCode, Failure, exit_code_of};
-use crate::gates::{Gate, Verdict};
+use crate::gates::alarms::AlarmChecker;
+use crate::gates::{Gate, Verdict, judge};
+use crate::report::{Event, Reporter};
 use crate::rollback::{Reason, Rollback};
+use crate::routing::Routing;
 use crate::signals::Signals;
 use crate::strategy::Step;
+use crate::text::quoted_names;
 
-/// Timing and limits of the watch.
-#[derive(Clone, Copy, Debug)]
-pub struct WatchSettings {
-    pub polling: Duration,
-    pub max_unmonitored: Duration,
-    pub rollback_timeout: Duration,
+/// What the executor moves: the alias, from the old version to the new one.
+pub struct Job {
+    pub alias: AliasHandle,
+    pub old_version: String,
+    pub new_version: String,
+    /// The last step is a `--pause-at` stop: its marker says so.
+    pub pauses: bool,
+    /// Health gates on the new version's executions, when any is on.
+    pub gate: Option<Gate>,
+    /// When the alarms were read (all OK) just before the deploy, if they were: that read
+    /// stands in for the first gate while it is fresh.
+    pub alarms_read_at: Option<Instant>,
+}
+
+/// What the executor works with.
+pub struct Context<'a> {
+    pub alarms: &'a AlarmChecker,
+    pub settings: WatchSettings,
+    pub reporter: &'a Reporter,
+    pub signals: &'a mut Signals,
+    /// `--region ...` for printed `aws` commands.
+    pub aws_cli: &'a AwsFlags,
 }
 
 /// The alarm read made during the pre-deploy checks stands in for the first gate if it is this
@@ -29,15 +51,14 @@ pub struct WatchSettings {
 const GATE_FRESH: Duration = Duration::from_secs(1);
 
 pub struct Executor<'a> {
-    pub alias: AliasHandle,
-    pub old_version: String,
-    pub new_version: String,
-    pub alarms: &'a AlarmChecker,
-    pub settings: WatchSettings,
-    pub reporter: &'a Reporter,
-    pub signals: &'a mut Signals,
-    /// `--region ...` for printed `aws` commands.
-    pub aws_cli_flags: &'a str,
+    alias: AliasHandle,
+    old_version: String,
+    new_version: String,
+    alarms: &'a AlarmChecker,
+    settings: WatchSettings,
+    reporter: &'a Reporter,
+    signals: &'a mut Signals,
+    aws_cli: &'a AwsFlags,
     /// When the alarms were last read successfully.
     last_read_ok: Instant,
     /// A read made just before the deploy that the first gate may use instead of its own.
@@ -45,49 +66,32 @@ pub struct Executor<'a> {
     /// Whether any weight was changed yet; before that, stopping needs no rollback.
     shifted: bool,
     initial: Routing,
-    /// The last step is a `--pause-at` stop: its marker says so.
     pauses: bool,
-    /// Health gates on the new version's executions, when any is on.
     gate: Option<Gate>,
     /// Finished executions of the new version at the last gate read.
     finished: u32,
 }
 
 impl<'a> Executor<'a> {
-    #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        alias: AliasHandle,
-        old_version: &str,
-        new_version: &str,
-        alarms: &'a AlarmChecker,
-        settings: WatchSettings,
-        reporter: &'a Reporter,
-        signals: &'a mut Signals,
-        aws_cli_flags: &'a str,
-    ) -> Self {
-        let initial = alias.routing().clone();
+    pub fn new(job: Job, context: Context<'a>) -> Self {
+        let initial = job.alias.routing().clone();
         Executor {
-            alias,
-            old_version: old_version.to_string(),
-            new_version: new_version.to_string(),
-            alarms,
-            settings,
-            reporter,
-            signals,
-            aws_cli_flags,
-            last_read_ok: Instant::now(),
-            earlier_read: None,
+            alias: job.alias,
+            old_version: job.old_version,
+            new_version: job.new_version,
+            alarms: context.alarms,
+            settings: context.settings,
+            reporter: context.reporter,
+            signals: context.signals,
+            aws_cli: context.aws_cli,
+            last_read_ok: job.alarms_read_at.unwrap_or_else(Instant::now),
+            earlier_read: job.alarms_read_at,
             shifted: false,
             initial,
-            pauses: false,
-            gate: None,
+            pauses: job.pauses,
+            gate: job.gate,
             finished: 0,
         }
-    }
-
-    /// Judges the new version by its own executions too.
-    pub fn with_gate(&mut self, gate: Gate) {
-        self.gate = Some(gate);
     }
 
     /// `--min-executions` (0 without gates).
@@ -106,18 +110,6 @@ impl<'a> Executor<'a> {
             Some(gate) => gate.still_running().await,
             None => Vec::new(),
         }
-    }
-
-    /// The plan ends at a `--pause-at` stop rather than at 100%.
-    pub fn pauses_at_end(&mut self) {
-        self.pauses = true;
-    }
-
-    /// The alarms were read (all OK) at `at`, just before the deploy: counts as the first gate
-    /// if it is still fresh then.
-    pub fn alarms_read_at(&mut self, at: Instant) {
-        self.last_read_ok = at;
-        self.earlier_read = Some(at);
     }
 
     /// Runs the steps the planner left (each weight above the new version's current one): the
@@ -167,7 +159,7 @@ impl<'a> Executor<'a> {
             }
             Err(e) if exit_code_of(&e) == ExitCode::Conflict => {
                 let restore =
-                    restore_command(&self.alias.arn, &Routing::single(&self.old_version), self.aws_cli_flags);
+                    command_line::restore(&self.alias.arn, &Routing::single(&self.old_version), self.aws_cli);
                 Err(Failure::err(
                     ExitCode::Conflict,
                     format!(
@@ -274,7 +266,7 @@ impl<'a> Executor<'a> {
             Err(e) => return self.unread(format!("{e:#}")).await,
         };
         if let Some(reading) = reading {
-            let verdict = crate::gates::judge(self.gate.as_ref().expect("read").rules(), &reading);
+            let verdict = judge(self.gate.as_ref().expect("read").rules(), &reading);
             self.finished = reading.new.finished;
             self.reporter.emit(Event::ExecutionsRead { reading });
             if let Verdict::Fail(evidence) = verdict {
@@ -294,7 +286,7 @@ impl<'a> Executor<'a> {
                 let error = format!(
                     "CloudWatch no longer has {} {}",
                     if report.missing.len() == 1 { "alarm" } else { "alarms" },
-                    report.missing.iter().map(|n| format!("'{n}'")).collect::<Vec<_>>().join(", ")
+                    quoted_names(&report.missing)
                 );
                 return self.unread(error).await;
             }
@@ -333,7 +325,7 @@ impl<'a> Executor<'a> {
             message.push_str(&format!(
                 ". To route all traffic back to {}: {}",
                 short_version(oldest),
-                restore_command(&self.alias.arn, &Routing::single(oldest), self.aws_cli_flags)
+                command_line::restore(&self.alias.arn, &Routing::single(oldest), self.aws_cli)
             ));
         }
         Failure::err(reason.exit_code(), message)
@@ -344,7 +336,7 @@ impl<'a> Executor<'a> {
             alias: &mut self.alias,
             old_version: &self.old_version,
             timeout: self.settings.rollback_timeout,
-            aws_cli_flags: self.aws_cli_flags,
+            aws_cli: self.aws_cli,
             reporter: self.reporter,
             signals: self.signals,
         }

@@ -4,9 +4,12 @@
 use std::io::Write;
 use std::time::Duration;
 
-use crate::alias::short_version;
-use crate::events::{Event, clock, human};
+use super::Event;
+use super::text::short_versions;
+use crate::arn::short_version;
 use crate::exit_code::ExitCode;
+use crate::routing::Routing;
+use crate::text::{clock, human, percents};
 
 /// True when running as a GitHub Actions step.
 pub fn active() -> bool {
@@ -115,7 +118,7 @@ fn steps_table(timeline: &[(Duration, Event)]) -> Option<String> {
                     at: *t,
                     label: format!(
                         "{step}/{steps}: {}",
-                        crate::alias::Routing::shifted(old_version, new_version, *new_weight)
+                        Routing::shifted(old_version, new_version, *new_weight)
                     ),
                     reads: 0,
                     failed: 0,
@@ -176,7 +179,7 @@ pub fn annotations(events: &[Event], code: ExitCode, outcome: &str) -> Vec<Strin
                 "::notice title=sfndeploy paused::{}",
                 escape(&format!(
                     "alias {alias} routes {}; continue with --resume or roll back",
-                    crate::alias::Routing::shifted(old_version, new_version, *weight)
+                    Routing::shifted(old_version, new_version, *weight)
                 ))
             ));
         }
@@ -193,14 +196,8 @@ pub fn annotations(events: &[Event], code: ExitCode, outcome: &str) -> Vec<Strin
     lines
 }
 
-pub fn summary(timeline: &[(Duration, Event)], code: ExitCode, outcome: &str, took: Duration) -> String {
-    let events: Vec<&Event> = timeline.iter().map(|(_, e)| e).collect();
-    let paused = events.iter().any(|e| matches!(e, Event::Paused { .. }));
-    let icon = match code {
-        ExitCode::Success if paused => "⏸️",
-        ExitCode::Success => "✅",
-        _ => "❌",
-    };
+/// The summary table's rows, one or more per event worth a row.
+fn rows(events: &[&Event]) -> Vec<(String, String)> {
     let mut rows: Vec<(String, String)> = Vec::new();
     for event in events {
         match event {
@@ -224,14 +221,16 @@ pub fn summary(timeline: &[(Duration, Event)], code: ExitCode, outcome: &str, to
                         short_version(new_version)
                     ),
                 ));
-                let weights: Vec<String> = steps.iter().map(|s| format!("{}%", s.weight)).collect();
-                rows.push(("Strategy".into(), format!("{strategy} ({})", weights.join(" → "))));
+                rows.push((
+                    "Strategy".into(),
+                    format!("{strategy} ({})", percents(steps.iter().map(|s| s.weight))),
+                ));
                 if *from_weight > 0 {
                     rows.push(("Resumed from".into(), format!("{from_weight}%")));
                 }
             }
             Event::Paused { old_version, new_version, weight, resume_command, rollback_command, .. } => {
-                let routing = crate::alias::Routing::shifted(old_version, new_version, *weight);
+                let routing = Routing::shifted(old_version, new_version, *weight);
                 rows.push(("Paused at".into(), routing.to_string()));
                 rows.push(("Continue".into(), format!("`{resume_command}`")));
                 rows.push(("Roll back".into(), format!("`{rollback_command}`")));
@@ -243,15 +242,23 @@ pub fn summary(timeline: &[(Duration, Event)], code: ExitCode, outcome: &str, to
             }
             Event::Pruned { deleted, .. } => rows.push((
                 "Pruned".into(),
-                if deleted.is_empty() {
-                    "nothing".into()
-                } else {
-                    deleted.iter().map(|v| short_version(v)).collect::<Vec<_>>().join(", ")
-                },
+                if deleted.is_empty() { "nothing".into() } else { short_versions(deleted) },
             )),
             _ => {}
         }
     }
+    rows
+}
+
+pub fn summary(timeline: &[(Duration, Event)], code: ExitCode, outcome: &str, took: Duration) -> String {
+    let events: Vec<&Event> = timeline.iter().map(|(_, e)| e).collect();
+    let paused = events.iter().any(|e| matches!(e, Event::Paused { .. }));
+    let icon = match code {
+        ExitCode::Success if paused => "⏸️",
+        ExitCode::Success => "✅",
+        _ => "❌",
+    };
+    let mut rows = rows(&events);
     rows.push(("Duration".into(), human(took)));
     rows.push(("Exit code".into(), format!("{} ({})", code.code(), code.name())));
     let mut md = format!("### {icon} sfndeploy\n\n{}\n\n| | |\n|---|---|\n", outcome.replace('\n', " "));
@@ -273,7 +280,7 @@ pub fn summary(timeline: &[(Duration, Event)], code: ExitCode, outcome: &str, to
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::alarms::AlarmState;
+    use crate::gates::alarms::AlarmState;
 
     #[test]
     fn annotations_escape_and_classify() {

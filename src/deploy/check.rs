@@ -1,0 +1,257 @@
+//! The read-only checks a deploy makes before it changes anything: the state machine, the
+//! definition file, the alarms, the alias and the version to deploy; and what to say when the
+//! planner refuses.
+
+use anyhow::Result;
+use tokio::time::Instant;
+
+use super::Deploy;
+use crate::alias::{self, AliasInfo};
+use crate::arn::short_version;
+use crate::command_line;
+use crate::exit_code::{ExitCode, Failure};
+use crate::gates::alarms::{AlarmChecker, AlarmReport, without_data_warning};
+use crate::plan::{Refusal, Target};
+use crate::routing::Routing;
+use crate::text::{human, quoted_names, rfc3339_seconds};
+use crate::versions::{StateMachineInfo, VersionManager};
+
+/// Everything learned by the read-only checks.
+pub(super) struct Checked {
+    pub versions: VersionManager,
+    pub info: StateMachineInfo,
+    /// None when the alias does not exist.
+    pub alias: Option<AliasInfo>,
+    /// The version to deploy, as far as it is known before any change.
+    pub target: Target,
+    pub alarm_report: Option<(AlarmReport, Instant)>,
+    pub alias_read_at: Instant,
+}
+
+impl Checked {
+    pub fn routing(&self) -> Option<&Routing> {
+        self.alias.as_ref().map(|a| &a.routing)
+    }
+}
+
+impl Deploy<'_> {
+    /// Every read-only check, before anything changes.
+    pub(super) async fn check(&self, alarms: &AlarmChecker) -> Result<Checked> {
+        let cfg = self.cfg;
+        let versions = VersionManager::resolve(self.clients, &cfg.state_machine).await?;
+        let info = versions.describe().await?;
+        let sm_arn = versions.state_machine_arn.clone();
+
+        let validate = async {
+            match &cfg.file {
+                Some(file) => {
+                    let source = file.path.display().to_string();
+                    versions.validate_definition(&file.text, &info.kind, &source).await
+                }
+                None => Ok(()),
+            }
+        };
+        let read_alarms = async {
+            if alarms.is_empty() {
+                return Ok(None);
+            }
+            let report = alarms.read().await?;
+            Ok::<_, anyhow::Error>(Some((report, Instant::now())))
+        };
+        let find_alias = alias::find_alias(&self.clients.sfn, &sm_arn, &cfg.alias);
+        let latest = async { if cfg.publish_revision { Ok(None) } else { versions.latest_version().await } };
+        let ((), alarm_report, found, latest) = tokio::try_join!(validate, read_alarms, find_alias, latest)?;
+        let alias_read_at = Instant::now();
+
+        if let Some((report, _)) = &alarm_report {
+            check_alarms_before(report)?;
+        }
+
+        let target = match latest {
+            Some(version) => Target::Known(version),
+            None if !cfg.publish_revision => {
+                return Err(Failure::err(
+                    ExitCode::Failure,
+                    format!(
+                        "{sm_arn} has no published version: use --publish-revision to publish its current revision"
+                    ),
+                ));
+            }
+            None if cfg.options.resume => self.published_already(&versions, &info, found.as_ref()).await?,
+            None => Target::ToPublish,
+        };
+        if let Some(found) = &found
+            && found.routing.full_version().is_none()
+            && cfg.options.force
+            && !cfg.options.resume
+        {
+            tracing::warn!("alias {} is split ({}); --force: deploying anyway", found.arn, found.routing);
+        }
+        Ok(Checked { versions, info, alias: found, target, alarm_report, alias_read_at })
+    }
+
+    /// With `--resume --publish-revision`: the version the alias already routes to that holds
+    /// what this run would publish, if any. A resumed deploy must know its version before any
+    /// change, and must not publish twice. `PublishStateMachineVersion` is idempotent for a
+    /// revision already published, but a call that changes nothing is still a call that can
+    /// fail or be refused for the version quota; so we compare instead: the state machine's
+    /// current revision id with each routed version's (with `--file`: the file's definition
+    /// with the version's, as JSON), and publish nothing when one matches.
+    async fn published_already(
+        &self,
+        versions: &VersionManager,
+        info: &StateMachineInfo,
+        found: Option<&AliasInfo>,
+    ) -> Result<Target> {
+        let Some(found) = found else { return Ok(Target::ToPublish) };
+        for (arn, weight) in found.routing.entries() {
+            if *weight == 0 {
+                continue;
+            }
+            let version = versions.describe_version(arn).await?;
+            let same = match &self.cfg.file {
+                Some(file) => same_definition(&file.text, &version.definition),
+                None => version.revision_id == info.revision_id,
+            };
+            if same {
+                tracing::info!(
+                    "{} is already published as {}: resuming its deploy without publishing again",
+                    self.cfg
+                        .file
+                        .as_ref()
+                        .map_or("the current revision".to_string(), |f| f.path.display().to_string()),
+                    short_version(arn)
+                );
+                return Ok(Target::Known(arn.clone()));
+            }
+        }
+        Ok(Target::ToPublish)
+    }
+
+    /// The error for a refused deploy: the reason, and for a split alias the commands that
+    /// resolve it.
+    pub(super) fn refusal(&self, refusal: &Refusal, checked: &Checked) -> anyhow::Error {
+        let cfg = self.cfg;
+        let arn = checked.alias.as_ref().map_or(cfg.alias.as_str(), |a| a.arn.as_str());
+        let mut message = format!("alias {arn}: {refusal}");
+        if let Refusal::Split { routing }
+        | Refusal::ResumeOtherVersion { routing, .. }
+        | Refusal::ThreeWay { routing } = refusal
+            && let Some(oldest) = routing.oldest_live().map(str::to_string)
+        {
+            if matches!(refusal, Refusal::Split { .. }) {
+                message.push_str(&format!(
+                    ". To continue the deploy: {}",
+                    command_line::resume(
+                        &cfg.invocation.argv,
+                        cfg.state_machine.as_str(),
+                        &cfg.alias,
+                        &cfg.invocation.flags
+                    )
+                ));
+            }
+            message.push_str(&format!(
+                ". To route all traffic back to {}: {}",
+                short_version(&oldest),
+                command_line::rollback(
+                    cfg.state_machine.as_str(),
+                    &cfg.alias,
+                    &oldest,
+                    &cfg.invocation.flags
+                )
+            ));
+        }
+        Failure::err(ExitCode::Failure, message)
+    }
+
+    /// Credentials that report an expiry before the deploy's planned end (holds, plus the
+    /// rollback's own time) are worth a warning before the first change: once they expire,
+    /// sfndeploy can neither go on nor roll back. Credentials without an expiry say nothing.
+    pub(super) async fn warn_if_credentials_expire_first(&self) {
+        use aws_sdk_sfn::config::ProvideCredentials;
+        let Some(provider) = &self.clients.credentials else { return };
+        let fetched =
+            tokio::time::timeout(std::time::Duration::from_secs(10), provider.provide_credentials()).await;
+        let Ok(Ok(credentials)) = fetched else { return };
+        let needed = self.cfg.planned_duration() + self.cfg.watch.rollback_timeout;
+        if let Some(warning) = credentials_warning(credentials.expiry(), std::time::SystemTime::now(), needed)
+        {
+            tracing::warn!("{warning}");
+        }
+    }
+}
+
+/// The alarms before any change: every one must exist and none may be in ALARM.
+fn check_alarms_before(report: &AlarmReport) -> Result<()> {
+    let missing = &report.missing;
+    if !missing.is_empty() {
+        return Err(Failure::err(
+            ExitCode::Failure,
+            format!(
+                "CloudWatch has no alarm named {}: check --alarms and the region; nothing was changed",
+                quoted_names(missing)
+            ),
+        ));
+    }
+    let firing = report.firing();
+    if !firing.is_empty() {
+        return Err(Failure::err(
+            ExitCode::Failure,
+            format!(
+                "alarm {} is already in ALARM: deploying now would roll back at once; nothing was changed",
+                quoted_names(&firing)
+            ),
+        ));
+    }
+    tracing::info!("watching {} alarm(s): {report}", report.states.len());
+    if let Some(warning) = without_data_warning(&report.states) {
+        tracing::warn!("{warning}");
+    }
+    Ok(())
+}
+
+/// The warning for credentials that expire within `needed` from `now`, if they do.
+fn credentials_warning(
+    expiry: Option<std::time::SystemTime>,
+    now: std::time::SystemTime,
+    needed: std::time::Duration,
+) -> Option<String> {
+    let left = expiry?.duration_since(now).unwrap_or_default();
+    (left < needed).then(|| {
+        format!(
+            "the AWS credentials in use expire at {} (in {}), before this deploy could end (its holds and \
+             --rollback-timeout take up to {}): unless they are refreshed by then, sfndeploy will be able \
+             neither to go on nor to roll back. Use credentials that last longer (e.g. a longer role \
+             session) or a shorter plan",
+            rfc3339_seconds(expiry.unwrap_or(now)),
+            human(left),
+            human(needed)
+        )
+    })
+}
+
+/// Two definitions are the same when they parse to the same JSON (whitespace and key order
+/// aside), or, failing that, are the same text.
+fn same_definition(a: &str, b: &str) -> bool {
+    match (serde_json::from_str::<serde_json::Value>(a), serde_json::from_str::<serde_json::Value>(b)) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => a.trim() == b.trim(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, SystemTime};
+
+    #[test]
+    fn credentials_that_expire_before_the_end_are_worth_a_warning() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        let hour = Duration::from_secs(3600);
+        let warning = credentials_warning(Some(now + hour), now, hour * 2).expect("a warning");
+        assert!(warning.contains("in 1h") && warning.contains("2h"), "{warning}");
+        assert!(credentials_warning(Some(now + hour * 3), now, hour * 2).is_none());
+        assert!(credentials_warning(None, now, hour * 2).is_none(), "no expiry, nothing to say");
+        assert!(credentials_warning(Some(now - hour), now, hour).is_some(), "already expired");
+    }
+}

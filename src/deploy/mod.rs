@@ -1,0 +1,225 @@
+//! A whole deploy, in order: read-only checks ([`check`]), the planner's decision, publishing
+//! ([`publish`]), smoke executions, then creating the alias or shifting it step by step
+//! ([`executor`]), then pruning. Nothing is changed until every check has passed; `--dry-run`
+//! ([`dry_run`]) stops after the checks and says what would happen.
+
+mod check;
+mod dry_run;
+pub mod executor;
+mod outcome;
+mod publish;
+
+use anyhow::Result;
+use aws_sdk_sfn::types::StateMachineType;
+use tokio::time::Instant;
+
+use crate::alias::{self, AliasHandle, AliasInfo};
+use crate::arn::short_version;
+use crate::aws::Clients;
+use crate::command_line;
+use crate::config::DeployConfig;
+use crate::exit_code::{ExitCode, exit_code_of};
+use crate::gates::alarms::AlarmChecker;
+use crate::gates::{self, ExecutionGate, Gate, MetricsGate};
+use crate::plan::{self, Decision, Shift, Target};
+use crate::report::{Event, Reporter};
+use crate::routing::Routing;
+use crate::signals::Signals;
+use crate::strategy;
+use check::Checked;
+use executor::{Context, Executor, Job};
+pub use outcome::Outcome;
+
+pub struct Deploy<'a> {
+    pub clients: &'a Clients,
+    pub cfg: &'a DeployConfig,
+    pub reporter: &'a Reporter,
+    pub signals: Signals,
+}
+
+impl Deploy<'_> {
+    pub async fn run(mut self) -> Result<Outcome> {
+        let alarms = AlarmChecker::new(&self.clients.cloudwatch, &self.cfg.alarms);
+        let mut watch = self.signals.clone();
+        // Before any change a signal stops at once; `biased` makes one already received win.
+        let checked = tokio::select! {
+            biased;
+            s = watch.next() => return Err(s.stopped("during the checks: nothing was changed")),
+            r = self.check(&alarms) => r?,
+        };
+        let cfg = self.cfg;
+        self.warn_if_credentials_expire_first().await;
+        // Decided once before any change (a refusal costs nothing), and again once the version
+        // is known for sure (publishing an unchanged revision returns an existing version).
+        let first = plan::decide(checked.routing(), &checked.target, &cfg.steps, cfg.options);
+        if let Decision::Refuse(refusal) = &first {
+            return Err(self.refusal(refusal, &checked));
+        }
+        if cfg.dry_run {
+            return self.dry_run(&checked, &first).await;
+        }
+
+        let new_version = self.publish(&checked).await?;
+        if let Some(s) = self.signals.pending() {
+            return Err(s.stopped(format_args!(
+                "after publishing {}: the alias was not changed",
+                short_version(&new_version)
+            )));
+        }
+        let decision =
+            plan::decide(checked.routing(), &Target::Known(new_version.clone()), &cfg.steps, cfg.options);
+        if matches!(decision, Decision::CreateAlias | Decision::Shift(_)) {
+            self.smoke(&checked, &new_version).await?;
+        }
+        match decision {
+            Decision::Refuse(refusal) => Err(self.refusal(&refusal, &checked)),
+            Decision::CreateAlias => {
+                let sm_arn = &checked.versions.state_machine_arn;
+                alias::create_alias(&self.clients.sfn, sm_arn, &cfg.alias, &new_version).await?;
+                self.reporter
+                    .emit(Event::AliasCreated { alias: cfg.alias.clone(), version: new_version.clone() });
+                let pruned = self.prune(&checked.versions, &[&new_version]).await?;
+                Ok(Outcome::Created { alias: cfg.alias.clone(), version: new_version, pruned })
+            }
+            Decision::NothingToDo { .. } => {
+                self.reporter
+                    .emit(Event::NothingToDo { alias: cfg.alias.clone(), version: new_version.clone() });
+                let pruned = self.prune(&checked.versions, &[&new_version]).await?;
+                Ok(Outcome::NothingToDo { alias: cfg.alias.clone(), version: new_version, pruned })
+            }
+            Decision::AlreadyPaused { old, new, weight } => Ok(self.paused(&old, &new, weight, true)),
+            Decision::Shift(shift) => self.shift(&checked, &alarms, shift, new_version).await,
+        }
+    }
+
+    /// `--smoke-input`: the new version runs each input before any traffic moves.
+    async fn smoke(&self, checked: &Checked, new_version: &str) -> Result<()> {
+        let cfg = self.cfg;
+        if cfg.smoke_inputs.is_empty() {
+            return Ok(());
+        }
+        let smoke = crate::smoke::run(
+            &self.clients.sfn, new_version, &checked.info.kind, &cfg.smoke_inputs, cfg.smoke_timeout,
+        );
+        let mut watch = self.signals.clone();
+        tokio::select! {
+            biased;
+            s = watch.next() => Err(s.stopped("during the smoke executions: the alias was not changed")),
+            r = smoke => r,
+        }
+    }
+
+    /// Moves the alias from `shift.old` to `new_version` step by step, watched; then prunes.
+    async fn shift(
+        &mut self,
+        checked: &Checked,
+        alarms: &AlarmChecker,
+        shift: Shift,
+        new_version: String,
+    ) -> Result<Outcome> {
+        let cfg = self.cfg;
+        let Some(found) = &checked.alias else {
+            unreachable!("the planner shifts only an alias that exists")
+        };
+        let Shift { old, steps, pauses, from_weight, .. } = shift;
+        self.reporter.emit(Event::Started {
+            state_machine: checked.versions.state_machine_arn.clone(),
+            alias: cfg.alias.clone(),
+            old_version: Some(old.clone()),
+            new_version: new_version.clone(),
+            strategy: cfg.strategy.name().to_string(),
+            steps: steps.clone(),
+            planned: strategy::total_hold(&steps),
+            from_weight,
+        });
+        let began = Instant::now();
+        let gate = self.gate(checked, found, &old, &new_version).await;
+        let job = Job {
+            alias: AliasHandle::new(&self.clients.sfn, found, checked.alias_read_at),
+            old_version: old.clone(),
+            new_version: new_version.clone(),
+            pauses,
+            gate,
+            alarms_read_at: checked.alarm_report.as_ref().map(|(_, at)| *at),
+        };
+        let context = Context {
+            alarms,
+            settings: cfg.watch,
+            reporter: self.reporter,
+            signals: &mut self.signals,
+            aws_cli: &self.clients.aws_cli,
+        };
+        let mut executor = Executor::new(job, context);
+        if let Err(e) = executor.run(&steps).await {
+            if exit_code_of(&e) != ExitCode::RollbackFailed {
+                let running = executor.still_running().await;
+                if !running.is_empty() {
+                    self.reporter
+                        .emit(Event::StillRunning { version: new_version.clone(), executions: running });
+                }
+            }
+            return Err(e);
+        }
+        if pauses {
+            let weight = steps.last().map_or(from_weight, |s| s.weight);
+            return Ok(self.paused(&old, &new_version, weight, false));
+        }
+        let took = began.elapsed();
+        self.reporter.emit(Event::Completed { alias: cfg.alias.clone(), version: new_version.clone() });
+        let pruned = self.prune(&checked.versions, &[&old, &new_version]).await?;
+        Ok(Outcome::Deployed { alias: cfg.alias.clone(), version: new_version, took, pruned })
+    }
+
+    /// The health gates, when any is on: by listing executions (STANDARD), or by metrics
+    /// (EXPRESS). A STANDARD deploy first looks at who calls the state machine.
+    async fn gate(&self, checked: &Checked, found: &AliasInfo, old: &str, new: &str) -> Option<Gate> {
+        let cfg = self.cfg;
+        if !cfg.gates.any() {
+            return None;
+        }
+        let sfn = &self.clients.sfn;
+        let sm_arn = &checked.versions.state_machine_arn;
+        let since = std::time::SystemTime::now();
+        if checked.info.kind == StateMachineType::Express {
+            tracing::info!(
+                "EXPRESS: the gates read the versions' AWS/States metrics, which are best-effort and \
+                 arrive a minute or more late"
+            );
+            return Some(Gate::Metrics(MetricsGate::new(
+                &self.clients.cloudwatch, sm_arn, old, new, cfg.gates, since,
+            )));
+        }
+        match gates::recent_traffic(sfn, sm_arn, &found.arn).await {
+            Ok((through_alias, other)) if other > through_alias => self
+                .reporter
+                .emit(Event::TrafficBypassesAlias { alias: cfg.alias.clone(), through_alias, other }),
+            Ok(_) => {}
+            Err(e) => tracing::warn!("could not look at the recent executions: {e:#}"),
+        }
+        Some(Gate::Executions(ExecutionGate::new(sfn, &found.arn, old, new, cfg.gates, since)))
+    }
+
+    /// The deploy stops at `--pause-at` with the alias split on purpose: say so, with the
+    /// commands that continue it or roll it back. Versions are not pruned while paused.
+    fn paused(&self, old: &str, new: &str, weight: u8, already: bool) -> Outcome {
+        let cfg = self.cfg;
+        let (sm, flags) = (cfg.state_machine.as_str(), &cfg.invocation.flags);
+        let resume_command = command_line::resume(&cfg.invocation.argv, sm, &cfg.alias, flags);
+        let rollback_command = command_line::rollback(sm, &cfg.alias, old, flags);
+        self.reporter.emit(Event::Paused {
+            alias: cfg.alias.clone(),
+            old_version: old.to_string(),
+            new_version: new.to_string(),
+            weight,
+            resume_command: resume_command.clone(),
+            rollback_command: rollback_command.clone(),
+        });
+        Outcome::Paused {
+            alias: cfg.alias.clone(),
+            routing: Routing::shifted(old, new, weight),
+            already,
+            resume_command,
+            rollback_command,
+        }
+    }
+}

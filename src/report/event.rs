@@ -1,0 +1,286 @@
+//! The deploy's events: every step of a run is one [`Event`], plain data. The renderers beside
+//! this file turn it into a log line ([`super::text`]), a JSON object ([`super::json`]) and the
+//! GitHub step summary ([`super::github`]); the [`super::Reporter`] sends it to each.
+
+use std::time::Duration;
+
+use crate::exit_code::ExitCode;
+use crate::gates::Reading;
+use crate::gates::alarms::AlarmState;
+use crate::strategy::Step;
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Event {
+    /// Validation passed and the versions are known; traffic is about to move.
+    Started {
+        state_machine: String,
+        alias: String,
+        old_version: Option<String>,
+        new_version: String,
+        strategy: String,
+        /// The steps still to do (a resumed deploy skips those already done).
+        steps: Vec<Step>,
+        planned: Duration,
+        /// The new version's weight at the start: 0, or W when resuming from W.
+        from_weight: u8,
+    },
+    /// `--pause-at`: the pause step's hold is over; the alias stays split on purpose.
+    Paused {
+        alias: String,
+        old_version: String,
+        new_version: String,
+        weight: u8,
+        resume_command: String,
+        rollback_command: String,
+    },
+    /// `--dry-run`: what a real run would do. Nothing was changed.
+    Planned {
+        state_machine: String,
+        alias: String,
+        old_version: Option<String>,
+        /// None when the run would publish a new version.
+        new_version: Option<String>,
+        action: String,
+        strategy: String,
+        steps: Vec<Step>,
+        planned: Duration,
+        alarms: Vec<String>,
+        would_prune: Vec<String>,
+    },
+    Uploaded {
+        file: String,
+    },
+    Published {
+        version: String,
+        file: Option<String>,
+    },
+    AliasCreated {
+        alias: String,
+        version: String,
+    },
+    NothingToDo {
+        alias: String,
+        version: String,
+    },
+    WeightsChanged {
+        step: usize,
+        steps: usize,
+        old_version: String,
+        new_version: String,
+        new_weight: u8,
+        hold: Duration,
+        remaining: Duration,
+    },
+    AlarmsPolled {
+        states: Vec<AlarmState>,
+    },
+    AlarmReadFailed {
+        error: String,
+        unmonitored: Duration,
+    },
+    AlarmFired {
+        alarms: Vec<String>,
+    },
+    /// A read of the health gates: the new and the old version's executions through the alias.
+    ExecutionsRead {
+        reading: Reading,
+    },
+    /// A health gate failed: the evidence.
+    ExecutionsFailed {
+        evidence: String,
+    },
+    /// Most recent executions did not come through the alias: its weights will not move them.
+    TrafficBypassesAlias {
+        alias: String,
+        through_alias: u32,
+        other: u32,
+    },
+    /// After a rollback: executions of the new version still running (they keep running it).
+    StillRunning {
+        version: String,
+        executions: Vec<String>,
+    },
+    RollingBack {
+        reason: String,
+    },
+    RolledBack {
+        version: String,
+        reason: String,
+    },
+    Completed {
+        alias: String,
+        version: String,
+    },
+    Pruned {
+        deleted: Vec<String>,
+        skipped: Vec<(String, String)>,
+        stopped_early: bool,
+    },
+    Failed {
+        message: String,
+        exit_code: ExitCode,
+    },
+}
+
+impl Event {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Event::Started { .. } => "started",
+            Event::Paused { .. } => "paused",
+            Event::Planned { .. } => "planned",
+            Event::Uploaded { .. } => "uploaded",
+            Event::Published { .. } => "published",
+            Event::AliasCreated { .. } => "alias_created",
+            Event::NothingToDo { .. } => "nothing_to_do",
+            Event::WeightsChanged { .. } => "weights_changed",
+            Event::AlarmsPolled { .. } => "alarms_polled",
+            Event::AlarmReadFailed { .. } => "alarm_read_failed",
+            Event::AlarmFired { .. } => "alarm_fired",
+            Event::ExecutionsRead { .. } => "executions_read",
+            Event::ExecutionsFailed { .. } => "executions_failed",
+            Event::StillRunning { .. } => "still_running",
+            Event::TrafficBypassesAlias { .. } => "traffic_bypasses_alias",
+            Event::RollingBack { .. } => "rolling_back",
+            Event::RolledBack { .. } => "rolled_back",
+            Event::Completed { .. } => "completed",
+            Event::Pruned { .. } => "pruned",
+            Event::Failed { .. } => "failed",
+        }
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::gates::Tally;
+
+    /// One of each kind. `ordinal` matches without a wildcard, so a new kind does not compile
+    /// until it is added here too.
+    pub(crate) fn one_of_each() -> Vec<Event> {
+        let v = |n: u32| format!("arn:aws:states:us-east-1:1:stateMachine:sm:{n}");
+        let step = Step { weight: 10, hold: Duration::from_secs(5) };
+        let state = AlarmState { name: "errors".into(), state: "OK".into(), composite: false };
+        vec![
+            Event::Started {
+                state_machine: "sm".into(),
+                alias: "prod".into(),
+                old_version: Some(v(1)),
+                new_version: v(2),
+                strategy: "canary".into(),
+                steps: vec![step],
+                planned: Duration::from_secs(5),
+                from_weight: 0,
+            },
+            Event::Paused {
+                alias: "prod".into(),
+                old_version: v(1),
+                new_version: v(2),
+                weight: 50,
+                resume_command: "sfndeploy --resume".into(),
+                rollback_command: "sfndeploy rollback".into(),
+            },
+            Event::Planned {
+                state_machine: "sm".into(),
+                alias: "prod".into(),
+                old_version: Some(v(1)),
+                new_version: None,
+                action: "would shift".into(),
+                strategy: "linear".into(),
+                steps: vec![step],
+                planned: Duration::from_secs(5),
+                alarms: vec!["errors".into()],
+                would_prune: vec![v(0)],
+            },
+            Event::Uploaded { file: "sm.json".into() },
+            Event::Published { version: v(2), file: None },
+            Event::AliasCreated { alias: "prod".into(), version: v(2) },
+            Event::NothingToDo { alias: "prod".into(), version: v(2) },
+            Event::WeightsChanged {
+                step: 1,
+                steps: 2,
+                old_version: v(1),
+                new_version: v(2),
+                new_weight: 10,
+                hold: Duration::from_secs(5),
+                remaining: Duration::from_secs(5),
+            },
+            Event::AlarmsPolled { states: vec![state] },
+            Event::AlarmReadFailed { error: "HTTP 500".into(), unmonitored: Duration::from_secs(2) },
+            Event::AlarmFired { alarms: vec!["errors".into()] },
+            Event::ExecutionsRead {
+                reading: Reading {
+                    new: Tally { version: v(2), finished: 3, failed: 1, ..Default::default() },
+                    old: Tally { version: v(1), finished: 30, ..Default::default() },
+                    old_includes_before: false,
+                },
+            },
+            Event::ExecutionsFailed { evidence: "v2: 1 of 3 failed".into() },
+            Event::StillRunning { version: v(2), executions: vec!["arn:exec".into()] },
+            Event::TrafficBypassesAlias { alias: "prod".into(), through_alias: 1, other: 9 },
+            Event::RollingBack { reason: "alarm".into() },
+            Event::RolledBack { version: v(1), reason: "alarm".into() },
+            Event::Completed { alias: "prod".into(), version: v(2) },
+            Event::Pruned {
+                deleted: vec![v(0)],
+                skipped: vec![(v(1), "in use".into())],
+                stopped_early: false,
+            },
+            Event::Failed { message: "m".into(), exit_code: ExitCode::RolledBack },
+        ]
+    }
+
+    fn ordinal(e: &Event) -> usize {
+        match e {
+            Event::Started { .. } => 0,
+            Event::Paused { .. } => 1,
+            Event::Planned { .. } => 2,
+            Event::Uploaded { .. } => 3,
+            Event::Published { .. } => 4,
+            Event::AliasCreated { .. } => 5,
+            Event::NothingToDo { .. } => 6,
+            Event::WeightsChanged { .. } => 7,
+            Event::AlarmsPolled { .. } => 8,
+            Event::AlarmReadFailed { .. } => 9,
+            Event::AlarmFired { .. } => 10,
+            Event::ExecutionsRead { .. } => 11,
+            Event::ExecutionsFailed { .. } => 12,
+            Event::StillRunning { .. } => 13,
+            Event::TrafficBypassesAlias { .. } => 14,
+            Event::RollingBack { .. } => 15,
+            Event::RolledBack { .. } => 16,
+            Event::Completed { .. } => 17,
+            Event::Pruned { .. } => 18,
+            Event::Failed { .. } => 19,
+        }
+    }
+
+    #[test]
+    fn every_event_kind_has_object_fields_a_text_and_a_place_in_the_readme() {
+        let events = one_of_each();
+        let ordinals: Vec<usize> = events.iter().map(ordinal).collect();
+        assert_eq!(ordinals, (0..20).collect::<Vec<_>>(), "one of each kind, in order");
+        let readme = include_str!("../../README.md");
+        let mut kinds = std::collections::HashSet::new();
+        for e in &events {
+            let kind = e.kind();
+            assert!(kinds.insert(kind), "{kind} twice");
+            let fields = super::super::json::fields(e);
+            let object = fields.as_object().unwrap_or_else(|| panic!("{kind}: fields are not an object"));
+            assert!(!object.is_empty(), "{kind}: no fields");
+            for reserved in ["event", "timestamp", "elapsed_seconds"] {
+                assert!(!object.contains_key(reserved), "{kind}: its own {reserved} would clash");
+            }
+            assert!(!e.to_string().is_empty(), "{kind}: no text");
+            assert!(readme.contains(&format!("`{kind}`")), "{kind} is not in the README's list of events");
+        }
+        let failed = super::super::json::fields(&Event::Failed {
+            message: "m".into(),
+            exit_code: ExitCode::RolledBack,
+        });
+        assert_eq!(failed["exit_code"], 3);
+        assert_eq!(failed["outcome"], "rolled_back");
+        let paused = super::super::json::fields(&events[1]);
+        assert_eq!(paused["resume_command"], "sfndeploy --resume");
+        assert_eq!(paused["rollback_command"], "sfndeploy rollback");
+    }
+}

@@ -1,0 +1,124 @@
+//! The [`Reporter`]: every event goes to the log on stderr (as text), to stdout as JSON with
+//! `--output json`, to the live status line, and into the record the GitHub summary is drawn from.
+//! Nothing else writes to stdout during a deploy.
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use super::{Event, json, progress};
+use crate::cli::OutputFormat;
+
+/// Where events go.
+#[derive(Clone, Debug)]
+pub struct Reporter {
+    format: OutputFormat,
+    start: tokio::time::Instant,
+    /// Each event with when it came, since the start.
+    recorded: Arc<Mutex<Vec<(Duration, Event)>>>,
+}
+
+/// How loud an event is in the log.
+enum Level {
+    Warn,
+    Info,
+    Debug,
+    /// Not logged: the caller prints it (the final error).
+    Silent,
+}
+
+impl Reporter {
+    pub fn new(format: OutputFormat) -> Self {
+        Reporter { format, start: tokio::time::Instant::now(), recorded: Arc::default() }
+    }
+
+    /// A text reporter, for tests: [`Reporter::events`] has what it was sent.
+    pub fn recording() -> Self {
+        Reporter::new(OutputFormat::Text)
+    }
+
+    /// Whether `event` differs from the previous event of its kind (or is the first): polls
+    /// and readings that changed nothing are detail.
+    fn differs_from_last(&self, event: &Event) -> bool {
+        let recorded = self.recorded.lock().expect("event log");
+        recorded
+            .iter()
+            .rev()
+            .find(|(_, e)| e.kind() == event.kind())
+            .is_none_or(|(_, previous)| previous != event)
+    }
+
+    /// Every event so far.
+    pub fn events(&self) -> Vec<Event> {
+        self.recorded.lock().expect("event log").iter().map(|(_, e)| e.clone()).collect()
+    }
+
+    /// Every event so far with when it came.
+    pub fn timeline(&self) -> Vec<(Duration, Event)> {
+        self.recorded.lock().expect("event log").clone()
+    }
+
+    pub fn format(&self) -> OutputFormat {
+        self.format
+    }
+
+    pub fn elapsed(&self) -> Duration {
+        self.start.elapsed()
+    }
+
+    pub fn emit(&self, event: Event) {
+        match self.level(&event) {
+            Level::Warn => tracing::warn!("{event}"),
+            Level::Info => tracing::info!("{event}"),
+            Level::Debug => tracing::debug!("{event}"),
+            Level::Silent => {}
+        }
+        if self.format == OutputFormat::Json {
+            let line = json::line(&event, SystemTime::now(), self.elapsed());
+            let mut out = std::io::stdout().lock();
+            // A closed stdout (e.g. `| head`) must not stop a deploy half-way.
+            let _ = writeln!(out, "{line}").and_then(|_| out.flush());
+        }
+        progress::observe(&event);
+        self.recorded.lock().expect("event log").push((self.elapsed(), event));
+    }
+
+    fn level(&self, event: &Event) -> Level {
+        match event {
+            Event::AlarmFired { .. }
+            | Event::ExecutionsFailed { .. }
+            | Event::StillRunning { .. }
+            | Event::TrafficBypassesAlias { .. }
+            | Event::RollingBack { .. }
+            | Event::RolledBack { .. }
+            | Event::AlarmReadFailed { .. } => Level::Warn,
+            Event::Failed { .. } => Level::Silent,
+            // The first poll and every change are progress; an unchanged poll is detail (-v).
+            Event::AlarmsPolled { states } if self.differs_from_last(event) => {
+                if states.iter().any(|a| a.without_data()) { Level::Warn } else { Level::Info }
+            }
+            // Each change of a reading is progress; an unchanged one is detail (-v).
+            Event::AlarmsPolled { .. } | Event::ExecutionsRead { .. } if !self.differs_from_last(event) => {
+                Level::Debug
+            }
+            _ => Level::Info,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gates::alarms::AlarmState;
+
+    #[test]
+    fn alarm_polls_are_progress_only_when_something_changed() {
+        let reporter = Reporter::recording();
+        let state = |s: &str| vec![AlarmState { name: "errors".into(), state: s.into(), composite: false }];
+        let polled = |s: &str| Event::AlarmsPolled { states: state(s) };
+        assert!(reporter.differs_from_last(&polled("OK")), "the first poll is shown");
+        reporter.emit(Event::AlarmsPolled { states: state("OK") });
+        assert!(!reporter.differs_from_last(&polled("OK")), "an unchanged poll is detail");
+        assert!(reporter.differs_from_last(&polled("ALARM")));
+    }
+}

@@ -1,0 +1,177 @@
+//! Events as the lines a person reads on stderr, and `status` as the text it prints.
+
+use std::fmt;
+
+use super::Event;
+use crate::arn::short_version;
+use crate::gates::alarms::without_data_warning;
+use crate::routing::Routing;
+use crate::status::{DeployState, InFlight, StatusReport};
+use crate::text::{human, percents, rfc3339_seconds};
+
+/// `v3, v4`
+pub fn short_versions(arns: &[String]) -> String {
+    arns.iter().map(|v| short_version(v)).collect::<Vec<_>>().join(", ")
+}
+
+impl fmt::Display for Event {
+    /// One line for a person reading stderr.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let line = match self {
+            Event::Started {
+                alias, old_version, new_version, strategy, steps, planned, from_weight, ..
+            } => format!(
+                "{} {} to alias {alias}{}: {strategy}, {} step(s) ({}), about {} of holds",
+                if *from_weight > 0 { "resuming the deploy of" } else { "deploying" },
+                short_version(new_version),
+                match (old_version, from_weight) {
+                    (Some(o), 0) => format!(" (from {})", short_version(o)),
+                    (Some(o), w) => format!(" (from {}, at {w}% now)", short_version(o)),
+                    (None, _) => String::new(),
+                },
+                steps.len(),
+                percents(steps.iter().map(|s| s.weight)),
+                human(*planned),
+            ),
+            Event::Planned { action, .. } => format!("dry run: {action}"),
+            Event::Paused { alias, old_version, new_version, weight, .. } => format!(
+                "paused: alias {alias} routes {} as --pause-at asked",
+                Routing::shifted(old_version, new_version, *weight)
+            ),
+            Event::Uploaded { file } => format!("uploaded {file} as the latest revision"),
+            Event::Published { version, file } => match file {
+                Some(f) => format!("published {f} as {}", short_version(version)),
+                None => format!("published the current revision as {}", short_version(version)),
+            },
+            Event::AliasCreated { alias, version } => format!(
+                "created alias {alias} routing 100% to {} (first version: nothing to roll back to)",
+                short_version(version)
+            ),
+            Event::NothingToDo { alias, version } => {
+                format!("alias {alias} already routes 100% to {}: nothing to do", short_version(version))
+            }
+            Event::WeightsChanged { step, steps, old_version, new_version, new_weight, hold, remaining } => {
+                let routing = Routing::shifted(old_version, new_version, *new_weight).to_string();
+                if hold.is_zero() {
+                    format!("step {step}/{steps}: {routing}")
+                } else {
+                    format!(
+                        "step {step}/{steps}: {routing}; holding {}, {} left",
+                        human(*hold),
+                        human(*remaining)
+                    )
+                }
+            }
+            Event::AlarmsPolled { states } => {
+                let mut text = format!(
+                    "alarms: {}",
+                    states.iter().map(|a| format!("{} {}", a.name, a.state)).collect::<Vec<_>>().join(", ")
+                );
+                if let Some(warning) = without_data_warning(states) {
+                    text.push_str(&format!(" ({warning})"));
+                }
+                text
+            }
+            Event::AlarmReadFailed { error, unmonitored } => {
+                format!("could not read alarms ({error}); unmonitored for {}", human(*unmonitored))
+            }
+            Event::AlarmFired { alarms } => format!("alarm in ALARM: {}", alarms.join(", ")),
+            Event::ExecutionsRead { reading } => format!("executions through the alias: {reading}"),
+            Event::ExecutionsFailed { evidence } => format!("health gate failed: {evidence}"),
+            Event::TrafficBypassesAlias { alias, through_alias, other } => format!(
+                "of the state machine's {} most recent executions, {other} did not come through alias {alias}: \
+                 its weights do not move them, so the gates see only the {through_alias} that did",
+                through_alias + other
+            ),
+            Event::StillRunning { version, executions } => format!(
+                "{} execution(s) of {} still running: they keep running it after the rollback",
+                executions.len(),
+                short_version(version)
+            ),
+            Event::RollingBack { reason } => format!("rolling back: {reason}"),
+            Event::RolledBack { version, reason } => {
+                format!("rolled back: 100% on {} ({reason})", short_version(version))
+            }
+            Event::Completed { alias, version } => {
+                format!("alias {alias} routes 100% to {}", short_version(version))
+            }
+            Event::Pruned { deleted, skipped, stopped_early } => format!(
+                "pruned {} version(s){}{}{}",
+                deleted.len(),
+                if deleted.is_empty() { String::new() } else { format!(" ({})", short_versions(deleted)) },
+                if skipped.is_empty() {
+                    String::new()
+                } else {
+                    format!(", kept {} an alias took meanwhile", skipped.len())
+                },
+                if *stopped_early { ", stopped early by a signal" } else { "" },
+            ),
+            Event::Failed { message, .. } => message.clone(),
+        };
+        f.write_str(&line)
+    }
+}
+
+impl fmt::Display for StatusReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "State machine {}", self.state_machine)?;
+        match &self.routing {
+            Some(routing) => write!(f, "Alias {}: {routing}", self.alias)?,
+            None => write!(f, "Alias {}: does not exist (a deploy creates it)", self.alias)?,
+        }
+        if let Some(deploy) = &self.deploy {
+            write!(f, "\n{deploy}")?;
+        }
+        write!(f, "\nVersions ({} of {}, newest first):", self.versions.len(), self.versions_total)?;
+        for v in &self.versions {
+            let used =
+                if v.aliases.is_empty() { String::new() } else { format!("  [{}]", v.aliases.join(", ")) };
+            let description =
+                if v.description.is_empty() { String::new() } else { format!("  {}", v.description) };
+            write!(f, "\n  {:>6}  {}{used}{description}", short_version(&v.arn), v.created)?;
+        }
+        if let Some(report) = &self.alarms {
+            f.write_str("\nAlarms:")?;
+            for a in &report.states {
+                let kind = if a.composite { "composite" } else { "metric" };
+                write!(f, "\n  {}  {} ({kind})", a.name, a.state)?;
+            }
+            for name in &report.missing {
+                write!(f, "\n  {name}  not found")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Display for InFlight {
+    /// What the deploy is doing, and the two commands that continue it or roll it back.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (new, weight) = (short_version(&self.new), self.weight);
+        let due = self.due.map(rfc3339_seconds).unwrap_or_default();
+        match self.state {
+            DeployState::InProgress => {
+                write!(f, "A deploy of {new} is in progress at {weight}%: its current step ends at {due}.")?
+            }
+            DeployState::Paused => {
+                write!(f, "A deploy of {new} is paused at {weight}% (--pause-at) since {due}.")?
+            }
+            DeployState::Interrupted => write!(
+                f,
+                "A deploy of {new} was interrupted at {weight}%: its next step was due at {due} and never came."
+            )?,
+            DeployState::Unknown => write!(
+                f,
+                "The alias is split, {new} at {weight}%, but no sfndeploy deploy is recorded on it (changed by \
+                 hand or by another tool)."
+            )?,
+        }
+        write!(
+            f,
+            "\n  To continue (with the deploy's own strategy and alarm flags): {}\n  To roll back to {}: {}",
+            self.resume_command,
+            short_version(&self.old),
+            self.rollback_command
+        )
+    }
+}
