@@ -27,6 +27,8 @@ value INPUT_ALARM_POLLING --alarm-polling
 value INPUT_MAX_UNMONITORED --max-unmonitored
 value INPUT_MAX_FAILURE_RATE --max-failure-rate
 value INPUT_MAX_FAILURE_RATE_INCREASE --max-failure-rate-increase
+value INPUT_MAX_DURATION_INCREASE --max-duration-increase
+value INPUT_CONFIDENCE --confidence
 value INPUT_MIN_EXECUTIONS --min-executions
 value INPUT_MAX_EXTENSION --max-extension
 value INPUT_FILE --file

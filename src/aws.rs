@@ -11,8 +11,11 @@ use aws_config::{BehaviorVersion, Region};
 use aws_sdk_sfn::config::http::HttpResponse;
 use aws_sdk_sfn::error::{ProvideErrorMetadata, SdkError};
 
+use aws_sdk_sfn::config::retry::RetryPartition;
+
 use crate::arn::StateMachineRef;
 use crate::cli::GlobalArgs;
+use crate::clock::ServerClock;
 use crate::exit_code::Failure;
 use crate::text::shell_line;
 
@@ -48,12 +51,16 @@ impl fmt::Display for AwsFlags {
     }
 }
 
-/// The three AWS clients sfndeploy uses, sharing one configuration.
+/// The AWS clients sfndeploy uses, sharing one configuration.
 #[derive(Clone, Debug)]
 pub struct Clients {
     pub sfn: aws_sdk_sfn::Client,
     pub cloudwatch: aws_sdk_cloudwatch::Client,
     pub sts: aws_sdk_sts::Client,
+    /// For reading the health signals while traffic moves (see [`Watchers`]).
+    pub watch: Watchers,
+    /// AWS's time, from the answers' `Date` headers.
+    pub clock: ServerClock,
     /// The region in use, for messages and the restore command.
     pub region: String,
     /// What points the AWS CLI where this run went: `--region R`, and `--profile P` and
@@ -62,6 +69,22 @@ pub struct Clients {
     /// Where the credentials come from, to read their expiry (None: none configured).
     pub credentials: Option<aws_sdk_sfn::config::SharedCredentialsProvider>,
 }
+
+/// The clients that read the health signals during a deploy. Throttling is back-pressure, not
+/// an outage: these use the standard retry (no client-side rate limiter, which after one
+/// throttle holds every later call of the process for seconds) on a retry partition of their
+/// own, [`WATCH_ATTEMPTS`] attempt, so a throttled read comes back as a throttle at once
+/// and the deploy slows its own polling. Changes (publishes, alias updates) keep the adaptive
+/// retry of [`Clients::sfn`].
+#[derive(Clone, Debug)]
+pub struct Watchers {
+    pub sfn: aws_sdk_sfn::Client,
+    pub cloudwatch: aws_sdk_cloudwatch::Client,
+}
+
+/// Attempts per health-signal read: one. The next poll is the retry, at the pace the deploy
+/// chooses; an SDK retry of a throttled read would spend the account's tokens at once.
+pub const WATCH_ATTEMPTS: u32 = 1;
 
 impl Clients {
     /// Loads the AWS configuration: `AWS_REGION`, `AWS_PROFILE`, `AWS_ENDPOINT_URL`, credentials
@@ -90,10 +113,36 @@ impl Clients {
         let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
         let profile = args.profile.clone().or_else(|| env("AWS_PROFILE"));
         let endpoint = args.endpoint_url.clone().or_else(|| env("AWS_ENDPOINT_URL"));
+        let clock = ServerClock::default();
+        let watch_retry = RetryConfig::standard().with_max_attempts(WATCH_ATTEMPTS.min(args.max_attempts));
+        let watch_partition = || RetryPartition::new("sfndeploy-watch");
         Ok(Clients {
-            sfn: aws_sdk_sfn::Client::new(&config),
-            cloudwatch: aws_sdk_cloudwatch::Client::new(&config),
-            sts: aws_sdk_sts::Client::new(&config),
+            sfn: aws_sdk_sfn::Client::from_conf(
+                aws_sdk_sfn::config::Builder::from(&config).interceptor(clock.interceptor()).build(),
+            ),
+            cloudwatch: aws_sdk_cloudwatch::Client::from_conf(
+                aws_sdk_cloudwatch::config::Builder::from(&config).interceptor(clock.interceptor()).build(),
+            ),
+            sts: aws_sdk_sts::Client::from_conf(
+                aws_sdk_sts::config::Builder::from(&config).interceptor(clock.interceptor()).build(),
+            ),
+            watch: Watchers {
+                sfn: aws_sdk_sfn::Client::from_conf(
+                    aws_sdk_sfn::config::Builder::from(&config)
+                        .retry_config(watch_retry.clone())
+                        .retry_partition(watch_partition())
+                        .interceptor(clock.interceptor())
+                        .build(),
+                ),
+                cloudwatch: aws_sdk_cloudwatch::Client::from_conf(
+                    aws_sdk_cloudwatch::config::Builder::from(&config)
+                        .retry_config(watch_retry)
+                        .retry_partition(watch_partition())
+                        .interceptor(clock.interceptor())
+                        .build(),
+                ),
+            },
+            clock,
             aws_cli: AwsFlags { region: Some(region.clone()), profile, endpoint_url: endpoint },
             credentials: config.credentials_provider(),
             region,
@@ -141,6 +190,55 @@ pub fn region_for(flag: Option<&str>, state_machine: Option<&StateMachineRef>) -
     }
 }
 
+/// What kind of failure an AWS call ended with: what a deploy makes of it differs. A throttle
+/// proves the service is up and asks for fewer calls; no answer is blindness.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FailureKind {
+    /// The service answered with a throttling error (or HTTP 429).
+    Throttled,
+    /// No answer in time.
+    TimedOut,
+    /// The service could not be reached at all.
+    Unreachable,
+    /// Any other error.
+    Other,
+}
+
+/// A failed AWS call: one readable line, and its kind.
+#[derive(Debug)]
+pub struct AwsError {
+    pub kind: FailureKind,
+    pub text: String,
+}
+
+impl fmt::Display for AwsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+impl std::error::Error for AwsError {}
+
+/// The kind of the AWS failure behind `err`, if an AWS call is what failed.
+pub fn failure_kind(err: &anyhow::Error) -> Option<FailureKind> {
+    err.chain().find_map(|e| e.downcast_ref::<AwsError>()).map(|e| e.kind)
+}
+
+/// The error codes AWS services use for throttling.
+const THROTTLING_CODES: [&str; 11] = [
+    "Throttling",
+    "ThrottlingException",
+    "ThrottledException",
+    "RequestThrottledException",
+    "TooManyRequestsException",
+    "ProvisionedThroughputExceededException",
+    "TransactionInProgressException",
+    "RequestLimitExceeded",
+    "BandwidthLimitExceeded",
+    "RequestThrottled",
+    "SlowDown",
+];
+
 /// Turns an SDK error into one readable line that names the operation, the HTTP status and the
 /// service's error code and message: `PublishStateMachineVersion: HTTP 400, ThrottlingException:
 /// Rate exceeded`. An answer the SDK cannot read (no code) says so, never a debug dump; transport
@@ -150,29 +248,43 @@ where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
     let op = operation_name::<E>();
-    let text = match &err {
+    let (kind, text) = match &err {
         SdkError::ServiceError(service) => {
             let e = service.err();
             let status = service.raw().status().as_u16();
-            match (e.code(), e.message()) {
+            let throttled = status == 429 || e.code().is_some_and(|c| THROTTLING_CODES.contains(&c));
+            let kind = if throttled { FailureKind::Throttled } else { FailureKind::Other };
+            let text = match (e.code(), e.message()) {
                 (Some(code), Some(msg)) if !msg.is_empty() => format!("{op}: HTTP {status}, {code}: {msg}"),
                 (Some(code), _) => format!("{op}: HTTP {status}, {code}"),
                 _ => format!("{op}: HTTP {status} with no error code in the answer"),
-            }
+            };
+            (kind, text)
         }
-        SdkError::TimeoutError(_) => format!("{op}: the call timed out (see --call-timeout)"),
-        SdkError::DispatchFailure(_) if causes(&err).contains("no credentials found") => format!(
-            "{op}: no AWS credentials were found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, name a \
-             profile (--profile or AWS_PROFILE; `aws sso login` first for SSO), or run where a role is \
-             available (web identity, ECS, EC2)"
+        SdkError::TimeoutError(_) => {
+            (FailureKind::TimedOut, format!("{op}: the call timed out (see --call-timeout)"))
+        }
+        SdkError::DispatchFailure(_) if causes(&err).contains("no credentials found") => (
+            FailureKind::Other,
+            format!(
+                "{op}: no AWS credentials were found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, name \
+                 a profile (--profile or AWS_PROFILE; `aws sso login` first for SSO), or run where a role \
+                 is available (web identity, ECS, EC2)"
+            ),
         ),
-        SdkError::DispatchFailure(_) => format!("{op}: could not reach AWS: {}", causes(&err)),
-        SdkError::ResponseError(r) => {
-            format!("{op}: HTTP {} with an answer that could not be read", r.raw().status().as_u16())
+        SdkError::DispatchFailure(d) if d.is_timeout() => {
+            (FailureKind::TimedOut, format!("{op}: the call timed out: {}", causes(&err)))
         }
-        _ => format!("{op}: {}", causes(&err)),
+        SdkError::DispatchFailure(_) => {
+            (FailureKind::Unreachable, format!("{op}: could not reach AWS: {}", causes(&err)))
+        }
+        SdkError::ResponseError(r) => (
+            FailureKind::Other,
+            format!("{op}: HTTP {} with an answer that could not be read", r.raw().status().as_u16()),
+        ),
+        _ => (FailureKind::Other, format!("{op}: {}", causes(&err))),
     };
-    anyhow::anyhow!(text)
+    anyhow::Error::new(AwsError { kind, text })
 }
 
 /// `PublishStateMachineVersion` from the SDK's `...::PublishStateMachineVersionError` type.

@@ -238,16 +238,28 @@ pub struct DeployArgs {
           value_parser = parse_pause_at)]
     pub pause_at: Option<u8>,
 
-    /// Health gate: roll back when more than PERCENT of the new version's executions through
-    /// the alias since the deploy began, among those finished, FAILED, TIMED_OUT or ABORTED
+    /// Health gate: roll back when, with --confidence, more than PERCENT of the new version's
+    /// executions through the alias since the deploy began end FAILED, TIMED_OUT or ABORTED
     #[arg(long, env = "SFNDEPLOY_MAX_FAILURE_RATE", value_name = "PERCENT", value_parser = parse_percent)]
     pub max_failure_rate: Option<f64>,
 
-    /// Health gate: roll back when the new version's failure rate exceeds the old version's
-    /// over the same time by more than POINTS (a dependency failing both is not the new
-    /// version's fault)
+    /// Health gate: roll back when, with --confidence, the new version's failure rate exceeds
+    /// the old version's over the same time by more than POINTS (a dependency failing both is
+    /// not the new version's fault)
     #[arg(long, env = "SFNDEPLOY_MAX_FAILURE_RATE_INCREASE", value_name = "POINTS", value_parser = parse_percent)]
     pub max_failure_rate_increase: Option<f64>,
+
+    /// Health gate: roll back when, with --confidence, most of the new version's executions
+    /// through the alias take longer than the old version's median plus PERCENT
+    #[arg(long, env = "SFNDEPLOY_MAX_DURATION_INCREASE", value_name = "PERCENT", value_parser = parse_increase)]
+    pub max_duration_increase: Option<f64>,
+
+    /// How sure a health gate must be before it rolls back, in percent: an equally good version
+    /// is rolled back by chance in at most (100 - PERCENT)% of deploys, however often the gates
+    /// are read
+    #[arg(long, env = "SFNDEPLOY_CONFIDENCE", value_name = "PERCENT", default_value = "95",
+          value_parser = parse_confidence)]
+    pub confidence: f64,
 
     /// Health gate: weight increases, and success, need at least N finished executions of the
     /// new version through the alias; with fewer, a hold waits up to --max-extension longer,
@@ -256,11 +268,14 @@ pub struct DeployArgs {
     #[arg(long, env = "SFNDEPLOY_MIN_EXECUTIONS", value_name = "N", value_parser = clap::value_parser!(u32))]
     pub min_executions: Option<u32>,
 
-    /// How much longer a hold may wait for --min-executions [default: one --interval]
+    /// How much longer a hold may wait for --min-executions [default: one --interval, or longer
+    /// while the new version's executions still run: the old version's p95 duration and a poll]
     #[arg(long, env = "SFNDEPLOY_MAX_EXTENSION", value_name = "DURATION", value_parser = parse_duration)]
     pub max_extension: Option<Duration>,
 
-    /// Roll back if the alarms cannot be read for this long [default: 3 x --alarm-polling]
+    /// Roll back if a health signal gets no answer for this long [default: 3 x --alarm-polling];
+    /// throttled reads slow the polling instead, and count only once a signal has been
+    /// throttled for 5 x this (at least 1 minute)
     #[arg(long, env = "SFNDEPLOY_MAX_UNMONITORED", value_name = "DURATION",
           value_parser = parse_positive_duration)]
     pub max_unmonitored: Option<Duration>,
@@ -405,6 +420,22 @@ fn parse_percent(s: &str) -> Result<f64, String> {
     match s.trim().trim_end_matches('%').parse::<f64>() {
         Ok(p) if (0.0..=100.0).contains(&p) => Ok(p),
         _ => Err(format!("'{s}' is not a percentage from 0 to 100")),
+    }
+}
+
+/// Above 0, with fractions: `50`, `12.5`.
+fn parse_increase(s: &str) -> Result<f64, String> {
+    match s.trim().trim_end_matches('%').parse::<f64>() {
+        Ok(p) if p.is_finite() && p > 0.0 && p <= 10_000.0 => Ok(p),
+        _ => Err(format!("'{s}' is not a percentage above 0 (at most 10000)")),
+    }
+}
+
+/// 50 to 99.9: how sure a gate must be.
+fn parse_confidence(s: &str) -> Result<f64, String> {
+    match s.trim().trim_end_matches('%').parse::<f64>() {
+        Ok(p) if (50.0..=99.9).contains(&p) => Ok(p),
+        _ => Err(format!("'{s}' is not a confidence from 50 to 99.9 percent")),
     }
 }
 

@@ -144,10 +144,15 @@ impl DeployConfig {
 
 /// The health gates' flags, with their defaults.
 fn gate_rules(args: &DeployArgs, steps: &[Step]) -> Rules {
-    let rate_gate = args.max_failure_rate.is_some() || args.max_failure_rate_increase.is_some();
+    let rate_gate = args.max_failure_rate.is_some()
+        || args.max_failure_rate_increase.is_some()
+        || args.max_duration_increase.is_some();
     Rules {
         max_failure_rate: args.max_failure_rate,
         max_increase: args.max_failure_rate_increase,
+        max_duration_increase: args.max_duration_increase,
+        confidence: args.confidence,
+        extension_given: args.max_extension.is_some(),
         // With a failure-rate gate, no finished execution is no evidence: at least one.
         min_executions: args.min_executions.unwrap_or(u32::from(rate_gate)),
         // --max-extension: one more of the strategy's own holds (a preset's interval included).

@@ -15,6 +15,7 @@ pub mod app;
 pub mod arn;
 pub mod aws;
 pub mod cli;
+pub mod clock;
 pub mod command_line;
 pub mod config;
 pub mod deploy;

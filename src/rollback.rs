@@ -30,10 +30,9 @@ pub enum Reason {
     Alarms(Vec<String>),
     /// A health gate on the new version's executions failed: the evidence.
     Executions(String),
-    /// `--min-executions` was not reached within `--max-extension`.
+    /// The gates still lacked evidence (`what`) after the extension.
     Inconclusive {
-        have: u32,
-        need: u32,
+        what: String,
         waited: Duration,
     },
     Unmonitored {
@@ -49,9 +48,9 @@ impl Reason {
         match self {
             Reason::Alarms(names) => format!("alarm(s) in ALARM: {}", names.join(", ")),
             Reason::Executions(evidence) => format!("the new version's executions: {evidence}"),
-            Reason::Inconclusive { have, need, waited } => format!(
-                "inconclusive: {have} of the {need} finished executions --min-executions asks for, after waiting {} \
-                 longer (--max-extension); too little evidence is not a pass",
+            Reason::Inconclusive { what, waited } => format!(
+                "inconclusive: {what}, after waiting {} longer (--max-extension); too little evidence is not \
+                 a pass",
                 human(*waited)
             ),
             Reason::Unmonitored { for_, error } => {

@@ -3,7 +3,7 @@
 //! succeed. STANDARD executions are started and watched; EXPRESS ones run synchronously.
 
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use anyhow::Result;
 use aws_sdk_sfn::Client;
@@ -16,6 +16,8 @@ use crate::exit_code::{ExitCode, Failure};
 /// How one smoke execution ended.
 struct Ended {
     arn: String,
+    /// When it started, AWS's time.
+    started: SystemTime,
     status: String,
     error: Option<String>,
     cause: Option<String>,
@@ -28,7 +30,8 @@ pub async fn run(
     kind: &StateMachineType,
     inputs: &[(PathBuf, String)],
     timeout: Duration,
-) -> Result<()> {
+) -> Result<Vec<SystemTime>> {
+    let mut starts = Vec::new();
     for (file, input) in inputs {
         let ended = match kind {
             StateMachineType::Express => sync(sfn, version_arn, input, timeout).await?,
@@ -52,8 +55,9 @@ pub async fn run(
             short_version(version_arn),
             ended.arn
         );
+        starts.push(ended.started);
     }
-    Ok(())
+    Ok(starts)
 }
 
 /// Starts the execution and waits for it; one that outlives `timeout` is stopped.
@@ -66,6 +70,7 @@ async fn standard(sfn: &Client, version_arn: &str, input: &str, timeout: Duratio
         .await
         .aws_context(|| format!("starting a smoke execution of {}", short_version(version_arn)))?;
     let arn = started.execution_arn().to_string();
+    let start = SystemTime::try_from(*started.start_date()).unwrap_or_else(|_| SystemTime::now());
     let deadline = tokio::time::Instant::now() + timeout;
     let mut pause = Duration::from_millis(200);
     loop {
@@ -78,6 +83,7 @@ async fn standard(sfn: &Client, version_arn: &str, input: &str, timeout: Duratio
         if !matches!(out.status(), ExecutionStatus::Running | ExecutionStatus::PendingRedrive) {
             return Ok(Ended {
                 arn,
+                started: start,
                 status: out.status().as_str().to_string(),
                 error: out.error().map(str::to_string),
                 cause: out.cause().map(str::to_string),
@@ -93,6 +99,7 @@ async fn standard(sfn: &Client, version_arn: &str, input: &str, timeout: Duratio
                 .await;
             return Ok(Ended {
                 arn,
+                started: start,
                 status: format!(
                     "still RUNNING after --smoke-timeout {}, stopped",
                     crate::text::human(timeout)
@@ -116,6 +123,7 @@ async fn sync(sfn: &Client, version_arn: &str, input: &str, timeout: Duration) -
         Err(_) => {
             return Ok(Ended {
                 arn: format!("a synchronous execution of {}", short_version(version_arn)),
+                started: SystemTime::now(),
                 status: format!("no answer within --smoke-timeout {}", crate::text::human(timeout)),
                 error: None,
                 cause: None,
@@ -128,6 +136,7 @@ async fn sync(sfn: &Client, version_arn: &str, input: &str, timeout: Duration) -
     };
     Ok(Ended {
         arn: out.execution_arn().to_string(),
+        started: SystemTime::try_from(*out.start_date()).unwrap_or_else(|_| SystemTime::now()),
         status,
         error: out.error().map(str::to_string),
         cause: out.cause().map(str::to_string),

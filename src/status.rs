@@ -66,7 +66,7 @@ pub async fn read(clients: &Clients, query: &StatusQuery) -> Result<StatusReport
     // Every alias is read anyway (to show which versions they use): the named one is among them.
     let found = aliases.iter().find(|(name, _)| name == alias_name).map(|(_, alias)| alias);
     let deploy =
-        found.and_then(|a| InFlight::of(a, SystemTime::now(), state_machine.as_str(), alias_name, flags));
+        found.and_then(|a| InFlight::of(a, clients.clock.now(), state_machine.as_str(), alias_name, flags));
     let mut shown = Vec::new();
     for arn in all.iter().take(query.versions) {
         let v = versions.describe_version(arn).await?;

@@ -105,6 +105,8 @@ fn a_workflows_inputs_become_a_command_line_sfndeploy_accepts() {
         ("max-unmonitored", "3s"),
         ("max-failure-rate", "5"),
         ("max-failure-rate-increase", "2.5"),
+        ("max-duration-increase", "50"),
+        ("confidence", "99"),
         ("min-executions", "10"),
         ("max-extension", "1m"),
         ("file", file.to_str().unwrap()),

@@ -189,6 +189,8 @@ fn every_variable_is_read_and_checked_like_its_flag() {
         ("SFNDEPLOY_MAX_UNMONITORED", "soon", "--max-unmonitored", &[]),
         ("SFNDEPLOY_MAX_FAILURE_RATE", "101", "--max-failure-rate", &[]),
         ("SFNDEPLOY_MAX_FAILURE_RATE_INCREASE", "lots", "--max-failure-rate-increase", &[]),
+        ("SFNDEPLOY_MAX_DURATION_INCREASE", "0", "--max-duration-increase", &[]),
+        ("SFNDEPLOY_CONFIDENCE", "100", "--confidence", &[]),
         ("SFNDEPLOY_MIN_EXECUTIONS", "-1", "--min-executions", &[]),
         ("SFNDEPLOY_MAX_EXTENSION", "soon", "--max-extension", &[]),
         ("SFNDEPLOY_SMOKE_TIMEOUT", "soon", "--smoke-timeout", &[]),

@@ -33,7 +33,7 @@ async fn an_alarm_deleted_mid_deploy_counts_as_unreadable_and_rolls_back() {
     assert!(
         run.events
             .iter()
-            .any(|e| matches!(e, Event::AlarmReadFailed { error, .. } if error.contains("latency"))),
+            .any(|e| matches!(e, Event::SignalReadFailed { error, .. } if error.contains("latency"))),
         "the lost alarm is reported as an unread"
     );
 }

@@ -1,26 +1,27 @@
-//! Does a plan: for each step, check the alarms, shift the weights, hold while polling the
-//! alarms; roll back when an alarm fires, the alarms go unread too long, a shift fails, or a
-//! signal arrives. One loop serves every strategy.
+//! Does a plan: for each step, check the health signals, shift the weights, hold while the
+//! signals are read ([`super::watch`]); roll back when one says so, the signals go unread too
+//! long, a shift fails, or a signal to stop arrives. One loop serves every strategy.
 
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use anyhow::Result;
 use tokio::time::{Instant, sleep, sleep_until};
 
+use super::watch::{Look, Watch};
 use crate::alias::{AliasHandle, Marker};
 use crate::arn::short_version;
 use crate::aws::AwsFlags;
+use crate::clock::ServerClock;
 use crate::command_line;
 use crate::config::WatchSettings;
 use crate::exit_code::{ExitCode, Failure, exit_code_of};
+use crate::gates::Gate;
 use crate::gates::alarms::AlarmChecker;
-use crate::gates::{Gate, Verdict, judge};
 use crate::report::{Event, Reporter};
 use crate::rollback::{Reason, Rollback};
 use crate::routing::Routing;
 use crate::signals::Signals;
 use crate::strategy::Step;
-use crate::text::quoted_names;
 
 /// What the executor moves: the alias, from the old version to the new one.
 pub struct Job {
@@ -44,6 +45,8 @@ pub struct Context<'a> {
     pub signals: &'a mut Signals,
     /// `--region ...` for printed `aws` commands.
     pub aws_cli: &'a AwsFlags,
+    /// AWS's time, for the marker's due time.
+    pub clock: &'a ServerClock,
 }
 
 /// The alarm read made during the pre-deploy checks stands in for the first gate if it is this
@@ -54,62 +57,45 @@ pub struct Executor<'a> {
     alias: AliasHandle,
     old_version: String,
     new_version: String,
-    alarms: &'a AlarmChecker,
+    watch: Watch<'a>,
     settings: WatchSettings,
     reporter: &'a Reporter,
     signals: &'a mut Signals,
     aws_cli: &'a AwsFlags,
-    /// When the alarms were last read successfully.
-    last_read_ok: Instant,
+    clock: &'a ServerClock,
     /// A read made just before the deploy that the first gate may use instead of its own.
     earlier_read: Option<Instant>,
     /// Whether any weight was changed yet; before that, stopping needs no rollback.
     shifted: bool,
     initial: Routing,
     pauses: bool,
-    gate: Option<Gate>,
-    /// Finished executions of the new version at the last gate read.
-    finished: u32,
 }
 
 impl<'a> Executor<'a> {
     pub fn new(job: Job, context: Context<'a>) -> Self {
         let initial = job.alias.routing().clone();
+        let watch =
+            Watch::new(context.alarms, job.gate, context.settings, context.reporter, job.alarms_read_at);
         Executor {
             alias: job.alias,
             old_version: job.old_version,
             new_version: job.new_version,
-            alarms: context.alarms,
+            watch,
             settings: context.settings,
             reporter: context.reporter,
             signals: context.signals,
             aws_cli: context.aws_cli,
-            last_read_ok: job.alarms_read_at.unwrap_or_else(Instant::now),
+            clock: context.clock,
             earlier_read: job.alarms_read_at,
             shifted: false,
             initial,
             pauses: job.pauses,
-            gate: job.gate,
-            finished: 0,
         }
-    }
-
-    /// `--min-executions` (0 without gates).
-    fn min_executions(&self) -> u32 {
-        self.gate.as_ref().map_or(0, |g| g.rules().min_executions)
-    }
-
-    /// Whether anything is watched: alarms or gates.
-    fn watching(&self) -> bool {
-        !self.alarms.is_empty() || self.gate.is_some()
     }
 
     /// The new version's executions still running, if the gates read them.
     pub async fn still_running(&mut self) -> Vec<String> {
-        match self.gate.as_mut() {
-            Some(gate) => gate.still_running().await,
-            None => Vec::new(),
-        }
+        self.watch.still_running().await
     }
 
     /// Runs the steps the planner left (each weight above the new version's current one): the
@@ -127,7 +113,7 @@ impl<'a> Executor<'a> {
                     new_version: short_version(&self.new_version),
                     weight: step.weight,
                     pausing: self.pauses && i + 1 == steps.len(),
-                    due: SystemTime::now() + step.hold,
+                    due: self.clock.now() + step.hold,
                 }
                 .description(i + 1, steps.len(), self.alias.original_description())
             });
@@ -181,7 +167,7 @@ impl<'a> Executor<'a> {
         let polling = self.settings.polling;
         let mut next_poll = Instant::now() + polling;
         loop {
-            let wake = if self.watching() { next_poll.min(until) } else { until };
+            let wake = if self.watch.watching() { next_poll.min(until) } else { until };
             tokio::select! {
                 _ = sleep_until(wake) => {}
                 s = self.signals.next() => return Err(self.stop(Reason::Signal(s)).await),
@@ -189,7 +175,7 @@ impl<'a> Executor<'a> {
             if Instant::now() >= until {
                 return Ok(());
             }
-            self.poll().await?;
+            self.look().await?;
             // Reads keep their pace: after a slow one, the missed ticks are skipped, never made
             // up back to back (CloudWatch throttles).
             next_poll += polling;
@@ -200,33 +186,31 @@ impl<'a> Executor<'a> {
         }
     }
 
-    /// A fresh, successful alarm read with nothing in ALARM, or no going forward. Failed reads
-    /// are retried until the alarms have gone unread for `max_unmonitored`, then we roll back.
+    /// A fresh reading of every signal with nothing to say against going on, or no going
+    /// forward. Unread signals are read again until they have gone unread too long (see
+    /// [`Watch`]); too little evidence waits up to the extension, then is inconclusive.
     async fn gate(&mut self) -> Result<()> {
-        if !self.watching() {
+        if !self.watch.watching() {
             return Ok(());
         }
-        let retry = self.settings.polling.min(Duration::from_secs(5));
         let began = Instant::now();
-        let extension = self.gate.as_ref().map_or(Duration::ZERO, |g| g.rules().max_extension);
         loop {
-            let read = self.poll().await?;
-            // --min-executions asks for evidence of the new version once it has traffic: before
-            // the first weight change there is none to wait for.
+            let look = self.look().await?;
+            // The gates ask for evidence of the new version once it has traffic: before the
+            // first weight change there is none to wait for.
             let has_traffic = self.alias.routing().weight_of(&self.new_version) > 0;
-            if read && (self.finished >= self.min_executions() || !has_traffic) {
-                return Ok(());
-            }
-            // Too few executions yet: wait, polling, up to --max-extension; then inconclusive.
-            let wait = if read {
-                if began.elapsed() >= extension {
-                    let (have, need) = (self.finished, self.min_executions());
-                    let reason = Reason::Inconclusive { have, need, waited: began.elapsed() };
-                    return Err(self.stop(reason).await);
+            let wait = match look {
+                Look::Good { missing: None } => return Ok(()),
+                Look::Good { missing: Some(_) } if !has_traffic => return Ok(()),
+                Look::Good { missing: Some(what) } => {
+                    let extension = self.watch.extension();
+                    if began.elapsed() >= extension {
+                        let reason = Reason::Inconclusive { what, waited: began.elapsed() };
+                        return Err(self.stop(reason).await);
+                    }
+                    self.settings.polling.min(extension.saturating_sub(began.elapsed()))
                 }
-                self.settings.polling.min(extension.saturating_sub(began.elapsed()))
-            } else {
-                retry
+                Look::Unread | Look::Bad(_) => self.watch.retry_in(),
             };
             tokio::select! {
                 _ = sleep(wait) => {}
@@ -235,79 +219,36 @@ impl<'a> Executor<'a> {
         }
     }
 
-    /// Reads the alarms once. Ok(true): read, none firing. Ok(false): the read failed but the
-    /// unmonitored time is still within bounds. Err: we stopped (and rolled back if needed).
-    async fn poll(&mut self) -> Result<bool> {
-        // A read that outlives --max-unmonitored is cut there: waiting on it is being blind. (A
-        // read that starts past the bound, after a slow weight change, gets one polling interval.)
-        let bound = self.settings.max_unmonitored;
-        let now = Instant::now();
-        let deadline = match self.last_read_ok + bound {
-            at if at > now => at,
-            _ => now + self.settings.polling.min(bound),
-        };
-        let alarms = self.alarms;
-        let read = async {
-            let report = if alarms.is_empty() { Default::default() } else { alarms.read().await? };
-            let reading = match self.gate.as_mut() {
-                Some(gate) => Some(gate.read().await?),
-                None => None,
-            };
-            Ok::<_, anyhow::Error>((report, reading))
-        };
-        let read = tokio::select! {
-            r = tokio::time::timeout_at(deadline, read) => r.unwrap_or_else(|_| {
-                Err(anyhow::anyhow!("no answer within --max-unmonitored"))
-            }),
+    /// One look at the signals; a signal to stop, or a bad one, ends the deploy.
+    async fn look(&mut self) -> Result<Look> {
+        let look = tokio::select! {
+            look = self.watch.look() => look,
             s = self.signals.next() => return Err(self.stop(Reason::Signal(s)).await),
         };
-        let (report, reading) = match read {
-            Ok(read) => read,
-            Err(e) => return self.unread(format!("{e:#}")).await,
-        };
-        if let Some(reading) = reading {
-            let verdict = judge(self.gate.as_ref().expect("read").rules(), &reading);
-            self.finished = reading.new.finished;
-            self.reporter.emit(Event::ExecutionsRead { reading });
-            if let Verdict::Fail(evidence) = verdict {
-                self.reporter.emit(Event::ExecutionsFailed { evidence: evidence.clone() });
-                return Err(self.stop(Reason::Executions(evidence)).await);
-            }
+        match look {
+            Look::Bad(reason) => Err(self.stop(reason).await),
+            look => Ok(look),
         }
-        if !self.alarms.is_empty() {
-            let firing = report.firing();
-            self.reporter.emit(Event::AlarmsPolled { states: report.states });
-            if !firing.is_empty() {
-                self.reporter.emit(Event::AlarmFired { alarms: firing.clone() });
-                return Err(self.stop(Reason::Alarms(firing)).await);
-            }
-            // An alarm deleted mid-deploy is an alarm we can no longer read: not an all-clear.
-            if !report.missing.is_empty() {
-                let error = format!(
-                    "CloudWatch no longer has {} {}",
-                    if report.missing.len() == 1 { "alarm" } else { "alarms" },
-                    quoted_names(&report.missing)
-                );
-                return self.unread(error).await;
-            }
-        }
-        self.last_read_ok = Instant::now();
-        Ok(true)
     }
 
-    /// A read that failed or came back incomplete: fine while the alarms have been unread for
-    /// less than `--max-unmonitored`, then a rollback.
-    async fn unread(&mut self, error: String) -> Result<bool> {
-        let unmonitored = self.last_read_ok.elapsed();
-        self.reporter.emit(Event::AlarmReadFailed { error: error.clone(), unmonitored });
-        if unmonitored >= self.settings.max_unmonitored {
-            return Err(self.stop(Reason::Unmonitored { for_: unmonitored, error }).await);
-        }
-        Ok(false)
-    }
-
-    /// Ends the deploy early: rolls back if traffic moved, else leaves the alias as found.
+    /// Ends the deploy early: rolls back if traffic moved, else leaves the alias as found. A
+    /// failed gate's evidence is completed (failures described) only after the rollback call.
     async fn stop(&mut self, reason: Reason) -> anyhow::Error {
+        let evidence = match &reason {
+            Reason::Executions(evidence) => Some(evidence.clone()),
+            _ => None,
+        };
+        let err = self.stop_now(reason).await;
+        let Some(first) = evidence else { return err };
+        let full = self.watch.evidence().await.unwrap_or_else(|| first.clone());
+        self.reporter.emit(Event::ExecutionsFailed { evidence: full.clone() });
+        match err.downcast::<Failure>() {
+            Ok(f) => Failure::err(f.code, f.message.replacen(&first, &full, 1)),
+            Err(err) => err,
+        }
+    }
+
+    async fn stop_now(&mut self, reason: Reason) -> anyhow::Error {
         if self.shifted {
             return self.roll_back(reason).await;
         }

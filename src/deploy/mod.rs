@@ -8,6 +8,9 @@ mod dry_run;
 pub mod executor;
 mod outcome;
 mod publish;
+mod watch;
+
+use std::time::{Duration, SystemTime};
 
 use anyhow::Result;
 use aws_sdk_sfn::types::StateMachineType;
@@ -39,6 +42,7 @@ pub struct Deploy<'a> {
 
 impl Deploy<'_> {
     pub async fn run(mut self) -> Result<Outcome> {
+        // The checks retry as every call does; the watch reads at its own pace (see `watch`).
         let alarms = AlarmChecker::new(&self.clients.cloudwatch, &self.cfg.alarms);
         let mut watch = self.signals.clone();
         // Before any change a signal stops at once; `biased` makes one already received win.
@@ -68,9 +72,11 @@ impl Deploy<'_> {
         }
         let decision =
             plan::decide(checked.routing(), &Target::Known(new_version.clone()), &cfg.steps, cfg.options);
-        if matches!(decision, Decision::CreateAlias | Decision::Shift(_)) {
-            self.smoke(&checked, &new_version).await?;
-        }
+        let smoke_starts = if matches!(decision, Decision::CreateAlias | Decision::Shift(_)) {
+            self.smoke(&checked, &new_version).await?
+        } else {
+            Vec::new()
+        };
         match decision {
             Decision::Refuse(refusal) => Err(self.refusal(&refusal, &checked)),
             Decision::CreateAlias => {
@@ -88,15 +94,16 @@ impl Deploy<'_> {
                 Ok(Outcome::NothingToDo { alias: cfg.alias.clone(), version: new_version, pruned })
             }
             Decision::AlreadyPaused { old, new, weight } => Ok(self.paused(&old, &new, weight, true)),
-            Decision::Shift(shift) => self.shift(&checked, &alarms, shift, new_version).await,
+            Decision::Shift(shift) => self.shift(&checked, shift, new_version, &smoke_starts).await,
         }
     }
 
-    /// `--smoke-input`: the new version runs each input before any traffic moves.
-    async fn smoke(&self, checked: &Checked, new_version: &str) -> Result<()> {
+    /// `--smoke-input`: the new version runs each input before any traffic moves. Returns when
+    /// each started (AWS's time).
+    async fn smoke(&self, checked: &Checked, new_version: &str) -> Result<Vec<SystemTime>> {
         let cfg = self.cfg;
         if cfg.smoke_inputs.is_empty() {
-            return Ok(());
+            return Ok(Vec::new());
         }
         let smoke = crate::smoke::run(
             &self.clients.sfn, new_version, &checked.info.kind, &cfg.smoke_inputs, cfg.smoke_timeout,
@@ -113,9 +120,9 @@ impl Deploy<'_> {
     async fn shift(
         &mut self,
         checked: &Checked,
-        alarms: &AlarmChecker,
         shift: Shift,
         new_version: String,
+        smoke_starts: &[SystemTime],
     ) -> Result<Outcome> {
         let cfg = self.cfg;
         let Some(found) = &checked.alias else {
@@ -133,7 +140,7 @@ impl Deploy<'_> {
             from_weight,
         });
         let began = Instant::now();
-        let gate = self.gate(checked, found, &old, &new_version).await;
+        let gate = self.gate(checked, found, (&old, &new_version), smoke_starts).await;
         let job = Job {
             alias: AliasHandle::new(&self.clients.sfn, found, checked.alias_read_at),
             old_version: old.clone(),
@@ -142,12 +149,14 @@ impl Deploy<'_> {
             gate,
             alarms_read_at: checked.alarm_report.as_ref().map(|(_, at)| *at),
         };
+        let alarms = AlarmChecker::new(&self.clients.watch.cloudwatch, &cfg.alarms);
         let context = Context {
-            alarms,
+            alarms: &alarms,
             settings: cfg.watch,
             reporter: self.reporter,
             signals: &mut self.signals,
             aws_cli: &self.clients.aws_cli,
+            clock: &self.clients.clock,
         };
         let mut executor = Executor::new(job, context);
         if let Err(e) = executor.run(&steps).await {
@@ -171,32 +180,41 @@ impl Deploy<'_> {
     }
 
     /// The health gates, when any is on: by listing executions (STANDARD), or by metrics
-    /// (EXPRESS). A STANDARD deploy first looks at who calls the state machine.
-    async fn gate(&self, checked: &Checked, found: &AliasInfo, old: &str, new: &str) -> Option<Gate> {
+    /// (EXPRESS). A STANDARD deploy first looks at who calls the state machine. The window
+    /// begins now, AWS's time (a second early: `Date` headers have whole seconds).
+    async fn gate(
+        &self,
+        checked: &Checked,
+        found: &AliasInfo,
+        versions: (&str, &str),
+        smoke_starts: &[SystemTime],
+    ) -> Option<Gate> {
         let cfg = self.cfg;
         if !cfg.gates.any() {
             return None;
         }
-        let sfn = &self.clients.sfn;
+        let watch = &self.clients.watch;
+        let clock = &self.clients.clock;
         let sm_arn = &checked.versions.state_machine_arn;
-        let since = std::time::SystemTime::now();
+        let since = clock.now() - Duration::from_secs(1);
         if checked.info.kind == StateMachineType::Express {
             tracing::info!(
                 "EXPRESS: the gates read the versions' AWS/States metrics, which are best-effort and \
                  arrive a minute or more late"
             );
+            let window = (since, smoke_starts);
             return Some(Gate::Metrics(MetricsGate::new(
-                &self.clients.cloudwatch, sm_arn, old, new, cfg.gates, since,
+                &watch.cloudwatch, clock, sm_arn, versions, cfg.gates, window,
             )));
         }
-        match gates::recent_traffic(sfn, sm_arn, &found.arn).await {
+        match gates::recent_traffic(&watch.sfn, sm_arn, &found.arn).await {
             Ok((through_alias, other)) if other > through_alias => self
                 .reporter
                 .emit(Event::TrafficBypassesAlias { alias: cfg.alias.clone(), through_alias, other }),
             Ok(_) => {}
             Err(e) => tracing::warn!("could not look at the recent executions: {e:#}"),
         }
-        Some(Gate::Executions(ExecutionGate::new(sfn, &found.arn, old, new, cfg.gates, since)))
+        Some(Gate::Executions(ExecutionGate::new(&watch.sfn, clock, &found.arn, versions, cfg.gates, since)))
     }
 
     /// The deploy stops at `--pause-at` with the alias split on purpose: say so, with the

@@ -1,15 +1,21 @@
 //! The gates of an EXPRESS workflow, which cannot be listed: its per-version `AWS/States`
 //! metrics, best-effort and a minute or more late. No data is never taken for zero failures.
+//!
+//! The versions' metrics are read with the documented dimensions (`StateMachineArn` and the
+//! version's number as `Version`) from the first read. `ListMetrics` can take up to 15 minutes to
+//! list a new metric, so it only serves as a fallback, at most once a minute, to find other
+//! spellings (a `Version` written as the version's ARN) while a version shows no data.
 
 use std::collections::HashMap;
 use std::time::{Duration, SystemTime};
 
 use anyhow::Result;
-use aws_sdk_cloudwatch::types::{Dimension, Metric, MetricDataQuery, MetricStat};
+use aws_sdk_cloudwatch::types::{Dimension, DimensionFilter, Metric, MetricDataQuery, MetricStat};
 
-use super::{Reading, Rules, Tally};
-use crate::arn::names_version;
+use super::{DurationCheck, REFERENCE_MIN, Reading, Rules, Tally};
+use crate::arn::{names_version, version_number};
 use crate::aws::AwsResultExt;
+use crate::clock::ServerClock;
 
 /// The AWS/States metrics of finished executions, and whether each counts as a failure.
 const OUTCOMES: [(&str, &str, bool); 4] = [
@@ -19,6 +25,11 @@ const OUTCOMES: [(&str, &str, bool); 4] = [
     ("ExecutionsAborted", "ABORTED", true),
 ];
 
+/// How often `ListMetrics` may look for other dimensions while a version has no data.
+const DISCOVER_EVERY: Duration = Duration::from_secs(60);
+
+type Dims = Vec<(String, String)>;
+
 /// Whether a metric's dimensions are those of `version_arn` of `state_machine_arn`: a
 /// `StateMachineArn` of the state machine and a `Version` that is its number or its ARN.
 pub fn dimensions_match(dimensions: &[(String, String)], state_machine_arn: &str, version_arn: &str) -> bool {
@@ -27,47 +38,69 @@ pub fn dimensions_match(dimensions: &[(String, String)], state_machine_arn: &str
         && get("Version").is_some_and(|v| names_version(v, version_arn))
 }
 
+/// The documented dimensions of a version's metrics.
+fn documented(state_machine_arn: &str, version_arn: &str) -> Dims {
+    let version = version_number(version_arn).map_or_else(|| version_arn.to_string(), |n| n.to_string());
+    vec![("StateMachineArn".into(), state_machine_arn.into()), ("Version".into(), version)]
+}
+
 /// The gates of one deploy of an EXPRESS state machine, from CloudWatch metrics.
 #[derive(Debug)]
 pub struct MetricsGate {
     cloudwatch: aws_sdk_cloudwatch::Client,
+    clock: ServerClock,
     state_machine_arn: String,
     pub rules: Rules,
     since: SystemTime,
     versions: [String; 2],
-    /// The exact dimensions found for [new, old], once found.
-    dimensions: [Option<Vec<(String, String)>>; 2],
+    /// The dimension sets to read for [new, old]: the documented one, then any found.
+    dimensions: [Vec<Dims>; 2],
+    /// When `ListMetrics` last looked for other dimensions.
+    discovered_at: Option<tokio::time::Instant>,
+    /// Smoke executions of the new version counted by the window's first minute: not traffic
+    /// through the alias, so taken off its successes.
+    smoke_in_window: u32,
+    /// The old version's median duration over the hour before and how many it was drawn from.
+    reference: Option<(Duration, u32)>,
+}
+
+/// One version's sums: per outcome, and its durations when asked.
+#[derive(Debug, Default)]
+struct Sums {
+    outcomes: [f64; 4],
+    data: bool,
 }
 
 impl MetricsGate {
+    /// `smoke_starts`: when the new version's smoke executions started (AWS's time).
     pub fn new(
         cloudwatch: &aws_sdk_cloudwatch::Client,
+        clock: &ServerClock,
         state_machine_arn: &str,
-        old: &str,
-        new: &str,
+        (old, new): (&str, &str),
         rules: Rules,
-        since: SystemTime,
+        (since, smoke_starts): (SystemTime, &[SystemTime]),
     ) -> Self {
+        let window = minute_floor(since);
         MetricsGate {
             cloudwatch: cloudwatch.clone(),
+            clock: clock.clone(),
             state_machine_arn: state_machine_arn.to_string(),
             rules,
             since,
+            dimensions: [vec![documented(state_machine_arn, new)], vec![documented(state_machine_arn, old)]],
             versions: [new.to_string(), old.to_string()],
-            dimensions: [None, None],
+            discovered_at: None,
+            smoke_in_window: smoke_starts.iter().filter(|s| **s >= window).count() as u32,
+            reference: None,
         }
     }
 
-    /// Finds the versions' metric dimensions (`ListMetrics`) until found: a version's metrics
-    /// appear only once it has run.
+    /// Looks for other spellings of the versions' dimensions (`ListMetrics`).
     async fn discover(&mut self) -> Result<()> {
-        if self.dimensions.iter().all(Option::is_some) {
-            return Ok(());
-        }
-        let filter = aws_sdk_cloudwatch::types::DimensionFilter::builder()
-            .name("StateMachineArn")
-            .value(&self.state_machine_arn)
-            .build();
+        self.discovered_at = Some(tokio::time::Instant::now());
+        let filter =
+            DimensionFilter::builder().name("StateMachineArn").value(&self.state_machine_arn).build();
         let mut pages = self
             .cloudwatch
             .list_metrics()
@@ -79,7 +112,7 @@ impl MetricsGate {
         while let Some(page) = pages.next().await {
             let page = page.aws_context(|| "finding the versions' metrics (cloudwatch:ListMetrics)")?;
             for metric in page.metrics() {
-                let dims: Vec<(String, String)> = metric
+                let dims: Dims = metric
                     .dimensions()
                     .iter()
                     .map(|d| {
@@ -87,10 +120,9 @@ impl MetricsGate {
                     })
                     .collect();
                 for (i, version) in self.versions.iter().enumerate() {
-                    if self.dimensions[i].is_none()
-                        && dimensions_match(&dims, &self.state_machine_arn, version)
-                    {
-                        self.dimensions[i] = Some(dims.clone());
+                    let known = self.dimensions[i].iter().any(|d| same_dims(d, &dims));
+                    if !known && dimensions_match(&dims, &self.state_machine_arn, version) {
+                        self.dimensions[i].push(dims.clone());
                     }
                 }
             }
@@ -101,59 +133,170 @@ impl MetricsGate {
     /// Sums each outcome metric of both versions since the deploy began (from the start of its
     /// minute: metrics come by the minute).
     pub async fn read(&mut self) -> Result<Reading> {
-        self.discover().await?;
+        let mut sums = self.sums().await?;
+        let quiet = sums.iter().any(|s| !s.data);
+        if quiet && self.discovered_at.is_none_or(|at| at.elapsed() >= DISCOVER_EVERY) {
+            let before = self.dimensions.iter().map(Vec::len).sum::<usize>();
+            self.discover().await?;
+            if self.dimensions.iter().map(Vec::len).sum::<usize>() > before {
+                sums = self.sums().await?;
+            }
+        }
+        let mut new = tally(&self.versions[0], &sums[0]);
+        // The smoke runs all succeeded, on the version's ARN, before any traffic moved.
+        let smoke = self.smoke_in_window.min(new.finished);
+        new.finished -= smoke;
+        let mut reading = Reading::of(new, tally(&self.versions[1], &sums[1]));
+        if let Some(increase) = self.rules.max_duration_increase {
+            reading.durations = self.duration_check(increase).await?;
+        }
+        Ok(reading.with_intervals(&self.rules))
+    }
+
+    /// Per version: the sums of the first dimension set that has data.
+    async fn sums(&self) -> Result<[Sums; 2]> {
         let mut queries = Vec::new();
-        // Query id → (version, outcome): where each result's sum goes.
-        let mut ids: HashMap<String, (usize, usize)> = HashMap::new();
-        for (v, dims) in self.dimensions.iter().enumerate() {
-            let Some(dims) = dims else { continue };
-            for (m, (metric, _, _)) in OUTCOMES.iter().enumerate() {
-                let id = format!("v{v}m{m}");
-                ids.insert(id.clone(), (v, m));
-                queries.push(sum_query(id, metric, dims));
-            }
-        }
-        let mut sums = [[0.0f64; 4]; 2];
-        if !queries.is_empty() {
-            let minute =
-                self.since.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default().as_secs() / 60 * 60;
-            let start = SystemTime::UNIX_EPOCH + Duration::from_secs(minute);
-            let end = SystemTime::now() + Duration::from_secs(60);
-            let mut pages = self
-                .cloudwatch
-                .get_metric_data()
-                .set_metric_data_queries(Some(queries))
-                .start_time(aws_sdk_cloudwatch::primitives::DateTime::from(start))
-                .end_time(aws_sdk_cloudwatch::primitives::DateTime::from(end))
-                .into_paginator()
-                .send();
-            while let Some(page) = pages.next().await {
-                let page = page.aws_context(|| "reading the versions' metrics (cloudwatch:GetMetricData)")?;
-                for result in page.metric_data_results() {
-                    if let Some(&(v, m)) = ids.get(result.id().unwrap_or_default()) {
-                        sums[v][m] += result.values().iter().sum::<f64>();
-                    }
+        // Query id → (version, dimension set, outcome): where each result's sum goes.
+        let mut ids: HashMap<String, (usize, usize, usize)> = HashMap::new();
+        for (v, sets) in self.dimensions.iter().enumerate() {
+            for (d, dims) in sets.iter().enumerate() {
+                for (m, (metric, _, _)) in OUTCOMES.iter().enumerate() {
+                    let id = format!("v{v}d{d}m{m}");
+                    ids.insert(id.clone(), (v, d, m));
+                    queries.push(query(id, metric, dims, "Sum", 60));
                 }
             }
         }
-        let tally = |v: usize| {
-            let mut t = Tally { version: self.versions[v].clone(), ..Tally::default() };
-            for (m, (_, name, failure)) in OUTCOMES.iter().enumerate() {
-                let n = sums[v][m].max(0.0).round() as u32;
-                t.finished += n;
-                if *failure && n > 0 {
-                    t.failed += n;
-                    t.errors.insert((*name).to_string(), n);
-                }
+        let window = minute_floor(self.since);
+        let results = self.metric_data(queries, window).await?;
+        let mut by_set: HashMap<(usize, usize), Sums> = HashMap::new();
+        for (id, values) in results {
+            if let Some(&(v, d, m)) = ids.get(&id) {
+                let sums = by_set.entry((v, d)).or_default();
+                sums.outcomes[m] += values.iter().sum::<f64>();
+                sums.data |= !values.is_empty();
             }
-            t
+        }
+        let mut pick = |v: usize| {
+            (0..self.dimensions[v].len())
+                .find_map(|d| by_set.remove(&(v, d)).filter(|s| s.data))
+                .unwrap_or_default()
         };
-        Ok(Reading { new: tally(0), old: tally(1), old_includes_before: false })
+        Ok([pick(0), pick(1)])
+    }
+
+    /// `GetMetricData` from `start` to a minute past now (AWS's time), every page: each
+    /// query's values.
+    async fn metric_data(
+        &self,
+        queries: Vec<MetricDataQuery>,
+        start: SystemTime,
+    ) -> Result<Vec<(String, Vec<f64>)>> {
+        let end = self.clock.now() + Duration::from_secs(60);
+        self.metric_data_between(queries, start, end).await
+    }
+
+    async fn metric_data_between(
+        &self,
+        queries: Vec<MetricDataQuery>,
+        start: SystemTime,
+        end: SystemTime,
+    ) -> Result<Vec<(String, Vec<f64>)>> {
+        use aws_sdk_cloudwatch::primitives::DateTime;
+        let mut results = Vec::new();
+        if queries.is_empty() {
+            return Ok(results);
+        }
+        let mut pages = self
+            .cloudwatch
+            .get_metric_data()
+            .set_metric_data_queries(Some(queries))
+            .start_time(DateTime::from(start))
+            .end_time(DateTime::from(end))
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.aws_context(|| "reading the versions' metrics (cloudwatch:GetMetricData)")?;
+            for r in page.metric_data_results() {
+                results.push((r.id().unwrap_or_default().to_string(), r.values().to_vec()));
+            }
+        }
+        Ok(results)
+    }
+
+    /// `--max-duration-increase` from the `ExecutionTime` metric: the old version's median over
+    /// the hour before (`p50`), and the share of the new version's executions since the deploy
+    /// began above that plus the increase (percentile rank, `PR(:limit)`).
+    async fn duration_check(&mut self, increase: f64) -> Result<Option<DurationCheck>> {
+        let old_dims = self.dimensions[1][0].clone();
+        if self.reference.is_none() {
+            let queries = vec![
+                query("p50".into(), "ExecutionTime", &old_dims, "p50", 3600),
+                query("n".into(), "ExecutionTime", &old_dims, "SampleCount", 3600),
+            ];
+            let from = self.since.checked_sub(Duration::from_secs(3600)).unwrap_or(self.since);
+            let results = self.metric_data_between(queries, from, self.since).await?;
+            let value =
+                |id: &str| results.iter().find(|(i, _)| i == id).and_then(|(_, v)| v.first().copied());
+            if let (Some(median), Some(n)) = (value("p50"), value("n"))
+                && n >= REFERENCE_MIN as f64
+            {
+                self.reference = Some((Duration::from_secs_f64(median.max(0.0) / 1000.0), n as u32));
+            }
+        }
+        let Some((median, n)) = self.reference else { return Ok(None) };
+        let limit = median.mul_f64(1.0 + increase / 100.0);
+        let new_dims = self.dimensions[0][0].clone();
+        let rank = format!("PR(:{})", limit.as_millis());
+        let window = self.clock.now().duration_since(minute_floor(self.since)).unwrap_or_default();
+        let period = (window.as_secs() / 60 + 2) * 60;
+        let queries = vec![
+            query("pr".into(), "ExecutionTime", &new_dims, &rank, period as i32),
+            query("n".into(), "ExecutionTime", &new_dims, "SampleCount", period as i32),
+        ];
+        let results = self.metric_data(queries, minute_floor(self.since)).await?;
+        let sum = |id: &str| -> f64 { results.iter().filter(|(i, _)| i == id).flat_map(|(_, v)| v).sum() };
+        let settled = sum("n").round() as u32;
+        let within = (sum("pr") / 100.0 * f64::from(settled)).round() as u32;
+        Ok(Some(DurationCheck {
+            limit,
+            settled,
+            slower: settled.saturating_sub(within),
+            old: (median, median, n as usize),
+        }))
     }
 }
 
-/// The per-minute sum of one `AWS/States` metric with these dimensions.
-fn sum_query(id: String, metric: &str, dims: &[(String, String)]) -> MetricDataQuery {
+/// A version's tally from its outcome sums.
+fn tally(version: &str, sums: &Sums) -> Tally {
+    let mut t = Tally { version: version.to_string(), ..Tally::default() };
+    for (m, (_, name, failure)) in OUTCOMES.iter().enumerate() {
+        let n = sums.outcomes[m].max(0.0).round() as u32;
+        t.finished += n;
+        if *failure && n > 0 {
+            t.failed += n;
+            t.errors.insert((*name).to_string(), n);
+        }
+    }
+    t
+}
+
+fn same_dims(a: &Dims, b: &Dims) -> bool {
+    let mut a = a.clone();
+    let mut b = b.clone();
+    a.sort();
+    b.sort();
+    a == b
+}
+
+/// The start of `t`'s minute.
+fn minute_floor(t: SystemTime) -> SystemTime {
+    let secs = t.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default().as_secs();
+    SystemTime::UNIX_EPOCH + Duration::from_secs(secs / 60 * 60)
+}
+
+/// One statistic of one `AWS/States` metric with these dimensions, per `period` seconds.
+fn query(id: String, metric: &str, dims: &[(String, String)], stat: &str, period: i32) -> MetricDataQuery {
     let dimensions: Vec<Dimension> =
         dims.iter().map(|(n, val)| Dimension::builder().name(n).value(val).build()).collect();
     let metric = Metric::builder()
@@ -163,7 +306,7 @@ fn sum_query(id: String, metric: &str, dims: &[(String, String)]) -> MetricDataQ
         .build();
     MetricDataQuery::builder()
         .id(id)
-        .metric_stat(MetricStat::builder().metric(metric).period(60).stat("Sum").build())
+        .metric_stat(MetricStat::builder().metric(metric).period(period).stat(stat).build())
         .build()
 }
 
@@ -191,5 +334,12 @@ mod metric_tests {
         let other =
             vec![("StateMachineArn".to_string(), format!("{sm}2")), ("Version".to_string(), "7".to_string())];
         assert!(!dimensions_match(&other, sm, &v7));
+        assert_eq!(documented(sm, &v7), dims("7"), "read straight away, no ListMetrics first");
+    }
+
+    #[test]
+    fn windows_start_on_the_minute() {
+        let t = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_059);
+        assert_eq!(minute_floor(t), SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000));
     }
 }

@@ -74,9 +74,15 @@ pub enum Event {
     AlarmsPolled {
         states: Vec<AlarmState>,
     },
-    AlarmReadFailed {
+    /// A health signal (alarms, executions, metrics) could not be read.
+    SignalReadFailed {
+        signal: String,
+        cause: ReadCause,
         error: String,
+        /// How long the signal has had no answer (throttles are answers).
         unmonitored: Duration,
+        /// How long it has been throttled without a reading.
+        throttled: Duration,
     },
     AlarmFired {
         alarms: Vec<String>,
@@ -122,6 +128,28 @@ pub enum Event {
     },
 }
 
+/// Why a health signal could not be read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReadCause {
+    /// The service throttled the read: it is up, and asks for fewer calls.
+    Throttled,
+    /// No answer in time.
+    TimedOut,
+    /// Any other error.
+    Error,
+}
+
+impl ReadCause {
+    /// `throttled`, `no answer`, `error`
+    pub fn name(self) -> &'static str {
+        match self {
+            ReadCause::Throttled => "throttled",
+            ReadCause::TimedOut => "no answer",
+            ReadCause::Error => "error",
+        }
+    }
+}
+
 impl Event {
     pub fn kind(&self) -> &'static str {
         match self {
@@ -134,7 +162,7 @@ impl Event {
             Event::NothingToDo { .. } => "nothing_to_do",
             Event::WeightsChanged { .. } => "weights_changed",
             Event::AlarmsPolled { .. } => "alarms_polled",
-            Event::AlarmReadFailed { .. } => "alarm_read_failed",
+            Event::SignalReadFailed { .. } => "signal_read_failed",
             Event::AlarmFired { .. } => "alarm_fired",
             Event::ExecutionsRead { .. } => "executions_read",
             Event::ExecutionsFailed { .. } => "executions_failed",
@@ -205,14 +233,19 @@ pub(crate) mod tests {
                 remaining: Duration::from_secs(5),
             },
             Event::AlarmsPolled { states: vec![state] },
-            Event::AlarmReadFailed { error: "HTTP 500".into(), unmonitored: Duration::from_secs(2) },
+            Event::SignalReadFailed {
+                signal: "alarms".into(),
+                cause: ReadCause::Throttled,
+                error: "HTTP 400".into(),
+                unmonitored: Duration::ZERO,
+                throttled: Duration::from_secs(2),
+            },
             Event::AlarmFired { alarms: vec!["errors".into()] },
             Event::ExecutionsRead {
-                reading: Reading {
-                    new: Tally { version: v(2), finished: 3, failed: 1, ..Default::default() },
-                    old: Tally { version: v(1), finished: 30, ..Default::default() },
-                    old_includes_before: false,
-                },
+                reading: Reading::of(
+                    Tally { version: v(2), finished: 3, failed: 1, ..Default::default() },
+                    Tally { version: v(1), finished: 30, ..Default::default() },
+                ),
             },
             Event::ExecutionsFailed { evidence: "v2: 1 of 3 failed".into() },
             Event::StillRunning { version: v(2), executions: vec!["arn:exec".into()] },
@@ -240,7 +273,7 @@ pub(crate) mod tests {
             Event::NothingToDo { .. } => 6,
             Event::WeightsChanged { .. } => 7,
             Event::AlarmsPolled { .. } => 8,
-            Event::AlarmReadFailed { .. } => 9,
+            Event::SignalReadFailed { .. } => 9,
             Event::AlarmFired { .. } => 10,
             Event::ExecutionsRead { .. } => 11,
             Event::ExecutionsFailed { .. } => 12,

@@ -135,7 +135,7 @@ fn steps_table(timeline: &[(Duration, Event)]) -> Option<String> {
                         .join(", ");
                 }
             }
-            Event::AlarmReadFailed { error, .. } => {
+            Event::SignalReadFailed { signal, error, .. } if signal == "alarms" => {
                 if let Some(row) = rows.last_mut() {
                     row.reads += 1;
                     row.failed += 1;
@@ -372,7 +372,13 @@ mod tests {
             (ms(60_060), Event::AlarmsPolled { states: states("OK") }),
             (
                 ms(120_070),
-                Event::AlarmReadFailed { error: "DescribeAlarms: HTTP 503".into(), unmonitored: ms(60_000) },
+                Event::SignalReadFailed {
+                    signal: "alarms".into(),
+                    cause: crate::report::event::ReadCause::Error,
+                    error: "DescribeAlarms: HTTP 503".into(),
+                    unmonitored: ms(60_000),
+                    throttled: Duration::ZERO,
+                },
             ),
             (ms(180_080), Event::AlarmsPolled { states: states("ALARM") }),
             (ms(180_081), Event::AlarmFired { alarms: vec!["orders-errors".into()] }),

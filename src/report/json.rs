@@ -108,9 +108,13 @@ pub fn fields(event: &Event) -> Value {
         Event::AlarmsPolled { states } => json!({
             "alarms": alarms(states),
         }),
-        Event::AlarmReadFailed { error, unmonitored } => {
-            json!({"error": error, "unmonitored_seconds": unmonitored.as_secs_f64()})
-        }
+        Event::SignalReadFailed { signal, cause, error, unmonitored, throttled } => json!({
+            "signal": signal,
+            "cause": cause.name().replace(' ', "_"),
+            "error": error,
+            "unmonitored_seconds": unmonitored.as_secs_f64(),
+            "throttled_seconds": throttled.as_secs_f64(),
+        }),
         Event::AlarmFired { alarms } => json!({"alarms": alarms}),
         Event::ExecutionsRead { reading } => {
             let tally = |t: &Tally| {

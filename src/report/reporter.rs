@@ -91,7 +91,7 @@ impl Reporter {
             | Event::TrafficBypassesAlias { .. }
             | Event::RollingBack { .. }
             | Event::RolledBack { .. }
-            | Event::AlarmReadFailed { .. } => Level::Warn,
+            | Event::SignalReadFailed { .. } => Level::Warn,
             Event::Failed { .. } => Level::Silent,
             // The first poll and every change are progress; an unchanged poll is detail (-v).
             Event::AlarmsPolled { states } if self.differs_from_last(event) => {

@@ -3,6 +3,7 @@
 use std::fmt;
 
 use super::Event;
+use super::event::ReadCause;
 use crate::arn::short_version;
 use crate::gates::alarms::without_data_warning;
 use crate::routing::Routing;
@@ -72,8 +73,12 @@ impl fmt::Display for Event {
                 }
                 text
             }
-            Event::AlarmReadFailed { error, unmonitored } => {
-                format!("could not read alarms ({error}); unmonitored for {}", human(*unmonitored))
+            Event::SignalReadFailed { signal, cause, error, unmonitored, throttled } => {
+                let blind = match cause {
+                    ReadCause::Throttled => format!("throttled for {}: polling slower", human(*throttled)),
+                    _ => format!("unmonitored for {}", human(*unmonitored)),
+                };
+                format!("could not read {signal} ({}: {error}); {blind}", cause.name())
             }
             Event::AlarmFired { alarms } => format!("alarm in ALARM: {}", alarms.join(", ")),
             Event::ExecutionsRead { reading } => format!("executions through the alias: {reading}"),

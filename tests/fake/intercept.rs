@@ -35,7 +35,8 @@ pub enum Reply<O, E> {
 /// What the connector does instead of answering with the modeled reply.
 #[derive(Clone, Debug)]
 pub enum Raw {
-    Status(u16, String),
+    /// A status, a body and its content type.
+    Status(u16, Vec<u8>, &'static str),
     /// Never answers: the SDK's per-attempt timeout has to cut it.
     Hang,
 }
@@ -98,10 +99,18 @@ struct FaultResponse(Raw);
 /// After an attempt's reply is computed: how long its answer should take (a slow call).
 pub type DelayFn = Arc<dyn Fn() -> Option<Duration> + Send + Sync>;
 
+/// AWS's time now, for each answer's `Date` header.
+pub type DateFn = Arc<dyn Fn() -> std::time::SystemTime + Send + Sync>;
+
 pub struct FakeInterceptor {
     handlers: Vec<Handler>,
     delay: DelayFn,
+    date: DateFn,
 }
+
+/// The `Date` header an answer carries, on the request.
+#[derive(Clone)]
+struct ServerDate(std::time::SystemTime);
 
 /// How long the connector waits before answering, carried on the request.
 #[derive(Clone)]
@@ -114,8 +123,8 @@ impl fmt::Debug for FakeInterceptor {
 }
 
 impl FakeInterceptor {
-    pub fn new(handlers: Vec<Handler>, delay: DelayFn) -> Self {
-        FakeInterceptor { handlers, delay }
+    pub fn new(handlers: Vec<Handler>, delay: DelayFn, date: DateFn) -> Self {
+        FakeInterceptor { handlers, delay, date }
     }
 }
 
@@ -158,6 +167,7 @@ impl Intercept for FakeInterceptor {
         if let Some(d) = (self.delay)() {
             context.request_mut().add_extension(Delay(d));
         }
+        context.request_mut().add_extension(ServerDate((self.date)()));
         cfg.interceptor_state().store_put(pending);
         Ok(())
     }
@@ -189,19 +199,31 @@ impl HttpConnector for FakeConnector {
     fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
         let fault = request.extension::<FaultResponse>().cloned();
         let delay = request.extension::<Delay>().cloned();
+        let date = request.extension::<ServerDate>().cloned();
         HttpConnectorFuture::new(async move {
             if let Some(Delay(d)) = delay {
                 tokio::time::sleep(d).await;
             }
-            let (status, body) = match fault {
+            let (status, body, content_type) = match fault {
                 Some(FaultResponse(Raw::Hang)) => {
                     tokio::time::sleep(Duration::from_secs(24 * 3600)).await;
-                    (504, String::new())
+                    (504, Vec::new(), "text/plain")
                 }
-                Some(FaultResponse(Raw::Status(status, body))) => (status, body),
-                None => (200, "{}".to_string()),
+                Some(FaultResponse(Raw::Status(status, body, content_type))) => (status, body, content_type),
+                None => (200, b"{}".to_vec(), "application/x-amz-json-1.0"),
             };
-            Ok(HttpResponse::new(StatusCode::try_from(status).unwrap(), SdkBody::from(body)))
+            let mut response = HttpResponse::new(StatusCode::try_from(status).unwrap(), SdkBody::from(body));
+            response.headers_mut().insert("content-type", content_type);
+            if content_type == "application/cbor" {
+                response.headers_mut().insert("smithy-protocol", "rpc-v2-cbor");
+            }
+            if let Some(ServerDate(date)) = date {
+                let date = aws_smithy_types::DateTime::from(date)
+                    .fmt(aws_smithy_types::date_time::Format::HttpDate)
+                    .expect("a date");
+                response.headers_mut().insert("date", date);
+            }
+            Ok(response)
         })
     }
 }

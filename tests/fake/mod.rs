@@ -53,9 +53,11 @@ use aws_smithy_types::retry::RetryConfig;
 use aws_smithy_types::timeout::TimeoutConfig;
 use tokio::time::Instant;
 
+use aws_sdk_sfn::config::retry::RetryPartition;
 use clap::Parser;
-use sfndeploy::aws::{AwsFlags, Clients};
+use sfndeploy::aws::{AwsFlags, Clients, Watchers};
 use sfndeploy::cli::Cli;
+use sfndeploy::clock::ServerClock;
 use sfndeploy::config::{DeployConfig, Invocation};
 use sfndeploy::deploy::{Deploy, Outcome};
 use sfndeploy::exit_code::{ExitCode, exit_code_of};
@@ -197,8 +199,23 @@ pub struct Execution {
     pub start: std::time::SystemTime,
     /// Virtual time since the fake was made.
     pub at: Duration,
+    /// How long it runs: RUNNING until then, `status` after.
+    pub took: Duration,
+    /// How often it was redriven.
+    pub redrive_count: i32,
     pub error: Option<String>,
     pub cause: Option<String>,
+}
+
+impl Execution {
+    /// Its status at virtual time `now`, and when it stopped if it has.
+    pub fn status_at(&self, now: Duration) -> (&str, Option<std::time::SystemTime>) {
+        if now < self.at + self.took {
+            ("RUNNING", None)
+        } else {
+            (self.status.as_str(), Some(self.start + self.took))
+        }
+    }
 }
 
 pub struct State {
@@ -232,6 +249,10 @@ pub struct State {
     start: Instant,
     /// Set by a `Slow` fault for the attempt being answered.
     delay: Option<Duration>,
+    /// How far AWS's clock is behind the runner's (the runner's clock runs ahead).
+    pub aws_behind: Duration,
+    /// Whether `ListExecutions` takes an alias ARN (AWS: yes; the emulator refuses it).
+    pub alias_listing: bool,
 }
 
 #[derive(Clone)]
@@ -277,6 +298,8 @@ impl Fake {
             hook: None,
             start: Instant::now(),
             delay: None,
+            aws_behind: Duration::ZERO,
+            alias_listing: true,
         })))
     }
 
@@ -332,6 +355,18 @@ impl Fake {
         error: Option<&str>,
         ago: Duration,
     ) -> String {
+        self.execution_taking(version, alias, (status, error), ago, Duration::ZERO)
+    }
+
+    /// [`Fake::execution`] that runs for `took` (from its start `ago` before now).
+    pub fn execution_taking(
+        &self,
+        version: u32,
+        alias: Option<&str>,
+        (status, error): (&str, Option<&str>),
+        ago: Duration,
+        took: Duration,
+    ) -> String {
         let mut s = self.state();
         let arn = format!(
             "arn:{}:states:{}:{ACCOUNT}:execution:{}:exec-{}",
@@ -342,13 +377,16 @@ impl Fake {
         );
         let alias = alias.map(|a| format!("{}:{a}", s.sm_arn));
         let elapsed = s.start.elapsed();
+        let aws_now = s.aws_now();
         s.executions.push(Execution {
             arn: arn.clone(),
             version,
             alias,
             status: status.to_string(),
-            start: std::time::SystemTime::now() + elapsed - ago,
+            start: aws_now - ago,
             at: elapsed.saturating_sub(ago),
+            took,
+            redrive_count: 0,
             error: error.map(str::to_string),
             cause: error.map(|e| format!("{e} happened")),
         });
@@ -364,6 +402,19 @@ impl Fake {
         every: Duration,
         outcome: impl Fn(u32) -> (&'static str, Option<&'static str>) + Send + 'static,
     ) -> tokio::task::JoinHandle<()> {
+        self.traffic_taking(alias, every, move |v| {
+            let (status, error) = outcome(v);
+            (status, error, Duration::ZERO)
+        })
+    }
+
+    /// [`Fake::traffic`] whose executions each run for as long as `outcome` says.
+    pub fn traffic_taking(
+        &self,
+        alias: &str,
+        every: Duration,
+        outcome: impl Fn(u32) -> (&'static str, Option<&'static str>, Duration) + Send + 'static,
+    ) -> tokio::task::JoinHandle<()> {
         let (fake, alias) = (self.clone(), alias.to_string());
         tokio::spawn(async move {
             let mut n: u32 = 0;
@@ -378,8 +429,8 @@ impl Fake {
                     slot < acc
                 });
                 if let Some((version, _)) = version {
-                    let (status, error) = outcome(*version);
-                    fake.execution(*version, Some(&alias), status, error, Duration::ZERO);
+                    let (status, error, took) = outcome(*version);
+                    fake.execution_taking(*version, Some(&alias), (status, error), Duration::ZERO, took);
                 }
             }
         })
@@ -432,24 +483,47 @@ impl Fake {
         let timeout = TimeoutConfig::builder().operation_attempt_timeout(Duration::from_secs(2)).build();
         let retry =
             RetryConfig::standard().with_max_attempts(3).with_initial_backoff(Duration::from_millis(100));
-        let sfn = aws_sdk_sfn::Client::from_conf(
-            aws_sdk_sfn::Config::builder()
-                .with_test_defaults_v2()
-                .http_client(intercept::http_client())
-                .interceptor(FakeInterceptor::new(self.sfn_rules(), self.delay_fn()))
-                .retry_config(retry.clone())
-                .timeout_config(timeout.clone())
-                .build(),
-        );
-        let cloudwatch = aws_sdk_cloudwatch::Client::from_conf(
-            aws_sdk_cloudwatch::Config::builder()
-                .with_test_defaults_v2()
-                .http_client(intercept::http_client())
-                .interceptor(FakeInterceptor::new(vec![self.cloudwatch_rule()], self.delay_fn()))
-                .retry_config(retry.clone())
-                .timeout_config(timeout.clone())
-                .build(),
-        );
+        // As sfndeploy's own: the health signals' reads retry once, on a partition of their own.
+        let watch_retry = RetryConfig::standard()
+            .with_max_attempts(sfndeploy::aws::WATCH_ATTEMPTS)
+            .with_initial_backoff(Duration::from_millis(100));
+        let clock = ServerClock::default();
+        let sfn_client = |retry: RetryConfig, partition: &'static str| {
+            aws_sdk_sfn::Client::from_conf(
+                aws_sdk_sfn::Config::builder()
+                    .with_test_defaults_v2()
+                    .http_client(intercept::http_client())
+                    .interceptor(FakeInterceptor::new(self.sfn_rules(), self.delay_fn(), self.date_fn()))
+                    .interceptor(clock.interceptor())
+                    .retry_config(retry)
+                    .retry_partition(RetryPartition::new(partition))
+                    .timeout_config(timeout.clone())
+                    .build(),
+            )
+        };
+        let cloudwatch_client = |retry: RetryConfig, partition: &'static str| {
+            aws_sdk_cloudwatch::Client::from_conf(
+                aws_sdk_cloudwatch::Config::builder()
+                    .with_test_defaults_v2()
+                    .http_client(intercept::http_client())
+                    .interceptor(FakeInterceptor::new(
+                        vec![self.cloudwatch_rule()],
+                        self.delay_fn(),
+                        self.date_fn(),
+                    ))
+                    .interceptor(clock.interceptor())
+                    .retry_config(retry)
+                    .retry_partition(RetryPartition::new(partition))
+                    .timeout_config(timeout.clone())
+                    .build(),
+            )
+        };
+        let sfn = sfn_client(retry.clone(), "fake-states");
+        let cloudwatch = cloudwatch_client(retry.clone(), "fake-monitoring");
+        let watch = Watchers {
+            sfn: sfn_client(watch_retry.clone(), "fake-watch"),
+            cloudwatch: cloudwatch_client(watch_retry, "fake-watch"),
+        };
         let fake = self.clone();
         let identity =
             route(move |_: &aws_sdk_sts::operation::get_caller_identity::GetCallerIdentityInput| {
@@ -468,14 +542,21 @@ impl Fake {
             aws_sdk_sts::Config::builder()
                 .with_test_defaults_v2()
                 .http_client(intercept::http_client())
-                .interceptor(FakeInterceptor::new(vec![identity], self.delay_fn()))
+                .interceptor(FakeInterceptor::new(vec![identity], self.delay_fn(), self.date_fn()))
+                .interceptor(clock.interceptor())
                 .retry_config(retry)
                 .timeout_config(timeout)
                 .build(),
         );
         let region = self.state().region.clone();
         let aws_cli = AwsFlags { region: Some(region.clone()), ..AwsFlags::default() };
-        Clients { sfn, cloudwatch, sts, region, aws_cli, credentials: None }
+        Clients { sfn, cloudwatch, sts, watch, clock, region, aws_cli, credentials: None }
+    }
+
+    /// AWS's time, for the answers' `Date` headers.
+    fn date_fn(&self) -> intercept::DateFn {
+        let fake = self.clone();
+        Arc::new(move || fake.state().aws_now())
     }
 
     /// Takes the delay a `Slow` fault set for the attempt just answered.
@@ -501,11 +582,17 @@ impl Fake {
             return None;
         }
         fault.map(|f| match f {
-            Fault::Throttle if json_protocol => {
-                Raw::Status(400, r#"{"__type":"ThrottlingException","message":"Rate exceeded"}"#.to_string())
+            Fault::Throttle if json_protocol => Raw::Status(
+                400,
+                br#"{"__type":"ThrottlingException","message":"Rate exceeded"}"#.to_vec(),
+                "application/x-amz-json-1.0",
+            ),
+            // CloudWatch speaks CBOR (rpc-v2): its throttle is a CBOR map with a __type.
+            Fault::Throttle if op == "DescribeAlarms" => {
+                Raw::Status(400, cbor_error("Throttling", "Rate exceeded"), "application/cbor")
             }
-            Fault::Throttle => Raw::Status(503, String::new()),
-            Fault::ServerError => Raw::Status(500, String::new()),
+            Fault::Throttle => Raw::Status(503, Vec::new(), "text/plain"),
+            Fault::ServerError => Raw::Status(500, Vec::new(), "text/plain"),
             Fault::Timeout => Raw::Hang,
             Fault::Slow(_) => unreachable!("answered above"),
         })
@@ -828,30 +915,68 @@ impl Fake {
             });
 
         let f = self.clone();
-        let list_executions =
-            route(move |req: &aws_sdk_sfn::operation::list_executions::ListExecutionsInput| {
+        let list_executions = route(
+            move |req: &aws_sdk_sfn::operation::list_executions::ListExecutionsInput| {
                 let arn = req.state_machine_arn().unwrap_or_default().to_string();
                 if let Some(r) = f.begin("ListExecutions", arn.clone()) {
                     return Reply::Raw(r);
                 }
                 let s = f.state();
                 let version = |e: &Execution| format!("{}:{}", s.sm_arn, e.version);
-                // Newest first; by version ARN or the state machine's (all).
-                let mut chosen: Vec<&Execution> =
-                    s.executions.iter().filter(|e| arn == s.sm_arn || arn == version(e)).collect();
-                chosen.sort_by_key(|e| std::cmp::Reverse(e.start));
-                let arns: Vec<String> = chosen.iter().map(|e| e.arn.clone()).collect();
+                let by_alias = s.aliases.iter().any(|(n, _)| format!("{}:{n}", s.sm_arn) == arn);
+                if by_alias && !s.alias_listing {
+                    // The emulator's answer to an alias ARN.
+                    return Reply::Error(aws_sdk_sfn::operation::list_executions::ListExecutionsError::StateMachineDoesNotExist(
+                        StateMachineDoesNotExist::builder().message(format!("State Machine Does Not Exist: '{arn}'")).build(),
+                    ));
+                }
+                // Newest first; by the state machine's ARN (all), a version's, or an alias's (the
+                // executions started through it, as AWS lists them).
+                let redriven =
+                    req.redrive_filter() == Some(&aws_sdk_sfn::types::ExecutionRedriveFilter::Redriven);
+                let mut chosen: Vec<&Execution> = s
+                    .executions
+                    .iter()
+                    .filter(|e| {
+                        arn == s.sm_arn || arn == version(e) || e.alias.as_deref() == Some(arn.as_str())
+                    })
+                    .filter(|e| !redriven || e.redrive_count > 0)
+                    .collect();
+                chosen.sort_by(|a, b| b.start.cmp(&a.start).then_with(|| a.arn.cmp(&b.arn)));
+                // Tokens name the next item, so a page is where it was whatever started since.
+                let key = |e: &Execution| {
+                    format!("{}|{}", e.start.duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos(), e.arn)
+                };
+                let from = match req.next_token() {
+                    Some(token) => {
+                        let (nanos, arn) = token.split_once('|').expect("a token of ours");
+                        let nanos: u128 = nanos.parse().unwrap();
+                        chosen
+                            .iter()
+                            .position(|e| {
+                                let n = e.start.duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+                                n < nanos || (n == nanos && e.arn.as_str() >= arn)
+                            })
+                            .unwrap_or(chosen.len())
+                    }
+                    None => 0,
+                };
                 let limit = (req.max_results().unwrap_or(100).clamp(1, 1000) as usize).min(s.page_size);
-                let (page, next) = paginate(&arns, req.next_token(), limit);
-                let items = chosen.iter().filter(|e| page.contains(&e.arn)).map(|e| {
+                let end = (from + limit).min(chosen.len());
+                let next = chosen.get(end).map(|e| key(e));
+                let now = s.elapsed();
+                let items = chosen[from..end].iter().map(|e| {
+                    let (status, stop) = e.status_at(now);
                     aws_sdk_sfn::types::ExecutionListItem::builder()
                         .execution_arn(&e.arn)
                         .state_machine_arn(&s.sm_arn)
                         .name(e.arn.rsplit(':').next().unwrap_or_default())
-                        .status(aws_sdk_sfn::types::ExecutionStatus::from(e.status.as_str()))
+                        .status(aws_sdk_sfn::types::ExecutionStatus::from(status))
                         .start_date(DateTime::from(e.start))
+                        .set_stop_date(stop.map(DateTime::from))
                         .state_machine_version_arn(version(e))
                         .set_state_machine_alias_arn(e.alias.clone())
+                        .set_redrive_count((e.redrive_count > 0).then_some(e.redrive_count))
                         .build()
                         .unwrap()
                 });
@@ -862,7 +987,8 @@ impl Fake {
                         .build()
                         .unwrap(),
                 )
-            });
+            },
+        );
 
         let f = self.clone();
         let describe_execution =
@@ -873,11 +999,13 @@ impl Fake {
                 }
                 let s = f.state();
                 let e = s.executions.iter().find(|e| e.arn == arn).expect("a known execution");
+                let (status, stop) = e.status_at(s.elapsed());
                 Reply::<_, aws_sdk_sfn::operation::describe_execution::DescribeExecutionError>::Output(
                     aws_sdk_sfn::operation::describe_execution::DescribeExecutionOutput::builder()
                         .execution_arn(&e.arn)
                         .state_machine_arn(&s.sm_arn)
-                        .status(aws_sdk_sfn::types::ExecutionStatus::from(e.status.as_str()))
+                        .status(aws_sdk_sfn::types::ExecutionStatus::from(status))
+                        .set_stop_date(stop.map(DateTime::from))
                         .start_date(DateTime::from(e.start))
                         .state_machine_version_arn(format!("{}:{}", s.sm_arn, e.version))
                         .set_state_machine_alias_arn(e.alias.clone())
@@ -967,6 +1095,12 @@ impl State {
         self.start.elapsed()
     }
 
+    /// AWS's time: the real clock, plus the virtual time since the fake was made, less how far
+    /// AWS is behind the runner.
+    pub fn aws_now(&self) -> std::time::SystemTime {
+        std::time::SystemTime::now() + self.start.elapsed() - self.aws_behind
+    }
+
     /// Publishes the current revision (an already published one gives its version back), or
     /// None when that would exceed the version quota.
     fn publish_current(&mut self) -> Option<String> {
@@ -996,6 +1130,21 @@ fn quota_exceeded() -> aws_sdk_sfn::types::error::ServiceQuotaExceededException 
     aws_sdk_sfn::types::error::ServiceQuotaExceededException::builder()
         .message("Maximum number of versions per state machine reached: 1000")
         .build()
+}
+
+/// `{"__type": code, "message": message}` in CBOR, as an rpc-v2 service answers an error.
+pub fn cbor_error(code: &str, message: &str) -> Vec<u8> {
+    let text = |s: &str| {
+        assert!(s.len() < 24, "a short string");
+        let mut b = vec![0x60 | s.len() as u8];
+        b.extend_from_slice(s.as_bytes());
+        b
+    };
+    let mut out = vec![0xa2];
+    for part in ["__type", code, "message", message] {
+        out.extend(text(part));
+    }
+    out
 }
 
 fn paginate(items: &[String], token: Option<&str>, limit: usize) -> (Vec<String>, Option<String>) {
