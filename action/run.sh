@@ -4,8 +4,8 @@
 set -euo pipefail
 
 args=()
-value() { # INPUT_X --flag
-  if [[ -n ${!1:-} ]]; then args+=("$2" "${!1}"); fi
+value() { # INPUT_X --flag: --flag=VALUE, so that a value beginning with - stays a value
+  if [[ -n ${!1:-} ]]; then args+=("$2=${!1}"); fi
 }
 switch() { # INPUT_X --flag: true gives --flag, false gives --no-flag where there is one
   local v=${!1:-}
@@ -51,8 +51,9 @@ if [[ -n ${INPUT_ALARMS:-} ]]; then
   done <<<"$INPUT_ALARMS"
   if ((${#names[@]})); then args+=(--alarms "${names[@]}"); fi
 fi
+# Any other flags: words split on blanks and line breaks (`args: |` may take several lines).
 if [[ -n ${INPUT_ARGS:-} ]]; then
-  read -r -a extra <<<"$INPUT_ARGS"
+  read -r -d '' -a extra <<<"$INPUT_ARGS" || true
   args+=("${extra[@]}")
 fi
 

@@ -11,8 +11,8 @@ use tokio::time::Instant;
 use crate::arn::last_segment;
 use crate::aws::AwsResultExt;
 use crate::exit_code::{ExitCode, Failure};
+use crate::note::{Marker, own_text};
 use crate::routing::Routing;
-use crate::text::rfc3339_seconds;
 
 fn routing_from_sdk(items: &[RoutingConfigurationListItem]) -> Routing {
     Routing::from_entries(
@@ -107,73 +107,6 @@ pub async fn find_alias(sfn: &Client, state_machine_arn: &str, name: &str) -> Re
     }
 }
 
-/// What sfndeploy writes in the alias description while the alias is split, so that `status`
-/// (and a person in the console) can tell a deploy in progress from a paused or an interrupted
-/// one: `sfndeploy: deploying v7, 50% (step 2/4), next step due 2026-11-23T14:05:00Z`. The
-/// description the alias had before is kept after ` | ` and put back when the deploy ends.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Marker {
-    /// `v7`
-    pub new_version: String,
-    pub weight: u8,
-    /// This step is where `--pause-at` stops: at `due` the deploy pauses rather than goes on.
-    pub pausing: bool,
-    /// When the hold of this step ends.
-    pub due: std::time::SystemTime,
-}
-
-const MARKER_PREFIX: &str = "sfndeploy: deploying ";
-const ORIGINAL_SEPARATOR: &str = " | ";
-/// Step Functions' limit on an alias description.
-const DESCRIPTION_MAX: usize = 256;
-
-impl Marker {
-    /// The description to set: the marker, then the alias's own description.
-    pub fn description(&self, step: usize, steps: usize, original: &str) -> String {
-        let due = rfc3339_seconds(self.due);
-        let what = if self.pausing { "pauses at" } else { "next step due" };
-        let mut text = format!(
-            "{MARKER_PREFIX}{}, {}% (step {step}/{steps}), {what} {due}",
-            self.new_version, self.weight
-        );
-        if !original.is_empty() {
-            text.push_str(ORIGINAL_SEPARATOR);
-            text.push_str(original);
-        }
-        match text.char_indices().nth(DESCRIPTION_MAX) {
-            Some((cut, _)) => text[..cut].to_string(),
-            None => text,
-        }
-    }
-
-    /// The marker in a description, if sfndeploy wrote one.
-    pub fn parse(description: &str) -> Option<Marker> {
-        let rest = description.strip_prefix(MARKER_PREFIX)?;
-        let own = rest.split(ORIGINAL_SEPARATOR).next()?;
-        let (new_version, rest) = own.split_once(", ")?;
-        let (weight, rest) = rest.split_once("% ")?;
-        let (pausing, due) = if let Some((_, due)) = rest.split_once("pauses at ") {
-            (true, due)
-        } else {
-            (false, rest.split_once("next step due ")?.1)
-        };
-        Some(Marker {
-            new_version: new_version.to_string(),
-            weight: weight.parse().ok()?,
-            pausing,
-            due: humantime::parse_rfc3339(due.trim()).ok()?,
-        })
-    }
-}
-
-/// The description the alias had before sfndeploy marked it.
-pub fn original_description(description: &str) -> &str {
-    match description.strip_prefix(MARKER_PREFIX) {
-        Some(rest) => rest.split_once(ORIGINAL_SEPARATOR).map_or("", |(_, original)| original),
-        None => description,
-    }
-}
-
 pub async fn create_alias(
     sfn: &Client,
     state_machine_arn: &str,
@@ -202,11 +135,10 @@ pub struct AliasHandle {
     in_flight: Option<Routing>,
     /// When `last_set` was last read back or set.
     confirmed_at: Instant,
-    /// The alias's own description (without any marker of ours), put back when it is on one
-    /// version again.
-    original_description: String,
-    /// Whether the alias carries a marker now (found so, or set by us).
-    marked: bool,
+    /// The description as found, with no deploy marker: what a rollback puts back.
+    found_description: String,
+    /// The description now, as far as we know.
+    description: String,
 }
 
 /// A routing read or set this recently is not read again before the next change: between
@@ -216,20 +148,29 @@ pub const GUARD_FRESH: Duration = Duration::from_secs(1);
 impl AliasHandle {
     /// `found` is the alias as read at `read_at`.
     pub fn new(sfn: &Client, found: &AliasInfo, read_at: Instant) -> Self {
+        let found_description = match Marker::parse(&found.description) {
+            Some(_) => own_text(&found.description).to_string(),
+            None => found.description.clone(),
+        };
         AliasHandle {
             sfn: sfn.clone(),
             arn: found.arn.clone(),
             last_set: found.routing.clone(),
             in_flight: None,
             confirmed_at: read_at,
-            original_description: original_description(&found.description).to_string(),
-            marked: Marker::parse(&found.description).is_some(),
+            found_description,
+            description: found.description.clone(),
         }
     }
 
-    /// The alias's description with no marker of ours.
-    pub fn original_description(&self) -> &str {
-        &self.original_description
+    /// The alias's own text: its description without anything of sfndeploy's.
+    pub fn own_text(&self) -> &str {
+        own_text(&self.found_description)
+    }
+
+    /// The description as found, with no deploy marker: what a rollback puts back.
+    pub fn found_description(&self) -> &str {
+        &self.found_description
     }
 
     /// The routing as sfndeploy last set or read it.
@@ -246,24 +187,12 @@ impl AliasHandle {
         }
     }
 
-    /// Sets `target` after checking that the alias still has the routing we last set (or one we
-    /// asked for without hearing back, or `target` itself). Someone else's routing is left as
-    /// found, with a `Conflict` failure that says what was found.
-    /// `description` is the marker to write with a split routing; with None, a marked alias
-    /// gets its own description back.
-    pub async fn set(&mut self, target: &Routing, description: Option<String>) -> Result<()> {
-        let current = if self.in_flight.is_none() && self.confirmed_at.elapsed() < GUARD_FRESH {
-            self.last_set.clone()
-        } else {
-            let current = read_routing(&self.sfn, &self.arn).await?;
-            self.confirmed_at = Instant::now();
-            current
-        };
-        if current.same_as(target) {
-            self.last_set = target.clone();
-            self.in_flight = None;
-            return Ok(());
-        }
+    /// Reads the alias and fails with a `Conflict` unless it routes what sfndeploy last set (or
+    /// a change asked for without hearing back): before every change, and before success or a
+    /// pause is declared.
+    pub async fn confirm(&mut self) -> Result<Routing> {
+        let current = read_routing(&self.sfn, &self.arn).await?;
+        self.confirmed_at = Instant::now();
         let ours =
             current.same_as(&self.last_set) || self.in_flight.as_ref().is_some_and(|r| current.same_as(r));
         if !ours {
@@ -276,54 +205,57 @@ impl AliasHandle {
                 ),
             ));
         }
-        let routing = routing_to_sdk(target)?;
-        let marks = description.is_some();
-        let description = match description {
-            Some(marker) => Some(marker),
-            None if self.marked => Some(self.original_description.clone()),
-            None => None,
+        Ok(current)
+    }
+
+    /// Sets `target` (and `description`, when given) after checking that the alias still has
+    /// the routing we last set (or one we asked for without hearing back, or `target` itself).
+    /// Someone else's routing is left as found, with a `Conflict` failure that says what was
+    /// found.
+    pub async fn set(&mut self, target: &Routing, description: Option<String>) -> Result<()> {
+        let current = if self.in_flight.is_none() && self.confirmed_at.elapsed() < GUARD_FRESH {
+            self.last_set.clone()
+        } else {
+            let current = read_routing(&self.sfn, &self.arn).await?;
+            self.confirmed_at = Instant::now();
+            let ours = current.same_as(target)
+                || current.same_as(&self.last_set)
+                || self.in_flight.as_ref().is_some_and(|r| current.same_as(r));
+            if !ours {
+                return Err(Failure::err(
+                    ExitCode::Conflict,
+                    format!(
+                        "alias {} was changed by someone else: sfndeploy set {}, but it now routes {}. \
+                         Stopped without touching it",
+                        self.arn, self.last_set, current
+                    ),
+                ));
+            }
+            current
         };
+        let description = description.filter(|d| *d != self.description);
+        if current.same_as(target) && description.is_none() {
+            self.last_set = target.clone();
+            self.in_flight = None;
+            return Ok(());
+        }
+        let routing = routing_to_sdk(target)?;
         self.last_set = current;
         self.in_flight = Some(target.clone());
         self.sfn
             .update_state_machine_alias()
             .state_machine_alias_arn(&self.arn)
             .set_routing_configuration(Some(routing))
-            .set_description(description)
+            .set_description(description.clone())
             .send()
             .await
             .aws_context(|| format!("setting alias {} to {target}", self.arn))?;
         self.last_set = target.clone();
         self.in_flight = None;
         self.confirmed_at = Instant::now();
-        self.marked = marks;
+        if let Some(d) = description {
+            self.description = d;
+        }
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn markers_round_trip_and_keep_the_original_description() {
-        let due = std::time::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
-        let marker = Marker { new_version: "v4".into(), weight: 30, pausing: false, due };
-        let text = marker.description(2, 4, "orders, production");
-        assert_eq!(
-            text,
-            "sfndeploy: deploying v4, 30% (step 2/4), next step due 2027-01-15T08:00:00Z | orders, production"
-        );
-        assert_eq!(Marker::parse(&text), Some(marker.clone()));
-        assert_eq!(original_description(&text), "orders, production");
-        let pausing = Marker { pausing: true, ..marker };
-        let text = pausing.description(2, 2, "");
-        assert_eq!(text, "sfndeploy: deploying v4, 30% (step 2/2), pauses at 2027-01-15T08:00:00Z");
-        assert_eq!(Marker::parse(&text), Some(pausing.clone()));
-        assert_eq!(original_description(&text), "");
-        assert_eq!(Marker::parse("orders, production"), None);
-        assert_eq!(original_description("orders, production"), "orders, production");
-        let long = pausing.description(1, 2, &"é".repeat(300));
-        assert_eq!(long.chars().count(), 256, "within Step Functions' limit");
     }
 }

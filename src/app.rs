@@ -13,13 +13,13 @@ use crate::env::{Env, env_bool, process_env};
 use crate::exit_code::{ExitCode, exit_code_of};
 use crate::report::{Event, Reporter, github, json, progress};
 use crate::signals::Signals;
-use crate::text::clock;
+use crate::text::{clock, one_line};
 use crate::{rollback, status};
 
 /// Runs the command and prints its outcome; returns the exit code.
 pub async fn run(mut cli: Cli) -> ExitCode {
     if let Err(e) = logging_from_env(&mut cli.global, &process_env) {
-        eprintln!("error: {e:#}");
+        eprintln!("error: {}", one_line(&format!("{e:#}")));
         return ExitCode::Usage;
     }
     init_logging(&cli.global);
@@ -39,7 +39,7 @@ pub async fn run(mut cli: Cli) -> ExitCode {
             let code = exit_code_of(&err);
             let message = format!("{err:#}");
             reporter.emit(Event::Failed { message: message.clone(), exit_code: code });
-            eprintln!("error: {message}");
+            eprintln!("error: {}", one_line(&message));
             (code, message)
         }
     };
@@ -86,7 +86,8 @@ async fn dispatch(cli: Cli, reporter: &Reporter) -> Result<Option<String>> {
         None => cli.deploy,
     };
     // Flag checks come first: a mistake costs no AWS call.
-    let invocation = Invocation { argv: std::env::args().collect(), flags: aws::given_flags(&cli.global) };
+    let argv = std::env::args_os().map(|a| a.to_string_lossy().into_owned()).collect();
+    let invocation = Invocation { argv, flags: aws::given_flags(&cli.global) };
     let cfg = DeployConfig::from_args(&args, invocation)?;
     let signals = Signals::install()?;
     let clients = Clients::connect(&cli.global, Some(&cfg.state_machine)).await?;

@@ -159,3 +159,51 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod shell_tests {
+    use super::*;
+
+    /// Names on AWS may hold `'`, `(`, `)` and `!` (the emulator refuses them): the printed
+    /// commands must still read back, word for word, in a POSIX shell.
+    #[test]
+    fn printed_commands_read_back_word_for_word_in_a_shell() {
+        let sm = "arn:aws:states:us-east-1:1:stateMachine:o'rders(eu)!";
+        let alias_arn = format!("{sm}:pr'od!");
+        let (old, new) = (format!("{sm}:3"), format!("{sm}:4"));
+        let flags = AwsFlags {
+            region: Some("us-east-1".into()),
+            profile: Some("it's (mine)".into()),
+            endpoint_url: None,
+        };
+        for routing in [Routing::single(&old), Routing::shifted(&old, &new, 30)] {
+            let line = restore(&alias_arn, &routing, &flags);
+            let words = shell_words::split(&line).expect("a shell reads it");
+            assert_eq!(
+                words[..8],
+                [
+                    "aws", "stepfunctions", "update-state-machine-alias", "--region", "us-east-1",
+                    "--profile", "it's (mine)", "--state-machine-alias-arn"
+                ]
+            );
+            assert_eq!(words[8], alias_arn);
+            assert_eq!(words[9], "--routing-configuration");
+            let parsed: serde_json::Value = serde_json::from_str(&words[10]).expect("JSON");
+            let entries: Vec<(String, u64)> = parsed
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| {
+                    (e["stateMachineVersionArn"].as_str().unwrap().to_string(), e["weight"].as_u64().unwrap())
+                })
+                .collect();
+            let expected: Vec<(String, u64)> =
+                routing.entries().iter().map(|(a, w)| (a.clone(), u64::from(*w))).collect();
+            assert_eq!(entries, expected);
+        }
+        let words = shell_words::split(&rollback(sm, "pr'od!", &old, &flags)).unwrap();
+        assert_eq!(words[..6], ["sfndeploy", "rollback", "--state-machine", sm, "--alias", "pr'od!"]);
+        let words = shell_words::split(&resume(&[], sm, "pr'od!", &flags)).unwrap();
+        assert_eq!(words[1..5], ["--state-machine", sm, "--alias", "pr'od!"]);
+    }
+}

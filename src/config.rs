@@ -21,6 +21,9 @@ use crate::versions::Pacing;
 pub const PRUNE_BURST: u32 = 50;
 
 pub const DEFAULT_INCREMENT: u8 = 5;
+
+/// StartExecution takes an input of at most 256 KiB.
+pub const SMOKE_INPUT_MAX: usize = 256 * 1024;
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(120);
 
 /// A definition file read from disk.
@@ -260,6 +263,13 @@ fn read_smoke_inputs(paths: &[PathBuf]) -> Result<Vec<(PathBuf, String)>> {
                 .map_err(|e| Failure::usage(format!("cannot read --smoke-input {}: {e}", file.display())))?;
             serde_json::from_str::<serde_json::Value>(&text)
                 .map_err(|e| Failure::usage(format!("--smoke-input {} is not JSON: {e}", file.display())))?;
+            if text.len() > SMOKE_INPUT_MAX {
+                return Err(Failure::usage(format!(
+                    "--smoke-input {} is {} KiB: an execution's input may be at most 256 KiB",
+                    file.display(),
+                    text.len().div_ceil(1024)
+                )));
+            }
             Ok((file, text))
         })
         .collect()

@@ -22,6 +22,7 @@ pub mod deploy;
 pub mod env;
 pub mod exit_code;
 pub mod gates;
+pub mod note;
 pub mod plan;
 pub mod report;
 pub mod rollback;

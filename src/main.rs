@@ -1,11 +1,10 @@
 //! The binary: parses the command line, runs [`sfndeploy::app::run`] on a one-thread runtime, exits with its code.
 #![forbid(unsafe_code)]
 
-use clap::Parser;
 use sfndeploy::cli::Cli;
 
 fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
+    let cli = Cli::parse_process();
     let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {

@@ -10,7 +10,7 @@ use anyhow::Result;
 use tokio::time::Instant;
 
 use crate::alias::{self, AliasHandle};
-use crate::arn::{parse_version, short_version, version_number};
+use crate::arn::{parse_version, short_version};
 use crate::aws::AwsFlags;
 use crate::aws::Clients;
 use crate::cli::RollbackArgs;
@@ -18,6 +18,7 @@ use crate::command_line;
 use crate::config;
 use crate::env::{env_bool, process_env};
 use crate::exit_code::{ExitCode, Failure, exit_code_of};
+use crate::note::Record;
 use crate::report::{Event, Reporter};
 use crate::routing::Routing;
 use crate::signals::{Signal, Signals};
@@ -164,7 +165,8 @@ async fn attempt(
     signals: &mut Signals,
     stopping: &mut Option<Signal>,
 ) -> Result<()> {
-    let call = tokio::time::timeout_at(deadline, alias.set(target, None));
+    let description = alias.found_description().to_string();
+    let call = tokio::time::timeout_at(deadline, alias.set(target, Some(description)));
     tokio::pin!(call);
     loop {
         tokio::select! {
@@ -212,18 +214,19 @@ pub async fn run(clients: &Clients, args: &RollbackArgs, reporter: &Reporter) ->
     };
     let routing = found.routing.clone();
     let target = match &args.to_version {
-        Some(v) => {
-            let arn = parse_version(&sm_arn, v).map_err(Failure::usage)?;
-            versions.check_version_exists(&arn).await?;
-            arn
-        }
-        None => previous_version(&routing, &versions.all_versions().await?).ok_or_else(|| {
+        Some(v) => parse_version(&sm_arn, v).map_err(Failure::usage)?,
+        None => previous_version(&routing, &found.description, &sm_arn).ok_or_else(|| {
             Failure::err(
                 ExitCode::Failure,
-                format!("alias {alias_name} routes {routing} and no older version exists: name one with --to-version"),
+                format!(
+                    "alias {alias_name} routes {routing} and sfndeploy has no record of the version live before \
+                     it (a deploy by sfndeploy keeps one in the alias description): name the version with \
+                     --to-version; nothing was changed"
+                ),
             )
         })?,
     };
+    versions.check_version_exists(&target).await?;
     if routing.full_version() == Some(target.as_str()) {
         return Ok(format!(
             "Nothing to do: alias {alias_name} already routes 100% to {}",
@@ -237,21 +240,26 @@ pub async fn run(clients: &Clients, args: &RollbackArgs, reporter: &Reporter) ->
         ));
     }
     let mut handle = AliasHandle::new(&clients.sfn, &found, read_at);
-    handle.set(&Routing::single(&target), None).await?;
+    // From one live version to another, the record says which was live before (so a second
+    // rollback undoes the first); from a split, no version was: none is named.
+    let description = match routing.full_version() {
+        Some(current) => Record { live: short_version(&target), before: short_version(current) }
+            .description(handle.own_text()),
+        None => handle.own_text().to_string(),
+    };
+    handle.set(&Routing::single(&target), Some(description)).await?;
     reporter.emit(Event::RolledBack { version: target.clone(), reason: "sfndeploy rollback".into() });
     Ok(format!("Rolled back alias {alias_name} to 100% {} (was {routing})", short_version(&target)))
 }
 
-/// The version before the one the alias serves: the newest older one; for a split alias, the
-/// older of its versions (a deploy moves from older to newer).
-fn previous_version(routing: &Routing, newest_first: &[String]) -> Option<String> {
-    match routing.full_version() {
-        Some(current) => {
-            let current = version_number(current);
-            newest_first.iter().find(|v| version_number(v) < current).cloned()
-        }
-        None => routing.oldest_live().map(str::to_string),
-    }
+/// The version to go back to: for an alias on one version, the one live before it, as the
+/// record sfndeploy keeps in the alias description says (never merely the next older version,
+/// which may never have had traffic); for a split alias, the older of its versions (a deploy
+/// moves from older to newer).
+fn previous_version(routing: &Routing, description: &str, state_machine_arn: &str) -> Option<String> {
+    let Some(current) = routing.full_version() else { return routing.oldest_live().map(str::to_string) };
+    let record = Record::parse(description).filter(|r| r.live == short_version(current))?;
+    parse_version(state_machine_arn, &record.before).ok()
 }
 
 #[cfg(test)]
@@ -261,11 +269,17 @@ mod tests {
     const SM: &str = "arn:aws:states:us-east-1:1:stateMachine:sm";
 
     #[test]
-    fn previous_is_the_newest_older_version() {
-        let all: Vec<String> = [9, 7, 4, 2].iter().map(|n| format!("{SM}:{n}")).collect();
-        assert_eq!(previous_version(&Routing::single(&format!("{SM}:7")), &all), Some(format!("{SM}:4")));
-        assert_eq!(previous_version(&Routing::single(&format!("{SM}:2")), &all), None);
-        let split = Routing::shifted(&format!("{SM}:4"), &format!("{SM}:9"), 30);
-        assert_eq!(previous_version(&split, &all), Some(format!("{SM}:4")));
+    fn previous_is_the_version_the_record_names() {
+        let v = |n: u32| format!("{SM}:{n}");
+        let recorded = Record { live: "v7".into(), before: "v4".into() }.description("orders");
+        assert_eq!(previous_version(&Routing::single(&v(7)), &recorded, SM), Some(v(4)));
+        assert_eq!(
+            previous_version(&Routing::single(&v(8)), &recorded, SM),
+            None,
+            "a record of another version"
+        );
+        assert_eq!(previous_version(&Routing::single(&v(7)), "orders", SM), None, "no record");
+        let split = Routing::shifted(&v(4), &v(9), 30);
+        assert_eq!(previous_version(&split, "", SM), Some(v(4)));
     }
 }

@@ -23,19 +23,24 @@ struct Ended {
     cause: Option<String>,
 }
 
-/// Runs every input in order and stops at the first that does not succeed.
+/// Runs every input in order and stops at the first that does not succeed. `run_id` makes the
+/// STANDARD executions' names this run's own (`sfndeploy-smoke-v7-1-<run_id>`): a retried
+/// StartExecution with the same name and input starts nothing new.
 pub async fn run(
     sfn: &Client,
     version_arn: &str,
     kind: &StateMachineType,
     inputs: &[(PathBuf, String)],
-    timeout: Duration,
+    (timeout, run_id): (Duration, &str),
 ) -> Result<Vec<SystemTime>> {
     let mut starts = Vec::new();
-    for (file, input) in inputs {
+    for (i, (file, input)) in inputs.iter().enumerate() {
         let ended = match kind {
             StateMachineType::Express => sync(sfn, version_arn, input, timeout).await?,
-            _ => standard(sfn, version_arn, input, timeout).await?,
+            _ => {
+                let name = execution_name(version_arn, i + 1, run_id);
+                standard(sfn, version_arn, (&name, input), timeout).await?
+            }
         };
         if ended.status != "SUCCEEDED" {
             let mut message =
@@ -60,11 +65,23 @@ pub async fn run(
     Ok(starts)
 }
 
+/// `sfndeploy-smoke-v7-1-<run_id>`: at most 80 of `A-Z a-z 0-9 - _`.
+pub fn execution_name(version_arn: &str, n: usize, run_id: &str) -> String {
+    let name = format!("sfndeploy-smoke-{}-{n}-{run_id}", short_version(version_arn));
+    name.chars().filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_')).take(80).collect()
+}
+
 /// Starts the execution and waits for it; one that outlives `timeout` is stopped.
-async fn standard(sfn: &Client, version_arn: &str, input: &str, timeout: Duration) -> Result<Ended> {
+async fn standard(
+    sfn: &Client,
+    version_arn: &str,
+    (name, input): (&str, &str),
+    timeout: Duration,
+) -> Result<Ended> {
     let started = sfn
         .start_execution()
         .state_machine_arn(version_arn)
+        .name(name)
         .input(input)
         .send()
         .await
@@ -115,12 +132,33 @@ async fn standard(sfn: &Client, version_arn: &str, input: &str, timeout: Duratio
 
 /// EXPRESS: one synchronous call, bounded by `timeout`.
 async fn sync(sfn: &Client, version_arn: &str, input: &str, timeout: Duration) -> Result<Ended> {
-    let call = sfn.start_sync_execution().state_machine_arn(version_arn).input(input).send();
-    let out = match tokio::time::timeout(timeout, call).await {
-        Ok(out) => {
+    // Never retried: a retry would run the input again (a synchronous execution has no name to
+    // make it idempotent). One attempt, bounded by --smoke-timeout, not --call-timeout.
+    let once = aws_sdk_sfn::config::Builder::default()
+        .retry_config(aws_sdk_sfn::config::retry::RetryConfig::disabled())
+        .timeout_config(
+            aws_sdk_sfn::config::timeout::TimeoutConfig::builder()
+                .operation_attempt_timeout(timeout)
+                .operation_timeout(timeout)
+                .build(),
+        );
+    let call = sfn
+        .start_sync_execution()
+        .state_machine_arn(version_arn)
+        .input(input)
+        .customize()
+        .config_override(once)
+        .send();
+    let answer = match tokio::time::timeout(timeout, call).await {
+        Ok(Err(aws_sdk_sfn::error::SdkError::TimeoutError(_))) => None,
+        Ok(out) => Some(out),
+        Err(_) => None,
+    };
+    let out = match answer {
+        Some(out) => {
             out.aws_context(|| format!("running a smoke execution of {}", short_version(version_arn)))?
         }
-        Err(_) => {
+        None => {
             return Ok(Ended {
                 arn: format!("a synchronous execution of {}", short_version(version_arn)),
                 started: SystemTime::now(),

@@ -5,13 +5,14 @@ use std::time::{Duration, SystemTime};
 
 use anyhow::Result;
 
-use crate::alias::{AliasInfo, Marker};
+use crate::alias::AliasInfo;
 use crate::arn::StateMachineRef;
 use crate::arn::short_version;
 use crate::aws::AwsFlags;
 use crate::aws::Clients;
 use crate::command_line;
 use crate::gates::alarms::{AlarmChecker, AlarmReport};
+use crate::note::Marker;
 use crate::plan::{self, Decision, Target};
 use crate::routing::Routing;
 use crate::versions::VersionManager;

@@ -3,6 +3,24 @@
 
 use std::time::{Duration, SystemTime};
 
+/// Text on one line: line breaks (and other control characters but ESC) written as `\n`,
+/// `\r`, `\u{..}`. Text from AWS (an execution's cause) or from names must never start a line of
+/// ours: under GitHub Actions a line that begins with `::` is a workflow command.
+pub fn one_line(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push(' '),
+            // ESC stays: it is how a terminal gets its colours.
+            c if c.is_control() && c != '\x1b' => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 /// `2m30s`, `45s`, `1.5s`.
 pub fn human(d: Duration) -> String {
     let ms = d.as_millis();
@@ -84,5 +102,6 @@ mod tests {
         assert_eq!(shell_line(&["a b", "c"]), "'a b' c");
         assert_eq!(percents([5, 100]), "5% → 100%");
         assert_eq!(quoted_names(&["a", "b c"]), "'a', 'b c'");
+        assert_eq!(one_line("cause\n::error::forged\r\x07"), "cause\\n::error::forged\\r\\u{7}");
     }
 }

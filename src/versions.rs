@@ -60,6 +60,9 @@ impl VersionQuotaExceeded {
     }
 }
 
+/// The revision id AWS documents for a state machine never updated since its creation.
+const INITIAL_REVISION: &str = "INITIAL";
+
 /// What pruning did.
 #[derive(Clone, Debug, Default)]
 pub struct PruneReport {
@@ -212,26 +215,30 @@ impl VersionManager {
 
     /// Publishes the revision we validated. If the definition changed since (another deploy, a
     /// console edit), Step Functions refuses and so do we: we never deploy what we did not check.
+    /// A state machine never updated since its creation has no revision id: AWS documents
+    /// `INITIAL` for it, so the guard holds there too.
     pub async fn publish(&self, revision_id: Option<&str>, description: Option<&str>) -> Result<String> {
+        let revision = revision_id.unwrap_or(INITIAL_REVISION);
         let out = self
             .sfn
             .publish_state_machine_version()
             .state_machine_arn(&self.state_machine_arn)
-            .set_revision_id(revision_id.map(str::to_string))
+            .revision_id(revision)
             .set_description(description.map(str::to_string))
             .send()
             .await;
         match out {
             Ok(v) => Ok(v.state_machine_version_arn().to_string()),
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_conflict_exception()) => Err(Failure::err(
-                ExitCode::Failure,
-                format!(
-                    "the definition of {} changed after sfndeploy read it (revision {}); nothing was \
-                     published. Re-run to deploy the current revision",
-                    self.state_machine_arn,
-                    revision_id.unwrap_or("unknown")
-                ),
-            )),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_conflict_exception()) => {
+                let said = e.as_service_error().and_then(|s| s.message()).unwrap_or_default().to_string();
+                // An emulator that does not know `INITIAL`: a state machine that still has no
+                // revision has only its first one to publish, so nothing can have changed.
+                if revision_id.is_none() && self.describe().await.is_ok_and(|info| info.revision_id.is_none())
+                {
+                    return self.publish_unguarded(description).await;
+                }
+                Err(self.publish_conflict(revision, &said).await)
+            }
             Err(e) if e.as_service_error().is_some_and(|s| s.is_service_quota_exceeded_exception()) => {
                 Err(VersionQuotaExceeded::error(e.as_service_error().and_then(|s| s.message())))
             }
@@ -239,6 +246,51 @@ impl VersionManager {
                 Err(sdk_error(e).context(format!("publishing a version of {}", self.state_machine_arn)))
             }
         }
+    }
+
+    /// Publishes the current revision without a revision guard: only for a state machine that
+    /// has never had a second revision.
+    async fn publish_unguarded(&self, description: Option<&str>) -> Result<String> {
+        let out = self
+            .sfn
+            .publish_state_machine_version()
+            .state_machine_arn(&self.state_machine_arn)
+            .set_description(description.map(str::to_string))
+            .send()
+            .await;
+        match out {
+            Ok(v) => Ok(v.state_machine_version_arn().to_string()),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_service_quota_exceeded_exception()) => {
+                Err(VersionQuotaExceeded::error(e.as_service_error().and_then(|s| s.message())))
+            }
+            Err(e) => {
+                Err(sdk_error(e).context(format!("publishing a version of {}", self.state_machine_arn)))
+            }
+        }
+    }
+
+    /// Why publishing met a `ConflictException`: the definition changed since it was read, or
+    /// (the revision unchanged) a publish or a deletion of another process was under way.
+    async fn publish_conflict(&self, revision: &str, said: &str) -> anyhow::Error {
+        let now = self
+            .describe()
+            .await
+            .ok()
+            .map(|info| info.revision_id.unwrap_or_else(|| INITIAL_REVISION.into()));
+        let message = match now {
+            Some(now) if now == revision => format!(
+                "Step Functions refused to publish a version of {} (ConflictException: {said}) while its \
+                 definition is unchanged (revision {revision}): another publish or a version deletion was \
+                 under way. Nothing was published; re-run once it is done",
+                self.state_machine_arn
+            ),
+            _ => format!(
+                "the definition of {} changed after sfndeploy read it (revision {revision}); nothing was \
+                 published. Re-run to deploy the current revision",
+                self.state_machine_arn
+            ),
+        };
+        Failure::err(ExitCode::Failure, message)
     }
 
     /// Uploads a definition as the new revision; with `publish`, publishes it in the same call so

@@ -111,7 +111,8 @@ fn a_workflows_inputs_become_a_command_line_sfndeploy_accepts() {
         ("max-extension", "1m"),
         ("file", file.to_str().unwrap()),
         ("publish-revision", "true"),
-        ("version-description", "from CI"),
+        // A commit message may begin with a dash: it stays a value.
+        ("version-description", "-fix: from CI"),
         ("history-max", "5"),
         ("pause-at", "50"),
         ("resume", "false"),
@@ -119,7 +120,8 @@ fn a_workflows_inputs_become_a_command_line_sfndeploy_accepts() {
         ("dry-run", "true"),
         ("output", "json"),
         ("region", "us-east-1"),
-        ("args", "--call-timeout 5s"),
+        // Several lines: every one is kept.
+        ("args", "--call-timeout 5s\n--max-attempts 2\n"),
     ]
     .into();
     assert_eq!(
@@ -146,9 +148,11 @@ fn a_workflows_inputs_become_a_command_line_sfndeploy_accepts() {
         ["orders-errors", "orders latency p99"],
         "one name per line, spaces kept"
     );
-    for flag in ["--publish-revision", "--no-force", "--dry-run", "--call-timeout"] {
+    for flag in ["--publish-revision", "--no-force", "--dry-run", "--call-timeout", "--max-attempts"] {
         assert!(words.contains(&flag), "{flag}: {words:?}");
     }
+    assert!(words.contains(&"--version-description=-fix: from CI"), "{words:?}");
+    assert!(words.contains(&"--strategy=linear"), "values as --flag=VALUE: {words:?}");
     assert!(!words.contains(&"--resume"), "resume: false gives no flag");
     // The real binary takes the whole command line: it gets past every check to AWS (here a
     // closed port), which a rejected flag or value would not.

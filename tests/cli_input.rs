@@ -258,13 +258,72 @@ fn smoke_inputs_are_checked_before_anything_changes() {
     std::fs::create_dir_all(&empty).unwrap();
     let bad = dir.join("bad.json");
     std::fs::write(&bad, "{not json").unwrap();
+    // StartExecution takes at most 256 KiB of input.
+    let big = dir.join("big.json");
+    std::fs::write(&big, format!("{{\"order\":\"{}\"}}", "x".repeat(256 * 1024))).unwrap();
     for (path, says) in [
         (dir.join("missing.json"), "cannot read --smoke-input"),
         (empty.clone(), "has no *.json file"),
         (bad.clone(), "is not JSON"),
+        (big.clone(), "may be at most 256 KiB"),
     ] {
         let (code, _, stderr) = run(&with_target(&["--smoke-input", path.to_str().unwrap()]), &[]);
         assert_eq!(code, 2, "{stderr}");
         assert!(stderr.contains(says) && stderr.lines().count() == 1, "{stderr}");
+    }
+}
+
+#[test]
+fn an_empty_variable_is_unset_as_ci_passes_inputs_left_out() {
+    // Every variable empty at once: as if each were not set (the run reaches AWS, a closed port).
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_sfndeploy"));
+    cmd.args(with_target(&["--max-attempts", "1"]))
+        .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .stdin(Stdio::null());
+    for var in [
+        "SFNDEPLOY_STRATEGY", "SFNDEPLOY_INTERVAL", "SFNDEPLOY_INCREMENT", "SFNDEPLOY_OUTPUT",
+        "SFNDEPLOY_COLOR", "SFNDEPLOY_HISTORY_MAX", "SFNDEPLOY_PAUSE_AT", "SFNDEPLOY_MAX_FAILURE_RATE",
+        "SFNDEPLOY_CONFIDENCE", "SFNDEPLOY_ALARMS", "SFNDEPLOY_FORCE", "SFNDEPLOY_RESUME",
+        "SFNDEPLOY_VERSION_DESCRIPTION", "SFNDEPLOY_FILE", "SFNDEPLOY_REGION", "SFNDEPLOY_MAX_ATTEMPTS",
+        "SFNDEPLOY_VERBOSE", "SFNDEPLOY_QUIET",
+    ] {
+        cmd.env(var, "");
+    }
+    let out = cmd.output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("could not reach AWS"), "past every flag check: {stderr}");
+}
+
+#[cfg(unix)]
+#[test]
+fn an_argument_that_is_not_utf8_is_one_sentence_never_a_panic() {
+    use std::os::unix::ffi::OsStrExt;
+    // A file whose name is not UTF-8 exists and is valid: the run goes on to AWS (a closed port).
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("cli-input-utf8");
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join(std::ffi::OsStr::from_bytes(b"orders\xff.json"));
+    std::fs::write(&file, r#"{"StartAt":"P","States":{"P":{"Type":"Pass","End":true}}}"#).unwrap();
+    let bad = std::ffi::OsStr::from_bytes(b"orders\xff");
+    for (flag, value, code) in [("--alias", bad, 2), ("--strategy", bad, 2), ("--file", file.as_os_str(), 1)]
+    {
+        let out = Command::new(env!("CARGO_BIN_EXE_sfndeploy"))
+            .args(["--state-machine", "orders", "--publish-revision", "--max-attempts", "1"])
+            .args(if flag == "--alias" { vec![] } else { vec!["--alias", "prod"] })
+            .arg(flag)
+            .arg(value)
+            .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+            .env("AWS_REGION", "us-east-1")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!stderr.contains("panicked"), "{flag}: {stderr}");
+        assert_eq!(out.status.code(), Some(code), "{flag}: {stderr}");
+        assert_eq!(stderr.lines().filter(|l| l.starts_with("error")).count(), 1, "{flag}: {stderr}");
     }
 }

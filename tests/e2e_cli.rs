@@ -197,19 +197,20 @@ async fn rollback_subcommand_points_the_alias_back() {
     let out =
         run(&proxy.endpoint(), &["rollback", "--state-machine", &m.name, "--alias", "prod", "--dry-run"])
             .await;
-    assert!(out.stdout.contains("would route alias prod 100% to v2"), "{out:#?}");
+    // v2 was published but never live: the version live before v3 is v1.
+    assert!(out.stdout.contains("would route alias prod 100% to v1"), "{out:#?}");
     assert_eq!(m.routing("prod").await.unwrap(), [(3, 100)]);
 
     let out = run(&proxy.endpoint(), &["rollback", "--state-machine", &m.name, "--alias", "prod"]).await;
     assert_eq!(out.code, 0, "{out:#?}");
-    assert_eq!(m.routing("prod").await.unwrap(), [(2, 100)], "the previous version");
+    assert_eq!(m.routing("prod").await.unwrap(), [(1, 100)], "the version live before");
     let out = run(
         &proxy.endpoint(),
-        &["rollback", "--state-machine", &m.name, "--alias", "prod", "--to-version", "1"],
+        &["rollback", "--state-machine", &m.name, "--alias", "prod", "--to-version", "2"],
     )
     .await;
     assert_eq!(out.code, 0, "{out:#?}");
-    assert_eq!(m.routing("prod").await.unwrap(), [(1, 100)]);
+    assert_eq!(m.routing("prod").await.unwrap(), [(2, 100)]);
     let out = run(
         &proxy.endpoint(),
         &["rollback", "--state-machine", &m.name, "--alias", "prod", "--to-version", "9"],

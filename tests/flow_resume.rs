@@ -6,9 +6,9 @@ mod fake;
 use std::time::Duration;
 
 use fake::{Fake, definition, deploy, fire_alarm_after};
-use sfndeploy::alias::Marker;
 use sfndeploy::deploy::Outcome;
 use sfndeploy::exit_code::ExitCode;
+use sfndeploy::note::Marker;
 use sfndeploy::report::Event;
 
 const LINEAR25: [&str; 6] = ["--strategy", "linear", "--increment", "25", "--interval", "10"];
@@ -64,7 +64,11 @@ async fn resume_goes_on_from_the_current_weight_never_back_and_restores_the_desc
     assert_eq!(run.code(), ExitCode::Success, "{}", run.message());
     assert_eq!(run.weights(), [75, 100], "from 50%, up only");
     assert_eq!(fake.routing("prod"), [(3, 100)]);
-    assert_eq!(fake.alias_description("prod").as_deref(), Some("orders in production"));
+    // The marker gives way to the record of what was live before, ahead of the alias's own text.
+    assert_eq!(
+        fake.alias_description("prod").as_deref(),
+        Some("sfndeploy: v3 live, before it v2 | orders in production")
+    );
     let started = run.events.iter().find_map(|e| match e {
         Event::Started { from_weight, steps, .. } => Some((*from_weight, steps.len())),
         _ => None,

@@ -228,7 +228,7 @@ async fn the_markers_due_time_is_aws_time() {
     let run = deploy(&fake, &canary("30", &["--alarms", "errors", "--pause-at", "50"])).await;
     assert_eq!(run.code(), ExitCode::Success, "{}", run.message());
     let description = fake.alias_description("prod").unwrap();
-    let marker = sfndeploy::alias::Marker::parse(&description).expect("marked");
+    let marker = sfndeploy::note::Marker::parse(&description).expect("marked");
     // Due 30 s after the weight change (at 0 s of virtual time), on AWS's clock; the deploy
     // ended 30 s later.
     let aws_now = fake.state().aws_now();

@@ -29,6 +29,28 @@ pub(super) struct Checked {
 }
 
 impl Checked {
+    /// The alarms in ALARM at the checks.
+    pub fn firing(&self) -> Vec<String> {
+        self.alarm_report.as_ref().map(|(r, _)| r.firing()).unwrap_or_default()
+    }
+
+    /// An alarm already in ALARM refuses a deploy that has moved no traffic yet: it would roll
+    /// back at once. A deploy that continues from a split alias already carrying the new version
+    /// is not refused: its first look rolls it back.
+    pub fn refuse_firing(&self, continues: bool) -> Result<()> {
+        let firing = self.firing();
+        if firing.is_empty() || continues {
+            return Ok(());
+        }
+        Err(Failure::err(
+            ExitCode::Failure,
+            format!(
+                "alarm {} is already in ALARM: deploying now would roll back at once; nothing was changed",
+                quoted_names(&firing)
+            ),
+        ))
+    }
+
     pub fn routing(&self) -> Option<&Routing> {
         self.alias.as_ref().map(|a| &a.routing)
     }
@@ -181,7 +203,8 @@ impl Deploy<'_> {
     }
 }
 
-/// The alarms before any change: every one must exist and none may be in ALARM.
+/// The alarms before any change: every one must exist. (One in ALARM refuses a new deploy, but
+/// rolls back one that continues from a split alias: see [`Checked::refuse_firing`].)
 fn check_alarms_before(report: &AlarmReport) -> Result<()> {
     let missing = &report.missing;
     if !missing.is_empty() {
@@ -190,16 +213,6 @@ fn check_alarms_before(report: &AlarmReport) -> Result<()> {
             format!(
                 "CloudWatch has no alarm named {}: check --alarms and the region; nothing was changed",
                 quoted_names(missing)
-            ),
-        ));
-    }
-    let firing = report.firing();
-    if !firing.is_empty() {
-        return Err(Failure::err(
-            ExitCode::Failure,
-            format!(
-                "alarm {} is already in ALARM: deploying now would roll back at once; nothing was changed",
-                quoted_names(&firing)
             ),
         ));
     }

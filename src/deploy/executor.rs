@@ -8,7 +8,7 @@ use anyhow::Result;
 use tokio::time::{Instant, sleep, sleep_until};
 
 use super::watch::{Look, Watch};
-use crate::alias::{AliasHandle, Marker};
+use crate::alias::AliasHandle;
 use crate::arn::short_version;
 use crate::aws::AwsFlags;
 use crate::clock::ServerClock;
@@ -17,6 +17,7 @@ use crate::config::WatchSettings;
 use crate::exit_code::{ExitCode, Failure, exit_code_of};
 use crate::gates::Gate;
 use crate::gates::alarms::AlarmChecker;
+use crate::note::{Marker, Record};
 use crate::report::{Event, Reporter};
 use crate::rollback::{Reason, Rollback};
 use crate::routing::Routing;
@@ -74,6 +75,7 @@ pub struct Executor<'a> {
 impl<'a> Executor<'a> {
     pub fn new(job: Job, context: Context<'a>) -> Self {
         let initial = job.alias.routing().clone();
+        let owned = initial.weight_of(&job.new_version) > 0;
         let watch =
             Watch::new(context.alarms, job.gate, context.settings, context.reporter, job.alarms_read_at);
         Executor {
@@ -87,7 +89,9 @@ impl<'a> Executor<'a> {
             aws_cli: context.aws_cli,
             clock: context.clock,
             earlier_read: job.alarms_read_at,
-            shifted: false,
+            // A deploy that continues from a split alias carrying the new version owns that split:
+            // any bad signal, from the first look on, puts the alias back on the old version.
+            shifted: owned,
             initial,
             pauses: job.pauses,
         }
@@ -108,16 +112,22 @@ impl<'a> Executor<'a> {
             if !reuse {
                 self.gate().await?;
             }
-            let marker = (step.weight < 100).then(|| {
+            let description = if step.weight < 100 {
                 Marker {
                     new_version: short_version(&self.new_version),
                     weight: step.weight,
                     pausing: self.pauses && i + 1 == steps.len(),
                     due: self.clock.now() + step.hold,
                 }
-                .description(i + 1, steps.len(), self.alias.original_description())
-            });
-            self.shift(step.weight, marker).await?;
+                .description(i + 1, steps.len(), self.alias.own_text())
+            } else {
+                let record = Record {
+                    live: short_version(&self.new_version),
+                    before: short_version(&self.old_version),
+                };
+                record.description(self.alias.own_text())
+            };
+            self.shift(step.weight, Some(description)).await?;
             let confirmed = Instant::now();
             let remaining: Duration = steps[i..].iter().map(|s| s.hold).sum();
             self.reporter.emit(Event::WeightsChanged {
@@ -131,8 +141,33 @@ impl<'a> Executor<'a> {
             });
             self.hold(confirmed + step.hold).await?;
         }
-        // The last hold ends with one more look before success is declared.
-        self.gate().await
+        // The last hold ends with one more look, and the alias read back, before success (or
+        // a pause) is declared: someone may have changed it meanwhile.
+        self.gate().await?;
+        match self.alias.confirm().await {
+            Ok(_) => Ok(()),
+            Err(e) if exit_code_of(&e) == ExitCode::Conflict => Err(self.conflict(e)),
+            Err(e) => {
+                // The change itself was answered: the alias routes what was set, as far as AWS said.
+                tracing::warn!(
+                    "could not read alias {} back ({e:#}): it routes {} as far as sfndeploy knows",
+                    self.alias.arn,
+                    self.alias.routing()
+                );
+                Ok(())
+            }
+        }
+    }
+
+    /// Someone else changed the alias: the error says so, with the command that puts the old
+    /// version back; nothing is touched.
+    fn conflict(&self, e: anyhow::Error) -> anyhow::Error {
+        let restore =
+            command_line::restore(&self.alias.arn, &Routing::single(&self.old_version), self.aws_cli);
+        Failure::err(
+            ExitCode::Conflict,
+            format!("{e:#}. To route all traffic back to {}: {restore}", short_version(&self.old_version)),
+        )
     }
 
     /// Sets the new version's weight (and the alias's marker), guarded against changes by others.
@@ -143,17 +178,7 @@ impl<'a> Executor<'a> {
                 self.shifted = true;
                 Ok(())
             }
-            Err(e) if exit_code_of(&e) == ExitCode::Conflict => {
-                let restore =
-                    command_line::restore(&self.alias.arn, &Routing::single(&self.old_version), self.aws_cli);
-                Err(Failure::err(
-                    ExitCode::Conflict,
-                    format!(
-                        "{e:#}. To route all traffic back to {}: {restore}",
-                        short_version(&self.old_version)
-                    ),
-                ))
-            }
+            Err(e) if exit_code_of(&e) == ExitCode::Conflict => Err(self.conflict(e)),
             Err(e) => {
                 self.shifted = true; // the change may have gone through
                 Err(self.roll_back(Reason::ShiftFailed(format!("{e:#}"))).await)

@@ -21,7 +21,7 @@ use crate::arn::short_version;
 use crate::aws::Clients;
 use crate::command_line;
 use crate::config::DeployConfig;
-use crate::exit_code::{ExitCode, exit_code_of};
+use crate::exit_code::{ExitCode, Failure, exit_code_of};
 use crate::gates::alarms::AlarmChecker;
 use crate::gates::{self, ExecutionGate, Gate, MetricsGate};
 use crate::plan::{self, Decision, Shift, Target};
@@ -59,6 +59,7 @@ impl Deploy<'_> {
         if let Decision::Refuse(refusal) = &first {
             return Err(self.refusal(refusal, &checked));
         }
+        checked.refuse_firing(matches!(&first, Decision::Shift(s) if s.from_weight > 0))?;
         if cfg.dry_run {
             return self.dry_run(&checked, &first).await;
         }
@@ -72,13 +73,32 @@ impl Deploy<'_> {
         }
         let decision =
             plan::decide(checked.routing(), &Target::Known(new_version.clone()), &cfg.steps, cfg.options);
+        // A file uploaded by this run is the current revision now: callers of the unqualified ARN
+        // run it. When the deploy ends back on the old version, its definition goes back too.
+        let uploaded =
+            cfg.file.is_some() && !(cfg.publish_revision && matches!(checked.target, Target::Known(_)));
+        let back_to = match &decision {
+            Decision::Shift(shift) if uploaded => Some(shift.old.clone()),
+            _ => None,
+        };
+        match self.act(&checked, decision, new_version).await {
+            Err(e) if back_to.is_some() && ended_on_old(&e) => {
+                Err(self.put_definition_back(e, &checked, back_to.as_deref().unwrap_or_default()).await)
+            }
+            done => done,
+        }
+    }
+
+    /// Carries out the decision taken once the version is known.
+    async fn act(&mut self, checked: &Checked, decision: Decision, new_version: String) -> Result<Outcome> {
+        let cfg = self.cfg;
         let smoke_starts = if matches!(decision, Decision::CreateAlias | Decision::Shift(_)) {
-            self.smoke(&checked, &new_version).await?
+            self.smoke(checked, &new_version).await?
         } else {
             Vec::new()
         };
         match decision {
-            Decision::Refuse(refusal) => Err(self.refusal(&refusal, &checked)),
+            Decision::Refuse(refusal) => Err(self.refusal(&refusal, checked)),
             Decision::CreateAlias => {
                 let sm_arn = &checked.versions.state_machine_arn;
                 alias::create_alias(&self.clients.sfn, sm_arn, &cfg.alias, &new_version).await?;
@@ -94,7 +114,35 @@ impl Deploy<'_> {
                 Ok(Outcome::NothingToDo { alias: cfg.alias.clone(), version: new_version, pruned })
             }
             Decision::AlreadyPaused { old, new, weight } => Ok(self.paused(&old, &new, weight, true)),
-            Decision::Shift(shift) => self.shift(&checked, shift, new_version, &smoke_starts).await,
+            Decision::Shift(shift) => self.shift(checked, shift, new_version, &smoke_starts).await,
+        }
+    }
+
+    /// Puts the definition of `old` back as the state machine's current revision (not
+    /// published), after a deploy that uploaded a file ended back on `old`; the error that ends
+    /// the run says so.
+    async fn put_definition_back(&self, err: anyhow::Error, checked: &Checked, old: &str) -> anyhow::Error {
+        let versions = &checked.versions;
+        let put = async {
+            let definition = versions.describe_version(old).await?.definition;
+            versions.upload(&definition, false, None).await
+        };
+        let note = match put.await {
+            Ok(_) => format!(
+                ". The definition of {} is the current revision again (not published): the uploaded file \
+                 no longer runs for callers of the unqualified ARN",
+                short_version(old)
+            ),
+            Err(e) => format!(
+                ". The uploaded file is still the current revision, which callers of the unqualified ARN run: \
+                 putting the definition of {} back failed ({e:#})",
+                short_version(old)
+            ),
+        };
+        tracing::warn!("{}", note.trim_start_matches(". "));
+        match err.downcast::<Failure>() {
+            Ok(f) => Failure::err(f.code, format!("{}{note}", f.message)),
+            Err(e) => e,
         }
     }
 
@@ -105,8 +153,20 @@ impl Deploy<'_> {
         if cfg.smoke_inputs.is_empty() {
             return Ok(Vec::new());
         }
+        // This run's own: the moment it began, AWS's time, in milliseconds, base 36.
+        let mut millis =
+            self.clients.clock.now().duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default().as_millis();
+        let mut run_id = String::new();
+        while millis > 0 {
+            run_id.insert(0, char::from_digit((millis % 36) as u32, 36).unwrap_or('0'));
+            millis /= 36;
+        }
         let smoke = crate::smoke::run(
-            &self.clients.sfn, new_version, &checked.info.kind, &cfg.smoke_inputs, cfg.smoke_timeout,
+            &self.clients.sfn,
+            new_version,
+            &checked.info.kind,
+            &cfg.smoke_inputs,
+            (cfg.smoke_timeout, &run_id),
         );
         let mut watch = self.signals.clone();
         tokio::select! {
@@ -147,7 +207,12 @@ impl Deploy<'_> {
             new_version: new_version.clone(),
             pauses,
             gate,
-            alarms_read_at: checked.alarm_report.as_ref().map(|(_, at)| *at),
+            // An alarm firing at the checks is read again by the first look, which rolls back.
+            alarms_read_at: checked
+                .alarm_report
+                .as_ref()
+                .filter(|_| checked.firing().is_empty())
+                .map(|(_, at)| *at),
         };
         let alarms = AlarmChecker::new(&self.clients.watch.cloudwatch, &cfg.alarms);
         let context = Context {
@@ -240,4 +305,13 @@ impl Deploy<'_> {
             rollback_command,
         }
     }
+}
+
+/// Whether a deploy that failed with `err` left the alias fully on its old version: rolled back,
+/// stopped by a smoke run or by a signal (which rolls back).
+fn ended_on_old(err: &anyhow::Error) -> bool {
+    matches!(
+        exit_code_of(err),
+        ExitCode::RolledBack | ExitCode::SmokeFailed | ExitCode::Interrupted | ExitCode::Terminated
+    )
 }

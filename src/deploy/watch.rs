@@ -118,11 +118,14 @@ impl<'a> Watch<'a> {
         rules.max_extension.max(slow)
     }
 
-    /// When a signal that could not be read is worth reading again.
+    /// When to look again after a look without a fresh reading of every signal: at the pace of
+    /// the signals not backing off (they must not go unread meanwhile), else when the first
+    /// back-off ends.
     pub fn retry_in(&self) -> Duration {
         let now = Instant::now();
-        let waiting = self.paces.iter().map(|p| p.not_before.saturating_duration_since(now)).max();
-        waiting.unwrap_or_default().max(self.settings.polling.min(Duration::from_secs(5)))
+        let retry = self.settings.polling.min(Duration::from_secs(5));
+        let next = self.paces.iter().map(|p| p.not_before.saturating_duration_since(now).max(retry)).min();
+        next.unwrap_or(retry)
     }
 
     /// Reads the signals due now (with `every`, all of them but those backing off), judges what

@@ -263,7 +263,7 @@ pub fn summary(timeline: &[(Duration, Event)], code: ExitCode, outcome: &str, to
     rows.push(("Exit code".into(), format!("{} ({})", code.code(), code.name())));
     let mut md = format!("### {icon} sfndeploy\n\n{}\n\n| | |\n|---|---|\n", outcome.replace('\n', " "));
     for (k, v) in rows {
-        md.push_str(&format!("| {k} | {} |\n", v.replace('|', "\\|")));
+        md.push_str(&format!("| {k} | {} |\n", v.replace('|', "\\|").replace(['\r', '\n'], " ")));
     }
     md.push('\n');
     if let Some(chart) = chart(timeline) {

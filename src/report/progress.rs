@@ -153,8 +153,13 @@ impl Write for LogLine {
 }
 
 impl Drop for LogLine {
+    /// The line is written whole, and one line whatever it holds: a line break inside it (in a
+    /// cause AWS returned) would let the text after it start a line of its own.
     fn drop(&mut self) {
-        redraw(Some(&self.0));
+        let text = String::from_utf8_lossy(&self.0);
+        let body = text.strip_suffix('\n').unwrap_or(&text);
+        let line = format!("{}\n", crate::text::one_line(body));
+        redraw(Some(line.as_bytes()));
     }
 }
 

@@ -253,6 +253,10 @@ pub struct State {
     pub aws_behind: Duration,
     /// Whether `ListExecutions` takes an alias ARN (AWS: yes; the emulator refuses it).
     pub alias_listing: bool,
+    /// Never updated since its creation: no revision id (publishing takes `INITIAL`).
+    pub never_updated: bool,
+    /// Another process publishes or deletes a version all the while: every publish conflicts.
+    pub publish_busy: bool,
 }
 
 #[derive(Clone)]
@@ -300,6 +304,8 @@ impl Fake {
             delay: None,
             aws_behind: Duration::ZERO,
             alias_listing: true,
+            never_updated: false,
+            publish_busy: false,
         })))
     }
 
@@ -637,7 +643,7 @@ impl Fake {
                         .role_arn(format!("arn:aws:iam::{ACCOUNT}:role/sfn"))
                         .r#type(s.kind.clone())
                         .creation_date(DateTime::from_secs(0))
-                        .revision_id(s.revision.to_string())
+                        .set_revision_id((!s.never_updated).then(|| s.revision.to_string()))
                         .build()
                         .unwrap(),
                 )
@@ -715,9 +721,8 @@ impl Fake {
                     return Reply::Raw(r);
                 }
                 let mut s = f.state();
-                if let Some(rev) = req.revision_id()
-                    && rev != s.revision.to_string()
-                {
+                let current = if s.never_updated { "INITIAL".to_string() } else { s.revision.to_string() };
+                if s.publish_busy || req.revision_id().is_some_and(|rev| rev != current) {
                     return Reply::Error(
                         PublishStateMachineVersionError::ConflictException(
                             ConflictException::builder()
@@ -757,6 +762,7 @@ impl Fake {
                 if let Some(d) = req.definition() {
                     s.revision += 1;
                     s.definition = d.to_string();
+                    s.never_updated = false;
                 }
                 let version = if publish { s.publish_current() } else { None };
                 Reply::<_, UpdateStateMachineError>::Output(

@@ -551,3 +551,43 @@ impl Running {
 pub async fn run(endpoint: &str, args: &[&str]) -> Finished {
     spawn(endpoint, args, &[]).finish().await
 }
+
+/// libfaketime's preload library, fetched once from Debian's packages into the target folder
+/// (`apt-get download`, unpacked with `dpkg -x`: no root, nothing installed on the machine). It
+/// skews a process's wall clock while leaving its monotonic clock alone. None only when the
+/// end-to-end tests are skipped; a failure to fetch it fails the test and says why.
+pub fn faketime() -> Option<String> {
+    emulator()?;
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("faketime");
+    let find = |dir: &Path| -> Option<PathBuf> {
+        let mut stack = vec![dir.to_path_buf()];
+        while let Some(d) = stack.pop() {
+            for entry in std::fs::read_dir(&d).ok()?.flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    stack.push(path);
+                } else if path.file_name().is_some_and(|n| n == "libfaketime.so.1") {
+                    return Some(path);
+                }
+            }
+        }
+        None
+    };
+    if let Some(lib) = find(&dir) {
+        return Some(lib.display().to_string());
+    }
+    std::fs::create_dir_all(&dir).expect("the faketime folder");
+    let run = |cmd: &mut std::process::Command| {
+        let out = cmd.current_dir(&dir).output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+        assert!(out.status.success(), "{cmd:?}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    run(std::process::Command::new("apt-get").args(["download", "libfaketime"]));
+    let deb = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|x| x == "deb"))
+        .expect("apt-get downloaded libfaketime");
+    run(std::process::Command::new("dpkg").arg("-x").arg(&deb).arg(&dir));
+    Some(find(&dir).expect("libfaketime.so.1 in the package").display().to_string())
+}

@@ -135,6 +135,18 @@ async fn serve(mut client: TcpStream, upstream: u16, shared: Arc<Mutex<Shared>>)
                 )
                 .into_bytes()
             }
+            // CloudWatch speaks rpc-v2 CBOR: its throttle is a CBOR map with a __type.
+            Some(ProxyFault::Throttle) if head.contains("/operation/") => {
+                let body = cbor_error("Throttling", "Rate exceeded");
+                let mut response = format!(
+                    "HTTP/1.1 400 Bad Request\r\ncontent-type: application/cbor\r\nsmithy-protocol: rpc-v2-cbor\r\n\
+                     content-length: {}\r\n\r\n",
+                    body.len()
+                )
+                .into_bytes();
+                response.extend(body);
+                response
+            }
             Some(_) => b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\n\r\n".to_vec(),
             None => match forward(&head, &body, upstream).await {
                 Some(r) => r,
@@ -253,4 +265,43 @@ fn operation(head: &str, body: &[u8]) -> String {
         .find_map(|kv| kv.strip_prefix("Action="))
         .map(str::to_string)
         .unwrap_or_else(|| format!("? {path}"))
+}
+
+/// `{"__type": code, "message": message}` in CBOR, as an rpc-v2 service answers an error.
+fn cbor_error(code: &str, message: &str) -> Vec<u8> {
+    let mut out = vec![0xa2];
+    for part in ["__type", code, "message", message] {
+        out.push(0x60 | part.len() as u8);
+        out.extend_from_slice(part.as_bytes());
+    }
+    out
+}
+
+/// An API's token bucket, as AWS meters an account: `capacity` calls at once, refilled at
+/// `per_second`.
+#[derive(Clone, Copy, Debug)]
+pub struct Bucket {
+    pub capacity: f64,
+    pub per_second: f64,
+}
+
+/// A rule that throttles each operation beyond its bucket (shared by every caller of the
+/// proxy, as an account's are), and forwards the rest. Operations without a bucket pass.
+pub fn token_buckets(
+    buckets: &[(&str, Bucket)],
+) -> impl FnMut(&str, usize) -> Option<ProxyFault> + Send + 'static {
+    let mut state: std::collections::HashMap<String, (Bucket, f64, Instant)> =
+        buckets.iter().map(|(op, b)| (op.to_string(), (*b, b.capacity, Instant::now()))).collect();
+    move |op, _| {
+        let (bucket, tokens, at) = state.get_mut(op)?;
+        let now = Instant::now();
+        *tokens = (*tokens + now.duration_since(*at).as_secs_f64() * bucket.per_second).min(bucket.capacity);
+        *at = now;
+        if *tokens >= 1.0 {
+            *tokens -= 1.0;
+            None
+        } else {
+            Some(ProxyFault::Throttle)
+        }
+    }
 }
