@@ -218,7 +218,7 @@ async fn rollback_subcommand_points_the_alias_back() {
     .await;
     assert_eq!(out.code, 1, "{out:#?}");
     assert!(out.stderr.contains("does not exist"), "{}", out.stderr);
-    assert_eq!(m.routing("prod").await.unwrap(), [(1, 100)]);
+    assert_eq!(m.routing("prod").await.unwrap(), [(2, 100)], "a refused rollback changes nothing");
 }
 
 #[tokio::test]
