@@ -7,6 +7,14 @@ args=()
 value() { # INPUT_X --flag: --flag=VALUE, so that a value beginning with - stays a value
   if [[ -n ${!1:-} ]]; then args+=("$2=${!1}"); fi
 }
+lines() { # INPUT_X --flag: --flag=LINE for each non-blank line (a release of several)
+  local line
+  while IFS= read -r line; do
+    line=${line#"${line%%[![:space:]]*}"}
+    line=${line%"${line##*[![:space:]]}"}
+    if [[ -n $line ]]; then args+=("$2=$line"); fi
+  done <<<"${!1:-}"
+}
 switch() { # INPUT_X --flag: true gives --flag, false gives --no-flag where there is one
   local v=${!1:-}
   case ${v,,} in
@@ -17,7 +25,7 @@ switch() { # INPUT_X --flag: true gives --flag, false gives --no-flag where ther
   esac
 }
 
-value INPUT_STATE_MACHINE --state-machine
+lines INPUT_STATE_MACHINE --state-machine
 value INPUT_ALIAS --alias
 value INPUT_STRATEGY --strategy
 value INPUT_INCREMENT --increment
@@ -31,7 +39,7 @@ value INPUT_MAX_DURATION_INCREASE --max-duration-increase
 value INPUT_CONFIDENCE --confidence
 value INPUT_MIN_EXECUTIONS --min-executions
 value INPUT_MAX_EXTENSION --max-extension
-value INPUT_FILE --file
+lines INPUT_FILE --file
 switch INPUT_PUBLISH_REVISION --publish-revision --no-publish-revision
 value INPUT_VERSION_DESCRIPTION --version-description
 value INPUT_HISTORY_MAX --history-max

@@ -12,6 +12,7 @@ use crate::arn::last_segment;
 use crate::aws::AwsResultExt;
 use crate::exit_code::{ExitCode, Failure};
 use crate::note::{Marker, own_text};
+use crate::pacer::Pacer;
 use crate::routing::Routing;
 
 fn routing_from_sdk(items: &[RoutingConfigurationListItem]) -> Routing {
@@ -129,6 +130,7 @@ pub async fn create_alias(
 #[derive(Debug)]
 pub struct AliasHandle {
     sfn: Client,
+    pacer: Pacer,
     pub arn: String,
     last_set: Routing,
     /// A routing we asked for without hearing back (the call failed): it may be in place.
@@ -147,13 +149,14 @@ pub const GUARD_FRESH: Duration = Duration::from_secs(1);
 
 impl AliasHandle {
     /// `found` is the alias as read at `read_at`.
-    pub fn new(sfn: &Client, found: &AliasInfo, read_at: Instant) -> Self {
+    pub fn new(sfn: &Client, pacer: &Pacer, found: &AliasInfo, read_at: Instant) -> Self {
         let found_description = match Marker::parse(&found.description) {
             Some(_) => own_text(&found.description).to_string(),
             None => found.description.clone(),
         };
         AliasHandle {
             sfn: sfn.clone(),
+            pacer: pacer.clone(),
             arn: found.arn.clone(),
             last_set: found.routing.clone(),
             in_flight: None,
@@ -213,6 +216,16 @@ impl AliasHandle {
     /// Someone else's routing is left as found, with a `Conflict` failure that says what was
     /// found.
     pub async fn set(&mut self, target: &Routing, description: Option<String>) -> Result<()> {
+        self.change(target, description, true).await
+    }
+
+    /// [`AliasHandle::set`] without waiting for the pacer: a rollback does not queue behind the
+    /// changes it undoes (throttling, if it comes, is retried).
+    pub async fn restore(&mut self, target: &Routing, description: Option<String>) -> Result<()> {
+        self.change(target, description, false).await
+    }
+
+    async fn change(&mut self, target: &Routing, description: Option<String>, paced: bool) -> Result<()> {
         let current = if self.in_flight.is_none() && self.confirmed_at.elapsed() < GUARD_FRESH {
             self.last_set.clone()
         } else {
@@ -242,6 +255,9 @@ impl AliasHandle {
         let routing = routing_to_sdk(target)?;
         self.last_set = current;
         self.in_flight = Some(target.clone());
+        if paced {
+            self.pacer.take().await;
+        }
         self.sfn
             .update_state_machine_alias()
             .state_machine_alias_arn(&self.arn)

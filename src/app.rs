@@ -43,7 +43,7 @@ pub async fn run(mut cli: Cli) -> ExitCode {
             (code, message)
         }
     };
-    github::report(&reporter.timeline(), code, &outcome, reporter.elapsed());
+    github::report(&reporter.entries(), code, &outcome, reporter.elapsed());
     code
 }
 
@@ -64,21 +64,31 @@ async fn dispatch(cli: Cli, reporter: &Reporter) -> Result<Option<String>> {
             return Ok(None);
         }
         Some(Command::Status(args)) => {
-            let (state_machine, alias) = config::target(&args.target)?;
-            let query = status::StatusQuery {
-                alarms: config::alarm_names(&args.alarms)?,
-                versions: args.versions,
-                flags: aws::given_flags(&cli.global),
-                state_machine,
-                alias,
-            };
-            let clients = Clients::connect(&cli.global, Some(&query.state_machine)).await?;
-            let report = status::read(&clients, &query).await?;
-            return Ok(Some(if text { report.to_string() } else { json::status(&report).to_string() }));
+            let (state_machines, alias) = config::target(&args.target)?;
+            let alarms = config::alarm_names(&args.alarms)?;
+            let clients = Clients::connect(&cli.global, state_machines.first()).await?;
+            let mut reports = Vec::new();
+            for state_machine in state_machines {
+                let query = status::StatusQuery {
+                    alarms: alarms.clone(),
+                    versions: args.versions,
+                    flags: aws::given_flags(&cli.global),
+                    state_machine,
+                    alias: alias.clone(),
+                };
+                reports.push(status::read(&clients, &query).await?);
+            }
+            // One state machine: its report; a release: each member's (a JSON array).
+            return Ok(Some(match (text, reports.as_slice()) {
+                (true, _) => reports.iter().map(|r| r.to_string()).collect::<Vec<_>>().join("\n\n"),
+                (false, [one]) => json::status(one).to_string(),
+                (false, all) => serde_json::Value::Array(all.iter().map(json::status).collect()).to_string(),
+            }));
         }
         Some(Command::Rollback(args)) => {
-            let (state_machine, _) = config::target(&args.target)?;
-            let clients = Clients::connect(&cli.global, Some(&state_machine)).await?;
+            let (state_machines, _) = config::target(&args.target)?;
+            reporter.target(&state_machines.iter().map(|s| s.as_str()).collect::<Vec<_>>());
+            let clients = Clients::connect(&cli.global, state_machines.first()).await?;
             let summary = rollback::run(&clients, &args, reporter).await?;
             return Ok(text.then_some(summary));
         }
@@ -89,8 +99,9 @@ async fn dispatch(cli: Cli, reporter: &Reporter) -> Result<Option<String>> {
     let argv = std::env::args_os().map(|a| a.to_string_lossy().into_owned()).collect();
     let invocation = Invocation { argv, flags: aws::given_flags(&cli.global) };
     let cfg = DeployConfig::from_args(&args, invocation)?;
+    reporter.target(&cfg.members.iter().map(|m| m.state_machine.as_str()).collect::<Vec<_>>());
     let signals = Signals::install()?;
-    let clients = Clients::connect(&cli.global, Some(&cfg.state_machine)).await?;
+    let clients = Clients::connect(&cli.global, cfg.members.first().map(|m| &m.state_machine)).await?;
     let outcome = Deploy { clients: &clients, cfg: &cfg, reporter, signals }.run().await?;
     Ok(text.then(|| outcome.to_string()))
 }

@@ -17,6 +17,7 @@ use crate::arn::StateMachineRef;
 use crate::cli::GlobalArgs;
 use crate::clock::ServerClock;
 use crate::exit_code::Failure;
+use crate::pacer::{CHANGES, Pacer};
 use crate::text::shell_line;
 
 /// Where a printed command reaches AWS: `--region`, `--profile` and `--endpoint-url`, each when
@@ -61,6 +62,8 @@ pub struct Clients {
     pub watch: Watchers,
     /// AWS's time, from the answers' `Date` headers.
     pub clock: ServerClock,
+    /// Paces the changes (alias updates, publishes) inside the account's rate.
+    pub changes: Pacer,
     /// The region in use, for messages and the restore command.
     pub region: String,
     /// What points the AWS CLI where this run went: `--region R`, and `--profile P` and
@@ -143,6 +146,7 @@ impl Clients {
                 ),
             },
             clock,
+            changes: Pacer::new(CHANGES),
             aws_cli: AwsFlags { region: Some(region.clone()), profile, endpoint_url: endpoint },
             credentials: config.credentials_provider(),
             region,

@@ -52,6 +52,18 @@ pub fn rollback(state_machine: &str, alias: &str, to_version: &str, flags: &AwsF
     shell_line(&words)
 }
 
+/// `sfndeploy rollback` for every member of a release: each split alias goes back to its older
+/// version.
+pub fn rollback_release(state_machines: &[&str], alias: &str, flags: &AwsFlags) -> String {
+    let mut words: Vec<String> = vec!["sfndeploy".into(), "rollback".into()];
+    for sm in state_machines {
+        words.extend(["--state-machine".into(), sm.to_string()]);
+    }
+    words.extend(["--alias".into(), alias.into()]);
+    words.extend(flags.words());
+    shell_line(&words)
+}
+
 /// The AWS CLI command that puts `routing` back on the alias, for messages when we cannot.
 pub fn restore(alias_arn: &str, routing: &Routing, flags: &AwsFlags) -> String {
     format!(

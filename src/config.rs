@@ -12,9 +12,9 @@ use crate::cli::{DeployArgs, PresetKind, StrategyChoice, TargetArgs};
 use crate::env::{Env, process_env, switch, switch_said};
 use crate::exit_code::Failure;
 use crate::gates::Rules;
+use crate::pacer::Pacing;
 use crate::plan::{self, Options};
 use crate::strategy::{self, AllAtOnce, Canary, DeployStrategy, Linear, Step, Steps};
-use crate::versions::Pacing;
 
 /// Deletions made at once before `--prune-rate` applies: half of Step Functions' bucket of 100,
 /// leaving the rest to whatever else the account runs.
@@ -52,10 +52,18 @@ pub struct Invocation {
     pub flags: AwsFlags,
 }
 
+/// One state machine of a release, with its definition file if any.
+#[derive(Clone, Debug)]
+pub struct Member {
+    pub state_machine: StateMachineRef,
+    pub file: Option<DefinitionFile>,
+}
+
 /// Everything a deploy needs, checked.
 #[derive(Debug)]
 pub struct DeployConfig {
-    pub state_machine: StateMachineRef,
+    /// The state machines deployed as one release (one for a plain deploy), in the order given.
+    pub members: Vec<Member>,
     pub alias: String,
     pub strategy: Box<dyn DeployStrategy>,
     /// The strategy's steps, `--bake` applied.
@@ -64,7 +72,6 @@ pub struct DeployConfig {
     /// Health gates on the new version's own executions (none: all off).
     pub gates: Rules,
     pub watch: WatchSettings,
-    pub file: Option<DefinitionFile>,
     /// `--smoke-input`: (file, its JSON text), in order.
     pub smoke_inputs: Vec<(PathBuf, String)>,
     pub smoke_timeout: Duration,
@@ -85,7 +92,7 @@ impl DeployConfig {
 
     /// `from_args` with the environment given.
     pub fn from_args_in(args: &DeployArgs, env: Env, invocation: Invocation) -> Result<Self> {
-        let (state_machine, alias) = target(&args.target)?;
+        let (state_machines, alias) = target(&args.target)?;
         let publish_said =
             switch_said(args.publish_revision, args.no_publish_revision, env, "SFNDEPLOY_PUBLISH_REVISION")?;
         let publish_revision = publish_said.unwrap_or(false);
@@ -96,14 +103,27 @@ impl DeployConfig {
         let steps = strategy::with_bake(strategy.steps(), args.bake);
         let alarms = alarm_names(&args.alarms)?;
 
-        if args.file.is_some() && publish_said.is_none() {
+        if !args.file.is_empty() && publish_said.is_none() {
             return Err(Failure::usage(
                 "--file uploads a new revision, but without --publish-revision sfndeploy deploys the \
                  latest published version, not the file: add --publish-revision to deploy the file, or \
                  --no-publish-revision to upload it and deploy the latest published version anyway",
             ));
         }
-        let file = args.file.as_ref().map(read_definition).transpose()?;
+        if !args.file.is_empty() && args.file.len() != state_machines.len() {
+            return Err(Failure::usage(format!(
+                "--file pairs with --state-machine by position: {} file(s) for {} state machine(s)",
+                args.file.len(),
+                state_machines.len()
+            )));
+        }
+        let mut files = args.file.iter().map(|f| read_definition(f).map(Some)).collect::<Result<Vec<_>>>()?;
+        files.resize(state_machines.len(), None);
+        let members: Vec<Member> = state_machines
+            .into_iter()
+            .zip(files)
+            .map(|(state_machine, file)| Member { state_machine, file })
+            .collect();
         let smoke_inputs = read_smoke_inputs(&args.smoke_input)?;
         if args.version_description.is_some() && !publish_revision {
             return Err(Failure::usage(
@@ -116,7 +136,7 @@ impl DeployConfig {
         }
 
         Ok(DeployConfig {
-            state_machine,
+            members,
             alias,
             strategy,
             gates: gate_rules(args, &steps),
@@ -127,7 +147,6 @@ impl DeployConfig {
                 max_unmonitored: args.max_unmonitored.unwrap_or(args.alarm_polling * 3),
                 rollback_timeout: args.rollback_timeout,
             },
-            file,
             smoke_inputs,
             smoke_timeout: args.smoke_timeout.unwrap_or(Duration::from_secs(300)),
             publish_revision,
@@ -138,6 +157,11 @@ impl DeployConfig {
             dry_run,
             invocation,
         })
+    }
+
+    /// Whether this is a release of several state machines.
+    pub fn is_release(&self) -> bool {
+        self.members.len() > 1
     }
 
     pub fn planned_duration(&self) -> Duration {
@@ -195,13 +219,37 @@ fn build_strategy(args: &DeployArgs) -> Result<Box<dyn DeployStrategy>> {
     })
 }
 
-/// The state machine and alias named on the command line, checked.
-pub fn target(args: &TargetArgs) -> Result<(StateMachineRef, String)> {
-    let state_machine =
-        StateMachineRef::parse(args.state_machine.as_deref().unwrap_or_default()).map_err(Failure::usage)?;
+/// A release holds at most this many state machines.
+pub const MEMBERS_MAX: usize = 20;
+
+/// The state machines and the alias named on the command line, checked: at least one, at most
+/// [`MEMBERS_MAX`], each once, all in one region.
+pub fn target(args: &TargetArgs) -> Result<(Vec<StateMachineRef>, String)> {
+    let names: Vec<&str> = args.state_machine.iter().map(|s| s.trim()).collect();
+    let names = if names.is_empty() { vec![""] } else { names };
+    let members: Vec<StateMachineRef> =
+        names.iter().map(|n| StateMachineRef::parse(n).map_err(Failure::usage)).collect::<Result<_>>()?;
+    if members.len() > MEMBERS_MAX {
+        return Err(Failure::usage(format!(
+            "--state-machine was given {} times: a release holds at most {MEMBERS_MAX} state machines",
+            members.len()
+        )));
+    }
+    let mut seen = std::collections::HashSet::new();
+    if let Some(twice) = members.iter().find(|m| !seen.insert(m.as_str())) {
+        return Err(Failure::usage(format!("--state-machine {twice} is named twice")));
+    }
+    let regions: std::collections::BTreeSet<&str> =
+        members.iter().filter_map(StateMachineRef::region).collect();
+    if regions.len() > 1 {
+        return Err(Failure::usage(format!(
+            "the state machines are in different regions ({}): a release is of one region",
+            regions.into_iter().collect::<Vec<_>>().join(", ")
+        )));
+    }
     let alias = args.alias.clone().unwrap_or_default();
     check_alias_name(&alias)?;
-    Ok((state_machine, alias))
+    Ok((members, alias))
 }
 
 /// `--alarms`, or `SFNDEPLOY_ALARMS` (comma-separated) when the flag is absent; no empty

@@ -23,6 +23,7 @@ pub mod env;
 pub mod exit_code;
 pub mod gates;
 pub mod note;
+pub mod pacer;
 pub mod plan;
 pub mod report;
 pub mod rollback;

@@ -24,6 +24,8 @@ pub struct Marker {
     pub pausing: bool,
     /// When the hold of this step ends (AWS's time).
     pub due: SystemTime,
+    /// In a release of several state machines: the release's id, the same on each member.
+    pub release: Option<String>,
 }
 
 /// Which version an alias went to, from which.
@@ -48,7 +50,8 @@ impl Marker {
         let due = rfc3339_seconds(self.due);
         let what = if self.pausing { "pauses at" } else { "next step due" };
         let step = step.map(|(i, n)| format!(" (step {i}/{n})")).unwrap_or_default();
-        format!("{MARKER}{}, {}%{step}, {what} {due}", self.new_version, self.weight)
+        let release = self.release.as_ref().map(|r| format!(" (release {r})")).unwrap_or_default();
+        format!("{MARKER}{}{release}, {}%{step}, {what} {due}", self.new_version, self.weight)
     }
 
     /// The description to set: the marker, then the alias's own text, whole. The marker gives
@@ -61,7 +64,11 @@ impl Marker {
     pub fn parse(description: &str) -> Option<Marker> {
         let rest = description.strip_prefix(MARKER)?;
         let ours = rest.split(SEPARATOR).next()?;
-        let (new_version, rest) = ours.split_once(", ")?;
+        let (version, rest) = ours.split_once(", ")?;
+        let (new_version, release) = match version.split_once(" (release ") {
+            Some((v, r)) => (v, Some(r.strip_suffix(')')?.to_string())),
+            None => (version, None),
+        };
         let (weight, rest) = rest.split_once('%')?;
         let (pausing, due) = if let Some((_, due)) = rest.split_once("pauses at ") {
             (true, due)
@@ -73,6 +80,7 @@ impl Marker {
             weight: weight.parse().ok()?,
             pausing,
             due: humantime::parse_rfc3339(due.trim()).ok()?,
+            release,
         })
     }
 }
@@ -122,7 +130,7 @@ mod tests {
     #[test]
     fn markers_round_trip_and_keep_the_alias_own_text() {
         let due = std::time::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
-        let marker = Marker { new_version: "v4".into(), weight: 30, pausing: false, due };
+        let marker = Marker { new_version: "v4".into(), weight: 30, pausing: false, due, release: None };
         let text = marker.description(2, 4, "orders, production");
         assert_eq!(
             text,
@@ -142,7 +150,7 @@ mod tests {
     #[test]
     fn a_long_description_is_never_cut_the_marker_gives_way() {
         let due = std::time::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
-        let marker = Marker { new_version: "v4".into(), weight: 30, pausing: true, due };
+        let marker = Marker { new_version: "v4".into(), weight: 30, pausing: true, due, release: None };
         for len in [150, 190, 200, 250, 256] {
             let own = "é".repeat(len);
             let text = marker.description(1, 2, &own);
@@ -153,6 +161,9 @@ mod tests {
                 assert_eq!(m, marker, "still a marker at {len}");
             }
         }
+        let released = Marker { release: Some("k3x9".into()), ..marker.clone() };
+        let text = released.description(1, 2, "orders");
+        assert_eq!(Marker::parse(&text), Some(released), "{text}");
         let short = marker.description(1, 2, &"x".repeat(190));
         assert!(short.starts_with("sfndeploy: deploying v4, 30%, pauses at"), "the step goes first: {short}");
     }

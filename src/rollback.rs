@@ -10,7 +10,7 @@ use anyhow::Result;
 use tokio::time::Instant;
 
 use crate::alias::{self, AliasHandle};
-use crate::arn::{parse_version, short_version};
+use crate::arn::{StateMachineRef, parse_version, short_version};
 use crate::aws::AwsFlags;
 use crate::aws::Clients;
 use crate::cli::RollbackArgs;
@@ -42,6 +42,8 @@ pub enum Reason {
     },
     ShiftFailed(String),
     Signal(Signal),
+    /// In a release: another member's alias was changed by someone else (the message).
+    Conflict(String),
 }
 
 impl Reason {
@@ -59,6 +61,7 @@ impl Reason {
             }
             Reason::ShiftFailed(e) => format!("changing the weights failed: {e}"),
             Reason::Signal(s) => format!("stopped by {}", s.name()),
+            Reason::Conflict(message) => message.clone(),
         }
     }
 
@@ -66,6 +69,7 @@ impl Reason {
     pub fn exit_code(&self) -> ExitCode {
         match self {
             Reason::Signal(s) => s.exit_code(),
+            Reason::Conflict(_) => ExitCode::Conflict,
             _ => ExitCode::RolledBack,
         }
     }
@@ -166,7 +170,7 @@ async fn attempt(
     stopping: &mut Option<Signal>,
 ) -> Result<()> {
     let description = alias.found_description().to_string();
-    let call = tokio::time::timeout_at(deadline, alias.set(target, Some(description)));
+    let call = tokio::time::timeout_at(deadline, alias.restore(target, Some(description)));
     tokio::pin!(call);
     loop {
         tokio::select! {
@@ -196,15 +200,75 @@ fn abandoned(signal: Signal, alias: &AliasHandle, old_version: &str, restore: &s
     )
 }
 
-/// `sfndeploy rollback`: route all traffic to a chosen version, or the one before the current.
-/// The same checks as a deploy: everything is verified before the one change, and the change
-/// is refused if the alias moved since it was read.
+/// `sfndeploy rollback`: route all traffic to a chosen version, or the one live before the
+/// current, for each state machine named (a release's members together). The same checks as a
+/// deploy: every member is verified before the first change, and each change is refused if its
+/// alias moved since it was read.
 pub async fn run(clients: &Clients, args: &RollbackArgs, reporter: &Reporter) -> Result<String> {
-    let (state_machine, alias_name) = config::target(&args.target)?;
-    let versions = VersionManager::resolve(clients, &state_machine).await?;
+    let (state_machines, alias_name) = config::target(&args.target)?;
+    if state_machines.len() > 1 && args.to_version.is_some() {
+        return Err(Failure::usage(
+            "--to-version names one version: with several --state-machine, each goes back to the version \
+             live before its current one",
+        ));
+    }
+    let mut plans = Vec::new();
+    for state_machine in &state_machines {
+        let plan = plan_one(clients, args, state_machine, &alias_name).await;
+        match plan {
+            Err(e) if state_machines.len() > 1 => {
+                return Err(e.context(format!("{state_machine}: nothing was changed")));
+            }
+            plan => plans.push(plan?),
+        }
+    }
+    let dry_run = args.dry_run || env_bool(&process_env, "SFNDEPLOY_DRY_RUN")?.unwrap_or(false);
+    let mut lines = Vec::new();
+    for (state_machine, plan) in state_machines.iter().zip(plans) {
+        let name = if state_machines.len() > 1 { format!("{state_machine}: ") } else { String::new() };
+        let line = match plan {
+            Plan::NothingToDo(target) => {
+                format!(
+                    "{name}Nothing to do: alias {alias_name} already routes 100% to {}",
+                    short_version(&target)
+                )
+            }
+            Plan::Change { routing, target, .. } if dry_run => format!(
+                "{name}Dry run, nothing changed: would route alias {alias_name} 100% to {} (now {routing})",
+                short_version(&target)
+            ),
+            Plan::Change { mut handle, routing, target, description } => {
+                handle.set(&Routing::single(&target), Some(description)).await?;
+                reporter
+                    .for_member(state_machine.as_str(), state_machines.len() > 1)
+                    .emit(Event::RolledBack { version: target.clone(), reason: "sfndeploy rollback".into() });
+                format!(
+                    "{name}Rolled back alias {alias_name} to 100% {} (was {routing})",
+                    short_version(&target)
+                )
+            }
+        };
+        lines.push(line);
+    }
+    Ok(lines.join("\n"))
+}
+
+/// What `rollback` will do to one state machine's alias, decided before any change.
+enum Plan {
+    NothingToDo(String),
+    Change { handle: AliasHandle, routing: Routing, target: String, description: String },
+}
+
+async fn plan_one(
+    clients: &Clients,
+    args: &RollbackArgs,
+    state_machine: &StateMachineRef,
+    alias_name: &str,
+) -> Result<Plan> {
+    let versions = VersionManager::resolve(clients, state_machine).await?;
     versions.describe().await?;
     let sm_arn = versions.state_machine_arn.clone();
-    let found = alias::find_alias(&clients.sfn, &sm_arn, &alias_name).await?;
+    let found = alias::find_alias(&clients.sfn, &sm_arn, alias_name).await?;
     let read_at = Instant::now();
     let Some(found) = found else {
         return Err(Failure::err(
@@ -228,18 +292,9 @@ pub async fn run(clients: &Clients, args: &RollbackArgs, reporter: &Reporter) ->
     };
     versions.check_version_exists(&target).await?;
     if routing.full_version() == Some(target.as_str()) {
-        return Ok(format!(
-            "Nothing to do: alias {alias_name} already routes 100% to {}",
-            short_version(&target)
-        ));
+        return Ok(Plan::NothingToDo(target));
     }
-    if args.dry_run || env_bool(&process_env, "SFNDEPLOY_DRY_RUN")?.unwrap_or(false) {
-        return Ok(format!(
-            "Dry run, nothing changed: would route alias {alias_name} 100% to {} (now {routing})",
-            short_version(&target)
-        ));
-    }
-    let mut handle = AliasHandle::new(&clients.sfn, &found, read_at);
+    let handle = AliasHandle::new(&clients.sfn, &clients.changes, &found, read_at);
     // From one live version to another, the record says which was live before (so a second
     // rollback undoes the first); from a split, no version was: none is named.
     let description = match routing.full_version() {
@@ -247,9 +302,7 @@ pub async fn run(clients: &Clients, args: &RollbackArgs, reporter: &Reporter) ->
             .description(handle.own_text()),
         None => handle.own_text().to_string(),
     };
-    handle.set(&Routing::single(&target), Some(description)).await?;
-    reporter.emit(Event::RolledBack { version: target.clone(), reason: "sfndeploy rollback".into() });
-    Ok(format!("Rolled back alias {alias_name} to 100% {} (was {routing})", short_version(&target)))
+    Ok(Plan::Change { handle, routing, target, description })
 }
 
 /// The version to go back to: for an alias on one version, the one live before it, as the

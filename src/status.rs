@@ -184,8 +184,9 @@ mod tests {
     #[test]
     fn a_split_alias_is_in_progress_paused_or_interrupted() {
         let due = std::time::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
-        let marker =
-            |pausing| Marker { new_version: "v7".into(), weight: 40, pausing, due }.description(2, 3, "");
+        let marker = |pausing| {
+            Marker { new_version: "v7".into(), weight: 40, pausing, due, release: None }.description(2, 3, "")
+        };
         let minute = Duration::from_secs(60);
         let cases = [
             (marker(false), due - minute, DeployState::InProgress),

@@ -11,6 +11,7 @@ use crate::alias;
 use crate::arn::{StateMachineRef, short_version};
 use crate::aws::{AwsResultExt, Clients, sdk_error};
 use crate::exit_code::{ExitCode, Failure};
+use crate::pacer::{Pacer, Pacing};
 use crate::text::human;
 
 /// What we read of the state machine before changing anything.
@@ -358,7 +359,7 @@ impl VersionManager {
         stop: impl Fn() -> bool,
     ) -> Result<PruneReport> {
         let mut report = PruneReport::default();
-        let mut bucket = TokenBucket::new(pacing);
+        let bucket = Pacer::new(pacing);
         if versions.len() > pacing.burst as usize {
             let secs = (versions.len() - pacing.burst as usize) as f64 / pacing.per_second;
             tracing::info!(
@@ -395,40 +396,6 @@ impl VersionManager {
             }
         }
         Ok(report)
-    }
-}
-
-/// How fast pruning deletes: `burst` at once, then `per_second`.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Pacing {
-    pub burst: u32,
-    pub per_second: f64,
-}
-
-struct TokenBucket {
-    pacing: Pacing,
-    tokens: f64,
-    at: tokio::time::Instant,
-}
-
-impl TokenBucket {
-    fn new(pacing: Pacing) -> Self {
-        TokenBucket { pacing, tokens: f64::from(pacing.burst), at: tokio::time::Instant::now() }
-    }
-
-    /// Waits until a deletion is allowed, and takes it.
-    async fn take(&mut self) {
-        let now = tokio::time::Instant::now();
-        let refill = now.duration_since(self.at).as_secs_f64() * self.pacing.per_second;
-        self.tokens = (self.tokens + refill).min(f64::from(self.pacing.burst));
-        self.at = now;
-        if self.tokens < 1.0 {
-            let wait = (1.0 - self.tokens) / self.pacing.per_second;
-            tokio::time::sleep(std::time::Duration::from_secs_f64(wait)).await;
-            self.tokens = 1.0;
-            self.at = tokio::time::Instant::now();
-        }
-        self.tokens -= 1.0;
     }
 }
 

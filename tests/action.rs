@@ -168,6 +168,37 @@ fn a_workflows_inputs_become_a_command_line_sfndeploy_accepts() {
 }
 
 #[test]
+fn a_release_takes_one_state_machine_and_one_file_per_line() {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("action-release");
+    std::fs::create_dir_all(&dir).unwrap();
+    let stub = dir.join("stub.sh");
+    std::fs::write(&stub, "#!/bin/sh\nfor a in \"$@\"; do printf '%s\\n' \"$a\"; done\n").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&stub, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let inputs: BTreeMap<&str, &str> = [
+        ("state-machine", "orders\n  payments \n\nrefunds\n"),
+        ("alias", "prod"),
+        ("file", "sm/orders.json\nsm/payments.json\nsm/refunds.json"),
+    ]
+    .into();
+    let (code, stdout, stderr) = run_script(stub.to_str().unwrap(), &inputs);
+    assert_eq!(code, 0, "{stderr}");
+    let words: Vec<&str> = stdout.lines().collect();
+    assert_eq!(
+        words,
+        [
+            "--state-machine=orders",
+            "--state-machine=payments",
+            "--state-machine=refunds",
+            "--alias=prod",
+            "--file=sm/orders.json",
+            "--file=sm/payments.json",
+            "--file=sm/refunds.json",
+        ]
+    );
+}
+
+#[test]
 fn a_ref_without_a_release_binary_is_built_from_source_with_a_cache_key() {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("action-install");
     std::fs::create_dir_all(&dir).unwrap();

@@ -16,8 +16,13 @@ use sfndeploy::report::Reporter;
 
 /// v1..v3, prod split v2 50% / v3 50% as a deploy of v3 paused at 50% left it.
 fn paused_at_50() -> Fake {
-    let marker =
-        Marker { new_version: "v3".into(), weight: 50, pausing: true, due: std::time::SystemTime::now() };
+    let marker = Marker {
+        new_version: "v3".into(),
+        weight: 50,
+        pausing: true,
+        due: std::time::SystemTime::now(),
+        release: None,
+    };
     Fake::new("orders", 3)
         .with_alias("prod", &[(2, 50), (3, 50)])
         .with_alias_description("prod", &marker.description(2, 2, "orders"))

@@ -58,7 +58,7 @@ async fn pause_at_holds_the_step_that_reaches_it_then_stops_split_with_exit_0() 
 #[tokio::test(start_paused = true)]
 async fn resume_goes_on_from_the_current_weight_never_back_and_restores_the_description() {
     let due = std::time::SystemTime::now();
-    let marker = Marker { new_version: "v3".into(), weight: 50, pausing: true, due };
+    let marker = Marker { new_version: "v3".into(), weight: 50, pausing: true, due, release: None };
     let fake = split_fake(&marker.description(2, 2, "orders in production"));
     let run = deploy(&fake, &args(&["--resume"])).await;
     assert_eq!(run.code(), ExitCode::Success, "{}", run.message());

@@ -87,9 +87,17 @@ pub enum Command {
 /// Which state machine and alias.
 #[derive(Debug, Args, Clone)]
 pub struct TargetArgs {
-    /// Name or ARN of the state machine
-    #[arg(long, required = true, env = "SFNDEPLOY_STATE_MACHINE", value_name = "NAME|ARN")]
-    pub state_machine: Option<String>,
+    /// Name or ARN of the state machine; repeat it to release several as one, in lockstep, with
+    /// one rollback (at most 20) [env: SFNDEPLOY_STATE_MACHINE, comma-separated]
+    #[arg(
+        long,
+        required = true,
+        env = "SFNDEPLOY_STATE_MACHINE",
+        value_name = "NAME|ARN",
+        value_delimiter = ',',
+        hide_env = true
+    )]
+    pub state_machine: Vec<String>,
 
     /// Name of the alias (deploy creates it at 100% on the new version if missing)
     #[arg(long, required = true, env = "SFNDEPLOY_ALIAS", value_name = "NAME")]
@@ -196,9 +204,10 @@ pub struct DeployArgs {
     #[arg(long, env = "SFNDEPLOY_SMOKE_TIMEOUT", value_name = "DURATION", value_parser = parse_positive_duration)]
     pub smoke_timeout: Option<Duration>,
 
-    /// State machine definition file to upload as the new revision
+    /// State machine definition file to upload as the new revision; with several
+    /// --state-machine, one each, in the same order
     #[arg(long, env = "SFNDEPLOY_FILE", value_name = "PATH")]
-    pub file: Option<PathBuf>,
+    pub file: Vec<PathBuf>,
 
     /// Publish the current revision (or --file) as a new version and deploy it [default: deploy
     /// the latest published version] [env: SFNDEPLOY_PUBLISH_REVISION]

@@ -5,18 +5,22 @@
 use anyhow::Result;
 use tokio::time::Instant;
 
+use futures_util::future::join_all;
+
 use super::Deploy;
 use crate::alias::{self, AliasInfo};
 use crate::arn::short_version;
 use crate::command_line;
+use crate::config::Member;
 use crate::exit_code::{ExitCode, Failure};
 use crate::gates::alarms::{AlarmChecker, AlarmReport, without_data_warning};
 use crate::plan::{Refusal, Target};
+use crate::report::Reporter;
 use crate::routing::Routing;
 use crate::text::{human, quoted_names, rfc3339_seconds};
 use crate::versions::{StateMachineInfo, VersionManager};
 
-/// Everything learned by the read-only checks.
+/// Everything learned by the read-only checks of one state machine.
 pub(super) struct Checked {
     pub versions: VersionManager,
     pub info: StateMachineInfo,
@@ -24,14 +28,40 @@ pub(super) struct Checked {
     pub alias: Option<AliasInfo>,
     /// The version to deploy, as far as it is known before any change.
     pub target: Target,
-    pub alarm_report: Option<(AlarmReport, Instant)>,
     pub alias_read_at: Instant,
 }
 
 impl Checked {
+    pub fn routing(&self) -> Option<&Routing> {
+        self.alias.as_ref().map(|a| &a.routing)
+    }
+}
+
+/// One state machine of the deploy (a member of the release), as the deploy goes.
+pub(super) struct Part<'c> {
+    pub member: &'c Member,
+    /// The state machine as named on the command line.
+    pub label: String,
+    /// Events about this state machine.
+    pub reporter: Reporter,
+    pub checked: Checked,
+}
+
+/// The alarms as the checks read them, once for the whole deploy.
+pub(super) struct AlarmsRead {
+    pub report: Option<(AlarmReport, Instant)>,
+}
+
+impl AlarmsRead {
     /// The alarms in ALARM at the checks.
     pub fn firing(&self) -> Vec<String> {
-        self.alarm_report.as_ref().map(|(r, _)| r.firing()).unwrap_or_default()
+        self.report.as_ref().map(|(r, _)| r.firing()).unwrap_or_default()
+    }
+
+    /// When they were read, if they were and none was firing: that read may stand in for the
+    /// first gate. (One firing is read again by the first look, which rolls back.)
+    pub fn read_ok_at(&self) -> Option<Instant> {
+        self.report.as_ref().filter(|(r, _)| r.firing().is_empty()).map(|(_, at)| *at)
     }
 
     /// An alarm already in ALARM refuses a deploy that has moved no traffic yet: it would roll
@@ -50,22 +80,50 @@ impl Checked {
             ),
         ))
     }
-
-    pub fn routing(&self) -> Option<&Routing> {
-        self.alias.as_ref().map(|a| &a.routing)
-    }
 }
 
-impl Deploy<'_> {
-    /// Every read-only check, before anything changes.
-    pub(super) async fn check(&self, alarms: &AlarmChecker) -> Result<Checked> {
+impl<'a> Deploy<'a> {
+    /// Every read-only check, before anything changes: each member's (at once), and the
+    /// alarms'. One member's failure is the deploy's: nothing has changed anywhere.
+    pub(super) async fn check_all(&self, alarms: &AlarmChecker) -> Result<(Vec<Part<'a>>, AlarmsRead)> {
         let cfg = self.cfg;
-        let versions = VersionManager::resolve(self.clients, &cfg.state_machine).await?;
+        let release = cfg.is_release();
+        let read_alarms = async {
+            if alarms.is_empty() {
+                return Ok(None);
+            }
+            let report = alarms.read().await?;
+            check_alarms_before(&report)?;
+            Ok::<_, anyhow::Error>(Some((report, Instant::now())))
+        };
+        let checks = join_all(cfg.members.iter().map(|member| async move {
+            let label = member.state_machine.as_str().to_string();
+            let checked = self.check(member).await;
+            let reporter = self.reporter.for_member(&label, release);
+            (member, label, reporter, checked)
+        }));
+        let (report, checked) = tokio::join!(read_alarms, checks);
+        let mut parts = Vec::new();
+        for (member, label, reporter, checked) in checked {
+            let checked = match checked {
+                Ok(c) => c,
+                Err(e) if release => return Err(e.context(format!("{label}: the checks failed"))),
+                Err(e) => return Err(e),
+            };
+            parts.push(Part { member, label, reporter, checked });
+        }
+        Ok((parts, AlarmsRead { report: report? }))
+    }
+
+    /// One member's read-only checks.
+    async fn check(&self, member: &Member) -> Result<Checked> {
+        let cfg = self.cfg;
+        let versions = VersionManager::resolve(self.clients, &member.state_machine).await?;
         let info = versions.describe().await?;
         let sm_arn = versions.state_machine_arn.clone();
 
         let validate = async {
-            match &cfg.file {
+            match &member.file {
                 Some(file) => {
                     let source = file.path.display().to_string();
                     versions.validate_definition(&file.text, &info.kind, &source).await
@@ -73,21 +131,10 @@ impl Deploy<'_> {
                 None => Ok(()),
             }
         };
-        let read_alarms = async {
-            if alarms.is_empty() {
-                return Ok(None);
-            }
-            let report = alarms.read().await?;
-            Ok::<_, anyhow::Error>(Some((report, Instant::now())))
-        };
         let find_alias = alias::find_alias(&self.clients.sfn, &sm_arn, &cfg.alias);
         let latest = async { if cfg.publish_revision { Ok(None) } else { versions.latest_version().await } };
-        let ((), alarm_report, found, latest) = tokio::try_join!(validate, read_alarms, find_alias, latest)?;
+        let ((), found, latest) = tokio::try_join!(validate, find_alias, latest)?;
         let alias_read_at = Instant::now();
-
-        if let Some((report, _)) = &alarm_report {
-            check_alarms_before(report)?;
-        }
 
         let target = match latest {
             Some(version) => Target::Known(version),
@@ -99,7 +146,7 @@ impl Deploy<'_> {
                     ),
                 ));
             }
-            None if cfg.options.resume => self.published_already(&versions, &info, found.as_ref()).await?,
+            None if cfg.options.resume => published_already(member, &versions, &info, found.as_ref()).await?,
             None => Target::ToPublish,
         };
         if let Some(found) = &found
@@ -109,52 +156,15 @@ impl Deploy<'_> {
         {
             tracing::warn!("alias {} is split ({}); --force: deploying anyway", found.arn, found.routing);
         }
-        Ok(Checked { versions, info, alias: found, target, alarm_report, alias_read_at })
-    }
-
-    /// With `--resume --publish-revision`: the version the alias already routes to that holds
-    /// what this run would publish, if any. A resumed deploy must know its version before any
-    /// change, and must not publish twice. `PublishStateMachineVersion` is idempotent for a
-    /// revision already published, but a call that changes nothing is still a call that can
-    /// fail or be refused for the version quota; so we compare instead: the state machine's
-    /// current revision id with each routed version's (with `--file`: the file's definition
-    /// with the version's, as JSON), and publish nothing when one matches.
-    async fn published_already(
-        &self,
-        versions: &VersionManager,
-        info: &StateMachineInfo,
-        found: Option<&AliasInfo>,
-    ) -> Result<Target> {
-        let Some(found) = found else { return Ok(Target::ToPublish) };
-        for (arn, weight) in found.routing.entries() {
-            if *weight == 0 {
-                continue;
-            }
-            let version = versions.describe_version(arn).await?;
-            let same = match &self.cfg.file {
-                Some(file) => same_definition(&file.text, &version.definition),
-                None => version.revision_id == info.revision_id,
-            };
-            if same {
-                tracing::info!(
-                    "{} is already published as {}: resuming its deploy without publishing again",
-                    self.cfg
-                        .file
-                        .as_ref()
-                        .map_or("the current revision".to_string(), |f| f.path.display().to_string()),
-                    short_version(arn)
-                );
-                return Ok(Target::Known(arn.clone()));
-            }
-        }
-        Ok(Target::ToPublish)
+        Ok(Checked { versions, info, alias: found, target, alias_read_at })
     }
 
     /// The error for a refused deploy: the reason, and for a split alias the commands that
     /// resolve it.
-    pub(super) fn refusal(&self, refusal: &Refusal, checked: &Checked) -> anyhow::Error {
+    pub(super) fn refusal(&self, refusal: &Refusal, part: &Part) -> anyhow::Error {
         let cfg = self.cfg;
-        let arn = checked.alias.as_ref().map_or(cfg.alias.as_str(), |a| a.arn.as_str());
+        let state_machine = part.member.state_machine.as_str();
+        let arn = part.checked.alias.as_ref().map_or(cfg.alias.as_str(), |a| a.arn.as_str());
         let mut message = format!("alias {arn}: {refusal}");
         if let Refusal::Split { routing }
         | Refusal::ResumeOtherVersion { routing, .. }
@@ -165,22 +175,14 @@ impl Deploy<'_> {
                 message.push_str(&format!(
                     ". To continue the deploy: {}",
                     command_line::resume(
-                        &cfg.invocation.argv,
-                        cfg.state_machine.as_str(),
-                        &cfg.alias,
-                        &cfg.invocation.flags
+                        &cfg.invocation.argv, state_machine, &cfg.alias, &cfg.invocation.flags
                     )
                 ));
             }
             message.push_str(&format!(
                 ". To route all traffic back to {}: {}",
                 short_version(&oldest),
-                command_line::rollback(
-                    cfg.state_machine.as_str(),
-                    &cfg.alias,
-                    &oldest,
-                    &cfg.invocation.flags
-                )
+                command_line::rollback(state_machine, &cfg.alias, &oldest, &cfg.invocation.flags)
             ));
         }
         Failure::err(ExitCode::Failure, message)
@@ -201,6 +203,44 @@ impl Deploy<'_> {
             tracing::warn!("{warning}");
         }
     }
+}
+
+/// With `--resume --publish-revision`: the version the alias already routes to that holds
+/// what this run would publish, if any. A resumed deploy must know its version before any
+/// change, and must not publish twice. `PublishStateMachineVersion` is idempotent for a
+/// revision already published, but a call that changes nothing is still a call that can
+/// fail or be refused for the version quota; so we compare instead: the state machine's
+/// current revision id with each routed version's (with `--file`: the file's definition
+/// with the version's, as JSON), and publish nothing when one matches.
+async fn published_already(
+    member: &Member,
+    versions: &VersionManager,
+    info: &StateMachineInfo,
+    found: Option<&AliasInfo>,
+) -> Result<Target> {
+    let Some(found) = found else { return Ok(Target::ToPublish) };
+    for (arn, weight) in found.routing.entries() {
+        if *weight == 0 {
+            continue;
+        }
+        let version = versions.describe_version(arn).await?;
+        let same = match &member.file {
+            Some(file) => same_definition(&file.text, &version.definition),
+            None => version.revision_id == info.revision_id,
+        };
+        if same {
+            tracing::info!(
+                "{} is already published as {}: resuming its deploy without publishing again",
+                member
+                    .file
+                    .as_ref()
+                    .map_or("the current revision".to_string(), |f| f.path.display().to_string()),
+                short_version(arn)
+            );
+            return Ok(Target::Known(arn.clone()));
+        }
+    }
+    Ok(Target::ToPublish)
 }
 
 /// The alarms before any change: every one must exist. (One in ALARM refuses a new deploy, but

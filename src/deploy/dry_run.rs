@@ -2,7 +2,7 @@
 
 use anyhow::Result;
 
-use super::check::Checked;
+use super::check::Part;
 use super::{Deploy, Outcome};
 use crate::arn::short_version;
 use crate::plan::{Decision, Shift, Target};
@@ -13,14 +13,31 @@ use crate::strategy::{self, Step};
 use crate::text::{human, percents, quoted_names};
 
 impl Deploy<'_> {
-    pub(super) async fn dry_run(&self, checked: &Checked, decision: &Decision) -> Result<Outcome> {
+    /// Each member's plan, as one outcome: `Dry run, nothing changed: ...` (for a release, one
+    /// clause per member, each named).
+    pub(super) async fn dry_run(&self, parts: &[Part<'_>], decisions: &[Decision]) -> Result<Outcome> {
+        let mut clauses = Vec::new();
+        for (part, decision) in parts.iter().zip(decisions) {
+            let clause = self.dry_run_one(part, decision).await?;
+            clauses.push(if parts.len() > 1 { format!("{}: {clause}", part.label) } else { clause });
+        }
+        let mut summary = format!("Dry run, nothing changed: {}", clauses.join("; "));
+        if !self.cfg.alarms.is_empty() {
+            summary.push_str(&format!("; watching {}", quoted_names(&self.cfg.alarms)));
+        }
+        Ok(Outcome::DryRun { summary })
+    }
+
+    /// One member's plan: what it would do, and what pruning would delete.
+    async fn dry_run_one(&self, part: &Part<'_>, decision: &Decision) -> Result<String> {
         let cfg = self.cfg;
+        let checked = &part.checked;
         let new = match &checked.target {
             Target::Known(v) => Some(v.clone()),
             Target::ToPublish => None,
         };
         if let Decision::Refuse(refusal) = decision {
-            return Err(self.refusal(refusal, checked));
+            return Err(self.refusal(refusal, part));
         }
         let (old, steps, action) = self.would(decision, new.as_deref());
         let would_prune =
@@ -32,14 +49,11 @@ impl Deploy<'_> {
             } else {
                 Vec::new()
             };
-        let mut summary = format!("Dry run, nothing changed: {action}");
-        if !cfg.alarms.is_empty() {
-            summary.push_str(&format!("; watching {}", quoted_names(&cfg.alarms)));
-        }
+        let mut summary = action.clone();
         if !would_prune.is_empty() {
             summary.push_str(&format!("; would prune {}", short_versions(&would_prune)));
         }
-        self.reporter.emit(Event::Planned {
+        part.reporter.emit(Event::Planned {
             state_machine: checked.versions.state_machine_arn.clone(),
             alias: cfg.alias.clone(),
             old_version: old,
@@ -51,7 +65,7 @@ impl Deploy<'_> {
             alarms: cfg.alarms.clone(),
             would_prune,
         });
-        Ok(Outcome::DryRun { summary })
+        Ok(summary)
     }
 
     /// What a decision would do: the old version, the steps, and one sentence.

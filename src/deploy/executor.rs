@@ -1,13 +1,16 @@
 //! Does a plan: for each step, check the health signals, shift the weights, hold while the
 //! signals are read ([`super::watch`]); roll back when one says so, the signals go unread too
-//! long, a shift fails, or a signal to stop arrives. One loop serves every strategy.
+//! long, a shift fails, or a signal to stop arrives. One loop serves every strategy, and every
+//! member of a release: step k's weight is set on each member before step k's hold begins, the
+//! hold is one hold, and one rollback puts every member that moved back.
 
 use std::time::Duration;
 
 use anyhow::Result;
+use futures_util::future::join_all;
 use tokio::time::{Instant, sleep, sleep_until};
 
-use super::watch::{Look, Watch};
+use super::watch::{GateSlot, Look, Watch};
 use crate::alias::AliasHandle;
 use crate::arn::short_version;
 use crate::aws::AwsFlags;
@@ -24,18 +27,29 @@ use crate::routing::Routing;
 use crate::signals::Signals;
 use crate::strategy::Step;
 
-/// What the executor moves: the alias, from the old version to the new one.
-pub struct Job {
+/// One member's alias, moved from its old version to its new one.
+pub struct Lane {
+    /// The state machine as named on the command line.
+    pub label: String,
     pub alias: AliasHandle,
     pub old_version: String,
     pub new_version: String,
-    /// The last step is a `--pause-at` stop: its marker says so.
-    pub pauses: bool,
     /// Health gates on the new version's executions, when any is on.
     pub gate: Option<Gate>,
+    /// Events about this member.
+    pub reporter: Reporter,
+}
+
+/// What the executor moves.
+pub struct Job {
+    pub lanes: Vec<Lane>,
+    /// The last step is a `--pause-at` stop: its marker says so.
+    pub pauses: bool,
     /// When the alarms were read (all OK) just before the deploy, if they were: that read
     /// stands in for the first gate while it is fresh.
     pub alarms_read_at: Option<Instant>,
+    /// A release of several: the id its markers carry.
+    pub release: Option<String>,
 }
 
 /// What the executor works with.
@@ -54,10 +68,17 @@ pub struct Context<'a> {
 /// recent (and younger than a polling interval): traffic has not moved since.
 const GATE_FRESH: Duration = Duration::from_secs(1);
 
+/// A lane as the executor keeps it.
+struct Moving {
+    lane: Lane,
+    /// Whether this run owns the alias's split: it changed a weight, or continued a split
+    /// already carrying the new version. Stopping rolls back exactly these.
+    owned: bool,
+    initial: Routing,
+}
+
 pub struct Executor<'a> {
-    alias: AliasHandle,
-    old_version: String,
-    new_version: String,
+    lanes: Vec<Moving>,
     watch: Watch<'a>,
     settings: WatchSettings,
     reporter: &'a Reporter,
@@ -66,22 +87,32 @@ pub struct Executor<'a> {
     clock: &'a ServerClock,
     /// A read made just before the deploy that the first gate may use instead of its own.
     earlier_read: Option<Instant>,
-    /// Whether any weight was changed yet; before that, stopping needs no rollback.
-    shifted: bool,
-    initial: Routing,
     pauses: bool,
+    release: Option<String>,
 }
 
 impl<'a> Executor<'a> {
     pub fn new(job: Job, context: Context<'a>) -> Self {
-        let initial = job.alias.routing().clone();
-        let owned = initial.weight_of(&job.new_version) > 0;
-        let watch =
-            Watch::new(context.alarms, job.gate, context.settings, context.reporter, job.alarms_read_at);
+        let mut gates = Vec::new();
+        let lanes: Vec<Moving> = job
+            .lanes
+            .into_iter()
+            .map(|mut lane| {
+                let initial = lane.alias.routing().clone();
+                gates.push(GateSlot {
+                    label: lane.label.clone(),
+                    gate: lane.gate.take(),
+                    reporter: lane.reporter.clone(),
+                });
+                // A deploy that continues from a split alias carrying the new version owns that
+                // split: any bad signal, from the first look on, puts it back on the old version.
+                let owned = initial.weight_of(&lane.new_version) > 0;
+                Moving { lane, owned, initial }
+            })
+            .collect();
+        let watch = Watch::new(context.alarms, gates, context.settings, context.reporter, job.alarms_read_at);
         Executor {
-            alias: job.alias,
-            old_version: job.old_version,
-            new_version: job.new_version,
+            lanes,
             watch,
             settings: context.settings,
             reporter: context.reporter,
@@ -89,22 +120,24 @@ impl<'a> Executor<'a> {
             aws_cli: context.aws_cli,
             clock: context.clock,
             earlier_read: job.alarms_read_at,
-            // A deploy that continues from a split alias carrying the new version owns that split:
-            // any bad signal, from the first look on, puts the alias back on the old version.
-            shifted: owned,
-            initial,
             pauses: job.pauses,
+            release: job.release,
         }
     }
 
-    /// The new version's executions still running, if the gates read them.
-    pub async fn still_running(&mut self) -> Vec<String> {
-        self.watch.still_running().await
+    /// Each member's new version's executions still running, if the gates read them.
+    pub async fn still_running(&mut self) -> Vec<(String, String, Vec<String>)> {
+        let running = self.watch.still_running().await;
+        self.lanes
+            .iter()
+            .zip(running)
+            .map(|(m, running)| (m.lane.label.clone(), m.lane.new_version.clone(), running))
+            .collect()
     }
 
-    /// Runs the steps the planner left (each weight above the new version's current one): the
-    /// alias ends on the last step's weight, 100% on the new version unless the plan pauses
-    /// (Ok), or the error says where it is and why.
+    /// Runs the steps the planner left: each member takes the steps above its own current
+    /// weight. Every alias ends on the last step's weight, 100% on its new version unless the
+    /// plan pauses (Ok), or the error says where each is and why.
     pub async fn run(&mut self, steps: &[Step]) -> Result<()> {
         for (i, step) in steps.iter().enumerate() {
             let reuse = i == 0
@@ -112,81 +145,121 @@ impl<'a> Executor<'a> {
             if !reuse {
                 self.gate().await?;
             }
-            let description = if step.weight < 100 {
-                Marker {
-                    new_version: short_version(&self.new_version),
-                    weight: step.weight,
-                    pausing: self.pauses && i + 1 == steps.len(),
-                    due: self.clock.now() + step.hold,
+            let due = self.clock.now() + step.hold;
+            for l in 0..self.lanes.len() {
+                if self.lanes[l].lane.alias.routing().weight_of(&self.lanes[l].lane.new_version)
+                    >= step.weight
+                {
+                    continue;
                 }
-                .description(i + 1, steps.len(), self.alias.own_text())
-            } else {
-                let record = Record {
-                    live: short_version(&self.new_version),
-                    before: short_version(&self.old_version),
-                };
-                record.description(self.alias.own_text())
-            };
-            self.shift(step.weight, Some(description)).await?;
+                let description = self.description(l, i, steps.len(), step.weight, due);
+                self.shift(l, step.weight, description).await?;
+            }
             let confirmed = Instant::now();
             let remaining: Duration = steps[i..].iter().map(|s| s.hold).sum();
-            self.reporter.emit(Event::WeightsChanged {
-                step: i + 1,
-                steps: steps.len(),
-                old_version: self.old_version.clone(),
-                new_version: self.new_version.clone(),
-                new_weight: step.weight,
-                hold: step.hold,
-                remaining,
-            });
+            for m in &self.lanes {
+                m.lane.reporter.emit(Event::WeightsChanged {
+                    step: i + 1,
+                    steps: steps.len(),
+                    old_version: m.lane.old_version.clone(),
+                    new_version: m.lane.new_version.clone(),
+                    new_weight: m.lane.alias.routing().weight_of(&m.lane.new_version),
+                    hold: step.hold,
+                    remaining,
+                });
+            }
             self.hold(confirmed + step.hold).await?;
         }
-        // The last hold ends with one more look, and the alias read back, before success (or
-        // a pause) is declared: someone may have changed it meanwhile.
+        // The last hold ends with one more look, and each alias read back, before success (or
+        // a pause) is declared: someone may have changed one meanwhile.
         self.gate().await?;
-        match self.alias.confirm().await {
-            Ok(_) => Ok(()),
-            Err(e) if exit_code_of(&e) == ExitCode::Conflict => Err(self.conflict(e)),
-            Err(e) => {
-                // The change itself was answered: the alias routes what was set, as far as AWS said.
-                tracing::warn!(
-                    "could not read alias {} back ({e:#}): it routes {} as far as sfndeploy knows",
-                    self.alias.arn,
-                    self.alias.routing()
-                );
-                Ok(())
+        for l in 0..self.lanes.len() {
+            let lane = &mut self.lanes[l].lane;
+            match lane.alias.confirm().await {
+                Ok(_) => {}
+                Err(e) if exit_code_of(&e) == ExitCode::Conflict => {
+                    let err = self.conflict(l, e);
+                    return Err(self.stop_others(l, err).await);
+                }
+                Err(e) => {
+                    // The change itself was answered: the alias routes what was set, as AWS said.
+                    tracing::warn!(
+                        "could not read alias {} back ({e:#}): it routes {} as far as sfndeploy knows",
+                        lane.alias.arn,
+                        lane.alias.routing()
+                    );
+                }
             }
+        }
+        Ok(())
+    }
+
+    /// What lane `l`'s description says at step `i` of `steps`: while split, the marker (with
+    /// the release's id); at 100%, the record of the version live before.
+    fn description(
+        &self,
+        l: usize,
+        i: usize,
+        steps: usize,
+        weight: u8,
+        due: std::time::SystemTime,
+    ) -> String {
+        let lane = &self.lanes[l].lane;
+        if weight < 100 {
+            let marker = Marker {
+                new_version: short_version(&lane.new_version),
+                weight,
+                pausing: self.pauses && i + 1 == steps,
+                due,
+                release: self.release.clone(),
+            };
+            marker.description(i + 1, steps, lane.alias.own_text())
+        } else {
+            let record =
+                Record { live: short_version(&lane.new_version), before: short_version(&lane.old_version) };
+            record.description(lane.alias.own_text())
         }
     }
 
-    /// Someone else changed the alias: the error says so, with the command that puts the old
-    /// version back; nothing is touched.
-    fn conflict(&self, e: anyhow::Error) -> anyhow::Error {
+    /// Someone else changed lane `l`'s alias: the error says so, with the command that puts its
+    /// old version back; it is not touched.
+    fn conflict(&self, l: usize, e: anyhow::Error) -> anyhow::Error {
+        let lane = &self.lanes[l].lane;
         let restore =
-            command_line::restore(&self.alias.arn, &Routing::single(&self.old_version), self.aws_cli);
+            command_line::restore(&lane.alias.arn, &Routing::single(&lane.old_version), self.aws_cli);
         Failure::err(
             ExitCode::Conflict,
-            format!("{e:#}. To route all traffic back to {}: {restore}", short_version(&self.old_version)),
+            format!("{e:#}. To route all traffic back to {}: {restore}", short_version(&lane.old_version)),
         )
     }
 
-    /// Sets the new version's weight (and the alias's marker), guarded against changes by others.
-    async fn shift(&mut self, weight: u8, marker: Option<String>) -> Result<()> {
-        let target = Routing::shifted(&self.old_version, &self.new_version, weight);
-        match self.alias.set(&target, marker).await {
+    /// Sets lane `l`'s new version's weight (and the alias's description), guarded against
+    /// changes by others.
+    async fn shift(&mut self, l: usize, weight: u8, description: String) -> Result<()> {
+        let lane = &mut self.lanes[l].lane;
+        let target = Routing::shifted(&lane.old_version, &lane.new_version, weight);
+        match lane.alias.set(&target, Some(description)).await {
             Ok(()) => {
-                self.shifted = true;
+                self.lanes[l].owned = true;
                 Ok(())
             }
-            Err(e) if exit_code_of(&e) == ExitCode::Conflict => Err(self.conflict(e)),
+            Err(e) if exit_code_of(&e) == ExitCode::Conflict => {
+                let err = self.conflict(l, e);
+                Err(self.stop_others(l, err).await)
+            }
             Err(e) => {
-                self.shifted = true; // the change may have gone through
-                Err(self.roll_back(Reason::ShiftFailed(format!("{e:#}"))).await)
+                self.lanes[l].owned = true; // the change may have gone through
+                Err(self.stop(Reason::ShiftFailed(self.named(l, format!("{e:#}")))).await)
             }
         }
     }
 
-    /// Waits until `until`, reading the alarms every polling interval. Ends on time: the last
+    /// `payments: ...` in a release, the text alone otherwise.
+    fn named(&self, l: usize, text: String) -> String {
+        if self.lanes.len() > 1 { format!("{}: {text}", self.lanes[l].lane.label) } else { text }
+    }
+
+    /// Waits until `until`, reading the signals every polling interval. Ends on time: the last
     /// sleep is cut to the deadline, and the check at the deadline is the next gate's.
     async fn hold(&mut self, until: Instant) -> Result<()> {
         let polling = self.settings.polling;
@@ -220,13 +293,8 @@ impl<'a> Executor<'a> {
         }
         let began = Instant::now();
         loop {
-            let look = self.look().await?;
-            // The gates ask for evidence of the new version once it has traffic: before the
-            // first weight change there is none to wait for.
-            let has_traffic = self.alias.routing().weight_of(&self.new_version) > 0;
-            let wait = match look {
+            let wait = match self.look().await? {
                 Look::Good { missing: None } => return Ok(()),
-                Look::Good { missing: Some(_) } if !has_traffic => return Ok(()),
                 Look::Good { missing: Some(what) } => {
                     let extension = self.watch.extension();
                     if began.elapsed() >= extension {
@@ -244,10 +312,14 @@ impl<'a> Executor<'a> {
         }
     }
 
-    /// One look at the signals; a signal to stop, or a bad one, ends the deploy.
+    /// One look at the signals; a signal to stop, or a bad one, ends the deploy. The gates ask
+    /// for evidence of a new version once it has traffic: before its first weight change there
+    /// is none to wait for.
     async fn look(&mut self) -> Result<Look> {
+        let traffic: Vec<bool> =
+            self.lanes.iter().map(|m| m.lane.alias.routing().weight_of(&m.lane.new_version) > 0).collect();
         let look = tokio::select! {
-            look = self.watch.look() => look,
+            look = self.watch.look(&traffic) => look,
             s = self.signals.next() => return Err(self.stop(Reason::Signal(s)).await),
         };
         match look {
@@ -256,14 +328,15 @@ impl<'a> Executor<'a> {
         }
     }
 
-    /// Ends the deploy early: rolls back if traffic moved, else leaves the alias as found. A
-    /// failed gate's evidence is completed (failures described) only after the rollback call.
+    /// Ends the deploy early: rolls back every member whose split this run owns, else leaves
+    /// each alias as found. A failed gate's evidence is completed (failures described) only
+    /// after the rollback calls.
     async fn stop(&mut self, reason: Reason) -> anyhow::Error {
         let evidence = match &reason {
             Reason::Executions(evidence) => Some(evidence.clone()),
             _ => None,
         };
-        let err = self.stop_now(reason).await;
+        let err = self.stop_lanes(reason, None).await;
         let Some(first) = evidence else { return err };
         let full = self.watch.evidence().await.unwrap_or_else(|| first.clone());
         self.reporter.emit(Event::ExecutionsFailed { evidence: full.clone() });
@@ -273,40 +346,101 @@ impl<'a> Executor<'a> {
         }
     }
 
-    async fn stop_now(&mut self, reason: Reason) -> anyhow::Error {
-        if self.shifted {
-            return self.roll_back(reason).await;
+    /// A concurrent change to lane `l`'s alias (`err`): that alias is left alone, the others
+    /// that moved go back. The run ends as a conflict.
+    async fn stop_others(&mut self, l: usize, err: anyhow::Error) -> anyhow::Error {
+        if self.lanes.len() == 1 {
+            return err;
         }
-        let routing = self.alias.routing().clone();
-        let mut message = format!(
-            "{} before any traffic moved; alias {} still routes {}",
-            reason.describe(),
-            self.alias.arn,
-            routing
-        );
-        if routing.full_version().is_none()
-            && routing.same_as(&self.initial)
-            && let Some(oldest) = routing.oldest_live()
-        {
-            message.push_str(&format!(
-                ". To route all traffic back to {}: {}",
-                short_version(oldest),
-                command_line::restore(&self.alias.arn, &Routing::single(oldest), self.aws_cli)
-            ));
-        }
-        Failure::err(reason.exit_code(), message)
+        let message = format!("{err:#}");
+        let reason = Reason::Conflict(message.clone());
+        let others = self.stop_lanes(reason, Some(l)).await;
+        Failure::err(ExitCode::Conflict, format!("{message}; {}", others))
     }
 
-    async fn roll_back(&mut self, reason: Reason) -> anyhow::Error {
-        Rollback {
-            alias: &mut self.alias,
-            old_version: &self.old_version,
-            timeout: self.settings.rollback_timeout,
-            aws_cli: self.aws_cli,
-            reporter: self.reporter,
-            signals: self.signals,
+    /// Rolls back, in parallel, each lane this run owns (but `except`); says where the others
+    /// are. One lane: exactly as a single deploy says it.
+    async fn stop_lanes(&mut self, reason: Reason, except: Option<usize>) -> anyhow::Error {
+        let (timeout, aws_cli) = (self.settings.rollback_timeout, self.aws_cli);
+        let release = self.lanes.len() > 1;
+        let signals = self.signals.clone();
+        let outcomes = join_all(self.lanes.iter_mut().enumerate().map(|(i, m)| {
+            let reason = reason.clone();
+            let mut signals = signals.clone();
+            async move {
+                if Some(i) == except {
+                    return None;
+                }
+                Some(if m.owned {
+                    Rollback {
+                        alias: &mut m.lane.alias,
+                        old_version: &m.lane.old_version,
+                        timeout,
+                        aws_cli,
+                        reporter: &m.lane.reporter,
+                        signals: &mut signals,
+                    }
+                    .run(reason)
+                    .await
+                } else {
+                    untouched(&m.lane.alias, &m.initial, &reason, aws_cli)
+                })
+            }
+        }))
+        .await;
+        let mut results: Vec<(String, anyhow::Error)> = Vec::new();
+        for (m, outcome) in self.lanes.iter().zip(outcomes) {
+            if let Some(err) = outcome {
+                results.push((m.lane.label.clone(), err));
+            }
         }
-        .run(reason)
-        .await
+        if !release {
+            return results
+                .pop()
+                .map(|(_, e)| e)
+                .unwrap_or_else(|| Failure::err(reason.exit_code(), reason.describe()));
+        }
+        // The worst outcome decides the exit code: a failed rollback, a conflict, then the reason.
+        let code = results
+            .iter()
+            .map(|(_, e)| exit_code_of(e))
+            .max_by_key(|c| match c {
+                ExitCode::RollbackFailed => 3,
+                ExitCode::Conflict => 2,
+                _ => 1,
+            })
+            .unwrap_or(reason.exit_code());
+        let each: Vec<String> = results
+            .iter()
+            .map(|(label, e)| {
+                let text = format!("{e:#}");
+                let own = text.strip_prefix(&format!("{}; ", reason.describe())).unwrap_or(&text).to_string();
+                format!("{label}: {own}")
+            })
+            .collect();
+        Failure::err(code, format!("{}; {}", reason.describe(), each.join("; ")))
     }
+}
+
+/// The error for a lane that never moved: its alias as found, and for a split alias the command
+/// that routes it back to its older version.
+fn untouched(alias: &AliasHandle, initial: &Routing, reason: &Reason, aws_cli: &AwsFlags) -> anyhow::Error {
+    let routing = alias.routing().clone();
+    let mut message = format!(
+        "{} before any traffic moved; alias {} still routes {}",
+        reason.describe(),
+        alias.arn,
+        routing
+    );
+    if routing.full_version().is_none()
+        && routing.same_as(initial)
+        && let Some(oldest) = routing.oldest_live()
+    {
+        message.push_str(&format!(
+            ". To route all traffic back to {}: {}",
+            short_version(oldest),
+            command_line::restore(&alias.arn, &Routing::single(oldest), aws_cli)
+        ));
+    }
+    Failure::err(reason.exit_code(), message)
 }

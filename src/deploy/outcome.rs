@@ -38,6 +38,11 @@ pub enum Outcome {
     DryRun {
         summary: String,
     },
+    /// A release of several state machines: each member's outcome, in the order given.
+    Release {
+        alias: String,
+        members: Vec<(String, Outcome)>,
+    },
 }
 
 impl fmt::Display for Outcome {
@@ -73,6 +78,34 @@ impl fmt::Display for Outcome {
                 if *already { " already" } else { "" }
             ),
             Outcome::DryRun { summary } => f.write_str(summary),
+            Outcome::Release { alias, members } => {
+                let paused = members.iter().find_map(|(_, o)| match o {
+                    Outcome::Paused { resume_command, rollback_command, .. } => {
+                        Some((resume_command, rollback_command))
+                    }
+                    _ => None,
+                });
+                if let Some((resume, rollback)) = paused {
+                    let each: Vec<String> = members
+                        .iter()
+                        .map(|(m, o)| match o {
+                            Outcome::Paused { routing, .. } => format!("{m} {routing}"),
+                            other => format!("{m}: {other}"),
+                        })
+                        .collect();
+                    return write!(
+                        f,
+                        "Paused: alias {alias} routes {}, as --pause-at asked. To continue: {resume}\n\
+                         To roll back: {rollback}",
+                        each.join("; ")
+                    );
+                }
+                write!(f, "Released {} state machines to alias {alias}:", members.len())?;
+                for (member, outcome) in members {
+                    write!(f, "\n  {member}: {outcome}")?;
+                }
+                Ok(())
+            }
         }
     }
 }

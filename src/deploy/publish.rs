@@ -4,18 +4,19 @@
 use anyhow::Result;
 
 use super::Deploy;
-use super::check::Checked;
+use super::check::Part;
 use crate::exit_code::{ExitCode, Failure};
 use crate::plan::Target;
-use crate::report::Event;
+use crate::report::{Event, Reporter};
 use crate::versions::{PruneReport, VersionManager, VersionQuotaExceeded};
 
 impl Deploy<'_> {
     /// Uploads and/or publishes as asked, and returns the version to deploy. A publish the
     /// version quota refuses is retried once after pruning to `--history-max`, which would
     /// otherwise never get to run on a full state machine.
-    pub(super) async fn publish(&mut self, checked: &Checked) -> Result<String> {
-        let quota = match self.publish_once(checked).await {
+    pub(super) async fn publish(&mut self, part: &Part<'_>) -> Result<String> {
+        let checked = &part.checked;
+        let quota = match self.publish_once(part).await {
             Err(e) => match e.downcast::<VersionQuotaExceeded>() {
                 Ok(quota) => quota,
                 Err(e) => return Err(e),
@@ -49,7 +50,7 @@ impl Deploy<'_> {
                 ),
             ));
         }
-        let report = self.delete_versions(&checked.versions, &candidates).await?;
+        let report = self.delete_versions(&checked.versions, &candidates, &part.reporter).await?;
         if report.stopped_early {
             let s = self.signals.pending().expect("a signal stopped pruning");
             return Err(s.stopped(format_args!(
@@ -57,7 +58,7 @@ impl Deploy<'_> {
                 report.deleted.len()
             )));
         }
-        match self.publish_once(checked).await {
+        match self.publish_once(part).await {
             Err(e) if e.is::<VersionQuotaExceeded>() => Err(Failure::err(
                 ExitCode::Failure,
                 format!(
@@ -75,11 +76,12 @@ impl Deploy<'_> {
         &mut self,
         versions: &VersionManager,
         candidates: &[String],
+        reporter: &Reporter,
     ) -> Result<PruneReport> {
         let signals = &self.signals;
         let report =
             versions.delete_versions(candidates, self.cfg.pacing, || signals.peek().is_some()).await?;
-        self.reporter.emit(Event::Pruned {
+        reporter.emit(Event::Pruned {
             deleted: report.deleted.clone(),
             skipped: report.skipped.clone(),
             stopped_early: report.stopped_early,
@@ -87,19 +89,20 @@ impl Deploy<'_> {
         Ok(report)
     }
 
-    async fn publish_once(&self, checked: &Checked) -> Result<String> {
+    async fn publish_once(&self, part: &Part<'_>) -> Result<String> {
         let cfg = self.cfg;
+        let checked = &part.checked;
         if cfg.publish_revision
             && let Target::Known(version) = &checked.target
         {
             return Ok(version.clone()); // --resume: published by the run being resumed
         }
         let description = cfg.version_description.as_deref();
-        if let Some(file) = &cfg.file {
+        if let Some(file) = &part.member.file {
             let source = file.path.display().to_string();
             let published = checked.versions.upload(&file.text, cfg.publish_revision, description).await?;
             if let Some(version) = published {
-                self.reporter.emit(Event::Published { version: version.clone(), file: Some(source) });
+                part.reporter.emit(Event::Published { version: version.clone(), file: Some(source) });
                 return Ok(version);
             }
             if cfg.publish_revision {
@@ -107,13 +110,13 @@ impl Deploy<'_> {
                     "Step Functions did not return the version it published from {source}"
                 ));
             }
-            self.reporter.emit(Event::Uploaded { file: source });
+            part.reporter.emit(Event::Uploaded { file: source });
             tracing::warn!(
                 "the uploaded revision is not published (no --publish-revision): deploying the latest published version"
             );
         } else if cfg.publish_revision {
             let version = checked.versions.publish(checked.info.revision_id.as_deref(), description).await?;
-            self.reporter.emit(Event::Published { version: version.clone(), file: None });
+            part.reporter.emit(Event::Published { version: version.clone(), file: None });
             return Ok(version);
         }
         match &checked.target {
@@ -127,13 +130,14 @@ impl Deploy<'_> {
         &mut self,
         versions: &VersionManager,
         protect: &[&str],
+        reporter: &Reporter,
     ) -> Result<Option<PruneReport>> {
         let keep = usize::from(self.cfg.history_max);
         if keep == 0 {
             return Ok(None);
         }
         let result = match versions.prune_candidates(keep, protect).await {
-            Ok(candidates) => self.delete_versions(versions, &candidates).await,
+            Ok(candidates) => self.delete_versions(versions, &candidates, reporter).await,
             Err(e) => Err(e),
         };
         match result {

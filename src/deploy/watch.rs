@@ -1,5 +1,5 @@
-//! The health signals of a deploy (the alarms, and the gates on the new version's executions),
-//! each read at its own pace, and the one summary the executor acts on.
+//! The health signals of a deploy (the alarms, and the gates on each member's new version's
+//! executions), each read at its own pace, and the one summary the executor acts on.
 //!
 //! A read ends three ways. Answered: its verdict counts (an alarm in ALARM, a failed gate).
 //! Throttled: the service is up and asks for fewer calls, so that signal's polling backs off
@@ -10,6 +10,7 @@
 use std::time::Duration;
 
 use anyhow::Result;
+use futures_util::future::join_all;
 use tokio::time::{Instant, timeout_at};
 
 use crate::aws::{FailureKind, failure_kind};
@@ -46,7 +47,8 @@ pub enum Look {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Which {
     Alarms,
-    Gate,
+    /// The gates of member `n`.
+    Gate(usize),
 }
 
 /// How one signal is being read.
@@ -63,22 +65,35 @@ struct Pace {
     backoff: u32,
 }
 
+/// One member's gates, as the watch keeps them.
+pub struct GateSlot {
+    /// The state machine as named on the command line.
+    pub label: String,
+    pub gate: Option<Gate>,
+    /// Events about this member.
+    pub reporter: Reporter,
+}
+
+struct Gated {
+    slot: GateSlot,
+    /// The latest reading of its gates.
+    reading: Option<Reading>,
+}
+
 /// The signals of one deploy.
 pub struct Watch<'a> {
     alarms: &'a AlarmChecker,
-    gate: Option<Gate>,
+    gates: Vec<Gated>,
     settings: WatchSettings,
     reporter: &'a Reporter,
     paces: Vec<Pace>,
-    /// The latest reading of the gates.
-    reading: Option<Reading>,
 }
 
 impl<'a> Watch<'a> {
     /// `read_at`: when the alarms were last read (all OK) before the deploy, if they were.
     pub fn new(
         alarms: &'a AlarmChecker,
-        gate: Option<Gate>,
+        gates: Vec<GateSlot>,
         settings: WatchSettings,
         reporter: &'a Reporter,
         read_at: Option<Instant>,
@@ -95,10 +110,13 @@ impl<'a> Watch<'a> {
         if !alarms.is_empty() {
             paces.push(pace(Which::Alarms));
         }
-        if gate.is_some() {
-            paces.push(pace(Which::Gate));
+        for (n, slot) in gates.iter().enumerate() {
+            if slot.gate.is_some() {
+                paces.push(pace(Which::Gate(n)));
+            }
         }
-        Watch { alarms, gate, settings, reporter, paces, reading: None }
+        let gates = gates.into_iter().map(|slot| Gated { slot, reading: None }).collect();
+        Watch { alarms, gates, settings, reporter, paces }
     }
 
     /// Whether anything is watched.
@@ -107,15 +125,20 @@ impl<'a> Watch<'a> {
     }
 
     /// How long a hold may wait for evidence: `--max-extension`, or by default one hold, and
-    /// while the new version's executions still run, the old version's p95 and a poll.
+    /// while a new version's executions still run, its old version's p95 and a poll.
     pub fn extension(&self) -> Duration {
-        let Some(rules) = self.gate.as_ref().map(Gate::rules) else { return Duration::ZERO };
-        if rules.extension_given {
-            return rules.max_extension;
+        let mut extension = Duration::ZERO;
+        for g in &self.gates {
+            let Some(rules) = g.slot.gate.as_ref().map(Gate::rules) else { continue };
+            if rules.extension_given {
+                return rules.max_extension;
+            }
+            let running = g.reading.as_ref().filter(|r| r.new.running > 0);
+            let slow =
+                running.and_then(|r| r.old_p95).map_or(Duration::ZERO, |p95| p95 + self.settings.polling);
+            extension = extension.max(rules.max_extension.max(slow));
         }
-        let running = self.reading.as_ref().filter(|r| r.new.running > 0);
-        let slow = running.and_then(|r| r.old_p95).map_or(Duration::ZERO, |p95| p95 + self.settings.polling);
-        rules.max_extension.max(slow)
+        extension
     }
 
     /// When to look again after a look without a fresh reading of every signal: at the pace of
@@ -128,21 +151,18 @@ impl<'a> Watch<'a> {
         next.unwrap_or(retry)
     }
 
-    /// Reads the signals due now (with `every`, all of them but those backing off), judges what
-    /// came back, and says what it means.
-    pub async fn look(&mut self) -> Look {
+    /// Reads the signals due now, judges what came back, and says what it means. `traffic`:
+    /// which members' new versions have traffic (only those wait for evidence).
+    pub async fn look(&mut self, traffic: &[bool]) -> Look {
         let now = Instant::now();
-        let due = |p: &Pace| now >= p.not_before;
-        let read_alarms = self.paces.iter().any(|p| p.which == Which::Alarms && due(p));
-        let read_gate = self.paces.iter().any(|p| p.which == Which::Gate && due(p));
-        let waiting = self.paces.len() - usize::from(read_alarms) - usize::from(read_gate);
         // The wait a throttle asked for is the throttle bound's to count, not --max-unmonitored's:
         // a read after it starts that clock afresh.
         for pace in self.paces.iter_mut().filter(|p| p.throttled_since.is_some() && now >= p.not_before) {
             pace.answered = now;
         }
-        let (alarms, gate) = self.read(read_alarms, read_gate).await;
-        let mut fresh = waiting == 0;
+        let due: Vec<Which> = self.paces.iter().filter(|p| now >= p.not_before).map(|p| p.which).collect();
+        let mut fresh = due.len() == self.paces.len();
+        let (alarms, gates) = self.read(&due).await;
         if let Some(result) = alarms {
             match self.judge_alarms(result) {
                 Ok(()) => {}
@@ -150,42 +170,53 @@ impl<'a> Watch<'a> {
                 Err(None) => fresh = false,
             }
         }
-        let mut missing = None;
-        if let Some(result) = gate {
-            match self.judge_gate(result) {
-                Ok(m) => missing = m,
+        for (n, result) in gates {
+            match self.judge_gate(n, result) {
+                Ok(()) => {}
                 Err(Some(reason)) => return Look::Bad(reason),
                 Err(None) => fresh = false,
             }
-        } else if let (Some(gate), Some(reading)) = (&self.gate, &self.reading)
-            && let Verdict::TooFew(what) = judge(gate.rules(), reading)
-        {
-            missing = Some(what);
         }
+        let missing = self.missing(traffic);
         if fresh { Look::Good { missing } } else { Look::Unread }
     }
 
-    /// Reads the alarms and the gates (as asked) at once, each cut at its own deadline.
-    async fn read(
-        &mut self,
-        alarms: bool,
-        gate: bool,
-    ) -> (Option<Result<AlarmReport>>, Option<Result<Reading>>) {
-        let deadline = |which| self.deadline(which);
-        let (alarm_deadline, gate_deadline) = (deadline(Which::Alarms), deadline(Which::Gate));
+    /// What the gates of members with traffic still wait for, if anything.
+    fn missing(&self, traffic: &[bool]) -> Option<String> {
+        let release = self.gates.len() > 1;
+        self.gates.iter().enumerate().find_map(|(n, g)| {
+            let (gate, reading) = (g.slot.gate.as_ref()?, g.reading.as_ref()?);
+            if !traffic.get(n).copied().unwrap_or(false) {
+                return None;
+            }
+            match judge(gate.rules(), reading) {
+                Verdict::TooFew(what) if release => Some(format!("{}: {what}", g.slot.label)),
+                Verdict::TooFew(what) => Some(what),
+                _ => None,
+            }
+        })
+    }
+
+    /// Reads the signals `due` at once, each cut at its own deadline.
+    async fn read(&mut self, due: &[Which]) -> (Option<Result<AlarmReport>>, Vec<(usize, Result<Reading>)>) {
+        let alarm_deadline = self.deadline(Which::Alarms);
+        let deadlines: Vec<Instant> = (0..self.gates.len()).map(|n| self.deadline(Which::Gate(n))).collect();
         let checker = self.alarms;
         let read_alarms = async {
-            if !alarms {
+            if !due.contains(&Which::Alarms) {
                 return None;
             }
             Some(timeout_at(alarm_deadline, checker.read()).await.unwrap_or_else(|_| Err(no_answer())))
         };
-        let gate_ref = self.gate.as_mut().filter(|_| gate);
-        let read_gate = async move {
-            let gate = gate_ref?;
-            Some(timeout_at(gate_deadline, gate.read()).await.unwrap_or_else(|_| Err(no_answer())))
-        };
-        tokio::join!(read_alarms, read_gate)
+        let read_gates =
+            join_all(self.gates.iter_mut().enumerate().filter_map(|(n, g)| {
+                let gate = g.slot.gate.as_mut().filter(|_| due.contains(&Which::Gate(n)))?;
+                let deadline = deadlines[n];
+                Some(async move {
+                    (n, timeout_at(deadline, gate.read()).await.unwrap_or_else(|_| Err(no_answer())))
+                })
+            }));
+        tokio::join!(read_alarms, read_gates)
     }
 
     /// A read that outlives `--max-unmonitored` is cut there: waiting on it is being blind. (A
@@ -224,20 +255,25 @@ impl<'a> Watch<'a> {
         Ok(())
     }
 
-    /// Ok: what the gates still wait for, if anything. Err as for the alarms.
-    fn judge_gate(&mut self, result: Result<Reading>) -> Result<Option<String>, Option<Reason>> {
+    /// Ok: read and not failed. Err as for the alarms; the evidence names the member in a
+    /// release.
+    fn judge_gate(&mut self, n: usize, result: Result<Reading>) -> Result<(), Option<Reason>> {
         let reading = match result {
             Ok(reading) => reading,
-            Err(e) => return self.unread(Which::Gate, &e).map(|()| None),
+            Err(e) => return self.unread(Which::Gate(n), &e),
         };
-        self.answered(Which::Gate);
-        let verdict = judge(self.gate.as_ref().expect("read").rules(), &reading);
-        self.reporter.emit(Event::ExecutionsRead { reading: reading.clone() });
-        self.reading = Some(reading);
+        self.answered(Which::Gate(n));
+        let release = self.gates.len() > 1;
+        let g = &mut self.gates[n];
+        let verdict = judge(g.slot.gate.as_ref().expect("read").rules(), &reading);
+        g.slot.reporter.emit(Event::ExecutionsRead { reading: reading.clone() });
+        g.reading = Some(reading);
         match verdict {
+            Verdict::Fail(evidence) if release => {
+                Err(Some(Reason::Executions(format!("{}: {evidence}", g.slot.label))))
+            }
             Verdict::Fail(evidence) => Err(Some(Reason::Executions(evidence))),
-            Verdict::TooFew(what) => Ok(Some(what)),
-            Verdict::Pass => Ok(None),
+            _ => Ok(()),
         }
     }
 
@@ -257,6 +293,10 @@ impl<'a> Watch<'a> {
         let bound = throttle_bound(&self.settings);
         let now = Instant::now();
         let signal = self.signal_name(which);
+        let reporter = match which {
+            Which::Alarms => self.reporter.clone(),
+            Which::Gate(n) => self.gates[n].slot.reporter.clone(),
+        };
         let pace = self.pace(which);
         let cause = match failure_kind(error) {
             Some(FailureKind::Throttled) => ReadCause::Throttled,
@@ -273,7 +313,7 @@ impl<'a> Watch<'a> {
         let unmonitored = now.saturating_duration_since(pace.answered);
         let throttled = pace.throttled_since.map_or(Duration::ZERO, |t| now.saturating_duration_since(t));
         let error_text = format!("{error:#}");
-        self.reporter.emit(Event::SignalReadFailed {
+        reporter.emit(Event::SignalReadFailed {
             signal: signal.to_string(),
             cause,
             error: error_text.clone(),
@@ -296,39 +336,54 @@ impl<'a> Watch<'a> {
         self.paces.iter_mut().find(|p| p.which == which).expect("a watched signal")
     }
 
-    /// `alarms`, `executions` or `metrics`: what a message calls the signal.
-    fn signal_name(&self, which: Which) -> &'static str {
-        match (which, &self.gate) {
-            (Which::Alarms, _) => "alarms",
-            (Which::Gate, Some(Gate::Metrics(_))) => "metrics",
-            (Which::Gate, _) => "executions",
+    /// `alarms`, `executions` or `metrics` (`payments executions` in a release): what a message
+    /// calls the signal.
+    fn signal_name(&self, which: Which) -> String {
+        match which {
+            Which::Alarms => "alarms".into(),
+            Which::Gate(n) => {
+                let g = &self.gates[n];
+                let kind = match g.slot.gate {
+                    Some(Gate::Metrics(_)) => "metrics",
+                    _ => "executions",
+                };
+                if self.gates.len() > 1 { format!("{} {kind}", g.slot.label) } else { kind.into() }
+            }
         }
     }
 
-    /// The new version's executions still running, if the gates read them.
-    pub async fn still_running(&mut self) -> Vec<String> {
-        match self.gate.as_mut() {
-            Some(gate) => gate.still_running().await,
-            None => Vec::new(),
+    /// Each member's new version's executions still running, if its gates read them.
+    pub async fn still_running(&mut self) -> Vec<Vec<String>> {
+        let mut all = Vec::new();
+        for g in &mut self.gates {
+            all.push(match g.slot.gate.as_mut() {
+                Some(gate) => gate.still_running().await,
+                None => Vec::new(),
+            });
         }
+        all
     }
 
     /// The evidence of a failed gate, with failures described (after the rollback, so that it
     /// never waits on these calls): the verdict again, if it still fails.
     pub async fn evidence(&mut self) -> Option<String> {
-        let gate = self.gate.as_mut()?;
-        let reading = match tokio::time::timeout(Duration::from_secs(10), gate.describe_failures()).await {
-            Ok(Ok(Some(reading))) => reading,
-            Ok(Err(e)) => {
-                tracing::warn!("could not describe the failed executions: {e:#}");
-                return None;
+        let release = self.gates.len() > 1;
+        for g in &mut self.gates {
+            let Some(gate) = g.slot.gate.as_mut() else { continue };
+            let reading = match tokio::time::timeout(Duration::from_secs(10), gate.describe_failures()).await
+            {
+                Ok(Ok(Some(reading))) => reading,
+                Ok(Err(e)) => {
+                    tracing::warn!("could not describe the failed executions: {e:#}");
+                    continue;
+                }
+                _ => continue,
+            };
+            if let Verdict::Fail(evidence) = judge(gate.rules(), &reading) {
+                return Some(if release { format!("{}: {evidence}", g.slot.label) } else { evidence });
             }
-            _ => return None,
-        };
-        match judge(gate.rules(), &reading) {
-            Verdict::Fail(evidence) => Some(evidence),
-            _ => None,
         }
+        None
     }
 }
 

@@ -5,11 +5,12 @@ use std::io::Write;
 use std::time::Duration;
 
 use super::Event;
+use super::reporter::Entry;
 use super::text::short_versions;
 use crate::arn::short_version;
 use crate::exit_code::ExitCode;
 use crate::routing::Routing;
-use crate::text::{clock, human, percents};
+use crate::text::{clock, human, one_line, percents};
 
 /// True when running as a GitHub Actions step.
 pub fn active() -> bool {
@@ -19,16 +20,153 @@ pub fn active() -> bool {
 /// Writes the annotations (to stderr, where the runner reads workflow commands too, so that
 /// stdout stays clean for `--output json`), appends the step summary, and sets the step's
 /// outputs (`outcome`, `version`) for the steps after it.
-pub fn report(timeline: &[(Duration, Event)], code: ExitCode, outcome: &str, took: Duration) {
+pub fn report(entries: &[Entry], code: ExitCode, outcome: &str, took: Duration) {
     if !active() {
         return;
     }
-    let events: Vec<Event> = timeline.iter().map(|(_, e)| e.clone()).collect();
+    let events: Vec<Event> = entries.iter().map(|e| e.event.clone()).collect();
     for line in annotations(&events, code, outcome) {
         eprintln!("{line}");
     }
-    append_to("GITHUB_STEP_SUMMARY", &summary(timeline, code, outcome, took));
+    let members = members(entries);
+    let text = if members.len() > 1 {
+        release_summary(entries, &members, code, outcome, took)
+    } else {
+        let timeline: Vec<(Duration, Event)> = entries.iter().map(|e| (e.at, e.event.clone())).collect();
+        summary(&timeline, code, outcome, took)
+    };
+    append_to("GITHUB_STEP_SUMMARY", &text);
     append_to("GITHUB_OUTPUT", &outputs(&events, code));
+}
+
+/// The state machines the entries concern, in the order they first appear.
+fn members(entries: &[Entry]) -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    for name in entries.iter().filter_map(|e| e.member.as_ref()) {
+        if !names.contains(name) {
+            names.push(name.clone());
+        }
+    }
+    names
+}
+
+/// The summary of a release: the outcome, a row per member (its versions and where it ended),
+/// and one chart with a line per member.
+pub fn release_summary(
+    entries: &[Entry],
+    members: &[String],
+    code: ExitCode,
+    outcome: &str,
+    took: Duration,
+) -> String {
+    let icon = match code {
+        ExitCode::Success if entries.iter().any(|e| matches!(e.event, Event::Paused { .. })) => "⏸️",
+        ExitCode::Success => "✅",
+        _ => "❌",
+    };
+    let mut md = format!(
+        "### {icon} sfndeploy: a release of {} state machines\n\n{}\n\n| State machine | Versions | Ended |\n|---|---|---|\n",
+        members.len(),
+        one_line(&outcome.replace('\n', " "))
+    );
+    for member in members {
+        let own = entries.iter().filter(|e| e.member.as_ref() == Some(member)).map(|e| &e.event);
+        let (mut versions, mut ended) = (String::new(), String::from("unchanged"));
+        for event in own {
+            match event {
+                Event::Started { old_version, new_version, .. } => {
+                    versions = format!(
+                        "{} → {}",
+                        old_version.as_deref().map_or("none".to_string(), short_version),
+                        short_version(new_version)
+                    )
+                }
+                Event::WeightsChanged { old_version, new_version, new_weight, .. } => {
+                    ended = Routing::shifted(old_version, new_version, *new_weight).to_string()
+                }
+                Event::RolledBack { version, .. } => {
+                    ended = format!("rolled back to {}", short_version(version))
+                }
+                Event::Completed { version, .. } => ended = format!("100% on {}", short_version(version)),
+                Event::AliasCreated { version, .. } => {
+                    ended = format!("created on {}", short_version(version))
+                }
+                Event::NothingToDo { version, .. } => {
+                    ended = format!("already on {}", short_version(version))
+                }
+                Event::Paused { old_version, new_version, weight, .. } => {
+                    ended = format!("paused: {}", Routing::shifted(old_version, new_version, *weight))
+                }
+                _ => {}
+            }
+        }
+        md.push_str(&format!(
+            "| `{}` | {versions} | {} |\n",
+            one_line(member),
+            one_line(&ended).replace('|', "\\|")
+        ));
+    }
+    md.push_str(&format!(
+        "\n| | |\n|---|---|\n| Duration | {} |\n| Exit code | {} ({}) |\n\n",
+        human(took),
+        code.code(),
+        code.name()
+    ));
+    if let Some(chart) = release_chart(entries, members) {
+        md.push_str(&chart);
+        md.push('\n');
+    }
+    md
+}
+
+/// One chart for a release: a line per member (in the order of the table), each its new
+/// version's share of traffic at every moment any member's changed.
+fn release_chart(entries: &[Entry], members: &[String]) -> Option<String> {
+    let mut moments: Vec<(Duration, String)> = Vec::new();
+    let mut series: Vec<Vec<u8>> = vec![Vec::new(); members.len()];
+    let mut weights = vec![0u8; members.len()];
+    for entry in entries {
+        let Some(i) = entry.member.as_ref().and_then(|m| members.iter().position(|n| n == m)) else {
+            continue;
+        };
+        let (weight, what) = match &entry.event {
+            Event::Started { from_weight, .. } => (*from_weight, "start".to_string()),
+            Event::WeightsChanged { step, steps, new_weight, .. } => {
+                (*new_weight, format!("step {step}/{steps}"))
+            }
+            Event::RolledBack { .. } => (0, "rolled back".into()),
+            Event::Paused { weight, .. } => (*weight, "paused".into()),
+            Event::Completed { .. } => (100, "done".into()),
+            _ => continue,
+        };
+        weights[i] = weight;
+        let label = format!("{} {what}", clock(entry.at));
+        if moments.last().is_some_and(|(_, l)| *l == label) {
+            for (s, w) in series.iter_mut().zip(&weights) {
+                *s.last_mut().expect("a point") = *w;
+            }
+        } else {
+            moments.push((entry.at, label));
+            for (s, w) in series.iter_mut().zip(&weights) {
+                s.push(*w);
+            }
+        }
+    }
+    if moments.len() < 2 {
+        return None;
+    }
+    let labels: Vec<String> = moments.iter().map(|(_, l)| format!("\"{l}\"")).collect();
+    let lines: Vec<String> = series
+        .iter()
+        .map(|s| format!("    line [{}]", s.iter().map(u8::to_string).collect::<Vec<_>>().join(", ")))
+        .collect();
+    Some(format!(
+        "```mermaid\nxychart-beta\n    title \"each new version's share of traffic (%)\"\n    x-axis [{}]\n    \
+         y-axis \"%\" 0 --> 100\n{}\n```\n\nLines, in order: {}.\n",
+        labels.join(", "),
+        lines.join("\n"),
+        members.iter().map(|m| format!("`{}`", one_line(m))).collect::<Vec<_>>().join(", ")
+    ))
 }
 
 fn append_to(variable: &str, text: &str) {

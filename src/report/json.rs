@@ -13,14 +13,16 @@ use crate::strategy::Step;
 use crate::text::{rfc3339, rfc3339_seconds};
 
 /// The line for `event`: its kind, when it came (`timestamp`, and `elapsed_seconds` since the
-/// start), then its own fields.
-pub fn line(event: &Event, now: SystemTime, elapsed: Duration) -> Value {
+/// start), the state machine it concerns (`state_machine`: null for an event about a whole
+/// release; the event's own when it names one), then its own fields.
+pub fn line(event: &Event, now: SystemTime, elapsed: Duration, member: Option<&str>) -> Value {
     let mut line = json!({
         "event": event.kind(),
         "timestamp": rfc3339(now),
         "elapsed_seconds": (elapsed.as_millis() as f64) / 1000.0,
     });
     if let (Value::Object(line), Value::Object(fields)) = (&mut line, fields(event)) {
+        line.insert("state_machine".into(), json!(member));
         line.extend(fields);
     }
     line

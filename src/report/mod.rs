@@ -10,4 +10,4 @@ pub mod reporter;
 pub mod text;
 
 pub use event::Event;
-pub use reporter::Reporter;
+pub use reporter::{Entry, Reporter};

@@ -3,7 +3,7 @@
 //! Nothing else writes to stdout during a deploy.
 
 use std::io::Write;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, SystemTime};
 
 use super::{Event, json, progress};
@@ -14,8 +14,25 @@ use crate::cli::OutputFormat;
 pub struct Reporter {
     format: OutputFormat,
     start: tokio::time::Instant,
-    /// Each event with when it came, since the start.
-    recorded: Arc<Mutex<Vec<(Duration, Event)>>>,
+    /// Each event with when it came, since the start, and its state machine.
+    recorded: Arc<Mutex<Vec<Entry>>>,
+    /// The state machine this reporter speaks for, if one.
+    member: Option<String>,
+    /// Whether log lines name it (a release of several).
+    prefix: bool,
+    /// The state machine events without a member of their own concern: the one being
+    /// deployed, or none (null) for a release of several. Set once the target is known.
+    whole: Arc<OnceLock<Option<String>>>,
+}
+
+/// One recorded event.
+#[derive(Clone, Debug)]
+pub struct Entry {
+    /// Since the start.
+    pub at: Duration,
+    /// The state machine it concerns, as named on the command line.
+    pub member: Option<String>,
+    pub event: Event,
 }
 
 /// How loud an event is in the log.
@@ -29,7 +46,30 @@ enum Level {
 
 impl Reporter {
     pub fn new(format: OutputFormat) -> Self {
-        Reporter { format, start: tokio::time::Instant::now(), recorded: Arc::default() }
+        Reporter {
+            format,
+            start: tokio::time::Instant::now(),
+            recorded: Arc::default(),
+            member: None,
+            prefix: false,
+            whole: Arc::default(),
+        }
+    }
+
+    /// The state machines this run concerns, as named on the command line: with one, every
+    /// event names it; with several, events about the whole release name none.
+    pub fn target(&self, members: &[&str]) {
+        let _ = self.whole.set(match members {
+            [one] => Some(one.to_string()),
+            _ => None,
+        });
+    }
+
+    /// The same reporter, speaking for state machine `member` (as named on the command line):
+    /// its JSON events carry it as `state_machine`, and with `prefix` its log lines begin with
+    /// it (a release of several).
+    pub fn for_member(&self, member: &str, prefix: bool) -> Reporter {
+        Reporter { member: Some(member.to_string()), prefix, ..self.clone() }
     }
 
     /// A text reporter, for tests: [`Reporter::events`] has what it was sent.
@@ -44,17 +84,17 @@ impl Reporter {
         recorded
             .iter()
             .rev()
-            .find(|(_, e)| e.kind() == event.kind())
-            .is_none_or(|(_, previous)| previous != event)
+            .find(|e| e.member == self.member && e.event.kind() == event.kind())
+            .is_none_or(|previous| previous.event != *event)
     }
 
     /// Every event so far.
     pub fn events(&self) -> Vec<Event> {
-        self.recorded.lock().expect("event log").iter().map(|(_, e)| e.clone()).collect()
+        self.recorded.lock().expect("event log").iter().map(|e| e.event.clone()).collect()
     }
 
-    /// Every event so far with when it came.
-    pub fn timeline(&self) -> Vec<(Duration, Event)> {
+    /// Every event so far with when it came and the state machine it concerns.
+    pub fn entries(&self) -> Vec<Entry> {
         self.recorded.lock().expect("event log").clone()
     }
 
@@ -67,20 +107,26 @@ impl Reporter {
     }
 
     pub fn emit(&self, event: Event) {
+        let name = match (&self.member, self.prefix) {
+            (Some(member), true) => format!("[{member}] "),
+            _ => String::new(),
+        };
         match self.level(&event) {
-            Level::Warn => tracing::warn!("{event}"),
-            Level::Info => tracing::info!("{event}"),
-            Level::Debug => tracing::debug!("{event}"),
+            Level::Warn => tracing::warn!("{name}{event}"),
+            Level::Info => tracing::info!("{name}{event}"),
+            Level::Debug => tracing::debug!("{name}{event}"),
             Level::Silent => {}
         }
         if self.format == OutputFormat::Json {
-            let line = json::line(&event, SystemTime::now(), self.elapsed());
+            let member = self.member.as_deref().or_else(|| self.whole.get().and_then(|w| w.as_deref()));
+            let line = json::line(&event, SystemTime::now(), self.elapsed(), member);
             let mut out = std::io::stdout().lock();
             // A closed stdout (e.g. `| head`) must not stop a deploy half-way.
             let _ = writeln!(out, "{line}").and_then(|_| out.flush());
         }
         progress::observe(&event);
-        self.recorded.lock().expect("event log").push((self.elapsed(), event));
+        let entry = Entry { at: self.elapsed(), member: self.member.clone(), event };
+        self.recorded.lock().expect("event log").push(entry);
     }
 
     fn level(&self, event: &Event) -> Level {

@@ -61,7 +61,8 @@ use sfndeploy::clock::ServerClock;
 use sfndeploy::config::{DeployConfig, Invocation};
 use sfndeploy::deploy::{Deploy, Outcome};
 use sfndeploy::exit_code::{ExitCode, exit_code_of};
-use sfndeploy::report::{Event, Reporter};
+use sfndeploy::pacer::{CHANGES, Pacer};
+use sfndeploy::report::{Entry, Event, Reporter};
 use sfndeploy::signals::{Signal, SignalSender, Signals};
 
 pub const REGION: &str = "us-east-1";
@@ -78,6 +79,8 @@ pub const MUTATING: [&str; 5] = [
 pub struct Run {
     pub result: anyhow::Result<Outcome>,
     pub events: Vec<Event>,
+    /// The events with the state machine each concerns.
+    pub entries: Vec<Entry>,
 }
 
 impl Run {
@@ -119,8 +122,34 @@ pub async fn deploy_with(fake: &Fake, args: &[&str], signals: Signals) -> Run {
     let clients = fake.clients();
     let reporter = Reporter::recording();
     let result = Deploy { clients: &clients, cfg: &cfg, reporter: &reporter, signals }.run().await;
-    let events = reporter.events();
-    Run { result, events }
+    Run { result, events: reporter.events(), entries: reporter.entries() }
+}
+
+/// Several state machines in one account: one order for all their calls.
+pub fn account(fakes: &[Fake]) -> Journal {
+    let journal = Journal::default();
+    for fake in fakes {
+        fake.state().journal = Some(journal.clone());
+    }
+    journal
+}
+
+/// A release of `fakes` (named in this order) to alias prod with `args`, through one set of
+/// clients.
+pub async fn deploy_release(fakes: &[Fake], args: &[&str], signals: Signals) -> Run {
+    let names: Vec<String> = fakes.iter().map(|f| f.state().name.clone()).collect();
+    let joined = names.join(",");
+    let mut argv = vec!["sfndeploy", "--state-machine", &joined, "--alias", "prod"];
+    argv.extend_from_slice(args);
+    let cfg = DeployConfig::from_args(
+        &Cli::try_parse_from(argv).expect("flags parse").deploy,
+        Invocation::default(),
+    )
+    .expect("flags valid");
+    let clients = clients_of(fakes);
+    let reporter = Reporter::recording();
+    let result = Deploy { clients: &clients, cfg: &cfg, reporter: &reporter, signals }.run().await;
+    Run { result, events: reporter.events(), entries: reporter.entries() }
 }
 
 pub async fn deploy(fake: &Fake, args: &[&str]) -> Run {
@@ -257,7 +286,12 @@ pub struct State {
     pub never_updated: bool,
     /// Another process publishes or deletes a version all the while: every publish conflicts.
     pub publish_busy: bool,
+    /// Every call of every state machine in an [`Account`], in order: (state machine, call).
+    pub journal: Option<Journal>,
 }
+
+/// The calls of several fakes in one order.
+pub type Journal = Arc<Mutex<Vec<(String, Call)>>>;
 
 #[derive(Clone)]
 pub struct Fake(Arc<Mutex<State>>);
@@ -306,6 +340,7 @@ impl Fake {
             alias_listing: true,
             never_updated: false,
             publish_busy: false,
+            journal: None,
         })))
     }
 
@@ -486,6 +521,21 @@ impl Fake {
 
     /// Real SDK clients answered by this fake, with the SDK's standard retry (3 attempts).
     pub fn clients(&self) -> Clients {
+        clients_of(std::slice::from_ref(self))
+    }
+}
+
+/// Real SDK clients answered by `fakes`: a Step Functions call goes to the state machine its
+/// ARN names; CloudWatch, STS, dates and delays are the first's (the account's).
+pub fn clients_of(fakes: &[Fake]) -> Clients {
+    let first = &fakes[0];
+    let sfn_rules = || -> Vec<Handler> {
+        if fakes.len() == 1 {
+            return first.sfn_rules();
+        }
+        fakes.iter().flat_map(|f| f.sfn_rules().into_iter().map(|h| owned_by(f, h))).collect()
+    };
+    {
         let timeout = TimeoutConfig::builder().operation_attempt_timeout(Duration::from_secs(2)).build();
         let retry =
             RetryConfig::standard().with_max_attempts(3).with_initial_backoff(Duration::from_millis(100));
@@ -499,7 +549,7 @@ impl Fake {
                 aws_sdk_sfn::Config::builder()
                     .with_test_defaults_v2()
                     .http_client(intercept::http_client())
-                    .interceptor(FakeInterceptor::new(self.sfn_rules(), self.delay_fn(), self.date_fn()))
+                    .interceptor(FakeInterceptor::new(sfn_rules(), delays(fakes), first.date_fn()))
                     .interceptor(clock.interceptor())
                     .retry_config(retry)
                     .retry_partition(RetryPartition::new(partition))
@@ -513,9 +563,9 @@ impl Fake {
                     .with_test_defaults_v2()
                     .http_client(intercept::http_client())
                     .interceptor(FakeInterceptor::new(
-                        vec![self.cloudwatch_rule()],
-                        self.delay_fn(),
-                        self.date_fn(),
+                        vec![first.cloudwatch_rule()],
+                        delays(fakes),
+                        first.date_fn(),
                     ))
                     .interceptor(clock.interceptor())
                     .retry_config(retry)
@@ -530,7 +580,7 @@ impl Fake {
             sfn: sfn_client(watch_retry.clone(), "fake-watch"),
             cloudwatch: cloudwatch_client(watch_retry, "fake-watch"),
         };
-        let fake = self.clone();
+        let fake = first.clone();
         let identity =
             route(move |_: &aws_sdk_sts::operation::get_caller_identity::GetCallerIdentityInput| {
                 if let Some(raw) = fake.begin("GetCallerIdentity", String::new()) {
@@ -548,17 +598,47 @@ impl Fake {
             aws_sdk_sts::Config::builder()
                 .with_test_defaults_v2()
                 .http_client(intercept::http_client())
-                .interceptor(FakeInterceptor::new(vec![identity], self.delay_fn(), self.date_fn()))
+                .interceptor(FakeInterceptor::new(vec![identity], delays(fakes), first.date_fn()))
                 .interceptor(clock.interceptor())
                 .retry_config(retry)
                 .timeout_config(timeout)
                 .build(),
         );
-        let region = self.state().region.clone();
+        let region = first.state().region.clone();
         let aws_cli = AwsFlags { region: Some(region.clone()), ..AwsFlags::default() };
-        Clients { sfn, cloudwatch, sts, watch, clock, region, aws_cli, credentials: None }
+        Clients {
+            sfn,
+            cloudwatch,
+            sts,
+            watch,
+            clock,
+            changes: Pacer::new(CHANGES),
+            region,
+            aws_cli,
+            credentials: None,
+        }
     }
+}
 
+/// `handler`, for the calls that name `fake`'s state machine (or its aliases, versions and
+/// executions) only.
+fn owned_by(fake: &Fake, handler: Handler) -> Handler {
+    let name = fake.state().name.clone();
+    let marks =
+        [format!(":stateMachine:{name}\""), format!(":stateMachine:{name}:"), format!(":execution:{name}:")];
+    Arc::new(move |input| {
+        let text = format!("{input:?}");
+        if marks.iter().any(|m| text.contains(m.as_str())) { handler(input) } else { None }
+    })
+}
+
+/// A delay a `Slow` fault set on any of `fakes`.
+fn delays(fakes: &[Fake]) -> intercept::DelayFn {
+    let fakes = fakes.to_vec();
+    Arc::new(move || fakes.iter().find_map(|f| f.state().delay.take()))
+}
+
+impl Fake {
     /// AWS's time, for the answers' `Date` headers.
     fn date_fn(&self) -> intercept::DateFn {
         let fake = self.clone();
@@ -581,7 +661,11 @@ impl Fake {
             s.hook = hook;
         }
         let at = s.start.elapsed();
-        s.calls.push(Call { at, op, detail, fault });
+        let call = Call { at, op, detail, fault };
+        if let Some(journal) = &s.journal {
+            journal.lock().unwrap().push((s.name.clone(), call.clone()));
+        }
+        s.calls.push(call);
         let json_protocol = op != "DescribeAlarms" && op != "GetCallerIdentity";
         if let Some(Fault::Slow(d)) = fault {
             s.delay = Some(d);
