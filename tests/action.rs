@@ -187,13 +187,8 @@ fn a_release_takes_one_state_machine_and_one_file_per_line() {
     assert_eq!(
         words,
         [
-            "--state-machine=orders",
-            "--state-machine=payments",
-            "--state-machine=refunds",
-            "--alias=prod",
-            "--file=sm/orders.json",
-            "--file=sm/payments.json",
-            "--file=sm/refunds.json",
+            "--state-machine=orders", "--state-machine=payments", "--state-machine=refunds", "--alias=prod",
+            "--file=sm/orders.json", "--file=sm/payments.json", "--file=sm/refunds.json",
         ]
     );
 }

@@ -44,7 +44,7 @@ fn updates(journal: &Journal) -> Vec<(String, Duration, i32)> {
         .lock()
         .unwrap()
         .iter()
-        .filter(|(_, c)| c.op == "UpdateStateMachineAlias" && c.fault.is_none())
+        .filter(|(_, c)| c.op == "UpdateStateMachineAlias" && matches!(c.fault, None | Some(Fault::Slow(_))))
         .map(|(member, c)| {
             let weight = c
                 .detail
@@ -64,6 +64,12 @@ fn mutating(fakes: &[Fake]) -> usize {
 async fn ten_members_move_in_lockstep_and_hold_once_per_step() {
     let fakes = members(10);
     let journal = account(&fakes);
+    // Each alias update takes 200 ms to answer, as on a busy day.
+    for f in &fakes {
+        f.hook(|_, op, _| {
+            (op == "UpdateStateMachineAlias").then_some(Fault::Slow(Duration::from_millis(200)))
+        });
+    }
     let run = deploy_release(&fakes, &args(&["--alarms", "errors"]), quiet()).await;
     assert_eq!(run.code(), ExitCode::Success, "{}", run.message());
     for f in &fakes {
@@ -77,6 +83,11 @@ async fn ten_members_move_in_lockstep_and_hold_once_per_step() {
             chunk.iter().all(|(_, _, w)| *w == weight),
             "step {} sets {weight} on every member first: {chunk:?}",
             k + 1
+        );
+        let span = chunk.last().unwrap().1 - chunk[0].1;
+        assert!(
+            span < Duration::from_millis(200),
+            "the members' updates run at once, not one by one: {span:?}"
         );
         let names: std::collections::BTreeSet<&String> = chunk.iter().map(|(m, _, _)| m).collect();
         assert_eq!(names.len(), 10, "each member once per step");
@@ -289,4 +300,26 @@ async fn twenty_members_on_a_busy_account_stay_inside_the_change_bucket() {
     for f in &fakes {
         assert_eq!(f.routing("prod"), [(3, 100)]);
     }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_dry_run_of_a_release_plans_every_member_and_changes_nothing() {
+    let fakes = members(3);
+    let _journal = account(&fakes);
+    // One member's alias is missing: it would be created.
+    fakes[2].state().aliases.clear();
+    let run = deploy_release(&fakes, &args(&["--dry-run", "--publish-revision"]), quiet()).await;
+    assert_eq!(run.code(), ExitCode::Success, "{}", run.message());
+    assert_eq!(mutating(&fakes), 0);
+    let message = run.message();
+    for name in ["m01", "m02", "m03"] {
+        assert!(message.contains(name), "{name}: {message}");
+    }
+    let planned: Vec<Option<String>> = run
+        .entries
+        .iter()
+        .filter(|e| matches!(e.event, Event::Planned { .. }))
+        .map(|e| e.member.clone())
+        .collect();
+    assert_eq!(planned.len(), 3, "a plan per member: {planned:?}");
 }

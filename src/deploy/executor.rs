@@ -146,15 +146,14 @@ impl<'a> Executor<'a> {
                 self.gate().await?;
             }
             let due = self.clock.now() + step.hold;
-            for l in 0..self.lanes.len() {
-                if self.lanes[l].lane.alias.routing().weight_of(&self.lanes[l].lane.new_version)
-                    >= step.weight
-                {
-                    continue;
-                }
-                let description = self.description(l, i, steps.len(), step.weight, due);
-                self.shift(l, step.weight, description).await?;
-            }
+            let descriptions = (0..self.lanes.len())
+                .map(|l| {
+                    let lane = &self.lanes[l].lane;
+                    (lane.alias.routing().weight_of(&lane.new_version) < step.weight)
+                        .then(|| self.description(l, i, steps.len(), step.weight, due))
+                })
+                .collect();
+            self.shift(step.weight, descriptions).await?;
             let confirmed = Instant::now();
             let remaining: Duration = steps[i..].iter().map(|s| s.hold).sum();
             for m in &self.lanes {
@@ -233,24 +232,37 @@ impl<'a> Executor<'a> {
         )
     }
 
-    /// Sets lane `l`'s new version's weight (and the alias's description), guarded against
-    /// changes by others.
-    async fn shift(&mut self, l: usize, weight: u8, description: String) -> Result<()> {
-        let lane = &mut self.lanes[l].lane;
-        let target = Routing::shifted(&lane.old_version, &lane.new_version, weight);
-        match lane.alias.set(&target, Some(description)).await {
-            Ok(()) => {
-                self.lanes[l].owned = true;
-                Ok(())
+    /// Sets the new versions' weight (and the aliases' descriptions) on every lane that has a
+    /// description to set, all at once, each guarded against changes by others. The first
+    /// failure ends the deploy: a conflict leaves that alias alone and rolls the others back.
+    async fn shift(&mut self, weight: u8, descriptions: Vec<Option<String>>) -> Result<()> {
+        let results = join_all(self.lanes.iter_mut().zip(descriptions).map(|(m, description)| async move {
+            let description = description?;
+            let target = Routing::shifted(&m.lane.old_version, &m.lane.new_version, weight);
+            Some(m.lane.alias.set(&target, Some(description)).await)
+        }))
+        .await;
+        let mut failed = None;
+        for (l, result) in results.into_iter().enumerate() {
+            match result {
+                None => {}
+                Some(Ok(())) => self.lanes[l].owned = true,
+                Some(Err(e)) if exit_code_of(&e) == ExitCode::Conflict => {
+                    failed.get_or_insert((l, e, true));
+                }
+                Some(Err(e)) => {
+                    self.lanes[l].owned = true; // the change may have gone through
+                    failed.get_or_insert((l, e, false));
+                }
             }
-            Err(e) if exit_code_of(&e) == ExitCode::Conflict => {
+        }
+        match failed {
+            None => Ok(()),
+            Some((l, e, true)) => {
                 let err = self.conflict(l, e);
                 Err(self.stop_others(l, err).await)
             }
-            Err(e) => {
-                self.lanes[l].owned = true; // the change may have gone through
-                Err(self.stop(Reason::ShiftFailed(self.named(l, format!("{e:#}")))).await)
-            }
+            Some((l, e, false)) => Err(self.stop(Reason::ShiftFailed(self.named(l, format!("{e:#}")))).await),
         }
     }
 

@@ -557,6 +557,53 @@ mod tests {
     }
 
     #[test]
+    fn a_release_has_a_row_per_member_and_a_series_per_member() {
+        let arn = |sm: &str, n: u32| format!("arn:aws:states:us-east-1:1:stateMachine:{sm}:{n}");
+        let at = |s: u64, member: &str, event: Event| Entry {
+            at: Duration::from_secs(s),
+            member: Some(member.to_string()),
+            event,
+        };
+        let started = |sm: &str| Event::Started {
+            state_machine: arn(sm, 0),
+            alias: "prod".into(),
+            old_version: Some(arn(sm, 1)),
+            new_version: arn(sm, 2),
+            strategy: "linear".into(),
+            steps: Vec::new(),
+            planned: Duration::from_secs(20),
+            from_weight: 0,
+        };
+        let step = |sm: &str, weight: u8| Event::WeightsChanged {
+            step: 1,
+            steps: 2,
+            old_version: arn(sm, 1),
+            new_version: arn(sm, 2),
+            new_weight: weight,
+            hold: Duration::from_secs(10),
+            remaining: Duration::from_secs(20),
+        };
+        let rolled =
+            |sm: &str| Event::RolledBack { version: arn(sm, 1), reason: "payments: 3 of 4 failed".into() };
+        let entries = [
+            at(0, "orders", started("orders")),
+            at(0, "payments", started("payments")),
+            at(1, "orders", step("orders", 50)),
+            at(1, "payments", step("payments", 50)),
+            at(7, "orders", rolled("orders")),
+            at(7, "payments", rolled("payments")),
+        ];
+        let members = ["orders".to_string(), "payments".to_string()];
+        let md =
+            release_summary(&entries, &members, ExitCode::RolledBack, "rolled back", Duration::from_secs(8));
+        assert!(md.starts_with("### ❌ sfndeploy: a release of 2 state machines"), "{md}");
+        assert!(md.contains("| `orders` | v1 → v2 | rolled back to v1 |"), "{md}");
+        assert!(md.contains("| `payments` | v1 → v2 | rolled back to v1 |"), "{md}");
+        assert!(md.contains("    line [0, 50, 0]\n    line [0, 50, 0]"), "a series per member: {md}");
+        assert!(md.contains("Lines, in order: `orders`, `payments`."), "{md}");
+    }
+
+    #[test]
     fn outputs_name_the_outcome_and_the_version() {
         let events: Vec<Event> = rolled_back_canary().into_iter().map(|(_, e)| e).collect();
         assert_eq!(
