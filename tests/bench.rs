@@ -677,3 +677,72 @@ async fn busy_account(emulator: &Emulator, aws: &Aws, table: &mut Vec<String>, r
     report["busy_account"] =
         json!({"ok": ok, "seconds": stats_json(&took), "all_seconds": all, "throttled": throttled});
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a benchmark, not a test: run it with `bash tests/bench.sh --only release`"]
+async fn release_benchmark() {
+    let emulator = emulator().expect("the benchmark needs the emulator");
+    let aws = Aws::new(emulator).await;
+    let mut report = json!({"machine": machine_info()});
+    let mut table = Vec::new();
+    release_cost(emulator, &aws, &mut table, &mut report).await;
+    println!("\n{}\n", table.join("\n"));
+}
+
+/// One deploy of `members` state machines (each v1 live, v2 to deploy, an OK alarm) with linear
+/// 25% steps held 1 s: how long it took, and the API calls it made.
+async fn timed_release(emulator: &Emulator, aws: &Aws, members: usize) -> (f64, usize) {
+    let proxy = Proxy::start(emulator.port).await;
+    let mut names = Vec::new();
+    let mut alarms = Vec::new();
+    for _ in 0..members {
+        let m = Machine::create(aws, "bench-release", 2).await;
+        m.create_alias("prod", &[(1, 100)]).await;
+        let alarm = format!("{}-errors", m.name);
+        aws.metric_alarm(&alarm, "OK").await;
+        names.push(m.name);
+        alarms.push(alarm);
+    }
+    let mut args: Vec<&str> = Vec::new();
+    for name in &names {
+        args.extend(["--state-machine", name.as_str()]);
+    }
+    args.extend([
+        "--alias", "prod", "--strategy", "linear", "--increment", "25", "--interval", "1", "--alarm-polling",
+        "1", "--alarms",
+    ]);
+    args.extend(alarms.iter().map(String::as_str));
+    let out = spawn(&proxy.endpoint(), &args, &[]).finish().await;
+    assert_eq!(out.code, 0, "{out:#?}");
+    (out.took.as_secs_f64(), proxy.log().len())
+}
+
+/// A release of 10 state machines against one deploy of the same plan.
+async fn release_cost(emulator: &Emulator, aws: &Aws, table: &mut Vec<String>, report: &mut Value) {
+    const TRIALS: usize = 3;
+    let (mut one, mut ten, mut one_calls, mut ten_calls) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..TRIALS {
+        let (took, calls) = timed_release(emulator, aws, 1).await;
+        one.push(took);
+        one_calls.push(calls as f64);
+        let (took, calls) = timed_release(emulator, aws, 10).await;
+        ten.push(took);
+        ten_calls.push(calls as f64 / 10.0);
+    }
+    table.push(String::new());
+    table.push(format!(
+        "## A release of 10 state machines against one deploy: linear 25% steps held 1 s (nominal 5 s with the bake), an alarm each, {TRIALS} trials"
+    ));
+    table.push("| deploy | median time | slowest | API calls per state machine (median) |".into());
+    table.push("|---|---|---|---|".into());
+    for (name, took, calls) in
+        [("one state machine", &one, &one_calls), ("a release of 10", &ten, &ten_calls)]
+    {
+        let (median, worst) = stats(took);
+        table.push(format!("| {name} | {median:.2} s | {worst:.2} s | {:.1} |", stats(calls).0));
+    }
+    report["release"] = json!({
+        "one": {"seconds": stats_json(&one), "calls": stats_json(&one_calls)},
+        "ten": {"seconds": stats_json(&ten), "calls_per_member": stats_json(&ten_calls)},
+    });
+}

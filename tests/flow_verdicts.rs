@@ -237,3 +237,25 @@ async fn the_markers_due_time_is_aws_time() {
     };
     assert!(off(marker.due, aws_now) <= Duration::from_secs(2), "due {:?}, AWS now {aws_now:?}", marker.due);
 }
+
+#[tokio::test(start_paused = true)]
+async fn failures_arriving_are_read_again_sooner_than_the_next_poll() {
+    // Polling every 4 s; the new version starts failing at 15.5 s, after a run of successes.
+    // (The fake's traffic at 50% sends v3 the executions from 5 s to 10 s, 15 s to 20 s...)
+    let fake = standard();
+    let start = tokio::time::Instant::now();
+    let onset = Duration::from_millis(15_500);
+    let _traffic = fake.traffic("prod", Duration::from_millis(100), move |v| {
+        if v == 3 && start.elapsed() >= onset { ("FAILED", Some("Boom")) } else { ("SUCCEEDED", None) }
+    });
+    let args = ["--strategy", "canary", "--increment", "50", "--interval", "60", "--alarm-polling", "4"];
+    let run = deploy(&fake, &[&args[..], &["--max-failure-rate", "5"]].concat()).await;
+    assert_eq!(run.code(), ExitCode::RolledBack, "{}", run.message());
+    let rollback = fake.calls_of("UpdateStateMachineAlias").last().unwrap().at;
+    let reads: Vec<Duration> = fake.calls_of("ListExecutions").iter().map(|c| c.at).collect();
+    // The poll at 16 s sees the first failures, too few for a verdict; a re-read a quarter
+    // poll later (1 s) has enough, instead of the next poll at 20 s.
+    let reaction = rollback.saturating_sub(onset);
+    assert!(reaction < Duration::from_secs(3), "{reaction:?} after the onset; reads at {reads:?}");
+    assert!(reads.contains(&Duration::from_secs(17)), "a read sooner than the poll: {reads:?}");
+}

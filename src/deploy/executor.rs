@@ -10,7 +10,7 @@ use anyhow::Result;
 use futures_util::future::join_all;
 use tokio::time::{Instant, sleep, sleep_until};
 
-use super::watch::{GateSlot, Look, Watch};
+use super::watch::{GateSlot, Look, Scope, Watch};
 use crate::alias::AliasHandle;
 use crate::arn::short_version;
 use crate::aws::AwsFlags;
@@ -273,11 +273,15 @@ impl<'a> Executor<'a> {
 
     /// Waits until `until`, reading the signals every polling interval. Ends on time: the last
     /// sleep is cut to the deadline, and the check at the deadline is the next gate's.
+    /// A gate whose reading leans towards failing is read again sooner, alone (see
+    /// [`Watch::sooner`]).
     async fn hold(&mut self, until: Instant) -> Result<()> {
         let polling = self.settings.polling;
         let mut next_poll = Instant::now() + polling;
+        let mut sooner: Option<Instant> = None;
         loop {
-            let wake = if self.watch.watching() { next_poll.min(until) } else { until };
+            let poll = sooner.map_or(next_poll, |at| at.min(next_poll));
+            let wake = if self.watch.watching() { poll.min(until) } else { until };
             tokio::select! {
                 _ = sleep_until(wake) => {}
                 s = self.signals.next() => return Err(self.stop(Reason::Signal(s)).await),
@@ -285,11 +289,16 @@ impl<'a> Executor<'a> {
             if Instant::now() >= until {
                 return Ok(());
             }
-            self.look().await?;
+            let scope = if Instant::now() < next_poll { Scope::Leaning } else { Scope::All };
+            self.look(scope).await?;
+            let now = Instant::now();
+            sooner = self.watch.sooner().map(|d| now + d);
+            if scope == Scope::Leaning {
+                continue;
+            }
             // Reads keep their pace: after a slow one, the missed ticks are skipped, never made
             // up back to back (CloudWatch throttles).
             next_poll += polling;
-            let now = Instant::now();
             if next_poll <= now {
                 next_poll = now + polling;
             }
@@ -305,7 +314,7 @@ impl<'a> Executor<'a> {
         }
         let began = Instant::now();
         loop {
-            let wait = match self.look().await? {
+            let wait = match self.look(Scope::All).await? {
                 Look::Good { missing: None } => return Ok(()),
                 Look::Good { missing: Some(what) } => {
                     let extension = self.watch.extension();
@@ -327,11 +336,11 @@ impl<'a> Executor<'a> {
     /// One look at the signals; a signal to stop, or a bad one, ends the deploy. The gates ask
     /// for evidence of a new version once it has traffic: before its first weight change there
     /// is none to wait for.
-    async fn look(&mut self) -> Result<Look> {
+    async fn look(&mut self, scope: Scope) -> Result<Look> {
         let traffic: Vec<bool> =
             self.lanes.iter().map(|m| m.lane.alias.routing().weight_of(&m.lane.new_version) > 0).collect();
         let look = tokio::select! {
-            look = self.watch.look(&traffic) => look,
+            look = self.watch.look(&traffic, scope) => look,
             s = self.signals.next() => return Err(self.stop(Reason::Signal(s)).await),
         };
         match look {

@@ -16,7 +16,7 @@ use tokio::time::{Instant, timeout_at};
 use crate::aws::{FailureKind, failure_kind};
 use crate::config::WatchSettings;
 use crate::gates::alarms::{AlarmChecker, AlarmReport};
-use crate::gates::{Gate, Reading, Verdict, judge};
+use crate::gates::{Gate, Reading, Verdict, judge, leans_to_fail};
 use crate::report::event::ReadCause;
 use crate::report::{Event, Reporter};
 use crate::rollback::Reason;
@@ -78,7 +78,21 @@ struct Gated {
     slot: GateSlot,
     /// The latest reading of its gates.
     reading: Option<Reading>,
+    /// Whether that reading leans towards failing (see [`leans_to_fail`]).
+    leaning: bool,
 }
+
+/// Which signals a look reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scope {
+    /// Every signal due.
+    All,
+    /// Only the gates whose last reading leans towards failing.
+    Leaning,
+}
+
+/// The soonest a gate that leans towards failing is read again.
+const SOONEST: Duration = Duration::from_millis(250);
 
 /// The signals of one deploy.
 pub struct Watch<'a> {
@@ -115,7 +129,7 @@ impl<'a> Watch<'a> {
                 paces.push(pace(Which::Gate(n)));
             }
         }
-        let gates = gates.into_iter().map(|slot| Gated { slot, reading: None }).collect();
+        let gates = gates.into_iter().map(|slot| Gated { slot, reading: None, leaning: false }).collect();
         Watch { alarms, gates, settings, reporter, paces }
     }
 
@@ -151,16 +165,29 @@ impl<'a> Watch<'a> {
         next.unwrap_or(retry)
     }
 
-    /// Reads the signals due now, judges what came back, and says what it means. `traffic`:
-    /// which members' new versions have traffic (only those wait for evidence).
-    pub async fn look(&mut self, traffic: &[bool]) -> Look {
+    /// When a gate whose last reading leans towards failing should be read again, sooner than
+    /// the next poll: a quarter of a polling interval, at least 250 ms. None when no gate leans.
+    pub fn sooner(&self) -> Option<Duration> {
+        let soon = (self.settings.polling / 4).max(SOONEST);
+        (soon < self.settings.polling && self.gates.iter().any(|g| g.leaning)).then_some(soon)
+    }
+
+    /// Reads the signals due now (within `scope`), judges what came back, and says what it
+    /// means. `traffic`: which members' new versions have traffic (only those wait for evidence).
+    pub async fn look(&mut self, traffic: &[bool], scope: Scope) -> Look {
         let now = Instant::now();
         // The wait a throttle asked for is the throttle bound's to count, not --max-unmonitored's:
         // a read after it starts that clock afresh.
         for pace in self.paces.iter_mut().filter(|p| p.throttled_since.is_some() && now >= p.not_before) {
             pace.answered = now;
         }
-        let due: Vec<Which> = self.paces.iter().filter(|p| now >= p.not_before).map(|p| p.which).collect();
+        let in_scope = |which: Which| match (scope, which) {
+            (Scope::All, _) => true,
+            (Scope::Leaning, Which::Gate(n)) => self.gates[n].leaning,
+            (Scope::Leaning, Which::Alarms) => false,
+        };
+        let due: Vec<Which> =
+            self.paces.iter().filter(|p| now >= p.not_before && in_scope(p.which)).map(|p| p.which).collect();
         let mut fresh = due.len() == self.paces.len();
         let (alarms, gates) = self.read(&due).await;
         if let Some(result) = alarms {
@@ -265,7 +292,9 @@ impl<'a> Watch<'a> {
         self.answered(Which::Gate(n));
         let release = self.gates.len() > 1;
         let g = &mut self.gates[n];
-        let verdict = judge(g.slot.gate.as_ref().expect("read").rules(), &reading);
+        let rules = g.slot.gate.as_ref().expect("read").rules();
+        let verdict = judge(rules, &reading);
+        g.leaning = leans_to_fail(rules, &reading, g.reading.as_ref());
         g.slot.reporter.emit(Event::ExecutionsRead { reading: reading.clone() });
         g.reading = Some(reading);
         match verdict {

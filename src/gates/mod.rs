@@ -296,6 +296,18 @@ pub fn judge(rules: &Rules, reading: &Reading) -> Verdict {
     Verdict::Pass
 }
 
+/// Whether a reading leans towards failing without a verdict yet: the new version's failures
+/// grew since the `previous` reading, and its failure rate, counted as it stands, is over
+/// `--max-failure-rate` or `--max-failure-rate-increase` points over the old version's. The
+/// watch reads such a gate again sooner: the evidence a verdict needs is arriving.
+pub fn leans_to_fail(rules: &Rules, reading: &Reading, previous: Option<&Reading>) -> bool {
+    let grew = reading.new.failed > previous.map_or(0, |p| p.new.failed);
+    let Some(rate) = reading.new.rate() else { return false };
+    let over_rate = rules.max_failure_rate.is_some_and(|max| rate > max);
+    let over_increase = rules.max_increase.is_some_and(|max| rate - reading.old.rate().unwrap_or(0.0) > max);
+    grew && (over_rate || over_increase)
+}
+
 /// The old version's finished executions a duration baseline needs.
 pub const REFERENCE_MIN: usize = 10;
 
