@@ -52,6 +52,22 @@ pub struct Invocation {
     pub flags: AwsFlags,
 }
 
+/// The commands run around the traffic shift.
+#[derive(Clone, Debug, Default)]
+pub struct Hooks {
+    pub pre_traffic: Option<String>,
+    pub post_traffic: Option<String>,
+    pub timeout: Duration,
+}
+
+/// A hook command as given; an empty one is a mistake (an empty variable counts as unset).
+fn non_blank(command: &Option<String>, flag: &str) -> Result<Option<String>> {
+    match command {
+        Some(c) if c.trim().is_empty() => Err(Failure::usage(format!("{flag} needs a command"))),
+        other => Ok(other.clone()),
+    }
+}
+
 /// One state machine of a release, with its definition file if any.
 #[derive(Clone, Debug)]
 pub struct Member {
@@ -75,6 +91,8 @@ pub struct DeployConfig {
     /// `--smoke-input`: (file, its JSON text), in order.
     pub smoke_inputs: Vec<(PathBuf, String)>,
     pub smoke_timeout: Duration,
+    /// `--pre-traffic-hook`, `--post-traffic-hook`, `--hook-timeout`.
+    pub hooks: Hooks,
     pub publish_revision: bool,
     pub version_description: Option<String>,
     pub history_max: u16,
@@ -149,6 +167,11 @@ impl DeployConfig {
             },
             smoke_inputs,
             smoke_timeout: args.smoke_timeout.unwrap_or(Duration::from_secs(300)),
+            hooks: Hooks {
+                pre_traffic: non_blank(&args.pre_traffic_hook, "--pre-traffic-hook")?,
+                post_traffic: non_blank(&args.post_traffic_hook, "--post-traffic-hook")?,
+                timeout: args.hook_timeout,
+            },
             publish_revision,
             version_description: args.version_description.clone(),
             history_max: args.history_max,

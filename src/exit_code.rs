@@ -19,6 +19,8 @@ pub enum ExitCode {
     RollbackFailed,
     /// A smoke execution of the new version did not succeed; no traffic moved.
     SmokeFailed,
+    /// The pre-traffic hook failed (non-zero exit, killed, timed out); no traffic moved.
+    HookFailed,
     /// Stopped by SIGINT (Ctrl-C); any shifted traffic was rolled back.
     Interrupted,
     /// Stopped by SIGTERM (a cancelled CI job); any shifted traffic was rolled back.
@@ -26,7 +28,7 @@ pub enum ExitCode {
 }
 
 impl ExitCode {
-    pub const ALL: [ExitCode; 9] = [
+    pub const ALL: [ExitCode; 10] = [
         ExitCode::Success,
         ExitCode::Failure,
         ExitCode::Usage,
@@ -34,6 +36,7 @@ impl ExitCode {
         ExitCode::Conflict,
         ExitCode::RollbackFailed,
         ExitCode::SmokeFailed,
+        ExitCode::HookFailed,
         ExitCode::Interrupted,
         ExitCode::Terminated,
     ];
@@ -47,6 +50,7 @@ impl ExitCode {
             ExitCode::Conflict => 4,
             ExitCode::RollbackFailed => 5,
             ExitCode::SmokeFailed => 6,
+            ExitCode::HookFailed => 7,
             ExitCode::Interrupted => 130,
             ExitCode::Terminated => 143,
         }
@@ -62,6 +66,7 @@ impl ExitCode {
             ExitCode::Conflict => "conflict",
             ExitCode::RollbackFailed => "rollback_failed",
             ExitCode::SmokeFailed => "smoke_failed",
+            ExitCode::HookFailed => "hook_failed",
             ExitCode::Interrupted => "interrupted",
             ExitCode::Terminated => "terminated",
         }
@@ -112,7 +117,7 @@ mod tests {
     #[test]
     fn codes_are_distinct_and_documented_values() {
         let codes: Vec<u8> = ExitCode::ALL.iter().map(|c| c.code()).collect();
-        assert_eq!(codes, [0, 1, 2, 3, 4, 5, 6, 130, 143]);
+        assert_eq!(codes, [0, 1, 2, 3, 4, 5, 6, 7, 130, 143]);
         // Each is in the README's table.
         let readme = include_str!("../README.md");
         for code in codes {

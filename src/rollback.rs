@@ -44,6 +44,8 @@ pub enum Reason {
     Signal(Signal),
     /// In a release: another member's alias was changed by someone else (the message).
     Conflict(String),
+    /// The post-traffic hook failed: what happened.
+    Hook(String),
 }
 
 impl Reason {
@@ -62,6 +64,7 @@ impl Reason {
             Reason::ShiftFailed(e) => format!("changing the weights failed: {e}"),
             Reason::Signal(s) => format!("stopped by {}", s.name()),
             Reason::Conflict(message) => message.clone(),
+            Reason::Hook(text) => text.clone(),
         }
     }
 

@@ -76,6 +76,12 @@ pub fn plural(n: usize, noun: &str) -> String {
     if n == 1 { noun.to_string() } else { format!("{noun}s") }
 }
 
+/// The text with its first letter in upper case: `Pre-traffic` from `pre-traffic`.
+pub fn capitalized(text: &str) -> String {
+    let mut chars = text.chars();
+    chars.next().map(|c| c.to_uppercase().chain(chars).collect()).unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

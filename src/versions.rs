@@ -5,7 +5,9 @@ use std::collections::HashSet;
 
 use anyhow::Result;
 use aws_sdk_sfn::error::ProvideErrorMetadata;
-use aws_sdk_sfn::types::{StateMachineType, ValidateStateMachineDefinitionResultCode};
+use aws_sdk_sfn::types::{
+    StateMachineType, ValidateStateMachineDefinitionResultCode, ValidateStateMachineDefinitionSeverity,
+};
 
 use crate::alias;
 use crate::arn::{StateMachineRef, short_version};
@@ -19,6 +21,8 @@ use crate::text::human;
 pub struct StateMachineInfo {
     pub revision_id: Option<String>,
     pub kind: StateMachineType,
+    /// The current revision's definition.
+    pub definition: String,
 }
 
 /// What a published version holds.
@@ -102,6 +106,7 @@ impl VersionManager {
             Ok(sm) => Ok(StateMachineInfo {
                 revision_id: sm.revision_id().map(str::to_string),
                 kind: sm.r#type().clone(),
+                definition: sm.definition().to_string(),
             }),
             Err(e) if e.as_service_error().is_some_and(|s| s.is_state_machine_does_not_exist()) => {
                 Err(Failure::err(
@@ -129,6 +134,8 @@ impl VersionManager {
             .validate_state_machine_definition()
             .definition(definition)
             .r#type(kind.clone())
+            // Warnings too: they are shown, and only errors refuse.
+            .severity(ValidateStateMachineDefinitionSeverity::Warning)
             .send()
             .await
             .aws_context(|| format!("validating {source}"))?;

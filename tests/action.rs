@@ -111,6 +111,10 @@ fn a_workflows_inputs_become_a_command_line_sfndeploy_accepts() {
         ("max-extension", "1m"),
         ("file", file.to_str().unwrap()),
         ("publish-revision", "true"),
+        // A command with quotes and spaces stays one value.
+        ("pre-traffic-hook", "npm test -- --target \"$SFNDEPLOY_HOOK_NEW_VERSION\""),
+        ("post-traffic-hook", "./check.sh"),
+        ("hook-timeout", "5m"),
         // A commit message may begin with a dash: it stays a value.
         ("version-description", "-fix: from CI"),
         ("history-max", "5"),
@@ -153,6 +157,10 @@ fn a_workflows_inputs_become_a_command_line_sfndeploy_accepts() {
     }
     assert!(words.contains(&"--version-description=-fix: from CI"), "{words:?}");
     assert!(words.contains(&"--strategy=linear"), "values as --flag=VALUE: {words:?}");
+    assert!(
+        words.contains(&"--pre-traffic-hook=npm test -- --target \"$SFNDEPLOY_HOOK_NEW_VERSION\""),
+        "{words:?}"
+    );
     assert!(!words.contains(&"--resume"), "resume: false gives no flag");
     // The real binary takes the whole command line: it gets past every check to AWS (here a
     // closed port), which a rejected flag or value would not.

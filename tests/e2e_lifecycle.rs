@@ -8,7 +8,7 @@ mod support;
 
 use std::time::Duration;
 
-use support::{Machine, deployable, spawn, traffic};
+use support::{Machine, deployable, refs, spawn, traffic};
 
 const FAILING: &str =
     r#"{"StartAt":"F","States":{"F":{"Type":"Fail","Error":"Boom","Cause":"the new version broke"}}}"#;
@@ -23,10 +23,6 @@ fn canary(m: &Machine, extra: &[&str]) -> Vec<String> {
     .collect();
     args.extend(extra.iter().map(|s| s.to_string()));
     args
-}
-
-fn refs(args: &[String]) -> Vec<&str> {
-    args.iter().map(String::as_str).collect()
 }
 
 #[tokio::test]

@@ -7,7 +7,7 @@ mod support;
 use std::time::Duration;
 
 use serde_json::Value;
-use support::{Machine, deployable, run, spawn, traffic};
+use support::{Machine, deployable, refs, run, spawn, traffic};
 
 const FAILING: &str = r#"{"StartAt":"F","States":{"F":{"Type":"Fail","Error":"PaymentDeclined","Cause":"the new payments broke"}}}"#;
 
@@ -21,10 +21,6 @@ fn release(a: &Machine, b: &Machine, extra: &[&str]) -> Vec<String> {
     .collect();
     args.extend(extra.iter().map(|s| s.to_string()));
     args
-}
-
-fn refs(args: &[String]) -> Vec<&str> {
-    args.iter().map(String::as_str).collect()
 }
 
 /// The two members' (v_new weight) after each `weights_changed` event, by member.
@@ -88,6 +84,15 @@ async fn two_members_shift_in_lockstep_and_both_end_on_their_new_versions() {
     assert_eq!(out.code, 0, "{}", out.stderr);
     let status: Value = serde_json::from_str(out.stdout.trim()).unwrap();
     assert_eq!(status.as_array().map(Vec::len), Some(2), "{}", out.stdout);
+    // Rollback takes the release back: each member to the version live before it.
+    let out = run(
+        &proxy.endpoint(),
+        &["rollback", "--state-machine", &orders.name, "--state-machine", &payments.name, "--alias", "prod"],
+    )
+    .await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(orders.routing("prod").await.unwrap(), [(1, 100)]);
+    assert_eq!(payments.routing("prod").await.unwrap(), [(1, 100)]);
 }
 
 #[tokio::test]

@@ -7,7 +7,7 @@ mod support;
 use std::time::{Duration, Instant};
 
 use support::proxy::{Bucket, Proxy, token_buckets};
-use support::{Aws, Machine, emulator, spawn, traffic};
+use support::{Aws, Machine, emulator, refs, spawn, traffic};
 
 /// AWS's refill rates for the calls a deploy makes (Step Functions in most regions; CloudWatch's
 /// DescribeAlarms), with bursts cut to 20 so that the refill binds within seconds.
@@ -54,10 +54,6 @@ fn canary(m: &Machine, interval: &'static str) -> Vec<String> {
     .iter()
     .map(|s| s.to_string())
     .collect()
-}
-
-fn refs(args: &[String]) -> Vec<&str> {
-    args.iter().map(String::as_str).collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

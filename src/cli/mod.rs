@@ -204,6 +204,22 @@ pub struct DeployArgs {
     #[arg(long, env = "SFNDEPLOY_SMOKE_TIMEOUT", value_name = "DURATION", value_parser = parse_positive_duration)]
     pub smoke_timeout: Option<Duration>,
 
+    /// Command run through the shell after publishing (and smoke runs), before any traffic
+    /// moves; if it fails, nothing moves (exit 7). Its environment names the state machine, the
+    /// alias and both versions (README: Hooks)
+    #[arg(long, env = "SFNDEPLOY_PRE_TRAFFIC_HOOK", value_name = "CMD")]
+    pub pre_traffic_hook: Option<String>,
+
+    /// Command run through the shell once the new version has 100% (after the bake), before
+    /// success; if it fails, the alias goes back to the old version (exit 3)
+    #[arg(long, env = "SFNDEPLOY_POST_TRAFFIC_HOOK", value_name = "CMD")]
+    pub post_traffic_hook: Option<String>,
+
+    /// How long a hook may run before it is killed with everything it started
+    #[arg(long, env = "SFNDEPLOY_HOOK_TIMEOUT", value_name = "DURATION", default_value = "10m",
+          value_parser = parse_positive_duration)]
+    pub hook_timeout: Duration,
+
     /// State machine definition file to upload as the new revision; with several
     /// --state-machine, one each, in the same order
     #[arg(long, env = "SFNDEPLOY_FILE", value_name = "PATH")]

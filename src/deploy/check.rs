@@ -29,6 +29,16 @@ pub(super) struct Checked {
     /// The version to deploy, as far as it is known before any change.
     pub target: Target,
     pub alias_read_at: Instant,
+    /// The version the alias serves most and its definition, and the definition to deploy,
+    /// when they could be read: for the review before any change.
+    pub definitions: Option<Definitions>,
+}
+
+/// The old and new definitions of a member.
+pub(super) struct Definitions {
+    /// The version the alias serves most and its definition (none for a new alias).
+    pub old: Option<(String, String)>,
+    pub new: String,
 }
 
 impl Checked {
@@ -156,7 +166,8 @@ impl<'a> Deploy<'a> {
         {
             tracing::warn!("alias {} is split ({}); --force: deploying anyway", found.arn, found.routing);
         }
-        Ok(Checked { versions, info, alias: found, target, alias_read_at })
+        let definitions = definitions(member, &versions, &info, found.as_ref(), &target).await;
+        Ok(Checked { versions, info, alias: found, target, alias_read_at, definitions })
     }
 
     /// The error for a refused deploy: the reason, and for a split alias the commands that
@@ -281,6 +292,36 @@ fn credentials_warning(
             human(needed)
         )
     })
+}
+
+/// The definitions to review before any change: the file, the current revision (to publish)
+/// or the latest version (to deploy), and the version the alias serves most. None when the
+/// alias is already on the target, or a read failed (the review is not a check).
+async fn definitions(
+    member: &Member,
+    versions: &VersionManager,
+    info: &StateMachineInfo,
+    found: Option<&AliasInfo>,
+    target: &Target,
+) -> Option<Definitions> {
+    let old_version = found.and_then(|a| a.routing.entries().iter().max_by_key(|(_, w)| *w)).map(|(v, _)| v);
+    let new = match (&member.file, target) {
+        (Some(file), _) => file.text.clone(),
+        (None, Target::Known(v)) if Some(v) == old_version => return None,
+        (None, Target::Known(v)) => versions.describe_version(v).await.ok()?.definition,
+        (None, _) => info.definition.clone(),
+    };
+    let old = match old_version {
+        None => None,
+        Some(v) => match versions.describe_version(v).await {
+            Ok(described) => Some((v.clone(), described.definition)),
+            Err(e) => {
+                tracing::debug!("could not read the definition of {v}: {e:#}");
+                None
+            }
+        },
+    };
+    Some(Definitions { old, new })
 }
 
 /// Two definitions are the same when they parse to the same JSON (whitespace and key order

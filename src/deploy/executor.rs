@@ -10,6 +10,7 @@ use anyhow::Result;
 use futures_util::future::join_all;
 use tokio::time::{Instant, sleep, sleep_until};
 
+use super::hooks::HookResult;
 use super::watch::{GateSlot, Look, Scope, Watch};
 use crate::alias::AliasHandle;
 use crate::arn::short_version;
@@ -20,6 +21,7 @@ use crate::config::WatchSettings;
 use crate::exit_code::{ExitCode, Failure, exit_code_of};
 use crate::gates::Gate;
 use crate::gates::alarms::AlarmChecker;
+use crate::hook::{HookContext, HookKind};
 use crate::note::{Marker, Record};
 use crate::report::{Event, Reporter};
 use crate::rollback::{Reason, Rollback};
@@ -50,6 +52,17 @@ pub struct Job {
     pub alarms_read_at: Option<Instant>,
     /// A release of several: the id its markers carry.
     pub release: Option<String>,
+    /// `--post-traffic-hook`: run once every new version has 100% (unless the plan pauses).
+    pub post_hook: Option<PostHook>,
+}
+
+/// The post-traffic hook and what it needs besides each lane.
+#[derive(Clone, Debug)]
+pub struct PostHook {
+    pub command: String,
+    pub timeout: Duration,
+    /// The alias's name.
+    pub alias: String,
 }
 
 /// What the executor works with.
@@ -89,6 +102,7 @@ pub struct Executor<'a> {
     earlier_read: Option<Instant>,
     pauses: bool,
     release: Option<String>,
+    post_hook: Option<PostHook>,
 }
 
 impl<'a> Executor<'a> {
@@ -122,6 +136,7 @@ impl<'a> Executor<'a> {
             earlier_read: job.alarms_read_at,
             pauses: job.pauses,
             release: job.release,
+            post_hook: job.post_hook,
         }
     }
 
@@ -190,7 +205,39 @@ impl<'a> Executor<'a> {
                 }
             }
         }
-        Ok(())
+        match self.post_hook.clone() {
+            Some(hook) if !self.pauses => self.post_traffic(&hook).await,
+            _ => Ok(()),
+        }
+    }
+
+    /// `--post-traffic-hook`, once per member, all at once, with every new version at 100%:
+    /// a failure or a signal rolls every member back.
+    async fn post_traffic(&mut self, hook: &PostHook) -> Result<()> {
+        let release = self.lanes.len() > 1;
+        let runs = self.lanes.iter().map(|m| {
+            let lane = &m.lane;
+            let context = HookContext {
+                kind: HookKind::PostTraffic,
+                state_machine: lane
+                    .alias
+                    .arn
+                    .rsplit_once(':')
+                    .map_or(lane.alias.arn.clone(), |(sm, _)| sm.to_string()),
+                alias: hook.alias.clone(),
+                alias_arn: lane.alias.arn.clone(),
+                new_version: lane.new_version.clone(),
+                old_version: Some(lane.old_version.clone()),
+                weight: lane.alias.routing().weight_of(&lane.new_version),
+                label: release.then(|| lane.label.clone()),
+            };
+            super::hooks::run(&hook.command, context, hook.timeout, &lane.reporter, self.signals.clone())
+        });
+        match super::hooks::worst(&join_all(runs).await) {
+            None | Some(HookResult::Passed) => Ok(()),
+            Some(HookResult::Stopped(s)) => Err(self.stop(Reason::Signal(s)).await),
+            Some(HookResult::Failed(text)) => Err(self.stop(Reason::Hook(text)).await),
+        }
     }
 
     /// What lane `l`'s description says at step `i` of `steps`: while split, the marker (with

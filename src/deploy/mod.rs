@@ -10,6 +10,7 @@
 mod check;
 mod dry_run;
 pub mod executor;
+mod hooks;
 mod outcome;
 mod publish;
 mod watch;
@@ -25,17 +26,22 @@ use crate::arn::short_version;
 use crate::aws::Clients;
 use crate::command_line;
 use crate::config::DeployConfig;
+use crate::definition;
 use crate::exit_code::{ExitCode, Failure, exit_code_of};
 use crate::gates::alarms::AlarmChecker;
 use crate::gates::{self, ExecutionGate, Gate, MetricsGate};
+use crate::hook::{HookContext, HookKind};
 use crate::note::Marker;
 use crate::plan::{self, Decision, Shift, Target};
 use crate::report::{Event, Reporter};
 use crate::routing::Routing;
 use crate::signals::Signals;
 use crate::strategy::{self, Step};
+use crate::text::capitalized;
 use check::{AlarmsRead, Part};
-use executor::{Context, Executor, Job, Lane};
+use executor::{Context, Executor, Job, Lane, PostHook};
+use futures_util::future::join_all;
+use hooks::HookResult;
 pub use outcome::Outcome;
 
 pub struct Deploy<'a> {
@@ -58,6 +64,7 @@ impl<'a> Deploy<'a> {
             r = self.check_all(&alarms) => r?,
         };
         self.warn_if_credentials_expire_first().await;
+        self.review(&parts);
         // Decided once before any change (a refusal costs nothing), and again once the versions
         // are known for sure (publishing an unchanged revision returns an existing version).
         let first: Vec<Decision> = parts
@@ -105,6 +112,22 @@ impl<'a> Deploy<'a> {
                 Err(self.put_definitions_back(e, &parts, &back_to).await)
             }
             done => done,
+        }
+    }
+
+    /// Before any change: each member's new definition read as a state machine, what it
+    /// changes from the version the alias serves most, and the calls a rollback would not undo.
+    fn review(&self, parts: &[Part<'_>]) {
+        for part in parts {
+            let Some(definitions) = &part.checked.definitions else { continue };
+            for call in definition::unrollbackable(&definitions.new) {
+                part.reporter.emit(Event::UnpinnedCall { call });
+            }
+            if let Some((old_version, old)) = &definitions.old
+                && let Some(changes) = definition::changes(old, &definitions.new)
+            {
+                part.reporter.emit(Event::DefinitionChanged { old_version: old_version.clone(), changes });
+            }
         }
     }
 
@@ -170,6 +193,7 @@ impl<'a> Deploy<'a> {
                 _ => Vec::new(),
             });
         }
+        self.pre_traffic(parts, &decisions, &versions).await?;
         let shifts: Vec<(usize, Shift)> = decisions
             .iter()
             .enumerate()
@@ -196,6 +220,7 @@ impl<'a> Deploy<'a> {
                     alias::create_alias(&self.clients.sfn, sm_arn, &cfg.alias, &version).await?;
                     part.reporter
                         .emit(Event::AliasCreated { alias: cfg.alias.clone(), version: version.clone() });
+                    self.post_traffic_on_created(part, &version).await?;
                     let pruned = self.prune(&part.checked.versions, &[&version], &part.reporter).await?;
                     Outcome::Created { alias: cfg.alias.clone(), version, pruned }
                 }
@@ -275,6 +300,11 @@ impl<'a> Deploy<'a> {
             pauses: shifts.iter().any(|(_, s)| s.pauses),
             alarms_read_at: alarms_read.read_ok_at(),
             release,
+            post_hook: cfg.hooks.post_traffic.clone().map(|command| PostHook {
+                command,
+                timeout: cfg.hooks.timeout,
+                alias: cfg.alias.clone(),
+            }),
         };
         let alarms = AlarmChecker::new(&self.clients.watch.cloudwatch, &cfg.alarms);
         let context = Context {
@@ -337,6 +367,90 @@ impl<'a> Deploy<'a> {
         match err.downcast::<Failure>() {
             Ok(f) => Failure::err(f.code, format!("{}. {note}", f.message)),
             Err(e) => e,
+        }
+    }
+
+    /// `--pre-traffic-hook`: once per member whose new version is about to get its first
+    /// traffic (a new alias, or a shift from 0%), all at once. Any failure: nothing moves.
+    async fn pre_traffic(
+        &self,
+        parts: &[Part<'_>],
+        decisions: &[Decision],
+        versions: &[String],
+    ) -> Result<()> {
+        let cfg = self.cfg;
+        let Some(command) = &cfg.hooks.pre_traffic else { return Ok(()) };
+        let mut runs = Vec::new();
+        for ((part, decision), version) in parts.iter().zip(decisions).zip(versions) {
+            let old = match decision {
+                Decision::CreateAlias => None,
+                Decision::Shift(shift) if shift.from_weight == 0 => Some(shift.old.clone()),
+                Decision::Shift(shift) => {
+                    tracing::info!(
+                        "{}the new version already has {}% of the traffic: the pre-traffic hook is not run again",
+                        if cfg.is_release() { format!("[{}] ", part.label) } else { String::new() },
+                        shift.from_weight
+                    );
+                    continue;
+                }
+                _ => continue,
+            };
+            let context = self.hook_context(part, HookKind::PreTraffic, version, old, 0);
+            runs.push(hooks::run(command, context, cfg.hooks.timeout, &part.reporter, self.signals.clone()));
+        }
+        match hooks::worst(&join_all(runs).await) {
+            None | Some(HookResult::Passed) => Ok(()),
+            Some(HookResult::Stopped(s)) => Err(s.stopped("during the pre-traffic hook: no traffic moved")),
+            Some(HookResult::Failed(text)) => Err(Failure::err(
+                ExitCode::HookFailed,
+                format!("{text}: no traffic moved, no alias was changed"),
+            )),
+        }
+    }
+
+    /// `--post-traffic-hook` after this run created the alias at 100%: there is no older
+    /// version to go back to, so a failure ends the run (exit 7) and says where the alias is.
+    async fn post_traffic_on_created(&self, part: &Part<'_>, version: &str) -> Result<()> {
+        let cfg = self.cfg;
+        let Some(command) = &cfg.hooks.post_traffic else { return Ok(()) };
+        let context = self.hook_context(part, HookKind::PostTraffic, version, None, 100);
+        let v = short_version(version);
+        match hooks::run(command, context, cfg.hooks.timeout, &part.reporter, self.signals.clone()).await {
+            HookResult::Passed => Ok(()),
+            HookResult::Stopped(s) => Err(s.stopped(format_args!(
+                "during the post-traffic hook: alias {} was created on {v} (no older version to go back to)",
+                cfg.alias
+            ))),
+            HookResult::Failed(text) => Err(Failure::err(
+                ExitCode::HookFailed,
+                format!(
+                    "{text}: alias {} was created on {v} by this run and has no older version to go back to; \
+                     it routes 100% to {v}",
+                    cfg.alias
+                ),
+            )),
+        }
+    }
+
+    /// What a hook for `part` is told.
+    fn hook_context(
+        &self,
+        part: &Part<'_>,
+        kind: HookKind,
+        new_version: &str,
+        old_version: Option<String>,
+        weight: u8,
+    ) -> HookContext {
+        let sm_arn = &part.checked.versions.state_machine_arn;
+        HookContext {
+            kind,
+            state_machine: sm_arn.clone(),
+            alias: self.cfg.alias.clone(),
+            alias_arn: format!("{sm_arn}:{}", self.cfg.alias),
+            new_version: new_version.to_string(),
+            old_version,
+            weight,
+            label: self.cfg.is_release().then(|| part.label.clone()),
         }
     }
 
@@ -472,16 +586,15 @@ fn run_id(now: SystemTime) -> String {
     id
 }
 
-fn capitalized(text: &str) -> String {
-    let mut chars = text.chars();
-    chars.next().map(|c| c.to_uppercase().chain(chars).collect()).unwrap_or_default()
-}
-
 /// Whether a deploy that failed with `err` left the aliases fully on their old versions: rolled
 /// back, stopped by a smoke run or by a signal (which rolls back).
 fn ended_on_old(err: &anyhow::Error) -> bool {
     matches!(
         exit_code_of(err),
-        ExitCode::RolledBack | ExitCode::SmokeFailed | ExitCode::Interrupted | ExitCode::Terminated
+        ExitCode::RolledBack
+            | ExitCode::SmokeFailed
+            | ExitCode::HookFailed
+            | ExitCode::Interrupted
+            | ExitCode::Terminated
     )
 }

@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use crate::definition::{Changes, Unrollbackable};
 use crate::exit_code::ExitCode;
 use crate::gates::Reading;
 use crate::gates::alarms::AlarmState;
@@ -106,6 +107,28 @@ pub enum Event {
         version: String,
         executions: Vec<String>,
     },
+    /// Before any change: what the new definition changes from the old version's.
+    DefinitionChanged {
+        old_version: String,
+        changes: Changes,
+    },
+    /// Before any change: the new definition calls code a rollback does not roll back.
+    UnpinnedCall {
+        call: Unrollbackable,
+    },
+    /// A lifecycle hook began (`pre-traffic` or `post-traffic`).
+    HookStarted {
+        hook: String,
+        command: String,
+    },
+    /// A lifecycle hook ended: `passed`, and how (`end`: its exit status, or why it was cut).
+    HookFinished {
+        hook: String,
+        passed: bool,
+        exit_status: Option<i32>,
+        end: String,
+        took: Duration,
+    },
     RollingBack {
         reason: String,
     },
@@ -168,6 +191,10 @@ impl Event {
             Event::ExecutionsFailed { .. } => "executions_failed",
             Event::StillRunning { .. } => "still_running",
             Event::TrafficBypassesAlias { .. } => "traffic_bypasses_alias",
+            Event::DefinitionChanged { .. } => "definition_changed",
+            Event::UnpinnedCall { .. } => "unpinned_call",
+            Event::HookStarted { .. } => "hook_started",
+            Event::HookFinished { .. } => "hook_finished",
             Event::RollingBack { .. } => "rolling_back",
             Event::RolledBack { .. } => "rolled_back",
             Event::Completed { .. } => "completed",
@@ -250,6 +277,25 @@ pub(crate) mod tests {
             Event::ExecutionsFailed { evidence: "v2: 1 of 3 failed".into() },
             Event::StillRunning { version: v(2), executions: vec!["arn:exec".into()] },
             Event::TrafficBypassesAlias { alias: "prod".into(), through_alias: 1, other: 9 },
+            Event::DefinitionChanged {
+                old_version: v(1),
+                changes: Changes { added: vec!["Ship".into()], ..Default::default() },
+            },
+            Event::UnpinnedCall {
+                call: Unrollbackable {
+                    state: "Charge".into(),
+                    resource: "charge".into(),
+                    runs: "it runs $LATEST",
+                },
+            },
+            Event::HookStarted { hook: "pre-traffic".into(), command: "make it".into() },
+            Event::HookFinished {
+                hook: "pre-traffic".into(),
+                passed: false,
+                exit_status: Some(2),
+                end: "exit status 2 after 3s".into(),
+                took: Duration::from_secs(3),
+            },
             Event::RollingBack { reason: "alarm".into() },
             Event::RolledBack { version: v(1), reason: "alarm".into() },
             Event::Completed { alias: "prod".into(), version: v(2) },
@@ -279,11 +325,15 @@ pub(crate) mod tests {
             Event::ExecutionsFailed { .. } => 12,
             Event::StillRunning { .. } => 13,
             Event::TrafficBypassesAlias { .. } => 14,
-            Event::RollingBack { .. } => 15,
-            Event::RolledBack { .. } => 16,
-            Event::Completed { .. } => 17,
-            Event::Pruned { .. } => 18,
-            Event::Failed { .. } => 19,
+            Event::DefinitionChanged { .. } => 15,
+            Event::UnpinnedCall { .. } => 16,
+            Event::HookStarted { .. } => 17,
+            Event::HookFinished { .. } => 18,
+            Event::RollingBack { .. } => 19,
+            Event::RolledBack { .. } => 20,
+            Event::Completed { .. } => 21,
+            Event::Pruned { .. } => 22,
+            Event::Failed { .. } => 23,
         }
     }
 
@@ -291,7 +341,7 @@ pub(crate) mod tests {
     fn every_event_kind_has_object_fields_a_text_and_a_place_in_the_readme() {
         let events = one_of_each();
         let ordinals: Vec<usize> = events.iter().map(ordinal).collect();
-        assert_eq!(ordinals, (0..20).collect::<Vec<_>>(), "one of each kind, in order");
+        assert_eq!(ordinals, (0..24).collect::<Vec<_>>(), "one of each kind, in order");
         let readme = include_str!("../../README.md");
         let mut kinds = std::collections::HashSet::new();
         for e in &events {

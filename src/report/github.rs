@@ -10,7 +10,7 @@ use super::text::short_versions;
 use crate::arn::short_version;
 use crate::exit_code::ExitCode;
 use crate::routing::Routing;
-use crate::text::{clock, human, one_line, percents};
+use crate::text::{capitalized, clock, human, one_line, percents};
 
 /// True when running as a GitHub Actions step.
 pub fn active() -> bool {
@@ -375,6 +375,12 @@ fn rows(events: &[&Event]) -> Vec<(String, String)> {
             }
             Event::Published { version, .. } => rows.push(("Published".into(), short_version(version))),
             Event::AlarmFired { alarms } => rows.push(("Alarm fired".into(), alarms.join(", "))),
+            Event::DefinitionChanged { changes, .. } => rows.push(("Definition".into(), changes.to_string())),
+            Event::UnpinnedCall { call } => rows.push(("Not rolled back".into(), call.to_string())),
+            Event::HookFinished { hook, passed, end, .. } => rows.push((
+                format!("{} hook", capitalized(hook)),
+                format!("{} ({end})", if *passed { "passed" } else { "failed" }),
+            )),
             Event::RolledBack { version, reason } => {
                 rows.push(("Rolled back".into(), format!("to {} ({reason})", short_version(version))))
             }
@@ -412,7 +418,21 @@ pub fn summary(timeline: &[(Duration, Event)], code: ExitCode, outcome: &str, to
         md.push_str(&table);
         md.push('\n');
     }
+    for event in &events {
+        if let Event::DefinitionChanged { changes, .. } = event
+            && !changes.is_empty()
+        {
+            md.push_str(&diff_block(&changes.diff));
+        }
+    }
     md
+}
+
+/// The definition's unified diff, collapsed. A fence longer than any run of backticks in it.
+fn diff_block(diff: &str) -> String {
+    let longest = diff.split(|c| c != '`').map(str::len).max().unwrap_or(0);
+    let fence = "`".repeat(longest.max(2) + 1);
+    format!("<details><summary>Definition diff</summary>\n\n{fence}diff\n{diff}{fence}\n\n</details>\n\n")
 }
 
 #[cfg(test)]
@@ -435,6 +455,16 @@ mod tests {
         assert!(md.contains("| Alarm fired | errors |"));
         assert!(md.contains("| Duration | 1m2s |"));
         assert!(md.contains("| Exit code | 3 (rolled_back) |"));
+        let hook = Event::HookFinished {
+            hook: "pre-traffic".into(),
+            passed: false,
+            exit_status: Some(1),
+            end: "exit status 1 after 2s".into(),
+            took: Duration::from_secs(2),
+        };
+        let md =
+            summary(&[(Duration::ZERO, hook)], ExitCode::HookFailed, "hook failed", Duration::from_secs(3));
+        assert!(md.contains("| Pre-traffic hook | failed (exit status 1 after 2s) |"), "{md}");
     }
 
     #[test]

@@ -139,6 +139,26 @@ pub fn fields(event: &Event) -> Value {
         Event::StillRunning { version, executions } => {
             json!({"version": version, "count": executions.len(), "executions": executions})
         }
+        Event::DefinitionChanged { old_version, changes } => json!({
+            "old_version": old_version,
+            "same": changes.is_empty(),
+            "summary": changes.to_string(),
+            "added": changes.added,
+            "removed": changes.removed,
+            "changed": changes.changed.iter().map(|(s, f)| json!({"state": s, "fields": f})).collect::<Vec<_>>(),
+            "start_at": changes.start_at.as_ref().map(|(o, n)| json!({"old": o, "new": n})),
+            "query_language": changes.query_language.as_ref().map(|(o, n)| json!({"old": o, "new": n})),
+            "other": changes.other,
+            "diff": changes.diff,
+        }),
+        Event::UnpinnedCall { call } => {
+            json!({"state": call.state, "resource": call.resource, "runs": call.runs})
+        }
+        Event::HookStarted { hook, command } => json!({"hook": hook, "command": command}),
+        Event::HookFinished { hook, passed, exit_status, end, took } => json!({
+            "hook": hook, "passed": passed, "exit_status": exit_status, "end": end,
+            "seconds": (took.as_millis() as f64) / 1000.0,
+        }),
         Event::RollingBack { reason } => json!({"reason": reason}),
         Event::RolledBack { version, reason } => json!({"version": version, "reason": reason}),
         Event::Pruned { deleted, skipped, stopped_early } => json!({

@@ -136,6 +136,11 @@ fn redraw(text: Option<&[u8]>) {
     let _ = err.flush();
 }
 
+/// Writes `text` as one line of its own on stderr, above the status line.
+pub fn print_line(text: &str) {
+    drop(LogLine(text.as_bytes().to_vec()));
+}
+
 /// The writer for log lines: each line is written whole, above the status line.
 pub struct LogWriter;
 

@@ -137,7 +137,10 @@ impl Reporter {
             | Event::TrafficBypassesAlias { .. }
             | Event::RollingBack { .. }
             | Event::RolledBack { .. }
-            | Event::SignalReadFailed { .. } => Level::Warn,
+            | Event::SignalReadFailed { .. }
+            | Event::HookFinished { passed: false, .. }
+            | Event::UnpinnedCall { .. } => Level::Warn,
+            Event::DefinitionChanged { changes, .. } if changes.is_empty() => Level::Warn,
             Event::Failed { .. } => Level::Silent,
             // The first poll and every change are progress; an unchanged poll is detail (-v).
             Event::AlarmsPolled { states } if self.differs_from_last(event) => {

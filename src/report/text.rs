@@ -93,6 +93,17 @@ impl fmt::Display for Event {
                 executions.len(),
                 short_version(version)
             ),
+            Event::DefinitionChanged { old_version, changes } if changes.is_empty() => format!(
+                "same definition as {}: this deploy changes nothing in the state machine",
+                short_version(old_version)
+            ),
+            Event::DefinitionChanged { old_version, changes } => {
+                format!("definition, from {}: {changes}", short_version(old_version))
+            }
+            Event::UnpinnedCall { call } => call.to_string(),
+            Event::HookStarted { hook, command } => format!("{hook} hook: {command}"),
+            Event::HookFinished { hook, passed: true, end, .. } => format!("{hook} hook passed ({end})"),
+            Event::HookFinished { hook, end, .. } => format!("{hook} hook failed: {end}"),
             Event::RollingBack { reason } => format!("rolling back: {reason}"),
             Event::RolledBack { version, reason } => {
                 format!("rolled back: 100% on {} ({reason})", short_version(version))

@@ -591,3 +591,8 @@ pub fn faketime() -> Option<String> {
     run(std::process::Command::new("dpkg").arg("-x").arg(&deb).arg(&dir));
     Some(find(&dir).expect("libfaketime.so.1 in the package").display().to_string())
 }
+
+/// Borrowed words of a command line built as owned strings.
+pub fn refs(args: &[String]) -> Vec<&str> {
+    args.iter().map(String::as_str).collect()
+}
