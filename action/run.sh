@@ -43,6 +43,8 @@ lines INPUT_FILE --file
 value INPUT_PRE_TRAFFIC_HOOK --pre-traffic-hook
 value INPUT_POST_TRAFFIC_HOOK --post-traffic-hook
 value INPUT_HOOK_TIMEOUT --hook-timeout
+switch INPUT_RERUN_FAILED --rerun-failed
+value INPUT_RERUN_MAX --rerun-max
 switch INPUT_PUBLISH_REVISION --publish-revision --no-publish-revision
 value INPUT_VERSION_DESCRIPTION --version-description
 value INPUT_HISTORY_MAX --history-max

@@ -93,6 +93,8 @@ pub struct DeployConfig {
     pub smoke_timeout: Duration,
     /// `--pre-traffic-hook`, `--post-traffic-hook`, `--hook-timeout`.
     pub hooks: Hooks,
+    /// `--rerun-failed`: at most this many (`--rerun-max`).
+    pub rerun: Option<usize>,
     pub publish_revision: bool,
     pub version_description: Option<String>,
     pub history_max: u16,
@@ -149,6 +151,15 @@ impl DeployConfig {
             ));
         }
 
+        let rerun_failed = switch(args.rerun_failed, false, env, "SFNDEPLOY_RERUN_FAILED")?;
+        let gates = gate_rules(args, &steps);
+        if rerun_failed && !gates.any() {
+            return Err(Failure::usage(
+                "--rerun-failed restarts the executions a health gate rolled back: add --max-failure-rate, \
+                 --max-failure-rate-increase or --max-duration-increase",
+            ));
+        }
+
         if let Some(percent) = args.pause_at {
             plan::pause_step(&steps, percent).map_err(Failure::usage)?;
         }
@@ -157,7 +168,7 @@ impl DeployConfig {
             members,
             alias,
             strategy,
-            gates: gate_rules(args, &steps),
+            gates,
             steps,
             alarms,
             watch: WatchSettings {
@@ -172,6 +183,7 @@ impl DeployConfig {
                 post_traffic: non_blank(&args.post_traffic_hook, "--post-traffic-hook")?,
                 timeout: args.hook_timeout,
             },
+            rerun: rerun_failed.then_some(args.rerun_max as usize),
             publish_revision,
             version_description: args.version_description.clone(),
             history_max: args.history_max,

@@ -115,6 +115,8 @@ fn a_workflows_inputs_become_a_command_line_sfndeploy_accepts() {
         ("pre-traffic-hook", "npm test -- --target \"$SFNDEPLOY_HOOK_NEW_VERSION\""),
         ("post-traffic-hook", "./check.sh"),
         ("hook-timeout", "5m"),
+        ("rerun-failed", "true"),
+        ("rerun-max", "20"),
         // A commit message may begin with a dash: it stays a value.
         ("version-description", "-fix: from CI"),
         ("history-max", "5"),

@@ -119,3 +119,75 @@ async fn a_hook_past_its_timeout_is_killed_and_nothing_moves() {
     assert!(out.stderr.contains("timed out after"), "{}", out.stderr);
     assert_eq!(m.routing("prod").await.unwrap(), [(1, 100)]);
 }
+
+#[tokio::test]
+async fn rerun_failed_restarts_every_failed_input_on_the_old_version_once() {
+    let Some((aws, proxy, m)) = deployable("rerun", 1).await else { return };
+    m.update(
+        r#"{"StartAt":"F","States":{"F":{"Type":"Fail","Error":"Boom","Cause":"the new version broke"}}}"#,
+        true,
+    )
+    .await; // v2 fails every execution
+    let traffic =
+        support::traffic(&aws, format!("{}:prod", m.arn), std::time::Duration::from_millis(100), |n| {
+            Box::leak(format!("{{\"order\":{n}}}").into_boxed_str())
+        });
+    let out = run(
+        &proxy.endpoint(),
+        &refs(
+            &[
+                "--state-machine", &m.name, "--alias", "prod", "--strategy", "canary", "--increment", "50",
+                "--interval", "20", "--alarm-polling", "1", "--max-failure-rate", "10", "--rerun-failed",
+            ]
+            .map(String::from),
+        ),
+    )
+    .await;
+    drop(traffic);
+    assert_eq!(out.code, 3, "{}", out.stderr);
+    assert!(out.stderr.contains("--rerun-failed:"), "{}", out.stderr);
+    let list = |arn: String| {
+        let sfn = aws.sfn.clone();
+        async move { sfn.list_executions().state_machine_arn(arn).max_results(1000).send().await.unwrap() }
+    };
+    let failed: Vec<String> = list(m.version_arn(2))
+        .await
+        .executions()
+        .iter()
+        .filter(|e| *e.status() == aws_sdk_sfn::types::ExecutionStatus::Failed)
+        .map(|e| e.execution_arn().to_string())
+        .collect();
+    let reruns: Vec<String> = list(m.version_arn(1))
+        .await
+        .executions()
+        .iter()
+        .filter(|e| e.name().starts_with("rerun-"))
+        .map(|e| e.execution_arn().to_string())
+        .collect();
+    assert!(!failed.is_empty());
+    assert_eq!(reruns.len(), failed.len(), "one rerun on v1 per failed execution of v2");
+    let input = |arn: String| {
+        let sfn = aws.sfn.clone();
+        async move {
+            sfn.describe_execution()
+                .execution_arn(arn)
+                .send()
+                .await
+                .unwrap()
+                .input()
+                .unwrap_or_default()
+                .to_string()
+        }
+    };
+    let mut failed_inputs = Vec::new();
+    for arn in failed {
+        failed_inputs.push(input(arn).await);
+    }
+    let mut rerun_inputs = Vec::new();
+    for arn in reruns {
+        rerun_inputs.push(input(arn).await);
+    }
+    failed_inputs.sort();
+    rerun_inputs.sort();
+    assert_eq!(rerun_inputs, failed_inputs, "each input once");
+}

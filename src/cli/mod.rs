@@ -215,6 +215,17 @@ pub struct DeployArgs {
     #[arg(long, env = "SFNDEPLOY_POST_TRAFFIC_HOOK", value_name = "CMD")]
     pub post_traffic_hook: Option<String>,
 
+    /// After a rollback caused by the new version's executions, start each of its failed
+    /// executions through the alias again (now on the old version) with its input, once each;
+    /// STANDARD only, with a health gate [env: SFNDEPLOY_RERUN_FAILED]
+    #[arg(long)]
+    pub rerun_failed: bool,
+
+    /// At most this many executions --rerun-failed starts again; the rest are listed
+    #[arg(long, env = "SFNDEPLOY_RERUN_MAX", value_name = "N", default_value_t = 100,
+          value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub rerun_max: u32,
+
     /// How long a hook may run before it is killed with everything it started
     #[arg(long, env = "SFNDEPLOY_HOOK_TIMEOUT", value_name = "DURATION", default_value = "10m",
           value_parser = parse_positive_duration)]

@@ -131,6 +131,12 @@ impl<'a> Deploy<'a> {
         let versions = VersionManager::resolve(self.clients, &member.state_machine).await?;
         let info = versions.describe().await?;
         let sm_arn = versions.state_machine_arn.clone();
+        if cfg.rerun.is_some() && info.kind == aws_sdk_sfn::types::StateMachineType::Express {
+            return Err(Failure::usage(format!(
+                "--rerun-failed restarts STANDARD executions, and {sm_arn} is EXPRESS (its executions cannot \
+                 be listed or read back): nothing was changed"
+            )));
+        }
 
         let validate = async {
             match &member.file {

@@ -54,6 +54,8 @@ pub struct Job {
     pub release: Option<String>,
     /// `--post-traffic-hook`: run once every new version has 100% (unless the plan pauses).
     pub post_hook: Option<PostHook>,
+    /// `--rerun-failed`: at most this many per member, started with this client (it retries).
+    pub rerun: Option<(usize, aws_sdk_sfn::Client)>,
 }
 
 /// The post-traffic hook and what it needs besides each lane.
@@ -103,6 +105,7 @@ pub struct Executor<'a> {
     pauses: bool,
     release: Option<String>,
     post_hook: Option<PostHook>,
+    rerun: Option<(usize, aws_sdk_sfn::Client)>,
 }
 
 impl<'a> Executor<'a> {
@@ -137,6 +140,7 @@ impl<'a> Executor<'a> {
             pauses: job.pauses,
             release: job.release,
             post_hook: job.post_hook,
+            rerun: job.rerun,
         }
     }
 
@@ -408,10 +412,51 @@ impl<'a> Executor<'a> {
         let Some(first) = evidence else { return err };
         let full = self.watch.evidence().await.unwrap_or_else(|| first.clone());
         self.reporter.emit(Event::ExecutionsFailed { evidence: full.clone() });
+        let rerun = match self.rerun.clone() {
+            Some((max, sfn)) if exit_code_of(&err) == ExitCode::RolledBack => {
+                self.rerun_failed(&sfn, max).await
+            }
+            _ => String::new(),
+        };
         match err.downcast::<Failure>() {
-            Ok(f) => Failure::err(f.code, f.message.replacen(&first, &full, 1)),
+            Ok(f) => Failure::err(f.code, format!("{}{rerun}", f.message.replacen(&first, &full, 1))),
             Err(err) => err,
         }
+    }
+
+    /// `--rerun-failed`, once every alias is back on its old version: each member's failed
+    /// executions started again through its alias. Returns what the error adds.
+    async fn rerun_failed(&mut self, sfn: &aws_sdk_sfn::Client, max: usize) -> String {
+        let mut notes = Vec::new();
+        for (n, reruns) in self.watch.rerun_failed(sfn, max).await {
+            let lane = &self.lanes[n].lane;
+            let count = |o: &str| reruns.iter().filter(|r| r.outcome.name() == o).count();
+            for r in &reruns {
+                lane.reporter.emit(Event::Rerun {
+                    failed: r.failed.clone(),
+                    restarted: r.restarted.clone(),
+                    outcome: match &r.outcome {
+                        crate::gates::rerun::RerunOutcome::Failed(why) => format!("failed: {why}"),
+                        other => other.name().to_string(),
+                    },
+                });
+            }
+            if reruns.is_empty() {
+                continue;
+            }
+            let whose = if self.lanes.len() > 1 { format!("{}: ", lane.label) } else { String::new() };
+            notes.push(format!(
+                "{whose}{} failed execution(s) of {} started again on {} through the alias ({} already before, \
+                 {} over --rerun-max listed, not started, {} could not be started)",
+                count("started"),
+                short_version(&lane.new_version),
+                short_version(&lane.old_version),
+                count("already_started"),
+                count("over_rerun_max"),
+                count("failed")
+            ));
+        }
+        if notes.is_empty() { String::new() } else { format!(". --rerun-failed: {}", notes.join("; ")) }
     }
 
     /// A concurrent change to lane `l`'s alias (`err`): that alias is left alone, the others

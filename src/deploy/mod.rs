@@ -305,6 +305,7 @@ impl<'a> Deploy<'a> {
                 timeout: cfg.hooks.timeout,
                 alias: cfg.alias.clone(),
             }),
+            rerun: cfg.rerun.map(|max| (max, self.clients.sfn.clone())),
         };
         let alarms = AlarmChecker::new(&self.clients.watch.cloudwatch, &cfg.alarms);
         let context = Context {

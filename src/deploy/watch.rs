@@ -381,6 +381,24 @@ impl<'a> Watch<'a> {
         }
     }
 
+    /// `--rerun-failed` for every member whose gates read executions: (member, what became of
+    /// each failed execution).
+    pub async fn rerun_failed(
+        &mut self,
+        sfn: &aws_sdk_sfn::Client,
+        max: usize,
+    ) -> Vec<(usize, Vec<crate::gates::rerun::Rerun>)> {
+        let mut all = Vec::new();
+        for (n, g) in self.gates.iter_mut().enumerate() {
+            if let Some(gate) = g.slot.gate.as_mut()
+                && let Some(reruns) = gate.rerun_failed(sfn, max).await
+            {
+                all.push((n, reruns));
+            }
+        }
+        all
+    }
+
     /// Each member's new version's executions still running, if its gates read them.
     pub async fn still_running(&mut self) -> Vec<Vec<String>> {
         let mut all = Vec::new();

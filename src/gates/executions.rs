@@ -383,6 +383,26 @@ impl ExecutionGate {
         Ok(self.reading())
     }
 
+    /// The new version's failed executions through the alias since the deploy began, oldest
+    /// first, after one more read (what failed since the last one counts too).
+    pub async fn failed_through_alias(&mut self) -> Vec<String> {
+        if let Err(e) = self.read_listing(0).await {
+            tracing::warn!("could not read the new version's executions again: {e:#}");
+        }
+        let mut failed: Vec<(&SystemTime, &String)> = self
+            .seen
+            .iter()
+            .filter(|(_, s)| s.side == Side::New && s.via_alias && s.failed() && s.start >= self.since)
+            .map(|(a, s)| (&s.start, a))
+            .collect();
+        failed.sort();
+        failed.into_iter().map(|(_, a)| a.clone()).collect()
+    }
+
+    pub fn alias_arn(&self) -> &str {
+        &self.alias_arn
+    }
+
     /// The tally of one version's executions through the alias started at or after `from`.
     fn tally(&self, side: Side, from: SystemTime) -> Tally {
         let version = if side == Side::New { &self.new } else { &self.old };

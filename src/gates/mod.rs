@@ -11,6 +11,7 @@
 pub mod alarms;
 pub mod executions;
 pub mod metrics;
+pub mod rerun;
 pub mod stats;
 
 use std::collections::BTreeMap;
@@ -330,6 +331,19 @@ impl Gate {
         match self {
             Gate::Executions(g) => g.read().await,
             Gate::Metrics(g) => g.read().await,
+        }
+    }
+
+    /// `--rerun-failed`: the new version's failed executions through the alias started again
+    /// through it (see [`rerun`]) with `sfn` (a client that retries: the names make retries
+    /// safe), at most `max`. None for EXPRESS (refused before any change).
+    pub async fn rerun_failed(&mut self, sfn: &aws_sdk_sfn::Client, max: usize) -> Option<Vec<rerun::Rerun>> {
+        match self {
+            Gate::Executions(g) => {
+                let failed = g.failed_through_alias().await;
+                Some(rerun::rerun(sfn, g.alias_arn(), &failed, max).await)
+            }
+            Gate::Metrics(_) => None,
         }
     }
 

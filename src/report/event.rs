@@ -116,6 +116,13 @@ pub enum Event {
     UnpinnedCall {
         call: Unrollbackable,
     },
+    /// `--rerun-failed`, after the rollback: a failed execution of the new version and the one
+    /// that does its work again on the old version (none when not started: `outcome` says why).
+    Rerun {
+        failed: String,
+        restarted: Option<String>,
+        outcome: String,
+    },
     /// A lifecycle hook began (`pre-traffic` or `post-traffic`).
     HookStarted {
         hook: String,
@@ -193,6 +200,7 @@ impl Event {
             Event::TrafficBypassesAlias { .. } => "traffic_bypasses_alias",
             Event::DefinitionChanged { .. } => "definition_changed",
             Event::UnpinnedCall { .. } => "unpinned_call",
+            Event::Rerun { .. } => "rerun",
             Event::HookStarted { .. } => "hook_started",
             Event::HookFinished { .. } => "hook_finished",
             Event::RollingBack { .. } => "rolling_back",
@@ -288,6 +296,11 @@ pub(crate) mod tests {
                     runs: "it runs $LATEST",
                 },
             },
+            Event::Rerun {
+                failed: "arn:exec:1".into(),
+                restarted: Some("arn:exec:2".into()),
+                outcome: "started".into(),
+            },
             Event::HookStarted { hook: "pre-traffic".into(), command: "make it".into() },
             Event::HookFinished {
                 hook: "pre-traffic".into(),
@@ -327,13 +340,14 @@ pub(crate) mod tests {
             Event::TrafficBypassesAlias { .. } => 14,
             Event::DefinitionChanged { .. } => 15,
             Event::UnpinnedCall { .. } => 16,
-            Event::HookStarted { .. } => 17,
-            Event::HookFinished { .. } => 18,
-            Event::RollingBack { .. } => 19,
-            Event::RolledBack { .. } => 20,
-            Event::Completed { .. } => 21,
-            Event::Pruned { .. } => 22,
-            Event::Failed { .. } => 23,
+            Event::Rerun { .. } => 17,
+            Event::HookStarted { .. } => 18,
+            Event::HookFinished { .. } => 19,
+            Event::RollingBack { .. } => 20,
+            Event::RolledBack { .. } => 21,
+            Event::Completed { .. } => 22,
+            Event::Pruned { .. } => 23,
+            Event::Failed { .. } => 24,
         }
     }
 
@@ -341,7 +355,7 @@ pub(crate) mod tests {
     fn every_event_kind_has_object_fields_a_text_and_a_place_in_the_readme() {
         let events = one_of_each();
         let ordinals: Vec<usize> = events.iter().map(ordinal).collect();
-        assert_eq!(ordinals, (0..24).collect::<Vec<_>>(), "one of each kind, in order");
+        assert_eq!(ordinals, (0..25).collect::<Vec<_>>(), "one of each kind, in order");
         let readme = include_str!("../../README.md");
         let mut kinds = std::collections::HashSet::new();
         for e in &events {

@@ -376,6 +376,13 @@ fn rows(events: &[&Event]) -> Vec<(String, String)> {
             Event::Published { version, .. } => rows.push(("Published".into(), short_version(version))),
             Event::AlarmFired { alarms } => rows.push(("Alarm fired".into(), alarms.join(", "))),
             Event::DefinitionChanged { changes, .. } => rows.push(("Definition".into(), changes.to_string())),
+            Event::Rerun { failed, restarted, outcome } => rows.push((
+                "Rerun".into(),
+                match restarted {
+                    Some(r) => format!("`{failed}` → `{r}` ({outcome})"),
+                    None => format!("`{failed}`: not started ({outcome})"),
+                },
+            )),
             Event::UnpinnedCall { call } => rows.push(("Not rolled back".into(), call.to_string())),
             Event::HookFinished { hook, passed, end, .. } => rows.push((
                 format!("{} hook", capitalized(hook)),

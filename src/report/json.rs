@@ -154,6 +154,9 @@ pub fn fields(event: &Event) -> Value {
         Event::UnpinnedCall { call } => {
             json!({"state": call.state, "resource": call.resource, "runs": call.runs})
         }
+        Event::Rerun { failed, restarted, outcome } => {
+            json!({"failed": failed, "restarted": restarted, "outcome": outcome})
+        }
         Event::HookStarted { hook, command } => json!({"hook": hook, "command": command}),
         Event::HookFinished { hook, passed, exit_status, end, took } => json!({
             "hook": hook, "passed": passed, "exit_status": exit_status, "end": end,

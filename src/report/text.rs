@@ -101,6 +101,10 @@ impl fmt::Display for Event {
                 format!("definition, from {}: {changes}", short_version(old_version))
             }
             Event::UnpinnedCall { call } => call.to_string(),
+            Event::Rerun { failed, restarted: Some(restarted), outcome } => {
+                format!("rerun ({outcome}): {failed} → {restarted}")
+            }
+            Event::Rerun { failed, outcome, .. } => format!("not rerun ({outcome}): {failed}"),
             Event::HookStarted { hook, command } => format!("{hook} hook: {command}"),
             Event::HookFinished { hook, passed: true, end, .. } => format!("{hook} hook passed ({end})"),
             Event::HookFinished { hook, end, .. } => format!("{hook} hook failed: {end}"),

@@ -234,6 +234,8 @@ pub struct Execution {
     pub redrive_count: i32,
     pub error: Option<String>,
     pub cause: Option<String>,
+    /// Its input, as started.
+    pub input: String,
 }
 
 impl Execution {
@@ -288,6 +290,8 @@ pub struct State {
     pub publish_busy: bool,
     /// Every call of every state machine in an [`Account`], in order: (state machine, call).
     pub journal: Option<Journal>,
+    /// How many `StartExecution` answers are lost after the execution started.
+    pub lose_start_answers: u32,
 }
 
 /// The calls of several fakes in one order.
@@ -341,6 +345,7 @@ impl Fake {
             never_updated: false,
             publish_busy: false,
             journal: None,
+            lose_start_answers: 0,
         })))
     }
 
@@ -419,6 +424,7 @@ impl Fake {
         let alias = alias.map(|a| format!("{}:{a}", s.sm_arn));
         let elapsed = s.start.elapsed();
         let aws_now = s.aws_now();
+        let input = format!("{{\"n\":{}}}", s.executions.len() + 1);
         s.executions.push(Execution {
             arn: arn.clone(),
             version,
@@ -430,6 +436,7 @@ impl Fake {
             redrive_count: 0,
             error: error.map(str::to_string),
             cause: error.map(|e| format!("{e} happened")),
+            input,
         });
         arn
     }
@@ -1101,10 +1108,74 @@ impl Fake {
                         .set_state_machine_alias_arn(e.alias.clone())
                         .set_error(e.error.clone())
                         .set_cause(e.cause.clone())
+                        .input(&e.input)
                         .build()
                         .unwrap(),
                 )
             });
+
+        let f = self.clone();
+        let start = route(move |req: &aws_sdk_sfn::operation::start_execution::StartExecutionInput| {
+            use aws_sdk_sfn::operation::start_execution::{StartExecutionError, StartExecutionOutput};
+            let target = req.state_machine_arn().unwrap_or_default().to_string();
+            let input = req.input().unwrap_or("{}").to_string();
+            let name = req.name().map(str::to_string);
+            if let Some(r) = f.begin("StartExecution", name.clone().unwrap_or_default()) {
+                return Reply::Raw(r);
+            }
+            let mut s = f.state();
+            let name = name.unwrap_or_else(|| format!("auto-{}", s.executions.len() + 1));
+            let arn =
+                format!("arn:{}:states:{}:{ACCOUNT}:execution:{}:{name}", s.partition, s.region, s.name);
+            // As AWS: a name is taken once; the same running execution is answered again.
+            if let Some(e) = s.executions.iter().find(|e| e.arn == arn) {
+                if e.status_at(s.elapsed()).0 == "RUNNING" && e.input == input {
+                    let out = StartExecutionOutput::builder()
+                        .execution_arn(&arn)
+                        .start_date(DateTime::from(e.start));
+                    return Reply::Output(out.build().unwrap());
+                }
+                return Reply::Error(StartExecutionError::ExecutionAlreadyExists(
+                    aws_sdk_sfn::types::error::ExecutionAlreadyExists::builder()
+                        .message(format!("Execution Already Exists: '{arn}'"))
+                        .build(),
+                ));
+            }
+            let alias = s.aliases.iter().find(|(n, _)| format!("{}:{n}", s.sm_arn) == target).cloned();
+            let version = match &alias {
+                Some((_, routing)) => {
+                    routing.iter().max_by_key(|(_, w)| *w).map(|(v, _)| v.clone()).unwrap_or_default()
+                }
+                None => target.clone(),
+            };
+            let version: u32 = version.rsplit(':').next().and_then(|n| n.parse().ok()).unwrap_or(0);
+            let (start, at) = (s.aws_now(), s.elapsed());
+            s.executions.push(Execution {
+                arn: arn.clone(),
+                version,
+                alias: alias.map(|_| target.clone()),
+                status: "SUCCEEDED".into(),
+                start,
+                at,
+                took: Duration::ZERO,
+                redrive_count: 0,
+                error: None,
+                cause: None,
+                input,
+            });
+            // An answer lost after the execution started: the caller retries.
+            if s.lose_start_answers > 0 {
+                s.lose_start_answers -= 1;
+                return Reply::Raw(Raw::Status(500, Vec::new(), "text/plain"));
+            }
+            Reply::Output(
+                StartExecutionOutput::builder()
+                    .execution_arn(&arn)
+                    .start_date(DateTime::from(start))
+                    .build()
+                    .unwrap(),
+            )
+        });
 
         let f = self.clone();
         let start_sync =
@@ -1131,8 +1202,8 @@ impl Fake {
             });
 
         vec![
-            start_sync, list_executions, describe_execution, describe_sm, validate, list_versions, publish,
-            update_sm, list_aliases, describe_alias, create_alias, update_alias, delete_version,
+            start, start_sync, list_executions, describe_execution, describe_sm, validate, list_versions,
+            publish, update_sm, list_aliases, describe_alias, create_alias, update_alias, delete_version,
         ]
     }
 
