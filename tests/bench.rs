@@ -731,7 +731,7 @@ async fn release_cost(emulator: &Emulator, aws: &Aws, table: &mut Vec<String>, r
     }
     table.push(String::new());
     table.push(format!(
-        "## A release of 10 state machines against one deploy: linear 25% steps held 1 s (nominal 5 s with the bake), an alarm each, {TRIALS} trials"
+        "## A release of 10 state machines against one deploy: linear 25% steps held 1 s (nominal 4 s, the last hold the bake), an alarm each, {TRIALS} trials"
     ));
     table.push("| deploy | median time | slowest | API calls per state machine (median) |".into());
     table.push("|---|---|---|---|".into());
