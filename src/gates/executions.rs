@@ -386,17 +386,23 @@ impl ExecutionGate {
     /// The new version's failed executions through the alias since the deploy began, oldest
     /// first, after one more read (what failed since the last one counts too).
     pub async fn failed_through_alias(&mut self) -> Vec<String> {
+        self.new_since_deploy(|s| s.via_alias && s.failed()).await
+    }
+
+    /// The new version's executions since the deploy began that `keep` picks, oldest first:
+    /// read afresh, or as last read when that fails.
+    async fn new_since_deploy(&mut self, keep: impl Fn(&Seen) -> bool) -> Vec<String> {
         if let Err(e) = self.read_listing(0).await {
             tracing::warn!("could not read the new version's executions again: {e:#}");
         }
-        let mut failed: Vec<(&SystemTime, &String)> = self
+        let mut picked: Vec<(&SystemTime, &String)> = self
             .seen
             .iter()
-            .filter(|(_, s)| s.side == Side::New && s.via_alias && s.failed() && s.start >= self.since)
+            .filter(|(_, s)| s.side == Side::New && s.start >= self.since && keep(s))
             .map(|(a, s)| (&s.start, a))
             .collect();
-        failed.sort();
-        failed.into_iter().map(|(_, a)| a.clone()).collect()
+        picked.sort();
+        picked.into_iter().map(|(_, a)| a.clone()).collect()
     }
 
     pub fn alias_arn(&self) -> &str {
@@ -436,17 +442,7 @@ impl ExecutionGate {
     /// The new version's executions still running, through the alias or not (after a rollback
     /// they keep running it): read afresh, or as last read when that fails.
     pub async fn still_running(&mut self) -> Vec<String> {
-        if let Err(e) = self.read_listing(0).await {
-            tracing::warn!("could not read the new version's executions again: {e:#}");
-        }
-        let mut running: Vec<(&SystemTime, &String)> = self
-            .seen
-            .iter()
-            .filter(|(_, s)| s.side == Side::New && !s.finished() && s.start >= self.since)
-            .map(|(a, s)| (&s.start, a))
-            .collect();
-        running.sort();
-        running.into_iter().map(|(_, a)| a.clone()).collect()
+        self.new_since_deploy(|s| !s.finished()).await
     }
 }
 
