@@ -116,6 +116,38 @@ pub fn release_summary(
         md.push_str(&chart);
         md.push('\n');
     }
+    // Each member's review, hooks and reruns, as a single deploy's summary shows them.
+    for member in members {
+        let own: Vec<&Event> = entries
+            .iter()
+            .filter(|e| e.member.as_ref() == Some(member))
+            .map(|e| &e.event)
+            .filter(|e| {
+                matches!(
+                    e,
+                    Event::DefinitionChanged { .. }
+                        | Event::UnpinnedCall { .. }
+                        | Event::HookFinished { .. }
+                        | Event::Rerun { .. }
+                )
+            })
+            .collect();
+        if own.is_empty() {
+            continue;
+        }
+        md.push_str(&format!("#### `{}`\n\n| | |\n|---|---|\n", one_line(member)));
+        for (k, v) in rows(&own) {
+            md.push_str(&format!("| {k} | {} |\n", v.replace('|', "\\|").replace(['\r', '\n'], " ")));
+        }
+        md.push('\n');
+        for event in own {
+            if let Event::DefinitionChanged { changes, .. } = event
+                && !changes.is_empty()
+            {
+                md.push_str(&diff_block(&changes.diff));
+            }
+        }
+    }
     md
 }
 
@@ -629,6 +661,17 @@ mod tests {
             at(1, "payments", step("payments", 50)),
             at(7, "orders", rolled("orders")),
             at(7, "payments", rolled("payments")),
+            at(
+                7,
+                "payments",
+                Event::HookFinished {
+                    hook: "post-traffic".into(),
+                    passed: false,
+                    exit_status: Some(1),
+                    end: "exit status 1 after 1s".into(),
+                    took: Duration::from_secs(1),
+                },
+            ),
         ];
         let members = ["orders".to_string(), "payments".to_string()];
         let md =
@@ -638,6 +681,13 @@ mod tests {
         assert!(md.contains("| `payments` | v1 → v2 | rolled back to v1 |"), "{md}");
         assert!(md.contains("    line [0, 50, 0]\n    line [0, 50, 0]"), "a series per member: {md}");
         assert!(md.contains("Lines, in order: `orders`, `payments`."), "{md}");
+        assert!(
+            md.contains(
+                "#### `payments`\n\n| | |\n|---|---|\n| Post-traffic hook | failed (exit status 1 after 1s) |"
+            ),
+            "each member's hooks: {md}"
+        );
+        assert!(!md.contains("#### `orders`"), "nothing to say of orders: {md}");
     }
 
     #[test]
