@@ -76,14 +76,15 @@ async fn deploy(emulator: &Emulator, aws: &Aws, prefix: &str, strategy: &[&str])
     Deploy { calls, shift_time, code: out.code }
 }
 
-/// The calls a plan needs, by operation: one read of each thing before the start, per step one
-/// alias update and (after a hold of at least a second) one guard read of the alias, and one
-/// alarm read per polling interval of hold time, the read before the first step included.
+/// The calls a plan needs, by operation: one read of each thing before the start (the state
+/// machine, and the alias's version for the review of the definition), per step one alias update
+/// and (after a hold of at least a second) one guard read of the alias, and one alarm read per
+/// polling interval of hold time, the read before the first step included.
 fn minimum(steps: usize, hold_s: u64, polling_s: u64) -> BTreeMap<String, usize> {
     let per_hold = hold_s.div_ceil(polling_s) as usize;
     BTreeMap::from([
         ("GetCallerIdentity".to_string(), 1),
-        ("DescribeStateMachine".to_string(), 1),
+        ("DescribeStateMachine".to_string(), 2),
         ("ListStateMachineAliases".to_string(), 1),
         ("DescribeStateMachineAlias".to_string(), 1 + if hold_s >= 1 { steps - 1 } else { 0 }),
         ("PublishStateMachineVersion".to_string(), 1),

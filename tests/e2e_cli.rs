@@ -40,7 +40,11 @@ async fn json_output_is_one_event_per_line_and_nothing_else() {
     let events = parse_lines(&out.stdout);
     let kinds: Vec<&str> = events.iter().map(|e| e["event"].as_str().unwrap()).collect();
     let core: Vec<&str> = kinds.iter().copied().filter(|k| *k != "alarms_polled").collect();
-    assert_eq!(core, ["started", "weights_changed", "weights_changed", "completed", "pruned"]);
+    // The review of the definition comes first, before any change.
+    assert_eq!(
+        core,
+        ["definition_changed", "started", "weights_changed", "weights_changed", "completed", "pruned"]
+    );
     // The check before the start stands in for the first gate; then the gate before 100% and the
     // one at the end (1 s holds at 1 s polling leave no poll inside a hold).
     assert_eq!(kinds.iter().filter(|k| **k == "alarms_polled").count(), 2);
@@ -48,7 +52,7 @@ async fn json_output_is_one_event_per_line_and_nothing_else() {
         assert!(e["timestamp"].as_str().unwrap().ends_with('Z'), "{e}");
         assert!(e["elapsed_seconds"].as_f64().unwrap() >= 0.0, "{e}");
     }
-    let started = &events[0];
+    let started = events.iter().find(|e| e["event"] == "started").expect("started");
     assert_eq!(started["alias"], "prod");
     assert_eq!(started["old_version"], m.version_arn(1));
     assert_eq!(started["new_version"], m.version_arn(2));
@@ -88,7 +92,13 @@ async fn json_output_reports_a_rollback_and_the_failure() {
     let events = parse_lines(&out.stdout);
     let kinds: Vec<&str> =
         events.iter().map(|e| e["event"].as_str().unwrap()).filter(|k| *k != "alarms_polled").collect();
-    assert_eq!(kinds, ["started", "weights_changed", "alarm_fired", "rolling_back", "rolled_back", "failed"]);
+    assert_eq!(
+        kinds,
+        [
+            "definition_changed", "started", "weights_changed", "alarm_fired", "rolling_back", "rolled_back",
+            "failed"
+        ]
+    );
     let failed = events.last().unwrap();
     assert_eq!(failed["exit_code"], 3);
     assert_eq!(failed["outcome"], "rolled_back");
@@ -118,8 +128,10 @@ async fn dry_run_validates_prints_the_plan_and_changes_nothing() {
         proxy.log().into_iter().map(|c| c.op).filter(|op| MUTATING.contains(&op.as_str())).collect();
     assert!(mutating.is_empty(), "{mutating:?}");
     let events = parse_lines(&out.stdout);
-    assert_eq!(events.len(), 1);
-    let plan = &events[0];
+    assert_eq!(events.len(), 2, "the review of the definition, then the plan");
+    assert_eq!(events[0]["event"], "definition_changed");
+    assert_eq!(events[0]["summary"], "states changed: P: Result", "{}", events[0]);
+    let plan = &events[1];
     assert_eq!(plan["event"], "planned");
     assert_eq!(plan["old_version"], m.version_arn(1));
     assert!(plan["new_version"].is_null(), "a version would be published");
