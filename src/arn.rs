@@ -103,6 +103,12 @@ pub fn last_segment(arn: &str) -> &str {
     arn.rsplit(':').next().unwrap_or_default()
 }
 
+/// The state machine of a version's or an alias's ARN (`...:stateMachine:orders:prod` gives
+/// `...:stateMachine:orders`).
+pub fn state_machine_of(qualified_arn: &str) -> &str {
+    qualified_arn.rsplit_once(':').map_or(qualified_arn, |(state_machine, _)| state_machine)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -11,6 +11,7 @@ use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::process::{Child, Command};
 use tokio::time::Instant;
 
+use crate::arn::{last_segment, state_machine_of};
 use crate::report::progress;
 use crate::signals::{Signal, Signals};
 use crate::text::human;
@@ -35,9 +36,7 @@ impl HookKind {
 #[derive(Clone, Debug)]
 pub struct HookContext {
     pub kind: HookKind,
-    /// The state machine's ARN.
-    pub state_machine: String,
-    pub alias: String,
+    /// The alias's ARN: it names the state machine and the alias too.
     pub alias_arn: String,
     pub new_version: String,
     /// None when the alias is created by this deploy.
@@ -53,8 +52,8 @@ impl HookContext {
     pub fn variables(&self) -> Vec<(&'static str, String)> {
         vec![
             ("SFNDEPLOY_HOOK", self.kind.name().to_string()),
-            ("SFNDEPLOY_HOOK_STATE_MACHINE", self.state_machine.clone()),
-            ("SFNDEPLOY_HOOK_ALIAS", self.alias.clone()),
+            ("SFNDEPLOY_HOOK_STATE_MACHINE", state_machine_of(&self.alias_arn).to_string()),
+            ("SFNDEPLOY_HOOK_ALIAS", last_segment(&self.alias_arn).to_string()),
             ("SFNDEPLOY_HOOK_ALIAS_ARN", self.alias_arn.clone()),
             ("SFNDEPLOY_HOOK_NEW_VERSION", self.new_version.clone()),
             ("SFNDEPLOY_HOOK_OLD_VERSION", self.old_version.clone().unwrap_or_default()),
@@ -212,8 +211,6 @@ mod tests {
     fn context() -> HookContext {
         HookContext {
             kind: HookKind::PreTraffic,
-            state_machine: "arn:aws:states:us-east-1:1:stateMachine:orders".into(),
-            alias: "prod".into(),
             alias_arn: "arn:aws:states:us-east-1:1:stateMachine:orders:prod".into(),
             new_version: "arn:aws:states:us-east-1:1:stateMachine:orders:7".into(),
             old_version: Some("arn:aws:states:us-east-1:1:stateMachine:orders:6".into()),

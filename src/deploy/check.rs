@@ -311,23 +311,29 @@ async fn definitions(
     target: &Target,
 ) -> Option<Definitions> {
     let old_version = found.and_then(|a| a.routing.entries().iter().max_by_key(|(_, w)| *w)).map(|(v, _)| v);
-    let new = match (&member.file, target) {
-        (Some(file), _) => file.text.clone(),
-        (None, Target::Known(v)) if Some(v) == old_version => return None,
-        (None, Target::Known(v)) => versions.describe_version(v).await.ok()?.definition,
-        (None, _) => info.definition.clone(),
+    if matches!((&member.file, target), (None, Target::Known(v)) if Some(v) == old_version) {
+        return None;
+    }
+    // The two reads at once: they are on the way to the first change.
+    let new = async {
+        match (&member.file, target) {
+            (Some(file), _) => Some(file.text.clone()),
+            (None, Target::Known(v)) => versions.describe_version(v).await.ok().map(|d| d.definition),
+            (None, _) => Some(info.definition.clone()),
+        }
     };
-    let old = match old_version {
-        None => None,
-        Some(v) => match versions.describe_version(v).await {
+    let old = async {
+        let v = old_version?;
+        match versions.describe_version(v).await {
             Ok(described) => Some((v.clone(), described.definition)),
             Err(e) => {
                 tracing::debug!("could not read the definition of {v}: {e:#}");
                 None
             }
-        },
+        }
     };
-    Some(Definitions { old, new })
+    let (new, old) = tokio::join!(new, old);
+    Some(Definitions { old, new: new? })
 }
 
 /// Two definitions are the same when they parse to the same JSON (whitespace and key order

@@ -58,13 +58,11 @@ pub struct Job {
     pub rerun: Option<(usize, aws_sdk_sfn::Client)>,
 }
 
-/// The post-traffic hook and what it needs besides each lane.
+/// The post-traffic hook.
 #[derive(Clone, Debug)]
 pub struct PostHook {
     pub command: String,
     pub timeout: Duration,
-    /// The alias's name.
-    pub alias: String,
 }
 
 /// What the executor works with.
@@ -223,12 +221,6 @@ impl<'a> Executor<'a> {
             let lane = &m.lane;
             let context = HookContext {
                 kind: HookKind::PostTraffic,
-                state_machine: lane
-                    .alias
-                    .arn
-                    .rsplit_once(':')
-                    .map_or(lane.alias.arn.clone(), |(sm, _)| sm.to_string()),
-                alias: hook.alias.clone(),
                 alias_arn: lane.alias.arn.clone(),
                 new_version: lane.new_version.clone(),
                 old_version: Some(lane.old_version.clone()),

@@ -89,12 +89,9 @@ impl Deploy<'_> {
         old_version: Option<String>,
         weight: u8,
     ) -> HookContext {
-        let sm_arn = &part.checked.versions.state_machine_arn;
         HookContext {
             kind,
-            state_machine: sm_arn.clone(),
-            alias: self.cfg.alias.clone(),
-            alias_arn: format!("{sm_arn}:{}", self.cfg.alias),
+            alias_arn: format!("{}:{}", part.checked.versions.state_machine_arn, self.cfg.alias),
             new_version: new_version.to_string(),
             old_version,
             weight,

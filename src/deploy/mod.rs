@@ -297,11 +297,11 @@ impl<'a> Deploy<'a> {
             pauses: shifts.iter().any(|(_, s)| s.pauses),
             alarms_read_at: alarms_read.read_ok_at(),
             release,
-            post_hook: cfg.hooks.post_traffic.clone().map(|command| PostHook {
-                command,
-                timeout: cfg.hooks.timeout,
-                alias: cfg.alias.clone(),
-            }),
+            post_hook: cfg
+                .hooks
+                .post_traffic
+                .clone()
+                .map(|command| PostHook { command, timeout: cfg.hooks.timeout }),
             rerun: cfg.rerun.map(|max| (max, self.clients.sfn.clone())),
         };
         let alarms = AlarmChecker::new(&self.clients.watch.cloudwatch, &cfg.alarms);

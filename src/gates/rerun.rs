@@ -6,6 +6,7 @@
 
 use aws_sdk_sfn::Client;
 
+use crate::arn::state_machine_of;
 use crate::aws::{AwsResultExt, sdk_error};
 
 /// What became of one failed execution.
@@ -94,8 +95,7 @@ pub fn rerun_name(failed: &str) -> String {
 
 /// The ARN of execution `name` started through `alias_arn` (`...:stateMachine:sm:alias`).
 fn execution_arn(alias_arn: &str, name: &str) -> String {
-    let machine = alias_arn.rsplit_once(':').map_or(alias_arn, |(sm, _)| sm);
-    format!("{}:{name}", machine.replacen(":stateMachine:", ":execution:", 1))
+    format!("{}:{name}", state_machine_of(alias_arn).replacen(":stateMachine:", ":execution:", 1))
 }
 
 #[cfg(test)]
