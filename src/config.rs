@@ -12,7 +12,7 @@ use crate::cli::{DeployArgs, PresetKind, StrategyChoice, TargetArgs};
 use crate::env::{Env, process_env, switch, switch_said};
 use crate::exit_code::Failure;
 use crate::gates::Rules;
-use crate::pacer::Pacing;
+use crate::pacer::{Pacer, Pacing};
 use crate::plan::{self, Options};
 use crate::strategy::{self, AllAtOnce, Canary, DeployStrategy, Linear, Step, Steps};
 
@@ -98,7 +98,9 @@ pub struct DeployConfig {
     pub publish_revision: bool,
     pub version_description: Option<String>,
     pub history_max: u16,
-    pub pacing: Pacing,
+    /// The pace of deletions (`--prune-rate` after a burst): one bucket for every member's
+    /// pruning in this run.
+    pub prune: Pacer,
     /// `--force`, `--resume`, `--pause-at`: what changes the planner's decision.
     pub options: Options,
     pub dry_run: bool,
@@ -187,7 +189,7 @@ impl DeployConfig {
             publish_revision,
             version_description: args.version_description.clone(),
             history_max: args.history_max,
-            pacing: Pacing { burst: PRUNE_BURST, per_second: args.prune_rate },
+            prune: Pacer::new(Pacing { burst: PRUNE_BURST, per_second: args.prune_rate }),
             options: Options { force, resume, pause_at: args.pause_at },
             dry_run,
             invocation,

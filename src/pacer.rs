@@ -23,29 +23,40 @@ pub const CHANGES: Pacing = Pacing { burst: 50, per_second: 1.0 };
 
 /// A token bucket shared by its clones.
 #[derive(Clone, Debug)]
-pub struct Pacer(Arc<Mutex<Bucket>>);
+pub struct Pacer(Arc<Shared>);
+
+#[derive(Debug)]
+struct Shared {
+    pacing: Pacing,
+    bucket: Mutex<Bucket>,
+}
 
 #[derive(Debug)]
 struct Bucket {
-    pacing: Pacing,
     tokens: f64,
     at: Instant,
 }
 
 impl Pacer {
     pub fn new(pacing: Pacing) -> Self {
-        Pacer(Arc::new(Mutex::new(Bucket { pacing, tokens: f64::from(pacing.burst), at: Instant::now() })))
+        let bucket = Mutex::new(Bucket { tokens: f64::from(pacing.burst), at: Instant::now() });
+        Pacer(Arc::new(Shared { pacing, bucket }))
+    }
+
+    pub fn pacing(&self) -> Pacing {
+        self.0.pacing
     }
 
     /// Waits until a call is allowed, and takes it.
     pub async fn take(&self) {
-        let mut b = self.0.lock().await;
+        let pacing = self.0.pacing;
+        let mut b = self.0.bucket.lock().await;
         let now = Instant::now();
-        let refill = now.duration_since(b.at).as_secs_f64() * b.pacing.per_second;
-        b.tokens = (b.tokens + refill).min(f64::from(b.pacing.burst));
+        let refill = now.duration_since(b.at).as_secs_f64() * pacing.per_second;
+        b.tokens = (b.tokens + refill).min(f64::from(pacing.burst));
         b.at = now;
         if b.tokens < 1.0 {
-            let wait = (1.0 - b.tokens) / b.pacing.per_second;
+            let wait = (1.0 - b.tokens) / pacing.per_second;
             tokio::time::sleep(Duration::from_secs_f64(wait)).await;
             b.tokens = 1.0;
             b.at = Instant::now();

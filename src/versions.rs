@@ -13,7 +13,7 @@ use crate::alias;
 use crate::arn::{StateMachineRef, short_version};
 use crate::aws::{AwsResultExt, Clients, sdk_error};
 use crate::exit_code::{ExitCode, Failure};
-use crate::pacer::{Pacer, Pacing};
+use crate::pacer::Pacer;
 use crate::text::human;
 
 /// What we read of the state machine before changing anything.
@@ -40,6 +40,8 @@ pub struct VersionInfo {
 #[derive(Clone, Debug)]
 pub struct VersionManager {
     sfn: aws_sdk_sfn::Client,
+    /// The run's pace for changes (publishes, uploads), shared with the alias updates.
+    changes: Pacer,
     pub state_machine_arn: String,
 }
 
@@ -97,7 +99,7 @@ impl VersionManager {
                 format!("arn:{partition}:states:{}:{account}:stateMachine:{name}", clients.region)
             }
         };
-        Ok(VersionManager { sfn: clients.sfn.clone(), state_machine_arn })
+        Ok(VersionManager { sfn: clients.sfn.clone(), changes: clients.changes.clone(), state_machine_arn })
     }
 
     pub async fn describe(&self) -> Result<StateMachineInfo> {
@@ -227,6 +229,7 @@ impl VersionManager {
     /// `INITIAL` for it, so the guard holds there too.
     pub async fn publish(&self, revision_id: Option<&str>, description: Option<&str>) -> Result<String> {
         let revision = revision_id.unwrap_or(INITIAL_REVISION);
+        self.changes.take().await;
         let out = self
             .sfn
             .publish_state_machine_version()
@@ -309,6 +312,7 @@ impl VersionManager {
         publish: bool,
         description: Option<&str>,
     ) -> Result<Option<String>> {
+        self.changes.take().await;
         let out = self
             .sfn
             .update_state_machine()
@@ -357,16 +361,17 @@ impl VersionManager {
         Ok(versions_to_delete(&versions, keep, &protected))
     }
 
-    /// Deletes versions (oldest first, paced) until done or `stop()` says so. A version an
-    /// alias took meanwhile is skipped with a warning, not an error.
+    /// Deletes versions (oldest first, at the pace of `bucket`, which every member's pruning in
+    /// a run shares) until done or `stop()` says so. A version an alias took meanwhile is skipped
+    /// with a warning, not an error.
     pub async fn delete_versions(
         &self,
         versions: &[String],
-        pacing: Pacing,
+        bucket: &Pacer,
         stop: impl Fn() -> bool,
     ) -> Result<PruneReport> {
         let mut report = PruneReport::default();
-        let bucket = Pacer::new(pacing);
+        let pacing = bucket.pacing();
         if versions.len() > pacing.burst as usize {
             let secs = (versions.len() - pacing.burst as usize) as f64 / pacing.per_second;
             tracing::info!(

@@ -271,26 +271,7 @@ async fn a_paused_release_resumes_every_member_from_its_own_weight() {
 async fn twenty_members_on_a_busy_account_stay_inside_the_change_bucket() {
     let fakes = members(20);
     let _journal = account(&fakes);
-    // AWS's bucket for changes: 100, refilled at 1 a second, shared by the account, where
-    // another process has just spent 45 tokens.
-    let bucket = std::sync::Arc::new(std::sync::Mutex::new((55.0_f64, tokio::time::Instant::now())));
-    for f in &fakes {
-        let bucket = bucket.clone();
-        f.hook(move |_, op, _| {
-            if !fake::MUTATING.contains(&op) {
-                return None;
-            }
-            let mut b = bucket.lock().unwrap();
-            let now = tokio::time::Instant::now();
-            b.0 = (b.0 + now.duration_since(b.1).as_secs_f64()).min(100.0);
-            b.1 = now;
-            if b.0 < 1.0 {
-                return Some(Fault::Throttle);
-            }
-            b.0 -= 1.0;
-            None
-        });
-    }
+    busy_change_bucket(&fakes);
     let run =
         deploy_release(&fakes, &["--strategy", "canary", "--increment", "10", "--interval", "2"], quiet())
             .await;
@@ -322,4 +303,71 @@ async fn a_dry_run_of_a_release_plans_every_member_and_changes_nothing() {
         .map(|e| e.member.clone())
         .collect();
     assert_eq!(planned.len(), 3, "a plan per member: {planned:?}");
+}
+
+/// The account's change bucket (100, refilled at 1 a second) where another process has just
+/// spent 45 tokens, enforced on every mutating call of `fakes`.
+fn busy_change_bucket(fakes: &[Fake]) {
+    let bucket = std::sync::Arc::new(std::sync::Mutex::new((55.0_f64, tokio::time::Instant::now())));
+    for f in fakes {
+        let bucket = bucket.clone();
+        f.hook(move |_, op, _| {
+            if !fake::MUTATING.contains(&op) {
+                return None;
+            }
+            let mut b = bucket.lock().unwrap();
+            let now = tokio::time::Instant::now();
+            b.0 = (b.0 + now.duration_since(b.1).as_secs_f64()).min(100.0);
+            b.1 = now;
+            if b.0 < 1.0 {
+                return Some(Fault::Throttle);
+            }
+            b.0 -= 1.0;
+            None
+        });
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn twenty_members_publishing_on_a_busy_account_stay_inside_the_change_bucket() {
+    // 20 publishes and 40 alias updates: 60 changes against the 57 tokens left in 2 s.
+    let fakes: Vec<Fake> = members(20).into_iter().map(Fake::with_unpublished_revision).collect();
+    let _journal = account(&fakes);
+    busy_change_bucket(&fakes);
+    let args = ["--publish-revision", "--strategy", "canary", "--increment", "10", "--interval", "2"];
+    let run = deploy_release(&fakes, &args, quiet()).await;
+    assert_eq!(run.code(), ExitCode::Success, "{}", run.message());
+    let throttled: usize = fakes.iter().map(|f| f.calls().iter().filter(|c| c.fault.is_some()).count()).sum();
+    assert_eq!(throttled, 0, "never throttled: publishes share the pace of the alias updates");
+    for f in &fakes {
+        assert_eq!(f.routing("prod"), [(4, 100)]);
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_members_pruning_shares_one_pace() {
+    // Two members with 58 old versions each to delete: 116 deletions, one bucket of 50 then 1/s.
+    let fakes: Vec<Fake> =
+        ["p01", "p02"].iter().map(|n| Fake::new(n, 60).with_alias("prod", &[(59, 100)])).collect();
+    let journal = account(&fakes);
+    let run = deploy_release(
+        &fakes,
+        &["--strategy", "allatonce", "--interval", "0", "--history-max", "2"],
+        quiet(),
+    )
+    .await;
+    assert_eq!(run.code(), ExitCode::Success, "{}", run.message());
+    let deletes: Vec<Duration> = journal
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(_, c)| c.op == "DeleteStateMachineVersion" && c.fault.is_none())
+        .map(|(_, c)| c.at)
+        .collect();
+    assert_eq!(deletes.len(), 116);
+    let first = deletes[0];
+    for (i, at) in deletes.iter().enumerate() {
+        let allowed = 50.0 + (*at - first).as_secs_f64() + 1e-6;
+        assert!((i + 1) as f64 <= allowed, "deletion {} at {:?}: more than 50 + 1/s", i + 1, *at - first);
+    }
 }

@@ -80,7 +80,7 @@ impl Deploy<'_> {
     ) -> Result<PruneReport> {
         let signals = &self.signals;
         let report =
-            versions.delete_versions(candidates, self.cfg.pacing, || signals.peek().is_some()).await?;
+            versions.delete_versions(candidates, &self.cfg.prune, || signals.peek().is_some()).await?;
         reporter.emit(Event::Pruned {
             deleted: report.deleted.clone(),
             skipped: report.skipped.clone(),
