@@ -80,6 +80,8 @@ struct Gated {
     reading: Option<Reading>,
     /// Whether that reading leans towards failing (see [`leans_to_fail`]).
     leaning: bool,
+    /// What that reading still lacks for a verdict, if anything.
+    too_few: Option<String>,
 }
 
 /// Which signals a look reads.
@@ -129,7 +131,10 @@ impl<'a> Watch<'a> {
                 paces.push(pace(Which::Gate(n)));
             }
         }
-        let gates = gates.into_iter().map(|slot| Gated { slot, reading: None, leaning: false }).collect();
+        let gates = gates
+            .into_iter()
+            .map(|slot| Gated { slot, reading: None, leaning: false, too_few: None })
+            .collect();
         Watch { alarms, gates, settings, reporter, paces }
     }
 
@@ -212,15 +217,8 @@ impl<'a> Watch<'a> {
     fn missing(&self, traffic: &[bool]) -> Option<String> {
         let release = self.gates.len() > 1;
         self.gates.iter().enumerate().find_map(|(n, g)| {
-            let (gate, reading) = (g.slot.gate.as_ref()?, g.reading.as_ref()?);
-            if !traffic.get(n).copied().unwrap_or(false) {
-                return None;
-            }
-            match judge(gate.rules(), reading) {
-                Verdict::TooFew(what) if release => Some(format!("{}: {what}", g.slot.label)),
-                Verdict::TooFew(what) => Some(what),
-                _ => None,
-            }
+            let what = g.too_few.as_ref().filter(|_| traffic.get(n).copied().unwrap_or(false))?;
+            Some(if release { format!("{}: {what}", g.slot.label) } else { what.clone() })
         })
     }
 
@@ -295,6 +293,10 @@ impl<'a> Watch<'a> {
         let rules = g.slot.gate.as_ref().expect("read").rules();
         let verdict = judge(rules, &reading);
         g.leaning = leans_to_fail(rules, &reading, g.reading.as_ref());
+        g.too_few = match &verdict {
+            Verdict::TooFew(what) => Some(what.clone()),
+            _ => None,
+        };
         g.slot.reporter.emit(Event::ExecutionsRead { reading: reading.clone() });
         g.reading = Some(reading);
         match verdict {
