@@ -199,14 +199,7 @@ impl AliasHandle {
         let ours =
             current.same_as(&self.last_set) || self.in_flight.as_ref().is_some_and(|r| current.same_as(r));
         if !ours {
-            return Err(Failure::err(
-                ExitCode::Conflict,
-                format!(
-                    "alias {} was changed by someone else: sfndeploy set {}, but it now routes {}. \
-                     Stopped without touching it",
-                    self.arn, self.last_set, current
-                ),
-            ));
+            return Err(self.changed_by_others(&current));
         }
         Ok(current)
     }
@@ -225,6 +218,18 @@ impl AliasHandle {
         self.change(target, description, false).await
     }
 
+    /// The alias routes `current`, which this run did not set: a conflict, left as found.
+    fn changed_by_others(&self, current: &Routing) -> anyhow::Error {
+        Failure::err(
+            ExitCode::Conflict,
+            format!(
+                "alias {} was changed by someone else: sfndeploy set {}, but it now routes {current}. Stopped \
+                 without touching it",
+                self.arn, self.last_set
+            ),
+        )
+    }
+
     async fn change(&mut self, target: &Routing, description: Option<String>, paced: bool) -> Result<()> {
         let current = if self.in_flight.is_none() && self.confirmed_at.elapsed() < GUARD_FRESH {
             self.last_set.clone()
@@ -235,14 +240,7 @@ impl AliasHandle {
                 || current.same_as(&self.last_set)
                 || self.in_flight.as_ref().is_some_and(|r| current.same_as(r));
             if !ours {
-                return Err(Failure::err(
-                    ExitCode::Conflict,
-                    format!(
-                        "alias {} was changed by someone else: sfndeploy set {}, but it now routes {}. \
-                         Stopped without touching it",
-                        self.arn, self.last_set, current
-                    ),
-                ));
+                return Err(self.changed_by_others(&current));
             }
             current
         };

@@ -1,33 +1,32 @@
-//! From a parsed command line to an exit code: logging, AWS clients, the chosen subcommand, and
-//! the one place errors are printed.
+//! From a parsed command line to an exit code: logging, the run's renderers, the checked
+//! configuration of the subcommand it names, AWS clients, and the one place errors are printed.
 
 use anyhow::Result;
 use clap::CommandFactory;
 use tracing_subscriber::EnvFilter;
 
-use crate::aws::{self, Clients};
-use crate::cli::{Cli, ColorChoice, Command, GlobalArgs, OutputFormat};
-use crate::config::{self, DeployConfig, Invocation};
+use crate::aws::Clients;
+use crate::cli::{Cli, ColorChoice, GlobalArgs, OutputFormat};
+use crate::config::Job;
 use crate::deploy::Deploy;
 use crate::env::{Env, env_bool, process_env};
 use crate::exit_code::{ExitCode, exit_code_of};
-use crate::report::{Event, Reporter, github, json, progress};
+use crate::report::{Event, Reporter, json, progress};
 use crate::signals::Signals;
 use crate::text::{clock, one_line};
 use crate::{rollback, status};
 
 /// Runs the command and prints its outcome; returns the exit code.
 pub async fn run(mut cli: Cli) -> ExitCode {
-    if let Err(e) = logging_from_env(&mut cli.global, &process_env) {
+    let env: Env = &process_env;
+    if let Err(e) = logging_from_env(&mut cli.global, env) {
         eprintln!("error: {}", one_line(&format!("{e:#}")));
         return ExitCode::Usage;
     }
-    init_logging(&cli.global);
-    if cli.global.output == OutputFormat::Text {
-        progress::enable(cli.global.quiet);
-    }
-    let reporter = Reporter::new(cli.global.output);
-    let (code, outcome) = match dispatch(cli, &reporter).await {
+    init_logging(&cli.global, env);
+    let format = cli.global.output;
+    let reporter = Reporter::for_run(format, cli.global.quiet, env);
+    let (code, outcome) = match dispatch(&cli, &reporter, env).await {
         Ok(output) => {
             let outcome = output.unwrap_or_default();
             if !outcome.is_empty() {
@@ -43,67 +42,53 @@ pub async fn run(mut cli: Cli) -> ExitCode {
             (code, message)
         }
     };
-    github::report(&reporter.entries(), code, &outcome, reporter.elapsed());
+    reporter.end(code, &outcome);
     code
 }
 
 /// Runs the subcommand; returns what goes to stdout.
-async fn dispatch(cli: Cli, reporter: &Reporter) -> Result<Option<String>> {
-    let text = reporter.format() == OutputFormat::Text;
-    let args = match cli.command {
-        Some(Command::Completions { shell }) => {
+async fn dispatch(cli: &Cli, reporter: &Reporter, env: Env<'_>) -> Result<Option<String>> {
+    let text = cli.global.output == OutputFormat::Text;
+    // Flag checks come first: a mistake costs no AWS call.
+    let argv = std::env::args_os().map(|a| a.to_string_lossy().into_owned()).collect();
+    match Job::from_cli(cli, argv, env)? {
+        Job::Completions(shell) => {
             let mut script = Vec::new();
             clap_complete::generate(shell, &mut Cli::command(), "sfndeploy", &mut script);
             print_stdout(&String::from_utf8_lossy(&script));
-            return Ok(None);
+            Ok(None)
         }
-        Some(Command::Man) => {
+        Job::Man => {
             let mut page = Vec::new();
             clap_mangen::Man::new(Cli::command()).render(&mut page)?;
             print_stdout(&String::from_utf8_lossy(&page));
-            return Ok(None);
+            Ok(None)
         }
-        Some(Command::Status(args)) => {
-            let (state_machines, alias) = config::target(&args.target)?;
-            let alarms = config::alarm_names(&args.alarms)?;
-            let clients = Clients::connect(&cli.global, state_machines.first()).await?;
-            let mut reports = Vec::new();
-            for state_machine in state_machines {
-                let query = status::StatusQuery {
-                    alarms: alarms.clone(),
-                    versions: args.versions,
-                    flags: aws::given_flags(&cli.global),
-                    state_machine,
-                    alias: alias.clone(),
-                };
-                reports.push(status::read(&clients, &query).await?);
-            }
+        Job::Status(cfg) => {
+            let clients = Clients::connect(&cli.global, cfg.state_machines.first(), env).await?;
+            let reports = status::read_all(&clients, &cfg).await?;
             // One state machine: its report; a release: each member's (a JSON array).
-            return Ok(Some(match (text, reports.as_slice()) {
+            Ok(Some(match (text, reports.as_slice()) {
                 (true, _) => reports.iter().map(|r| r.to_string()).collect::<Vec<_>>().join("\n\n"),
                 (false, [one]) => json::status(one).to_string(),
                 (false, all) => serde_json::Value::Array(all.iter().map(json::status).collect()).to_string(),
-            }));
+            }))
         }
-        Some(Command::Rollback(args)) => {
-            let (state_machines, _) = config::target(&args.target)?;
-            reporter.target(&state_machines.iter().map(|s| s.as_str()).collect::<Vec<_>>());
-            let clients = Clients::connect(&cli.global, state_machines.first()).await?;
-            let summary = rollback::run(&clients, &args, reporter).await?;
-            return Ok(text.then_some(summary));
+        Job::Rollback(cfg) => {
+            reporter.target(&cfg.state_machines.iter().map(|s| s.as_str()).collect::<Vec<_>>());
+            let clients = Clients::connect(&cli.global, cfg.state_machines.first(), env).await?;
+            let summary = rollback::run(&clients, &cfg, reporter).await?;
+            Ok(text.then_some(summary))
         }
-        Some(Command::Deploy(args)) => *args,
-        None => cli.deploy,
-    };
-    // Flag checks come first: a mistake costs no AWS call.
-    let argv = std::env::args_os().map(|a| a.to_string_lossy().into_owned()).collect();
-    let invocation = Invocation { argv, flags: aws::given_flags(&cli.global) };
-    let cfg = DeployConfig::from_args(&args, invocation)?;
-    reporter.target(&cfg.members.iter().map(|m| m.state_machine.as_str()).collect::<Vec<_>>());
-    let signals = Signals::install()?;
-    let clients = Clients::connect(&cli.global, cfg.members.first().map(|m| &m.state_machine)).await?;
-    let outcome = Deploy { clients: &clients, cfg: &cfg, reporter, signals }.run().await?;
-    Ok(text.then(|| outcome.to_string()))
+        Job::Deploy(cfg) => {
+            reporter.target(&cfg.members.iter().map(|m| m.state_machine.as_str()).collect::<Vec<_>>());
+            let signals = Signals::install()?;
+            let clients =
+                Clients::connect(&cli.global, cfg.members.first().map(|m| &m.state_machine), env).await?;
+            let outcome = Deploy { clients: &clients, cfg: &cfg, reporter, signals }.run().await?;
+            Ok(text.then(|| outcome.to_string()))
+        }
+    }
 }
 
 /// `-q`/`-v` from `SFNDEPLOY_QUIET`/`SFNDEPLOY_VERBOSE` when neither is on the command line.
@@ -130,7 +115,7 @@ fn print_stdout(text: &str) {
     let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
 }
 
-fn init_logging(global: &GlobalArgs) {
+fn init_logging(global: &GlobalArgs, env: Env) {
     // -v: our own detail (every alarm poll); -vv: the SDK's too, but never the resolved
     // identity (it names the access key).
     // aws_config stays at warn at every level: at info it logs the credentials it loaded (key id
@@ -150,7 +135,7 @@ fn init_logging(global: &GlobalArgs) {
         ColorChoice::Never => false,
         ColorChoice::Auto => {
             use std::io::IsTerminal;
-            std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stderr().is_terminal()
+            env("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stderr().is_terminal()
         }
     };
     let _ = tracing_subscriber::fmt()

@@ -93,52 +93,51 @@ impl Clients {
     /// Loads the AWS configuration: `AWS_REGION`, `AWS_PROFILE`, `AWS_ENDPOINT_URL`, credentials
     /// and so on, overridden by `--region`, `--profile` and `--endpoint-url`. A state machine
     /// given by ARN names its own region (and so its partition), for every client.
-    pub async fn connect(args: &GlobalArgs, state_machine: Option<&StateMachineRef>) -> Result<Self> {
-        let region = region_for(args.region.as_deref(), state_machine)?;
-        let mut loader = aws_config::defaults(BehaviorVersion::latest())
-            .retry_config(retry_config(args))
-            .timeout_config(timeout_config(args));
-        if let Some(region) = region {
-            loader = loader.region(Region::new(region));
-        }
-        if let Some(profile) = &args.profile {
-            loader = loader.profile_name(profile);
-        }
-        if let Some(url) = &args.endpoint_url {
-            loader = loader.endpoint_url(url);
-        }
-        let config = loader.load().await;
+    /// `env` is where `AWS_PROFILE` and `AWS_ENDPOINT_URL` are read for printed commands (the
+    /// SDK reads the process's own environment).
+    pub async fn connect(
+        args: &GlobalArgs,
+        state_machine: Option<&StateMachineRef>,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Self> {
+        let config = load(args, state_machine).await?;
         let Some(region) = config.region().map(|r| r.to_string()) else {
             return Err(Failure::usage(
                 "no AWS region is set: pass --region, set AWS_REGION, or set a region in your AWS profile",
             ));
         };
-        let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        let env = |name: &str| env(name).filter(|v| !v.is_empty());
         let profile = args.profile.clone().or_else(|| env("AWS_PROFILE"));
         let endpoint = args.endpoint_url.clone().or_else(|| env("AWS_ENDPOINT_URL"));
+        let aws_cli = AwsFlags { region: Some(region), profile, endpoint_url: endpoint };
+        Ok(Clients::new(&config, aws_cli, args.max_attempts))
+    }
+
+    /// The clients of one AWS configuration; `aws_cli` says where it points (its region first).
+    pub fn new(config: &aws_config::SdkConfig, aws_cli: AwsFlags, max_attempts: u32) -> Self {
         let clock = ServerClock::default();
-        let watch_retry = RetryConfig::standard().with_max_attempts(WATCH_ATTEMPTS.min(args.max_attempts));
+        let watch_retry = RetryConfig::standard().with_max_attempts(WATCH_ATTEMPTS.min(max_attempts));
         let watch_partition = || RetryPartition::new("sfndeploy-watch");
-        Ok(Clients {
+        Clients {
             sfn: aws_sdk_sfn::Client::from_conf(
-                aws_sdk_sfn::config::Builder::from(&config).interceptor(clock.interceptor()).build(),
+                aws_sdk_sfn::config::Builder::from(config).interceptor(clock.interceptor()).build(),
             ),
             cloudwatch: aws_sdk_cloudwatch::Client::from_conf(
-                aws_sdk_cloudwatch::config::Builder::from(&config).interceptor(clock.interceptor()).build(),
+                aws_sdk_cloudwatch::config::Builder::from(config).interceptor(clock.interceptor()).build(),
             ),
             sts: aws_sdk_sts::Client::from_conf(
-                aws_sdk_sts::config::Builder::from(&config).interceptor(clock.interceptor()).build(),
+                aws_sdk_sts::config::Builder::from(config).interceptor(clock.interceptor()).build(),
             ),
             watch: Watchers {
                 sfn: aws_sdk_sfn::Client::from_conf(
-                    aws_sdk_sfn::config::Builder::from(&config)
+                    aws_sdk_sfn::config::Builder::from(config)
                         .retry_config(watch_retry.clone())
                         .retry_partition(watch_partition())
                         .interceptor(clock.interceptor())
                         .build(),
                 ),
                 cloudwatch: aws_sdk_cloudwatch::Client::from_conf(
-                    aws_sdk_cloudwatch::config::Builder::from(&config)
+                    aws_sdk_cloudwatch::config::Builder::from(config)
                         .retry_config(watch_retry)
                         .retry_partition(watch_partition())
                         .interceptor(clock.interceptor())
@@ -147,11 +146,29 @@ impl Clients {
             },
             clock,
             changes: Pacer::new(CHANGES),
-            aws_cli: AwsFlags { region: Some(region.clone()), profile, endpoint_url: endpoint },
+            region: aws_cli.region.clone().unwrap_or_default(),
+            aws_cli,
             credentials: config.credentials_provider(),
-            region,
-        })
+        }
     }
+}
+
+/// The AWS configuration from the standard chain, with the flags on top.
+async fn load(args: &GlobalArgs, state_machine: Option<&StateMachineRef>) -> Result<aws_config::SdkConfig> {
+    let region = region_for(args.region.as_deref(), state_machine)?;
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .retry_config(retry_config(args))
+        .timeout_config(timeout_config(args));
+    if let Some(region) = region {
+        loader = loader.region(Region::new(region));
+    }
+    if let Some(profile) = &args.profile {
+        loader = loader.profile_name(profile);
+    }
+    if let Some(url) = &args.endpoint_url {
+        loader = loader.endpoint_url(url);
+    }
+    Ok(loader.load().await)
 }
 
 /// Adaptive retry: the standard retry (backoff with jitter for throttling, 5xx and timeouts)
@@ -347,7 +364,7 @@ mod tests {
             "--call-timeout", "3s", "--max-attempts", "4",
         ])
         .unwrap();
-        let clients = Clients::connect(&cli.global, None).await.unwrap();
+        let clients = Clients::connect(&cli.global, None, &crate::env::process_env).await.unwrap();
         let check = |timeouts: Option<&TimeoutConfig>, retry: Option<&RetryConfig>| {
             let timeouts = timeouts.expect("a timeout config");
             assert_eq!(timeouts.operation_attempt_timeout(), Some(Duration::from_secs(3)));

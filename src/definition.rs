@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 use similar::TextDiff;
 
 /// A call the definition makes to code a state machine rollback does not roll back.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct Unrollbackable {
     /// The state's name (`Branch/State` inside a Parallel or Map state).
     pub state: String,

@@ -56,6 +56,31 @@ impl ExitCode {
         }
     }
 
+    /// How much an ending outweighs another, for the one a run of several parts reports: a
+    /// rollback that failed (an alias may be left split), then someone else's change, then a
+    /// signal, then what rolled back or refused, then the rest.
+    fn severity(self) -> u8 {
+        match self {
+            ExitCode::Success => 0,
+            ExitCode::Usage => 1,
+            ExitCode::Failure => 2,
+            ExitCode::SmokeFailed => 3,
+            ExitCode::HookFailed => 4,
+            ExitCode::RolledBack => 5,
+            ExitCode::Interrupted | ExitCode::Terminated => 6,
+            ExitCode::Conflict => 7,
+            ExitCode::RollbackFailed => 8,
+        }
+    }
+
+    /// The worst of several endings (the first of equals); None for none.
+    pub fn worst(codes: impl IntoIterator<Item = ExitCode>) -> Option<ExitCode> {
+        codes.into_iter().fold(None, |worst, c| match worst {
+            Some(w) if w.severity() >= c.severity() => Some(w),
+            _ => Some(c),
+        })
+    }
+
     /// Short name used in JSON events.
     pub fn name(self) -> &'static str {
         match self {
@@ -127,6 +152,15 @@ mod tests {
         names.sort();
         names.dedup();
         assert_eq!(names.len(), ExitCode::ALL.len());
+    }
+
+    #[test]
+    fn the_worst_ending_wins() {
+        use ExitCode::*;
+        assert_eq!(ExitCode::worst([RolledBack, RollbackFailed, Conflict]), Some(RollbackFailed));
+        assert_eq!(ExitCode::worst([HookFailed, Terminated, HookFailed]), Some(Terminated));
+        assert_eq!(ExitCode::worst([RolledBack, Conflict]), Some(Conflict));
+        assert_eq!(ExitCode::worst([]), None);
     }
 
     #[test]

@@ -12,6 +12,7 @@ use tokio::process::{Child, Command};
 use tokio::time::Instant;
 
 use crate::arn::{last_segment, state_machine_of};
+use crate::label::Label;
 use crate::report::progress;
 use crate::signals::{Signal, Signals};
 use crate::text::human;
@@ -43,11 +44,30 @@ pub struct HookContext {
     pub old_version: Option<String>,
     /// The new version's weight now, in percent.
     pub weight: u8,
-    /// `payments ` in a release of several: the prefix of its output lines names the member.
-    pub label: Option<String>,
+    /// The member it runs for: in a release of several, the prefix of its output lines names it.
+    pub label: Label,
 }
 
 impl HookContext {
+    /// The one way a hook's context is made: `kind` for the alias `alias_arn` moving from
+    /// `old` (none for a new alias) to `new`, at `weight`% now, for member `label`.
+    pub fn new(
+        kind: HookKind,
+        alias_arn: &str,
+        (old, new): (Option<&str>, &str),
+        weight: u8,
+        label: &Label,
+    ) -> Self {
+        HookContext {
+            kind,
+            alias_arn: alias_arn.to_string(),
+            new_version: new.to_string(),
+            old_version: old.map(str::to_string),
+            weight,
+            label: label.clone(),
+        }
+    }
+
     /// The variables the command gets, besides sfndeploy's own environment.
     pub fn variables(&self) -> Vec<(&'static str, String)> {
         vec![
@@ -62,9 +82,10 @@ impl HookContext {
     }
 
     fn prefix(&self) -> String {
-        match &self.label {
-            Some(label) => format!("[{label} {} hook]", self.kind.name()),
-            None => format!("[{} hook]", self.kind.name()),
+        if self.label.shown() {
+            format!("[{} {} hook]", self.label, self.kind.name())
+        } else {
+            format!("[{} hook]", self.kind.name())
         }
     }
 }
@@ -215,7 +236,7 @@ mod tests {
             new_version: "arn:aws:states:us-east-1:1:stateMachine:orders:7".into(),
             old_version: Some("arn:aws:states:us-east-1:1:stateMachine:orders:6".into()),
             weight: 0,
-            label: None,
+            label: Label::default(),
         }
     }
 

@@ -1,13 +1,14 @@
 //! sfndeploy: gradual, alarm-guarded deployments of AWS Step Functions state machine versions.
 //!
 //! `main.rs` parses the command line and calls [`app::run`]. The deploy reads top-down:
-//! [`config`] checks the flags; [`deploy`] runs the checks, asks [`plan`] what to do (the one
-//! planner behind a run, `--dry-run`, `--resume`, `--pause-at` and `status`), publishes
-//! ([`versions`]), and creates or shifts the [`alias`]: its executor moves traffic step by step
-//! for any [`strategy`] while [`gates`] judge the health signals, and [`rollback`] puts traffic
-//! back. Everything a run tells goes through [`report`]. At the bottom, leaves that import
+//! [`config`] checks the flags of each subcommand; [`deploy`] runs the checks, asks [`plan`] what
+//! to do (the one planner behind a run, `--dry-run`, `--resume`, `--pause-at` and `status`),
+//! publishes ([`versions`]), and creates or shifts the [`alias`]: its executor moves traffic step
+//! by step for any [`strategy`] while [`gates`] judge the health signals, and puts traffic back
+//! when one says so. [`status`] and [`rollback`] are the other subcommands. Everything a run
+//! tells goes through [`report`]. At the bottom, leaves that import
 //! nothing of ours but leaves: [`text`], [`arn`], [`routing`], [`env`], [`exit_code`],
-//! [`command_line`].
+//! [`label`], [`command_line`].
 #![forbid(unsafe_code)]
 
 pub mod alias;
@@ -24,6 +25,7 @@ pub mod env;
 pub mod exit_code;
 pub mod gates;
 pub mod hook;
+pub mod label;
 pub mod note;
 pub mod pacer;
 pub mod plan;

@@ -11,6 +11,7 @@ use crate::arn::short_version;
 use crate::aws::AwsFlags;
 use crate::aws::Clients;
 use crate::command_line;
+use crate::config::StatusConfig;
 use crate::gates::alarms::{AlarmChecker, AlarmReport};
 use crate::note::Marker;
 use crate::plan::{self, Decision, Target};
@@ -43,21 +44,22 @@ pub struct VersionRow {
     pub aliases: Vec<String>,
 }
 
-/// What `status` is asked about, checked.
-#[derive(Debug)]
-pub struct StatusQuery {
-    pub state_machine: StateMachineRef,
-    pub alias: String,
-    pub alarms: Vec<String>,
-    /// How many of the newest versions to show.
-    pub versions: usize,
-    /// The `--region`/`--profile`/`--endpoint-url` given, for the commands it prints.
-    pub flags: AwsFlags,
+/// Reads what `status` shows of each state machine `cfg` names.
+pub async fn read_all(clients: &Clients, cfg: &StatusConfig) -> Result<Vec<StatusReport>> {
+    let mut reports = Vec::new();
+    for state_machine in &cfg.state_machines {
+        reports.push(read(clients, cfg, state_machine).await?);
+    }
+    Ok(reports)
 }
 
-/// Reads what `status` shows.
-pub async fn read(clients: &Clients, query: &StatusQuery) -> Result<StatusReport> {
-    let StatusQuery { state_machine, alias: alias_name, alarms: alarm_names, flags, .. } = query;
+/// Reads what `status` shows of one state machine.
+pub async fn read(
+    clients: &Clients,
+    cfg: &StatusConfig,
+    state_machine: &StateMachineRef,
+) -> Result<StatusReport> {
+    let StatusConfig { alias: alias_name, alarms: alarm_names, flags, .. } = cfg;
     let versions = VersionManager::resolve(clients, state_machine).await?;
     versions.describe().await?;
     let checker = AlarmChecker::new(&clients.cloudwatch, alarm_names);
@@ -69,7 +71,7 @@ pub async fn read(clients: &Clients, query: &StatusQuery) -> Result<StatusReport
     let deploy =
         found.and_then(|a| InFlight::of(a, clients.clock.now(), state_machine.as_str(), alias_name, flags));
     let mut shown = Vec::new();
-    for arn in all.iter().take(query.versions) {
+    for arn in all.iter().take(cfg.versions) {
         let v = versions.describe_version(arn).await?;
         let aliases = aliases
             .iter()

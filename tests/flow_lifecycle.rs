@@ -10,6 +10,7 @@ use std::time::Duration;
 use clap::Parser;
 use fake::{Fake, Fault, definition, deploy};
 use sfndeploy::cli::{Cli, Command};
+use sfndeploy::config::RollbackConfig;
 use sfndeploy::exit_code::{ExitCode, exit_code_of};
 use sfndeploy::note::Marker;
 use sfndeploy::report::Reporter;
@@ -72,7 +73,8 @@ async fn rollback(fake: &Fake, extra: &[&str]) -> anyhow::Result<String> {
     let mut argv = vec!["sfndeploy", "rollback", "--state-machine", "orders", "--alias", "prod"];
     argv.extend_from_slice(extra);
     let Some(Command::Rollback(args)) = Cli::try_parse_from(argv).unwrap().command else { unreachable!() };
-    sfndeploy::rollback::run(&fake.clients(), &args, &Reporter::recording()).await
+    let cfg = RollbackConfig::from_args(&args, &|_: &str| None)?;
+    sfndeploy::rollback::run(&fake.clients(), &cfg, &Reporter::recording()).await
 }
 
 /// A new revision on the fake, not yet published.

@@ -185,6 +185,22 @@ async fn a_concurrent_change_to_one_members_alias_leaves_it_alone_and_rolls_the_
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_concurrent_change_is_said_once_then_each_member_where_it_was_left() {
+    let fakes = members(3);
+    let _journal = account(&fakes);
+    let m02 = fakes[1].clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_secs(15)).await;
+        let v1 = m02.version_arn(1);
+        m02.state().aliases[0].1 = vec![(v1, 100)];
+    });
+    let run = deploy_release(&fakes, &args(&["--alarms", "errors"]), quiet()).await;
+    let message = run.message();
+    assert_eq!(message.matches("was changed by someone else").count(), 1, "said once: {message}");
+    assert!(message.contains("; m01: rolled back") && message.contains("; m03: rolled back"), "{message}");
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_sigterm_mid_release_rolls_every_member_back() {
     let fakes = members(4);
     let _journal = account(&fakes);

@@ -3,62 +3,24 @@
 //! planner refuses.
 
 use anyhow::Result;
+use futures_util::future::join_all;
 use tokio::time::Instant;
 
-use futures_util::future::join_all;
-
-use super::Deploy;
+use super::member::{Checked, Definitions, Member};
 use crate::alias::{self, AliasInfo};
 use crate::arn::short_version;
-use crate::command_line;
-use crate::config::Member;
+use crate::aws::Clients;
+use crate::config::{DeployConfig, MemberConfig};
 use crate::exit_code::{ExitCode, Failure};
 use crate::gates::alarms::{AlarmChecker, AlarmReport, without_data_warning};
-use crate::plan::{Refusal, Target};
+use crate::label::Label;
+use crate::plan::Target;
 use crate::report::Reporter;
-use crate::routing::Routing;
 use crate::text::{human, quoted_names, rfc3339_seconds};
 use crate::versions::{StateMachineInfo, VersionManager};
 
-/// Everything learned by the read-only checks of one state machine.
-pub(super) struct Checked {
-    pub versions: VersionManager,
-    pub info: StateMachineInfo,
-    /// None when the alias does not exist.
-    pub alias: Option<AliasInfo>,
-    /// The version to deploy, as far as it is known before any change.
-    pub target: Target,
-    pub alias_read_at: Instant,
-    /// The version the alias serves most and its definition, and the definition to deploy,
-    /// when they could be read: for the review before any change.
-    pub definitions: Option<Definitions>,
-}
-
-/// The old and new definitions of a member.
-pub(super) struct Definitions {
-    /// The version the alias serves most and its definition (none for a new alias).
-    pub old: Option<(String, String)>,
-    pub new: String,
-}
-
-impl Checked {
-    pub fn routing(&self) -> Option<&Routing> {
-        self.alias.as_ref().map(|a| &a.routing)
-    }
-}
-
-/// One state machine of the deploy (a member of the release), as the deploy goes.
-pub(super) struct Part<'c> {
-    pub member: &'c Member,
-    /// The state machine as named on the command line.
-    pub label: String,
-    /// Events about this state machine.
-    pub reporter: Reporter,
-    pub checked: Checked,
-}
-
 /// The alarms as the checks read them, once for the whole deploy.
-pub(super) struct AlarmsRead {
+pub struct AlarmsRead {
     pub report: Option<(AlarmReport, Instant)>,
 }
 
@@ -92,133 +54,102 @@ impl AlarmsRead {
     }
 }
 
-impl<'a> Deploy<'a> {
-    /// Every read-only check, before anything changes: each member's (at once), and the
-    /// alarms'. One member's failure is the deploy's: nothing has changed anywhere.
-    pub(super) async fn check_all(&self, alarms: &AlarmChecker) -> Result<(Vec<Part<'a>>, AlarmsRead)> {
-        let cfg = self.cfg;
-        let release = cfg.is_release();
-        let read_alarms = async {
-            if alarms.is_empty() {
-                return Ok(None);
-            }
-            let report = alarms.read().await?;
-            check_alarms_before(&report)?;
-            Ok::<_, anyhow::Error>(Some((report, Instant::now())))
-        };
-        let checks = join_all(cfg.members.iter().map(|member| async move {
-            let label = member.state_machine.as_str().to_string();
-            let checked = self.check(member).await;
-            let reporter = self.reporter.for_member(&label, release);
-            (member, label, reporter, checked)
-        }));
-        let (report, checked) = tokio::join!(read_alarms, checks);
-        let mut parts = Vec::new();
-        for (member, label, reporter, checked) in checked {
-            let checked = match checked {
-                Ok(c) => c,
-                Err(e) if release => return Err(e.context(format!("{label}: the checks failed"))),
-                Err(e) => return Err(e),
-            };
-            parts.push(Part { member, label, reporter, checked });
+/// Every read-only check, before anything changes: each member's (at once), and the alarms'.
+/// One member's failure is the deploy's: nothing has changed anywhere.
+pub async fn check_all<'c>(
+    cfg: &'c DeployConfig,
+    clients: &'c Clients,
+    reporter: &Reporter,
+    alarms: &AlarmChecker,
+) -> Result<(Vec<Member<'c>>, AlarmsRead)> {
+    let release = cfg.is_release();
+    let read_alarms = async {
+        if alarms.is_empty() {
+            return Ok(None);
         }
-        Ok((parts, AlarmsRead { report: report? }))
+        let report = alarms.read().await?;
+        check_alarms_before(&report)?;
+        Ok::<_, anyhow::Error>(Some((report, Instant::now())))
+    };
+    let checks = join_all(cfg.members.iter().map(|member| async move {
+        let reporter = reporter.for_member(&Label::new(member.state_machine.as_str(), release));
+        (member, reporter, check(member, cfg, clients).await)
+    }));
+    let (report, checked) = tokio::join!(read_alarms, checks);
+    let mut members = Vec::new();
+    for (config, reporter, checked) in checked {
+        let checked = match checked {
+            Ok(c) => c,
+            Err(e) if release => return Err(e.context(format!("{}: the checks failed", reporter.label()))),
+            Err(e) => return Err(e),
+        };
+        members.push(Member::new(config, clients, reporter, checked));
     }
+    Ok((members, AlarmsRead { report: report? }))
+}
 
-    /// One member's read-only checks.
-    async fn check(&self, member: &Member) -> Result<Checked> {
-        let cfg = self.cfg;
-        let versions = VersionManager::resolve(self.clients, &member.state_machine).await?;
-        let info = versions.describe().await?;
-        let sm_arn = versions.state_machine_arn.clone();
-        if cfg.rerun.is_some() && info.kind == aws_sdk_sfn::types::StateMachineType::Express {
-            return Err(Failure::usage(format!(
-                "--rerun-failed restarts STANDARD executions, and {sm_arn} is EXPRESS (its executions cannot \
-                 be listed or read back): nothing was changed"
-            )));
-        }
-
-        let validate = async {
-            match &member.file {
-                Some(file) => {
-                    let source = file.path.display().to_string();
-                    versions.validate_definition(&file.text, &info.kind, &source).await
-                }
-                None => Ok(()),
-            }
-        };
-        let find_alias = alias::find_alias(&self.clients.sfn, &sm_arn, &cfg.alias);
-        let latest = async { if cfg.publish_revision { Ok(None) } else { versions.latest_version().await } };
-        let ((), found, latest) = tokio::try_join!(validate, find_alias, latest)?;
-        let alias_read_at = Instant::now();
-
-        let target = match latest {
-            Some(version) => Target::Known(version),
-            None if !cfg.publish_revision => {
-                return Err(Failure::err(
-                    ExitCode::Failure,
-                    format!(
-                        "{sm_arn} has no published version: use --publish-revision to publish its current revision"
-                    ),
-                ));
-            }
-            None if cfg.options.resume => published_already(member, &versions, &info, found.as_ref()).await?,
-            None => Target::ToPublish,
-        };
-        if let Some(found) = &found
-            && found.routing.full_version().is_none()
-            && cfg.options.force
-            && !cfg.options.resume
-        {
-            tracing::warn!("alias {} is split ({}); --force: deploying anyway", found.arn, found.routing);
-        }
-        let definitions = definitions(member, &versions, &info, found.as_ref(), &target).await;
-        Ok(Checked { versions, info, alias: found, target, alias_read_at, definitions })
+/// One member's read-only checks.
+async fn check(member: &MemberConfig, cfg: &DeployConfig, clients: &Clients) -> Result<Checked> {
+    let versions = VersionManager::resolve(clients, &member.state_machine).await?;
+    let info = versions.describe().await?;
+    let sm_arn = versions.state_machine_arn.clone();
+    if cfg.rerun.is_some() && info.kind == aws_sdk_sfn::types::StateMachineType::Express {
+        return Err(Failure::usage(format!(
+            "--rerun-failed restarts STANDARD executions, and {sm_arn} is EXPRESS (its executions cannot be \
+             listed or read back): nothing was changed"
+        )));
     }
-
-    /// The error for a refused deploy: the reason, and for a split alias the commands that
-    /// resolve it.
-    pub(super) fn refusal(&self, refusal: &Refusal, part: &Part) -> anyhow::Error {
-        let cfg = self.cfg;
-        let state_machine = part.member.state_machine.as_str();
-        let arn = part.checked.alias.as_ref().map_or(cfg.alias.as_str(), |a| a.arn.as_str());
-        let mut message = format!("alias {arn}: {refusal}");
-        if let Refusal::Split { routing }
-        | Refusal::ResumeOtherVersion { routing, .. }
-        | Refusal::ThreeWay { routing } = refusal
-            && let Some(oldest) = routing.oldest_live().map(str::to_string)
-        {
-            if matches!(refusal, Refusal::Split { .. }) {
-                message.push_str(&format!(
-                    ". To continue the deploy: {}",
-                    command_line::resume(
-                        &cfg.invocation.argv, state_machine, &cfg.alias, &cfg.invocation.flags
-                    )
-                ));
+    let publish = cfg.versions.publish_revision;
+    let validate = async {
+        match &member.file {
+            Some(file) => {
+                let source = file.path.display().to_string();
+                versions.validate_definition(&file.text, &info.kind, &source).await
             }
-            message.push_str(&format!(
-                ". To route all traffic back to {}: {}",
-                short_version(&oldest),
-                command_line::rollback(state_machine, &cfg.alias, &oldest, &cfg.invocation.flags)
+            None => Ok(()),
+        }
+    };
+    let find_alias = alias::find_alias(&clients.sfn, &sm_arn, &cfg.alias);
+    let latest = async { if publish { Ok(None) } else { versions.latest_version().await } };
+    let ((), found, latest) = tokio::try_join!(validate, find_alias, latest)?;
+    let alias_read_at = Instant::now();
+    let options = cfg.plan.options;
+    let target = match latest {
+        Some(version) => Target::Known(version),
+        None if !publish => {
+            return Err(Failure::err(
+                ExitCode::Failure,
+                format!(
+                    "{sm_arn} has no published version: use --publish-revision to publish its current revision"
+                ),
             ));
         }
-        Failure::err(ExitCode::Failure, message)
+        None if options.resume => published_already(member, &versions, &info, found.as_ref()).await?,
+        None => Target::ToPublish,
+    };
+    if let Some(found) = &found
+        && found.routing.full_version().is_none()
+        && options.force
+        && !options.resume
+    {
+        tracing::warn!("alias {} is split ({}); --force: deploying anyway", found.arn, found.routing);
     }
+    let definitions = definitions(member, &versions, &info, found.as_ref(), &target).await;
+    Ok(Checked { versions, info, alias: found, target, alias_read_at, definitions })
+}
 
-    /// Credentials that report an expiry before the deploy's planned end (holds, plus the
-    /// rollback's own time) are worth a warning before the first change: once they expire,
-    /// sfndeploy can neither go on nor roll back. Credentials without an expiry say nothing.
-    pub(super) async fn warn_if_credentials_expire_first(&self) {
-        use aws_sdk_sfn::config::ProvideCredentials;
-        let Some(provider) = &self.clients.credentials else { return };
-        let fetched =
-            tokio::time::timeout(std::time::Duration::from_secs(10), provider.provide_credentials()).await;
-        let Ok(Ok(credentials)) = fetched else { return };
-        let needed = self.cfg.planned_duration() + self.cfg.watch.rollback_timeout;
-        if let Some(warning) = credentials_warning(credentials.expiry(), std::time::SystemTime::now(), needed)
-        {
-            tracing::warn!("{warning}");
-        }
+/// Credentials that report an expiry before the deploy's planned end (holds, plus the
+/// rollback's own time) are worth a warning before the first change: once they expire,
+/// sfndeploy can neither go on nor roll back. Credentials without an expiry say nothing.
+pub async fn warn_if_credentials_expire_first(clients: &Clients, cfg: &DeployConfig) {
+    use aws_sdk_sfn::config::ProvideCredentials;
+    let Some(provider) = &clients.credentials else { return };
+    let fetched =
+        tokio::time::timeout(std::time::Duration::from_secs(10), provider.provide_credentials()).await;
+    let Ok(Ok(credentials)) = fetched else { return };
+    let needed = cfg.planned_duration() + cfg.watch.rollback_timeout;
+    if let Some(warning) = credentials_warning(credentials.expiry(), std::time::SystemTime::now(), needed) {
+        tracing::warn!("{warning}");
     }
 }
 
@@ -230,7 +161,7 @@ impl<'a> Deploy<'a> {
 /// current revision id with each routed version's (with `--file`: the file's definition
 /// with the version's, as JSON), and publish nothing when one matches.
 async fn published_already(
-    member: &Member,
+    member: &MemberConfig,
     versions: &VersionManager,
     info: &StateMachineInfo,
     found: Option<&AliasInfo>,
@@ -261,7 +192,7 @@ async fn published_already(
 }
 
 /// The alarms before any change: every one must exist. (One in ALARM refuses a new deploy, but
-/// rolls back one that continues from a split alias: see [`Checked::refuse_firing`].)
+/// rolls back one that continues from a split alias: see [`AlarmsRead::refuse_firing`].)
 fn check_alarms_before(report: &AlarmReport) -> Result<()> {
     let missing = &report.missing;
     if !missing.is_empty() {
@@ -304,7 +235,7 @@ fn credentials_warning(
 /// or the latest version (to deploy), and the version the alias serves most. None when the
 /// alias is already on the target, or a read failed (the review is not a check).
 async fn definitions(
-    member: &Member,
+    member: &MemberConfig,
     versions: &VersionManager,
     info: &StateMachineInfo,
     found: Option<&AliasInfo>,

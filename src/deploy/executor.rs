@@ -1,50 +1,38 @@
 //! Does a plan: for each step, check the health signals, shift the weights, hold while the
-//! signals are read ([`super::watch`]); roll back when one says so, the signals go unread too
-//! long, a shift fails, or a signal to stop arrives. One loop serves every strategy, and every
-//! member of a release: step k's weight is set on each member before step k's hold begins, the
-//! hold is one hold, and one rollback puts every member that moved back.
+//! signals are read ([`super::watch`]); stop ([`super::stop`]) when one says so, the signals go
+//! unread too long, a shift fails, or a signal to stop arrives. One loop serves every strategy,
+//! and every member of a release: step k's weight is set on each member before step k's hold
+//! begins, the hold is one hold, and one rollback puts every member that moved back.
 
 use std::time::Duration;
 
-use anyhow::Result;
 use futures_util::future::join_all;
 use tokio::time::{Instant, sleep, sleep_until};
 
-use super::hooks::HookResult;
+use super::ending::{Ending, Stopped};
+use super::hooks::{self, HookResult};
+use super::lane::Lane;
+use super::reason::Reason;
+use super::stop::{Effort, changed_by_others, stop_lanes};
 use super::watch::{GateSlot, Look, Scope, Watch};
-use crate::alias::AliasHandle;
 use crate::arn::short_version;
 use crate::aws::AwsFlags;
 use crate::clock::ServerClock;
-use crate::command_line;
-use crate::config::WatchSettings;
-use crate::exit_code::{ExitCode, Failure, exit_code_of};
+use crate::config::{Hooks, WatchSettings};
+use crate::exit_code::{ExitCode, exit_code_of};
 use crate::gates::Gate;
 use crate::gates::alarms::AlarmChecker;
-use crate::hook::{HookContext, HookKind};
+use crate::gates::rerun::{Rerun, RerunOutcome};
 use crate::note::{Marker, Record};
 use crate::report::{Event, Reporter};
-use crate::rollback::{Reason, Rollback};
 use crate::routing::Routing;
 use crate::signals::Signals;
 use crate::strategy::Step;
 
-/// One member's alias, moved from its old version to its new one.
-pub struct Lane {
-    /// The state machine as named on the command line.
-    pub label: String,
-    pub alias: AliasHandle,
-    pub old_version: String,
-    pub new_version: String,
-    /// Health gates on the new version's executions, when any is on.
-    pub gate: Option<Gate>,
-    /// Events about this member.
-    pub reporter: Reporter,
-}
-
 /// What the executor moves.
 pub struct Job {
-    pub lanes: Vec<Lane>,
+    /// Each member's alias, with its health gates when any is on.
+    pub lanes: Vec<(Lane, Option<Gate>)>,
     /// The last step is a `--pause-at` stop: its marker says so.
     pub pauses: bool,
     /// When the alarms were read (all OK) just before the deploy, if they were: that read
@@ -52,23 +40,16 @@ pub struct Job {
     pub alarms_read_at: Option<Instant>,
     /// A release of several: the id its markers carry.
     pub release: Option<String>,
-    /// `--post-traffic-hook`: run once every new version has 100% (unless the plan pauses).
-    pub post_hook: Option<PostHook>,
     /// `--rerun-failed`: at most this many per member, started with this client (it retries).
     pub rerun: Option<(usize, aws_sdk_sfn::Client)>,
-}
-
-/// The post-traffic hook.
-#[derive(Clone, Debug)]
-pub struct PostHook {
-    pub command: String,
-    pub timeout: Duration,
 }
 
 /// What the executor works with.
 pub struct Context<'a> {
     pub alarms: &'a AlarmChecker,
     pub settings: WatchSettings,
+    /// `--post-traffic-hook`: run once every new version has 100% (unless the plan pauses).
+    pub hooks: &'a Hooks,
     pub reporter: &'a Reporter,
     pub signals: &'a mut Signals,
     /// `--region ...` for printed `aws` commands.
@@ -81,19 +62,11 @@ pub struct Context<'a> {
 /// recent (and younger than a polling interval): traffic has not moved since.
 const GATE_FRESH: Duration = Duration::from_secs(1);
 
-/// A lane as the executor keeps it.
-struct Moving {
-    lane: Lane,
-    /// Whether this run owns the alias's split: it changed a weight, or continued a split
-    /// already carrying the new version. Stopping rolls back exactly these.
-    owned: bool,
-    initial: Routing,
-}
-
 pub struct Executor<'a> {
-    lanes: Vec<Moving>,
+    lanes: Vec<Lane>,
     watch: Watch<'a>,
     settings: WatchSettings,
+    hooks: &'a Hooks,
     reporter: &'a Reporter,
     signals: &'a mut Signals,
     aws_cli: &'a AwsFlags,
@@ -102,34 +75,25 @@ pub struct Executor<'a> {
     earlier_read: Option<Instant>,
     pauses: bool,
     release: Option<String>,
-    post_hook: Option<PostHook>,
     rerun: Option<(usize, aws_sdk_sfn::Client)>,
 }
 
 impl<'a> Executor<'a> {
     pub fn new(job: Job, context: Context<'a>) -> Self {
-        let mut gates = Vec::new();
-        let lanes: Vec<Moving> = job
+        let (lanes, gates): (Vec<Lane>, Vec<GateSlot>) = job
             .lanes
             .into_iter()
-            .map(|mut lane| {
-                let initial = lane.alias.routing().clone();
-                gates.push(GateSlot {
-                    label: lane.label.clone(),
-                    gate: lane.gate.take(),
-                    reporter: lane.reporter.clone(),
-                });
-                // A deploy that continues from a split alias carrying the new version owns that
-                // split: any bad signal, from the first look on, puts it back on the old version.
-                let owned = initial.weight_of(&lane.new_version) > 0;
-                Moving { lane, owned, initial }
+            .map(|(lane, gate)| {
+                let slot = GateSlot { label: lane.label.clone(), gate, reporter: lane.reporter.clone() };
+                (lane, slot)
             })
-            .collect();
+            .unzip();
         let watch = Watch::new(context.alarms, gates, context.settings, context.reporter, job.alarms_read_at);
         Executor {
             lanes,
             watch,
             settings: context.settings,
+            hooks: context.hooks,
             reporter: context.reporter,
             signals: context.signals,
             aws_cli: context.aws_cli,
@@ -137,25 +101,21 @@ impl<'a> Executor<'a> {
             earlier_read: job.alarms_read_at,
             pauses: job.pauses,
             release: job.release,
-            post_hook: job.post_hook,
             rerun: job.rerun,
         }
     }
 
-    /// Each member's new version's executions still running, if the gates read them.
-    pub async fn still_running(&mut self) -> Vec<(String, String, Vec<String>)> {
+    /// Each member's new version's executions still running, if the gates read them:
+    /// (lane, new version, executions).
+    pub async fn still_running(&mut self) -> Vec<(usize, String, Vec<String>)> {
         let running = self.watch.still_running().await;
-        self.lanes
-            .iter()
-            .zip(running)
-            .map(|(m, running)| (m.lane.label.clone(), m.lane.new_version.clone(), running))
-            .collect()
+        self.lanes.iter().zip(running).enumerate().map(|(l, (m, r))| (l, m.new_version.clone(), r)).collect()
     }
 
     /// Runs the steps the planner left: each member takes the steps above its own current
     /// weight. Every alias ends on the last step's weight, 100% on its new version unless the
-    /// plan pauses (Ok), or the error says where each is and why.
-    pub async fn run(&mut self, steps: &[Step]) -> Result<()> {
+    /// plan pauses (Ok), or the ending says where each is and why.
+    pub async fn run(&mut self, steps: &[Step]) -> Result<(), Ending> {
         for (i, step) in steps.iter().enumerate() {
             let reuse = i == 0
                 && self.earlier_read.is_some_and(|at| at.elapsed() < GATE_FRESH.min(self.settings.polling));
@@ -165,21 +125,20 @@ impl<'a> Executor<'a> {
             let due = self.clock.now() + step.hold;
             let descriptions = (0..self.lanes.len())
                 .map(|l| {
-                    let lane = &self.lanes[l].lane;
-                    (lane.alias.routing().weight_of(&lane.new_version) < step.weight)
-                        .then(|| self.description(l, i, steps.len(), step.weight, due))
+                    (self.lanes[l].new_weight() < step.weight)
+                        .then(|| self.description(l, (i, steps.len()), step.weight, due))
                 })
                 .collect();
             self.shift(step.weight, descriptions).await?;
             let confirmed = Instant::now();
             let remaining: Duration = steps[i..].iter().map(|s| s.hold).sum();
-            for m in &self.lanes {
-                m.lane.reporter.emit(Event::WeightsChanged {
+            for lane in &self.lanes {
+                lane.reporter.emit(Event::WeightsChanged {
                     step: i + 1,
                     steps: steps.len(),
-                    old_version: m.lane.old_version.clone(),
-                    new_version: m.lane.new_version.clone(),
-                    new_weight: m.lane.alias.routing().weight_of(&m.lane.new_version),
+                    old_version: lane.old_version.clone(),
+                    new_version: lane.new_version.clone(),
+                    new_weight: lane.new_weight(),
                     hold: step.hold,
                     remaining,
                 });
@@ -189,14 +148,24 @@ impl<'a> Executor<'a> {
         // The last hold ends with one more look, and each alias read back, before success (or
         // a pause) is declared: someone may have changed one meanwhile.
         self.gate().await?;
+        self.confirm_all().await?;
+        if self.pauses {
+            return Ok(());
+        }
+        match hooks::post_traffic(&self.lanes, self.hooks, self.signals).await {
+            None | Some(HookResult::Passed) => Ok(()),
+            Some(HookResult::Stopped(s)) => Err(self.stop(Reason::Signal(s)).await),
+            Some(HookResult::Failed(text)) => Err(self.stop(Reason::Hook(text)).await),
+        }
+    }
+
+    /// Reads each alias back: one someone else changed ends the deploy as a conflict.
+    async fn confirm_all(&mut self) -> Result<(), Ending> {
         for l in 0..self.lanes.len() {
-            let lane = &mut self.lanes[l].lane;
+            let lane = &mut self.lanes[l];
             match lane.alias.confirm().await {
                 Ok(_) => {}
-                Err(e) if exit_code_of(&e) == ExitCode::Conflict => {
-                    let err = self.conflict(l, e);
-                    return Err(self.stop_others(l, err).await);
-                }
+                Err(e) if exit_code_of(&e) == ExitCode::Conflict => return Err(self.stop_others(l, e).await),
                 Err(e) => {
                     // The change itself was answered: the alias routes what was set, as AWS said.
                     tracing::warn!(
@@ -207,33 +176,7 @@ impl<'a> Executor<'a> {
                 }
             }
         }
-        match self.post_hook.clone() {
-            Some(hook) if !self.pauses => self.post_traffic(&hook).await,
-            _ => Ok(()),
-        }
-    }
-
-    /// `--post-traffic-hook`, once per member, all at once, with every new version at 100%:
-    /// a failure or a signal rolls every member back.
-    async fn post_traffic(&mut self, hook: &PostHook) -> Result<()> {
-        let release = self.lanes.len() > 1;
-        let runs = self.lanes.iter().map(|m| {
-            let lane = &m.lane;
-            let context = HookContext {
-                kind: HookKind::PostTraffic,
-                alias_arn: lane.alias.arn.clone(),
-                new_version: lane.new_version.clone(),
-                old_version: Some(lane.old_version.clone()),
-                weight: lane.alias.routing().weight_of(&lane.new_version),
-                label: release.then(|| lane.label.clone()),
-            };
-            super::hooks::run(&hook.command, context, hook.timeout, &lane.reporter, self.signals.clone())
-        });
-        match super::hooks::worst(&join_all(runs).await) {
-            None | Some(HookResult::Passed) => Ok(()),
-            Some(HookResult::Stopped(s)) => Err(self.stop(Reason::Signal(s)).await),
-            Some(HookResult::Failed(text)) => Err(self.stop(Reason::Hook(text)).await),
-        }
+        Ok(())
     }
 
     /// What lane `l`'s description says at step `i` of `steps`: while split, the marker (with
@@ -241,12 +184,11 @@ impl<'a> Executor<'a> {
     fn description(
         &self,
         l: usize,
-        i: usize,
-        steps: usize,
+        (i, steps): (usize, usize),
         weight: u8,
         due: std::time::SystemTime,
     ) -> String {
-        let lane = &self.lanes[l].lane;
+        let lane = &self.lanes[l];
         if weight < 100 {
             let marker = Marker {
                 new_version: short_version(&lane.new_version),
@@ -263,28 +205,17 @@ impl<'a> Executor<'a> {
         }
     }
 
-    /// Someone else changed lane `l`'s alias: the error says so, with the command that puts its
-    /// old version back; it is not touched.
-    fn conflict(&self, l: usize, e: anyhow::Error) -> anyhow::Error {
-        let lane = &self.lanes[l].lane;
-        let restore =
-            command_line::restore(&lane.alias.arn, &Routing::single(&lane.old_version), self.aws_cli);
-        Failure::err(
-            ExitCode::Conflict,
-            format!("{e:#}. To route all traffic back to {}: {restore}", short_version(&lane.old_version)),
-        )
-    }
-
     /// Sets the new versions' weight (and the aliases' descriptions) on every lane that has a
     /// description to set, all at once, each guarded against changes by others. The first
     /// failure ends the deploy: a conflict leaves that alias alone and rolls the others back.
-    async fn shift(&mut self, weight: u8, descriptions: Vec<Option<String>>) -> Result<()> {
-        let results = join_all(self.lanes.iter_mut().zip(descriptions).map(|(m, description)| async move {
-            let description = description?;
-            let target = Routing::shifted(&m.lane.old_version, &m.lane.new_version, weight);
-            Some(m.lane.alias.set(&target, Some(description)).await)
-        }))
-        .await;
+    async fn shift(&mut self, weight: u8, descriptions: Vec<Option<String>>) -> Result<(), Ending> {
+        let results =
+            join_all(self.lanes.iter_mut().zip(descriptions).map(|(lane, description)| async move {
+                let description = description?;
+                let target = Routing::shifted(&lane.old_version, &lane.new_version, weight);
+                Some(lane.alias.set(&target, Some(description)).await)
+            }))
+            .await;
         let mut failed = None;
         for (l, result) in results.into_iter().enumerate() {
             match result {
@@ -301,24 +232,19 @@ impl<'a> Executor<'a> {
         }
         match failed {
             None => Ok(()),
-            Some((l, e, true)) => {
-                let err = self.conflict(l, e);
-                Err(self.stop_others(l, err).await)
+            Some((l, e, true)) => Err(self.stop_others(l, e).await),
+            Some((l, e, false)) => {
+                let what = self.lanes[l].label.prefix(format_args!("{e:#}"));
+                Err(self.stop(Reason::ShiftFailed(what)).await)
             }
-            Some((l, e, false)) => Err(self.stop(Reason::ShiftFailed(self.named(l, format!("{e:#}")))).await),
         }
-    }
-
-    /// `payments: ...` in a release, the text alone otherwise.
-    fn named(&self, l: usize, text: String) -> String {
-        if self.lanes.len() > 1 { format!("{}: {text}", self.lanes[l].lane.label) } else { text }
     }
 
     /// Waits until `until`, reading the signals every polling interval. Ends on time: the last
     /// sleep is cut to the deadline, and the check at the deadline is the next gate's.
     /// A gate whose reading leans towards failing is read again sooner, alone (see
     /// [`Watch::sooner`]).
-    async fn hold(&mut self, until: Instant) -> Result<()> {
+    async fn hold(&mut self, until: Instant) -> Result<(), Ending> {
         let polling = self.settings.polling;
         let mut next_poll = Instant::now() + polling;
         let mut sooner: Option<Instant> = None;
@@ -351,7 +277,7 @@ impl<'a> Executor<'a> {
     /// A fresh reading of every signal with nothing to say against going on, or no going
     /// forward. Unread signals are read again until they have gone unread too long (see
     /// [`Watch`]); too little evidence waits up to the extension, then is inconclusive.
-    async fn gate(&mut self) -> Result<()> {
+    async fn gate(&mut self) -> Result<(), Ending> {
         if !self.watch.watching() {
             return Ok(());
         }
@@ -379,9 +305,8 @@ impl<'a> Executor<'a> {
     /// One look at the signals; a signal to stop, or a bad one, ends the deploy. The gates ask
     /// for evidence of a new version once it has traffic: before its first weight change there
     /// is none to wait for.
-    async fn look(&mut self, scope: Scope) -> Result<Look> {
-        let traffic: Vec<bool> =
-            self.lanes.iter().map(|m| m.lane.alias.routing().weight_of(&m.lane.new_version) > 0).collect();
+    async fn look(&mut self, scope: Scope) -> Result<Look, Ending> {
+        let traffic: Vec<bool> = self.lanes.iter().map(|lane| lane.new_weight() > 0).collect();
         let look = tokio::select! {
             look = self.watch.look(&traffic, scope) => look,
             s = self.signals.next() => return Err(self.stop(Reason::Signal(s)).await),
@@ -395,157 +320,79 @@ impl<'a> Executor<'a> {
     /// Ends the deploy early: rolls back every member whose split this run owns, else leaves
     /// each alias as found. A failed gate's evidence is completed (failures described) only
     /// after the rollback calls.
-    async fn stop(&mut self, reason: Reason) -> anyhow::Error {
-        let evidence = match &reason {
-            Reason::Executions(evidence) => Some(evidence.clone()),
-            _ => None,
-        };
-        let err = self.stop_lanes(reason, None).await;
-        let Some(first) = evidence else { return err };
-        let full = self.watch.evidence().await.unwrap_or_else(|| first.clone());
-        self.reporter.emit(Event::ExecutionsFailed { evidence: full.clone() });
-        let rerun = match self.rerun.clone() {
-            Some((max, sfn)) if exit_code_of(&err) == ExitCode::RolledBack => {
-                self.rerun_failed(&sfn, max).await
-            }
-            _ => String::new(),
-        };
-        match err.downcast::<Failure>() {
-            Ok(f) => Failure::err(f.code, format!("{}{rerun}", f.message.replacen(&first, &full, 1))),
-            Err(err) => err,
+    async fn stop(&mut self, reason: Reason) -> Ending {
+        let gate_failed = matches!(reason, Reason::Executions(_));
+        let mut stopped = self.stop_lanes(reason, None).await;
+        if !gate_failed {
+            return stopped.into();
         }
+        if let (Some(full), Reason::Executions(evidence)) = (self.watch.evidence().await, &mut stopped.reason)
+        {
+            *evidence = full;
+        }
+        if let Reason::Executions(evidence) = &stopped.reason {
+            self.reporter.emit(Event::ExecutionsFailed { evidence: evidence.clone() });
+        }
+        if let Some((max, sfn)) = self.rerun.clone()
+            && stopped.code() == ExitCode::RolledBack
+        {
+            stopped.reruns = self.rerun_failed(&sfn, max).await;
+        }
+        stopped.into()
     }
 
     /// `--rerun-failed`, once every alias is back on its old version: each member's failed
-    /// executions started again through its alias. Returns what the error adds.
-    async fn rerun_failed(&mut self, sfn: &aws_sdk_sfn::Client, max: usize) -> String {
+    /// executions started again through its alias. Returns what the ending says of them.
+    async fn rerun_failed(&mut self, sfn: &aws_sdk_sfn::Client, max: usize) -> Vec<String> {
         let mut notes = Vec::new();
         for (n, reruns) in self.watch.rerun_failed(sfn, max).await {
-            let lane = &self.lanes[n].lane;
-            let count = |o: &str| reruns.iter().filter(|r| r.outcome.name() == o).count();
+            let lane = &self.lanes[n];
             for r in &reruns {
                 lane.reporter.emit(Event::Rerun {
                     failed: r.failed.clone(),
                     restarted: r.restarted.clone(),
                     outcome: match &r.outcome {
-                        crate::gates::rerun::RerunOutcome::Failed(why) => format!("failed: {why}"),
+                        RerunOutcome::Failed(why) => format!("failed: {why}"),
                         other => other.name().to_string(),
                     },
                 });
             }
-            if reruns.is_empty() {
-                continue;
+            if !reruns.is_empty() {
+                notes.push(lane.label.prefix(rerun_note(&reruns, lane)));
             }
-            let whose = if self.lanes.len() > 1 { format!("{}: ", lane.label) } else { String::new() };
-            notes.push(format!(
-                "{whose}{} failed execution(s) of {} started again on {} through the alias ({} already before, \
-                 {} over --rerun-max listed, not started, {} could not be started)",
-                count("started"),
-                short_version(&lane.new_version),
-                short_version(&lane.old_version),
-                count("already_started"),
-                count("over_rerun_max"),
-                count("failed")
-            ));
         }
-        if notes.is_empty() { String::new() } else { format!(". --rerun-failed: {}", notes.join("; ")) }
+        notes
     }
 
     /// A concurrent change to lane `l`'s alias (`err`): that alias is left alone, the others
     /// that moved go back. The run ends as a conflict.
-    async fn stop_others(&mut self, l: usize, err: anyhow::Error) -> anyhow::Error {
+    async fn stop_others(&mut self, l: usize, err: anyhow::Error) -> Ending {
+        let message = changed_by_others(&self.lanes[l], &err, self.aws_cli);
         if self.lanes.len() == 1 {
-            return err;
+            let reason = Reason::Conflict(message);
+            return Stopped { reason, several: false, lanes: Vec::new(), reruns: Vec::new() }.into();
         }
-        let message = format!("{err:#}");
-        let reason = Reason::Conflict(message.clone());
-        let others = self.stop_lanes(reason, Some(l)).await;
-        Failure::err(ExitCode::Conflict, format!("{message}; {}", others))
+        self.stop_lanes(Reason::Conflict(message), Some(l)).await.into()
     }
 
-    /// Rolls back, in parallel, each lane this run owns (but `except`); says where the others
-    /// are. One lane: exactly as a single deploy says it.
-    async fn stop_lanes(&mut self, reason: Reason, except: Option<usize>) -> anyhow::Error {
-        let (timeout, aws_cli) = (self.settings.rollback_timeout, self.aws_cli);
-        let release = self.lanes.len() > 1;
-        let signals = self.signals.clone();
-        let outcomes = join_all(self.lanes.iter_mut().enumerate().map(|(i, m)| {
-            let reason = reason.clone();
-            let mut signals = signals.clone();
-            async move {
-                if Some(i) == except {
-                    return None;
-                }
-                Some(if m.owned {
-                    Rollback {
-                        alias: &mut m.lane.alias,
-                        old_version: &m.lane.old_version,
-                        timeout,
-                        aws_cli,
-                        reporter: &m.lane.reporter,
-                        signals: &mut signals,
-                    }
-                    .run(reason)
-                    .await
-                } else {
-                    untouched(&m.lane.alias, &m.initial, &reason, aws_cli)
-                })
-            }
-        }))
-        .await;
-        let mut results: Vec<(String, anyhow::Error)> = Vec::new();
-        for (m, outcome) in self.lanes.iter().zip(outcomes) {
-            if let Some(err) = outcome {
-                results.push((m.lane.label.clone(), err));
-            }
-        }
-        if !release {
-            return results
-                .pop()
-                .map(|(_, e)| e)
-                .unwrap_or_else(|| Failure::err(reason.exit_code(), reason.describe()));
-        }
-        // The worst outcome decides the exit code: a failed rollback, a conflict, then the reason.
-        let code = results
-            .iter()
-            .map(|(_, e)| exit_code_of(e))
-            .max_by_key(|c| match c {
-                ExitCode::RollbackFailed => 3,
-                ExitCode::Conflict => 2,
-                _ => 1,
-            })
-            .unwrap_or(reason.exit_code());
-        let each: Vec<String> = results
-            .iter()
-            .map(|(label, e)| {
-                let text = format!("{e:#}");
-                let own = text.strip_prefix(&format!("{}; ", reason.describe())).unwrap_or(&text).to_string();
-                format!("{label}: {own}")
-            })
-            .collect();
-        Failure::err(code, format!("{}; {}", reason.describe(), each.join("; ")))
+    /// Rolls back, in parallel, each lane this run owns (but `except`).
+    async fn stop_lanes(&mut self, reason: Reason, except: Option<usize>) -> Stopped {
+        let effort = Effort { timeout: self.settings.rollback_timeout, aws_cli: self.aws_cli };
+        stop_lanes(&mut self.lanes, reason, except, effort, self.signals).await
     }
 }
 
-/// The error for a lane that never moved: its alias as found, and for a split alias the command
-/// that routes it back to its older version.
-fn untouched(alias: &AliasHandle, initial: &Routing, reason: &Reason, aws_cli: &AwsFlags) -> anyhow::Error {
-    let routing = alias.routing().clone();
-    let mut message = format!(
-        "{} before any traffic moved; alias {} still routes {}",
-        reason.describe(),
-        alias.arn,
-        routing
-    );
-    if routing.full_version().is_none()
-        && routing.same_as(initial)
-        && let Some(oldest) = routing.oldest_live()
-    {
-        message.push_str(&format!(
-            ". To route all traffic back to {}: {}",
-            short_version(oldest),
-            command_line::restore(&alias.arn, &Routing::single(oldest), aws_cli)
-        ));
-    }
-    Failure::err(reason.exit_code(), message)
+/// `3 failed execution(s) of v7 started again on v6 through the alias (...)`
+fn rerun_note(reruns: &[Rerun], lane: &Lane) -> String {
+    let count = |o: &str| reruns.iter().filter(|r| r.outcome.name() == o).count();
+    format!(
+        "{} failed execution(s) of {} started again on {} through the alias ({} already before, {} over \
+         --rerun-max listed, not started, {} could not be started)",
+        count("started"),
+        short_version(&lane.new_version),
+        short_version(&lane.old_version),
+        count("already_started"),
+        count("over_rerun_max"),
+        count("failed")
+    )
 }

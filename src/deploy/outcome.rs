@@ -78,34 +78,35 @@ impl fmt::Display for Outcome {
                 if *already { " already" } else { "" }
             ),
             Outcome::DryRun { summary } => f.write_str(summary),
-            Outcome::Release { alias, members } => {
-                let paused = members.iter().find_map(|(_, o)| match o {
-                    Outcome::Paused { resume_command, rollback_command, .. } => {
-                        Some((resume_command, rollback_command))
-                    }
-                    _ => None,
-                });
-                if let Some((resume, rollback)) = paused {
-                    let each: Vec<String> = members
-                        .iter()
-                        .map(|(m, o)| match o {
-                            Outcome::Paused { routing, .. } => format!("{m} {routing}"),
-                            other => format!("{m}: {other}"),
-                        })
-                        .collect();
-                    return write!(
-                        f,
-                        "Paused: alias {alias} routes {}, as --pause-at asked. To continue: {resume}\n\
-                         To roll back: {rollback}",
-                        each.join("; ")
-                    );
-                }
-                write!(f, "Released {} state machines to alias {alias}:", members.len())?;
-                for (member, outcome) in members {
-                    write!(f, "\n  {member}: {outcome}")?;
-                }
-                Ok(())
-            }
+            Outcome::Release { alias, members } => release(f, alias, members),
         }
     }
+}
+
+/// A release: paused as one, or each member's outcome on a line of its own.
+fn release(f: &mut fmt::Formatter<'_>, alias: &str, members: &[(String, Outcome)]) -> fmt::Result {
+    let paused = members.iter().find_map(|(_, o)| match o {
+        Outcome::Paused { resume_command, rollback_command, .. } => Some((resume_command, rollback_command)),
+        _ => None,
+    });
+    if let Some((resume, rollback)) = paused {
+        let each: Vec<String> = members
+            .iter()
+            .map(|(m, o)| match o {
+                Outcome::Paused { routing, .. } => format!("{m} {routing}"),
+                other => format!("{m}: {other}"),
+            })
+            .collect();
+        return write!(
+            f,
+            "Paused: alias {alias} routes {}, as --pause-at asked. To continue: {resume}\n\
+             To roll back: {rollback}",
+            each.join("; ")
+        );
+    }
+    write!(f, "Released {} state machines to alias {alias}:", members.len())?;
+    for (member, outcome) in members {
+        write!(f, "\n  {member}: {outcome}")?;
+    }
+    Ok(())
 }

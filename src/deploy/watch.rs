@@ -13,13 +13,14 @@ use anyhow::Result;
 use futures_util::future::join_all;
 use tokio::time::{Instant, timeout_at};
 
+use super::reason::Reason;
 use crate::aws::{FailureKind, failure_kind};
 use crate::config::WatchSettings;
 use crate::gates::alarms::{AlarmChecker, AlarmReport};
 use crate::gates::{Gate, Reading, Verdict, judge, leans_to_fail};
+use crate::label::Label;
 use crate::report::event::ReadCause;
 use crate::report::{Event, Reporter};
-use crate::rollback::Reason;
 use crate::text::{plural, quoted_names};
 
 /// A throttled signal waits at most this many polling intervals before its next read.
@@ -67,8 +68,7 @@ struct Pace {
 
 /// One member's gates, as the watch keeps them.
 pub struct GateSlot {
-    /// The state machine as named on the command line.
-    pub label: String,
+    pub label: Label,
     pub gate: Option<Gate>,
     /// Events about this member.
     pub reporter: Reporter,
@@ -215,10 +215,9 @@ impl<'a> Watch<'a> {
 
     /// What the gates of members with traffic still wait for, if anything.
     fn missing(&self, traffic: &[bool]) -> Option<String> {
-        let release = self.gates.len() > 1;
         self.gates.iter().enumerate().find_map(|(n, g)| {
             let what = g.too_few.as_ref().filter(|_| traffic.get(n).copied().unwrap_or(false))?;
-            Some(if release { format!("{}: {what}", g.slot.label) } else { what.clone() })
+            Some(g.slot.label.prefix(what))
         })
     }
 
@@ -288,7 +287,6 @@ impl<'a> Watch<'a> {
             Err(e) => return self.unread(Which::Gate(n), &e),
         };
         self.answered(Which::Gate(n));
-        let release = self.gates.len() > 1;
         let g = &mut self.gates[n];
         let rules = g.slot.gate.as_ref().expect("read").rules();
         let verdict = judge(rules, &reading);
@@ -300,10 +298,7 @@ impl<'a> Watch<'a> {
         g.slot.reporter.emit(Event::ExecutionsRead { reading: reading.clone() });
         g.reading = Some(reading);
         match verdict {
-            Verdict::Fail(evidence) if release => {
-                Err(Some(Reason::Executions(format!("{}: {evidence}", g.slot.label))))
-            }
-            Verdict::Fail(evidence) => Err(Some(Reason::Executions(evidence))),
+            Verdict::Fail(evidence) => Err(Some(Reason::Executions(g.slot.label.prefix(evidence)))),
             _ => Ok(()),
         }
     }
@@ -378,7 +373,7 @@ impl<'a> Watch<'a> {
                     Some(Gate::Metrics(_)) => "metrics",
                     _ => "executions",
                 };
-                if self.gates.len() > 1 { format!("{} {kind}", g.slot.label) } else { kind.into() }
+                g.slot.label.signal(kind)
             }
         }
     }
@@ -416,7 +411,6 @@ impl<'a> Watch<'a> {
     /// The evidence of a failed gate, with failures described (after the rollback, so that it
     /// never waits on these calls): the verdict again, if it still fails.
     pub async fn evidence(&mut self) -> Option<String> {
-        let release = self.gates.len() > 1;
         for g in &mut self.gates {
             let Some(gate) = g.slot.gate.as_mut() else { continue };
             let reading = match tokio::time::timeout(Duration::from_secs(10), gate.describe_failures()).await
@@ -429,7 +423,7 @@ impl<'a> Watch<'a> {
                 _ => continue,
             };
             if let Verdict::Fail(evidence) = judge(gate.rules(), &reading) {
-                return Some(if release { format!("{}: {evidence}", g.slot.label) } else { evidence });
+                return Some(g.slot.label.prefix(evidence));
             }
         }
         None

@@ -12,8 +12,8 @@ use crate::aws::AwsResultExt;
 /// `DescribeAlarms` takes at most 100 names per call.
 const NAMES_PER_CALL: usize = 100;
 
-/// One alarm's state as last read.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// One alarm's state as last read (its JSON: `{"name": ..., "state": "OK", "composite": false}`).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct AlarmState {
     pub name: String,
     pub state: String,

@@ -232,61 +232,83 @@ pub enum Verdict {
 /// same reading may be judged at every poll: an equally good version rolls back by chance in at
 /// most (100 − confidence)% of deploys. Too little data is never a pass for moving on.
 pub fn judge(rules: &Rules, reading: &Reading) -> Verdict {
+    let failed = rate_over(rules, reading)
+        .or_else(|| increase_over(rules, reading))
+        .or_else(|| slower(rules, reading));
+    match failed {
+        Some(evidence) => Verdict::Fail(evidence),
+        None => too_few(rules, reading).map_or(Verdict::Pass, Verdict::TooFew),
+    }
+}
+
+/// `--max-failure-rate`: the evidence when the new version's rate is over it.
+fn rate_over(rules: &Rules, reading: &Reading) -> Option<String> {
+    let max = rules.max_failure_rate?;
+    let new = &reading.new;
+    stats::rate_above(u64::from(new.failed), u64::from(new.finished), max / 100.0, rules.alpha()).then(|| {
+        format!(
+            "failure rate {:.1}% is over --max-failure-rate {max}% with {}% confidence: {reading}",
+            new.rate().unwrap_or(0.0),
+            rules.confidence
+        )
+    })
+}
+
+/// `--max-failure-rate-increase`: the evidence when the new version's rate is over the old
+/// one's by more. Each side at half the allowance: both bounds hold together with the
+/// confidence asked.
+fn increase_over(rules: &Rules, reading: &Reading) -> Option<String> {
+    let max = rules.max_increase?;
     let (new, old) = (&reading.new, &reading.old);
+    if old.finished == 0 {
+        return None;
+    }
     let alpha = rules.alpha();
-    let confidence = rules.confidence;
-    let count = |t: &Tally| (u64::from(t.failed), u64::from(t.finished));
-    if let Some(max) = rules.max_failure_rate {
-        let (k, n) = count(new);
-        if stats::rate_above(k, n, max / 100.0, alpha) {
-            return Verdict::Fail(format!(
-                "failure rate {:.1}% is over --max-failure-rate {max}% with {confidence}% confidence: {reading}",
-                new.rate().unwrap_or(0.0)
-            ));
-        }
-    }
-    if let Some(max) = rules.max_increase
-        && old.finished > 0
-    {
-        // Each side at half the allowance: both bounds hold together with the confidence asked.
-        let (k, n) = count(new);
-        let low_new = stats::rate_interval(k, n, alpha / 2.0).0;
-        let (k, n) = count(old);
-        let high_old = stats::rate_interval(k, n, alpha / 2.0).1;
-        let excess = (low_new - high_old) * 100.0;
-        if excess > max {
-            return Verdict::Fail(format!(
-                "failure rate {:.1}% is at least {excess:.1} points over the old version's {:.1}% with \
-                 {confidence}% confidence, more than --max-failure-rate-increase {max}: {reading}",
-                new.rate().unwrap_or(0.0),
-                old.rate().unwrap_or(0.0)
-            ));
-        }
-    }
-    if let (Some(max), Some(d)) = (rules.max_duration_increase, &reading.durations)
-        && stats::rate_above(u64::from(d.slower), u64::from(d.settled), 0.5, alpha / 2.0)
-    {
-        return Verdict::Fail(format!(
-            "the new version is more than {max}% slower with {confidence}% confidence: {d} (the old median's \
-             upper bound, plus {max}%), more than half of them: {}",
+    let low_new = stats::rate_interval(u64::from(new.failed), u64::from(new.finished), alpha / 2.0).0;
+    let high_old = stats::rate_interval(u64::from(old.failed), u64::from(old.finished), alpha / 2.0).1;
+    let excess = (low_new - high_old) * 100.0;
+    (excess > max).then(|| {
+        format!(
+            "failure rate {:.1}% is at least {excess:.1} points over the old version's {:.1}% with {}% \
+             confidence, more than --max-failure-rate-increase {max}: {reading}",
+            new.rate().unwrap_or(0.0),
+            old.rate().unwrap_or(0.0),
+            rules.confidence
+        )
+    })
+}
+
+/// `--max-duration-increase`: the evidence when most new executions took longer than the limit.
+fn slower(rules: &Rules, reading: &Reading) -> Option<String> {
+    let (max, d) = (rules.max_duration_increase?, reading.durations.as_ref()?);
+    stats::rate_above(u64::from(d.slower), u64::from(d.settled), 0.5, rules.alpha() / 2.0).then(|| {
+        format!(
+            "the new version is more than {max}% slower with {}% confidence: {d} (the old median's upper \
+             bound, plus {max}%), more than half of them: {}",
+            rules.confidence,
             reading.spreads()
-        ));
-    }
+        )
+    })
+}
+
+/// What a reading still lacks for a verdict, if anything.
+fn too_few(rules: &Rules, reading: &Reading) -> Option<String> {
+    let (new, old) = (&reading.new, &reading.old);
     if new.finished < rules.min_executions {
-        return Verdict::TooFew(format!(
+        return Some(format!(
             "{} of the {} finished executions --min-executions asks for",
             new.finished, rules.min_executions
         ));
     }
     if rules.max_increase.is_some() && old.finished == 0 {
-        return Verdict::TooFew(format!(
+        return Some(format!(
             "no finished execution of the old version {} through the alias to compare with \
              (--max-failure-rate-increase)",
             short_version(&old.version)
         ));
     }
     if rules.max_duration_increase.is_some() && reading.durations.is_none() {
-        return Verdict::TooFew(format!(
+        return Some(format!(
             "too few finished executions of the old version {} through the alias for a duration baseline \
              (--max-duration-increase): {}, at least {} needed",
             short_version(&old.version),
@@ -294,7 +316,7 @@ pub fn judge(rules: &Rules, reading: &Reading) -> Verdict {
             REFERENCE_MIN
         ));
     }
-    Verdict::Pass
+    None
 }
 
 /// Whether a reading leans towards failing without a verdict yet: the new version's failures

@@ -1,8 +1,13 @@
-//! The deploy's events: every step of a run is one [`Event`], plain data. The renderers beside
-//! this file turn it into a log line ([`super::text`]), a JSON object ([`super::json`]) and the
-//! GitHub step summary ([`super::github`]); the [`super::Reporter`] sends it to each.
+//! The deploy's events: every step of a run is one [`Event`], plain data, both `Display` (the log
+//! line, [`super::text`]) and `Serialize` (its JSON, shaped by [`super::wire`]). The renderers
+//! ([`super::Render`]) turn it into log lines, JSON lines, the live status line and the GitHub
+//! summary; the [`super::Reporter`] sends it to each.
 
 use std::time::Duration;
+
+use serde::Serialize;
+
+use super::wire;
 
 use crate::definition::{Changes, Unrollbackable};
 use crate::exit_code::ExitCode;
@@ -10,9 +15,11 @@ use crate::gates::Reading;
 use crate::gates::alarms::AlarmState;
 use crate::strategy::Step;
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
 pub enum Event {
     /// Validation passed and the versions are known; traffic is about to move.
+    #[serde(serialize_with = "wire::started")]
     Started {
         state_machine: String,
         alias: String,
@@ -26,6 +33,7 @@ pub enum Event {
         from_weight: u8,
     },
     /// `--pause-at`: the pause step's hold is over; the alias stays split on purpose.
+    #[serde(serialize_with = "wire::paused")]
     Paused {
         alias: String,
         old_version: String,
@@ -43,7 +51,9 @@ pub enum Event {
         new_version: Option<String>,
         action: String,
         strategy: String,
+        #[serde(serialize_with = "wire::steps")]
         steps: Vec<Step>,
+        #[serde(rename = "planned_seconds", serialize_with = "wire::secs")]
         planned: Duration,
         alarms: Vec<String>,
         would_prune: Vec<String>,
@@ -63,6 +73,7 @@ pub enum Event {
         alias: String,
         version: String,
     },
+    #[serde(serialize_with = "wire::weights_changed")]
     WeightsChanged {
         step: usize,
         steps: usize,
@@ -73,6 +84,7 @@ pub enum Event {
         remaining: Duration,
     },
     AlarmsPolled {
+        #[serde(rename = "alarms")]
         states: Vec<AlarmState>,
     },
     /// A health signal (alarms, executions, metrics) could not be read.
@@ -81,8 +93,10 @@ pub enum Event {
         cause: ReadCause,
         error: String,
         /// How long the signal has had no answer (throttles are answers).
+        #[serde(rename = "unmonitored_seconds", serialize_with = "wire::secs")]
         unmonitored: Duration,
         /// How long it has been throttled without a reading.
+        #[serde(rename = "throttled_seconds", serialize_with = "wire::secs")]
         throttled: Duration,
     },
     AlarmFired {
@@ -90,6 +104,7 @@ pub enum Event {
     },
     /// A read of the health gates: the new and the old version's executions through the alias.
     ExecutionsRead {
+        #[serde(flatten)]
         reading: Reading,
     },
     /// A health gate failed: the evidence.
@@ -103,6 +118,7 @@ pub enum Event {
         other: u32,
     },
     /// After a rollback: executions of the new version still running (they keep running it).
+    #[serde(serialize_with = "wire::still_running")]
     StillRunning {
         version: String,
         executions: Vec<String>,
@@ -110,10 +126,12 @@ pub enum Event {
     /// Before any change: what the new definition changes from the old version's.
     DefinitionChanged {
         old_version: String,
+        #[serde(flatten)]
         changes: Changes,
     },
     /// Before any change: the new definition calls code a rollback does not roll back.
     UnpinnedCall {
+        #[serde(flatten)]
         call: Unrollbackable,
     },
     /// `--rerun-failed`, after the rollback: a failed execution of the new version and the one
@@ -134,6 +152,7 @@ pub enum Event {
         passed: bool,
         exit_status: Option<i32>,
         end: String,
+        #[serde(rename = "seconds", serialize_with = "wire::millis_secs")]
         took: Duration,
     },
     RollingBack {
@@ -149,21 +168,25 @@ pub enum Event {
     },
     Pruned {
         deleted: Vec<String>,
+        #[serde(serialize_with = "wire::skipped")]
         skipped: Vec<(String, String)>,
         stopped_early: bool,
     },
+    #[serde(serialize_with = "wire::failed")]
     Failed {
         message: String,
         exit_code: ExitCode,
     },
 }
 
-/// Why a health signal could not be read.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Why a health signal could not be read (in JSON: `throttled`, `no_answer`, `error`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum ReadCause {
     /// The service throttled the read: it is up, and asks for fewer calls.
     Throttled,
     /// No answer in time.
+    #[serde(rename = "no_answer")]
     TimedOut,
     /// Any other error.
     Error,

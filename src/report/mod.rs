@@ -1,13 +1,19 @@
-//! What a run tells: its events as data ([`event`]), rendered as log lines ([`text`]), JSON
-//! ([`json`]) and the GitHub step summary and annotations ([`github`]); a live status line on a
-//! terminal ([`progress`]); and the [`Reporter`] that sends each event everywhere it goes.
+//! What a run tells: its events as data ([`event`], written as JSON by [`wire`]), told by each
+//! of the run's renderers ([`Render`]): the log on stderr ([`log`], lines from [`text`]), JSON
+//! lines on stdout ([`json`]), a live status line on a terminal ([`progress`]) and, under GitHub
+//! Actions, the step summary and annotations ([`github`]). The [`Reporter`] sends each event to
+//! each.
 
 pub mod event;
 pub mod github;
 pub mod json;
+mod log;
 pub mod progress;
-pub mod reporter;
+mod render;
+mod reporter;
 pub mod text;
+mod wire;
 
 pub use event::Event;
-pub use reporter::{Entry, Reporter};
+pub use render::{End, Entry, Render, Said};
+pub use reporter::Reporter;

@@ -9,6 +9,8 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::Event;
+use super::render::{Entry, Render, Said};
+use crate::env::Env;
 use crate::routing::Routing;
 use crate::text::human;
 
@@ -28,28 +30,40 @@ struct Live {
 
 static LIVE: OnceLock<Live> = OnceLock::new();
 
-/// Turns the live line on if stderr is an interactive terminal and not CI.
-pub fn enable(quiet: bool) -> bool {
-    let interactive = io::stderr().is_terminal()
-        && std::env::var_os("CI").is_none_or(|v| v.is_empty() || v == "false")
-        && std::env::var("TERM").map_or(true, |t| t != "dumb");
-    if quiet || !interactive {
-        return false;
-    }
-    LIVE.get_or_init(|| Live { state: Mutex::new(State::default()) });
-    tokio::spawn(async {
-        let mut tick = tokio::time::interval(Duration::from_millis(250));
-        loop {
-            tick.tick().await;
-            redraw(None);
+/// The live status line, as a renderer: it follows the deploy's events.
+#[derive(Debug)]
+pub struct Progress;
+
+impl Progress {
+    /// Turns the live line on if stderr is an interactive terminal, not in CI, and not `quiet`.
+    pub fn start(quiet: bool, env: Env) -> Option<Progress> {
+        let interactive = io::stderr().is_terminal()
+            && env("CI").is_none_or(|v| v.is_empty() || v == "false")
+            && env("TERM").is_none_or(|t| t != "dumb");
+        if quiet || !interactive {
+            return None;
         }
-    });
-    true
+        LIVE.get_or_init(|| Live { state: Mutex::new(State::default()) });
+        tokio::spawn(async {
+            let mut tick = tokio::time::interval(Duration::from_millis(250));
+            loop {
+                tick.tick().await;
+                redraw(None);
+            }
+        });
+        Some(Progress)
+    }
+}
+
+impl Render for Progress {
+    fn event(&self, entry: &Entry, _: &Said<'_>) {
+        observe(&entry.event);
+    }
 }
 
 /// Follows the deploy's events: a weight change starts a hold, a poll is shown, the end clears
 /// the line.
-pub fn observe(event: &Event) {
+fn observe(event: &Event) {
     match event {
         Event::WeightsChanged { step, steps, old_version, new_version, new_weight, hold, remaining } => {
             let routing = Routing::shifted(old_version, new_version, *new_weight).to_string();
