@@ -137,7 +137,7 @@ impl DeployConfig {
             inputs: read_smoke_inputs(&args.smoke_input)?,
             timeout: args.smoke_timeout.unwrap_or(Duration::from_secs(300)),
         };
-        let gates = gate_rules(args, &plan.steps);
+        let gates = gate_rules(args, &plan.steps, members.len());
         let rerun = rerun(args, env, &gates)?;
         Ok(DeployConfig {
             members,
@@ -244,12 +244,13 @@ fn rerun(args: &DeployArgs, env: Env, gates: &Rules) -> Result<Option<usize>> {
     Ok(rerun_failed.then_some(args.rerun_max as usize))
 }
 
-/// The health gates' flags, with their defaults.
-fn gate_rules(args: &DeployArgs, steps: &[Step]) -> Rules {
+/// The health gates' flags, with their defaults. The run's confidence is shared by every test
+/// it makes: each gate on, in each of its `members`.
+fn gate_rules(args: &DeployArgs, steps: &[Step], members: usize) -> Rules {
     let rate_gate = args.max_failure_rate.is_some()
         || args.max_failure_rate_increase.is_some()
         || args.max_duration_increase.is_some();
-    Rules {
+    let mut rules = Rules {
         max_failure_rate: args.max_failure_rate,
         max_increase: args.max_failure_rate_increase,
         max_duration_increase: args.max_duration_increase,
@@ -261,7 +262,10 @@ fn gate_rules(args: &DeployArgs, steps: &[Step]) -> Rules {
         max_extension: args.max_extension.unwrap_or_else(|| {
             steps.first().map_or(DEFAULT_INTERVAL, |s| s.hold.max(Duration::from_secs(1)))
         }),
-    }
+        split: 1,
+    };
+    rules.split = (rules.tests() * members as u32).max(1);
+    rules
 }
 
 fn build_strategy(args: &DeployArgs) -> Result<Box<dyn DeployStrategy>> {

@@ -369,9 +369,8 @@ async fn gate(
              minute or more late"
         );
         let window = (since, member.smoke_starts.as_slice());
-        return Some(Gate::Metrics(MetricsGate::new(
-            &watch.cloudwatch, clock, sm_arn, versions, cfg.gates, window,
-        )));
+        let gate = MetricsGate::new(&watch.cloudwatch, clock, sm_arn, versions, cfg.gates, window);
+        return Some(Gate::Metrics(Box::new(gate)));
     }
     match gates::recent_traffic(&watch.sfn, sm_arn, alias_arn).await {
         Ok((through_alias, other)) if other > through_alias => member
@@ -380,7 +379,9 @@ async fn gate(
         Ok(_) => {}
         Err(e) => tracing::warn!("could not look at the recent executions: {e:#}"),
     }
-    Some(Gate::Executions(ExecutionGate::new(&watch.sfn, clock, alias_arn, versions, cfg.gates, since)))
+    Some(Gate::Executions(Box::new(ExecutionGate::new(
+        &watch.sfn, clock, alias_arn, versions, cfg.gates, since,
+    ))))
 }
 
 /// A member stops at `--pause-at` with its alias split on purpose: say so, with the commands

@@ -295,7 +295,7 @@ impl<'a> Watch<'a> {
             Verdict::TooFew(what) => Some(what.clone()),
             _ => None,
         };
-        g.slot.reporter.emit(Event::ExecutionsRead { reading: reading.clone() });
+        g.slot.reporter.emit(Event::ExecutionsRead { reading: Box::new(reading.clone()) });
         g.reading = Some(reading);
         match verdict {
             Verdict::Fail(evidence) => Err(Some(Reason::Executions(g.slot.label.prefix(evidence)))),

@@ -105,7 +105,7 @@ pub enum Event {
     /// A read of the health gates: the new and the old version's executions through the alias.
     ExecutionsRead {
         #[serde(flatten)]
-        reading: Reading,
+        reading: Box<Reading>,
     },
     /// A health gate failed: the evidence.
     ExecutionsFailed {
@@ -300,10 +300,10 @@ pub(crate) mod tests {
             },
             Event::AlarmFired { alarms: vec!["errors".into()] },
             Event::ExecutionsRead {
-                reading: Reading::of(
+                reading: Box::new(Reading::of(
                     Tally { version: v(2), finished: 3, failed: 1, ..Default::default() },
                     Tally { version: v(1), finished: 30, ..Default::default() },
-                ),
+                )),
             },
             Event::ExecutionsFailed { evidence: "v2: 1 of 3 failed".into() },
             Event::StillRunning { version: v(2), executions: vec!["arn:exec".into()] },
