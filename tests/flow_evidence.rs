@@ -44,7 +44,7 @@ async fn slow_failures_still_running_are_not_a_pass() {
     let fake = standard();
     let n = Arc::new(AtomicU32::new(0));
     let _traffic = fake.traffic_taking("prod", Duration::from_millis(100), move |v| {
-        if v == 3 && n.fetch_add(1, Ordering::Relaxed) % 2 == 0 {
+        if v == 3 && n.fetch_add(1, Ordering::Relaxed).is_multiple_of(2) {
             ("FAILED", Some("Timeout"), Duration::from_secs(20))
         } else {
             ("SUCCEEDED", None, Duration::from_millis(30))
