@@ -276,28 +276,41 @@ impl<'a> Executor<'a> {
 
     /// A fresh reading of every signal with nothing to say against going on, or no going
     /// forward. Unread signals are read again until they have gone unread too long (see
-    /// [`Watch`]); too little evidence waits up to the extension, then is inconclusive.
+    /// [`Watch`]); too little evidence waits up to the extension, then is inconclusive. Time
+    /// spent while reads are throttled does not count against the extension: a busy account is
+    /// not missing evidence (the wait grows, and the log says so).
     async fn gate(&mut self) -> Result<(), Ending> {
         if !self.watch.watching() {
             return Ok(());
         }
         let began = Instant::now();
+        let mut busy = Duration::ZERO;
         loop {
             let wait = match self.look(Scope::All).await? {
                 Look::Good { missing: None } => return Ok(()),
                 Look::Good { missing: Some(what) } => {
                     let extension = self.watch.extension();
-                    if began.elapsed() >= extension {
-                        let reason = Reason::Inconclusive { what, waited: began.elapsed() };
+                    let waited = began.elapsed().saturating_sub(busy);
+                    if waited >= extension {
+                        let reason = Reason::Inconclusive { what, waited, throttled: busy };
                         return Err(self.stop(reason).await);
                     }
-                    self.settings.polling.min(extension.saturating_sub(began.elapsed()))
+                    self.settings.polling.min(extension - waited)
                 }
                 Look::Unread | Look::Bad(_) => self.watch.retry_in(),
             };
+            let throttled = self.watch.throttled();
             tokio::select! {
                 _ = sleep(wait) => {}
                 s = self.signals.next() => return Err(self.stop(Reason::Signal(s)).await),
+            }
+            if throttled {
+                if busy.is_zero() {
+                    tracing::info!(
+                        "reads are throttled: the wait for evidence is extended by as long as they are"
+                    );
+                }
+                busy += wait;
             }
         }
     }

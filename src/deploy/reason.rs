@@ -12,10 +12,12 @@ pub enum Reason {
     Alarms(Vec<String>),
     /// A health gate on the new version's executions failed: the evidence.
     Executions(String),
-    /// The gates still lacked evidence (`what`) after the extension.
+    /// The gates still lacked evidence (`what`) after the extension (`waited`, besides the
+    /// time reads were `throttled`).
     Inconclusive {
         what: String,
         waited: Duration,
+        throttled: Duration,
     },
     Unmonitored {
         for_: Duration,
@@ -34,10 +36,15 @@ impl Reason {
         match self {
             Reason::Alarms(names) => format!("alarm(s) in ALARM: {}", names.join(", ")),
             Reason::Executions(evidence) => format!("the new version's executions: {evidence}"),
-            Reason::Inconclusive { what, waited } => format!(
-                "inconclusive: {what}, after waiting {} longer (--max-extension); too little evidence is not \
-                 a pass",
-                human(*waited)
+            Reason::Inconclusive { what, waited, throttled } => format!(
+                "inconclusive: {what}, after waiting {} longer (--max-extension{}); too little evidence is \
+                 not a pass",
+                human(*waited),
+                if throttled.is_zero() {
+                    String::new()
+                } else {
+                    format!(", and {} more while reads were throttled", human(*throttled))
+                }
             ),
             Reason::Unmonitored { for_, error } => {
                 format!("the health signals could not be read for {} ({error})", human(*for_))

@@ -143,6 +143,11 @@ impl<'a> Watch<'a> {
         !self.paces.is_empty()
     }
 
+    /// Whether some signal's reads are being throttled now.
+    pub fn throttled(&self) -> bool {
+        self.paces.iter().any(|p| p.throttled_since.is_some())
+    }
+
     /// How long a hold may wait for evidence: `--max-extension`, or by default one hold, and
     /// while a new version's executions still run, its old version's p95 and a poll.
     pub fn extension(&self) -> Duration {
