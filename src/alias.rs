@@ -137,6 +137,8 @@ pub struct AliasHandle {
     in_flight: Option<Routing>,
     /// When `last_set` was last read back or set.
     confirmed_at: Instant,
+    /// The routing our last change replaced, and when: a read may still show it for a while.
+    replaced: Option<(Routing, Instant)>,
     /// The description as found, with no deploy marker: what a rollback puts back.
     found_description: String,
     /// The description now, as far as we know.
@@ -146,6 +148,10 @@ pub struct AliasHandle {
 /// A routing read or set this recently is not read again before the next change: between
 /// back-to-back changes (no hold between them) nothing new could be learned.
 pub const GUARD_FRESH: Duration = Duration::from_secs(1);
+
+/// How long after a change of ours a read of the alias may still show the routing it replaced:
+/// `DescribeStateMachineAlias` is eventually consistent with `UpdateStateMachineAlias`.
+pub const READ_LAG: Duration = Duration::from_secs(30);
 
 impl AliasHandle {
     /// `found` is the alias as read at `read_at`.
@@ -161,6 +167,7 @@ impl AliasHandle {
             last_set: found.routing.clone(),
             in_flight: None,
             confirmed_at: read_at,
+            replaced: None,
             found_description,
             description: found.description.clone(),
         }
@@ -194,14 +201,39 @@ impl AliasHandle {
     /// a change asked for without hearing back): before every change, and before success or a
     /// pause is declared.
     pub async fn confirm(&mut self) -> Result<Routing> {
-        let current = read_routing(&self.sfn, &self.arn).await?;
-        self.confirmed_at = Instant::now();
-        let ours =
-            current.same_as(&self.last_set) || self.in_flight.as_ref().is_some_and(|r| current.same_as(r));
-        if !ours {
-            return Err(self.changed_by_others(&current));
+        Ok(self.read_ours(None, true).await?.0)
+    }
+
+    /// Reads the alias: Ok when it routes what this run set (`last_set`, a change in flight, or
+    /// `target`), with whether the read may be a late one. A read may lag our own change (alias
+    /// updates are eventually consistent): within [`READ_LAG`] of it, one that still shows the
+    /// routing it replaced is read again until it shows ours (`patient`), or, for a rollback,
+    /// which goes back that way anyway, taken as it is. Anything else is someone else's change:
+    /// a `Conflict`. Only a routing known to be ours counts as confirmed.
+    async fn read_ours(&mut self, target: Option<&Routing>, patient: bool) -> Result<(Routing, bool)> {
+        let mut wait = Duration::from_millis(500);
+        loop {
+            let read = read_routing(&self.sfn, &self.arn).await?;
+            let ours = read.same_as(&self.last_set)
+                || self.in_flight.as_ref().is_some_and(|r| read.same_as(r))
+                || target.is_some_and(|t| read.same_as(t));
+            if ours {
+                self.confirmed_at = Instant::now();
+                return Ok((read, false));
+            }
+            let Some(since) = self.replaced.as_ref().filter(|(r, _)| read.same_as(r)).map(|(_, at)| *at)
+            else {
+                return Err(self.changed_by_others(&read));
+            };
+            if since.elapsed() + wait > READ_LAG {
+                return Err(self.changed_by_others(&read));
+            }
+            if !patient {
+                return Ok((read, true));
+            }
+            tokio::time::sleep(wait).await;
+            wait = (wait * 2).min(Duration::from_secs(8));
         }
-        Ok(current)
     }
 
     /// Sets `target` (and `description`, when given) after checking that the alias still has
@@ -231,27 +263,22 @@ impl AliasHandle {
     }
 
     async fn change(&mut self, target: &Routing, description: Option<String>, paced: bool) -> Result<()> {
-        let current = if self.in_flight.is_none() && self.confirmed_at.elapsed() < GUARD_FRESH {
-            self.last_set.clone()
+        let (current, late) = if self.in_flight.is_none() && self.confirmed_at.elapsed() < GUARD_FRESH {
+            (self.last_set.clone(), false)
         } else {
-            let current = read_routing(&self.sfn, &self.arn).await?;
-            self.confirmed_at = Instant::now();
-            let ours = current.same_as(target)
-                || current.same_as(&self.last_set)
-                || self.in_flight.as_ref().is_some_and(|r| current.same_as(r));
-            if !ours {
-                return Err(self.changed_by_others(&current));
-            }
-            current
+            self.read_ours(Some(target), paced).await?
         };
         let description = description.filter(|d| *d != self.description);
-        if current.same_as(target) && description.is_none() {
+        // A late read proves nothing about what is in place: the change is made anyway.
+        if current.same_as(target) && !late && description.is_none() {
             self.last_set = target.clone();
             self.in_flight = None;
             return Ok(());
         }
         let routing = routing_to_sdk(target)?;
-        self.last_set = current;
+        if !late {
+            self.last_set = current;
+        }
         self.in_flight = Some(target.clone());
         if paced {
             self.pacer.take().await;
@@ -264,7 +291,8 @@ impl AliasHandle {
             .send()
             .await
             .aws_context(|| format!("setting alias {} to {target}", self.arn))?;
-        self.last_set = target.clone();
+        let before = std::mem::replace(&mut self.last_set, target.clone());
+        self.replaced = Some((before, Instant::now()));
         self.in_flight = None;
         self.confirmed_at = Instant::now();
         if let Some(d) = description {

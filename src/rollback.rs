@@ -58,7 +58,7 @@ async fn carry_out(plan: Plan, cfg: &RollbackConfig, reporter: Reporter) -> Resu
 /// What `rollback` will do to one state machine's alias, decided before any change.
 enum Plan {
     NothingToDo(String),
-    Change { handle: AliasHandle, routing: Routing, target: String, description: String },
+    Change { handle: Box<AliasHandle>, routing: Routing, target: String, description: String },
 }
 
 async fn plan_one(clients: &Clients, cfg: &RollbackConfig, state_machine: &StateMachineRef) -> Result<Plan> {
@@ -92,7 +92,7 @@ async fn plan_one(clients: &Clients, cfg: &RollbackConfig, state_machine: &State
     if routing.full_version() == Some(target.as_str()) {
         return Ok(Plan::NothingToDo(target));
     }
-    let handle = AliasHandle::new(&clients.sfn, &clients.changes, &found, read_at);
+    let handle = Box::new(AliasHandle::new(&clients.sfn, &clients.changes, &found, read_at));
     // From one live version to another, the record says which was live before (so a second
     // rollback undoes the first); from a split, no version was: none is named.
     let description = match routing.full_version() {

@@ -35,10 +35,14 @@ impl Signal {
 
 type State = (u32, Option<Signal>);
 
-/// Signals received so far; each receiver sees each signal once.
+/// Signals received so far; each receiver sees each signal once. A clone has seen what its
+/// original had.
 #[derive(Clone, Debug)]
 pub struct Signals {
     rx: watch::Receiver<State>,
+    /// How many signals this receiver has seen (the channel counts them): kept here, not by the
+    /// channel, whose own mark is lost once the sender is gone.
+    seen: u32,
 }
 
 /// Sends signals by hand (tests, and the OS listener).
@@ -58,7 +62,7 @@ impl Signals {
     /// Signals delivered only through the returned sender.
     pub fn manual() -> (Signals, SignalSender) {
         let (tx, rx) = watch::channel((0, None));
-        (Signals { rx }, SignalSender(std::sync::Arc::new(tx)))
+        (Signals { rx, seen: 0 }, SignalSender(std::sync::Arc::new(tx)))
     }
 
     /// Listens for SIGINT and SIGTERM (Ctrl-C elsewhere) from now on.
@@ -90,22 +94,29 @@ impl Signals {
 
     /// A signal not yet seen by this receiver, if any; marks it seen.
     pub fn pending(&mut self) -> Option<Signal> {
-        if self.rx.has_changed().unwrap_or(false) { self.rx.borrow_and_update().1 } else { None }
+        let (count, last) = *self.rx.borrow_and_update();
+        if count > self.seen {
+            self.seen = count;
+            return last;
+        }
+        None
     }
 
     /// A signal not yet seen by this receiver, if any, without marking it seen.
     pub fn peek(&self) -> Option<Signal> {
-        if self.rx.has_changed().unwrap_or(false) { self.rx.borrow().1 } else { None }
+        let (count, last) = *self.rx.borrow();
+        if count > self.seen { last } else { None }
     }
 
     /// Waits for the next signal not yet seen; never returns if none comes.
     pub async fn next(&mut self) -> Signal {
         loop {
-            if self.rx.changed().await.is_err() {
-                std::future::pending::<()>().await;
-            }
-            if let Some(signal) = self.rx.borrow_and_update().1 {
+            if let Some(signal) = self.pending() {
                 return signal;
+            }
+            if self.rx.changed().await.is_err() {
+                // No sender left: nothing more will come, and what came is seen.
+                std::future::pending::<()>().await;
             }
         }
     }
@@ -114,6 +125,19 @@ impl Signals {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_signal_is_seen_once_even_once_its_sender_is_gone() {
+        let (mut signals, sender) = Signals::manual();
+        sender.send(Signal::Terminate);
+        drop(sender);
+        let mut clone = signals.clone();
+        assert_eq!(signals.peek(), Some(Signal::Terminate));
+        assert_eq!(signals.pending(), Some(Signal::Terminate));
+        assert_eq!(signals.pending(), None, "seen");
+        assert_eq!(signals.clone().pending(), None, "a clone has seen what its original had");
+        assert_eq!(clone.next().await, Signal::Terminate, "a clone made before had not");
+    }
 
     #[tokio::test]
     async fn each_signal_is_seen_once() {

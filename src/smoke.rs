@@ -51,7 +51,7 @@ pub async fn run(
             if let Some(cause) = ended.cause.as_deref().filter(|c| !c.is_empty()) {
                 message.push_str(&format!(": {cause}"));
             }
-            message.push_str(&format!(" ({}). No traffic moved; the alias is unchanged", ended.arn));
+            message.push_str(&format!(" ({})", ended.arn));
             return Err(Failure::err(ExitCode::SmokeFailed, message));
         }
         tracing::info!(

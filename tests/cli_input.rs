@@ -185,6 +185,7 @@ fn every_variable_is_read_and_checked_like_its_flag() {
         ("SFNDEPLOY_HISTORY_MAX", "1", "--history-max", &[]),
         ("SFNDEPLOY_HOOK_TIMEOUT", "soon", "--hook-timeout", &[]),
         ("SFNDEPLOY_RERUN_FAILED", "maybe", "SFNDEPLOY_RERUN_FAILED", &[]),
+        ("SFNDEPLOY_RERUN_ABORTED", "maybe", "SFNDEPLOY_RERUN_ABORTED", &[]),
         ("SFNDEPLOY_RERUN_MAX", "0", "--rerun-max", &[]),
         ("SFNDEPLOY_PRE_TRAFFIC_HOOK", " ", "--pre-traffic-hook needs a command", &[]),
         ("SFNDEPLOY_POST_TRAFFIC_HOOK", " ", "--post-traffic-hook needs a command", &[]),

@@ -145,3 +145,94 @@ async fn express_and_a_deploy_without_gates_are_refused_before_any_change() {
     let err = DeployConfig::from_args(&cli.deploy, Invocation::default()).unwrap_err();
     assert!(format!("{err:#}").contains("--rerun-failed restarts the executions a health gate"), "{err:#}");
 }
+
+#[tokio::test(start_paused = true)]
+async fn reruns_land_on_the_old_version_whatever_the_routing_lag() {
+    // An alias update takes 5 s to reach StartExecution: a rerun through the alias right after
+    // the rollback would run the bad version again, under the only name it may have.
+    let fake = standard();
+    fake.state().routing_lag = Duration::from_secs(5);
+    // v3 starts failing 10 s into the canary: at the rollback, the routing 5 s before was 50/50.
+    let failing = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flip = failing.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        flip.store(true, std::sync::atomic::Ordering::Relaxed);
+    });
+    let traffic = fake.traffic("prod", Duration::from_millis(50), move |v| {
+        if v == 3 && failing.load(std::sync::atomic::Ordering::Relaxed) {
+            ("FAILED", Some("Boom"))
+        } else {
+            ("SUCCEEDED", None)
+        }
+    });
+    let run = deploy(&fake, &args(&["--rerun-failed"])).await;
+    traffic.abort();
+    assert_eq!(run.code(), ExitCode::RolledBack, "{}", run.message());
+    let (failed, made) = executions(&fake);
+    assert_eq!(made.len(), failed.len());
+    assert!(made.iter().all(|(_, version, _)| *version == 2), "every rerun on v2: {made:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn failed_executions_redriven_or_stopped_by_a_person_are_not_started_again() {
+    let fake = standard();
+    // v3's executions fail, and one in four is stopped by a person (ABORTED).
+    let n = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let traffic = fake.traffic("prod", Duration::from_millis(50), move |v| {
+        if v != 3 {
+            return ("SUCCEEDED", None);
+        }
+        let k = n.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if k % 4 == 1 { ("ABORTED", None) } else { ("FAILED", Some("Boom")) }
+    });
+    // The two newest failed ones are redriven (and succeed) while the reruns start: after the
+    // last list was read.
+    let redriven = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = redriven.clone();
+    fake.hook(move |s, op, _| {
+        if op == "StartExecution" && seen.lock().unwrap().is_empty() {
+            for e in s.executions.iter_mut().rev().filter(|e| e.version == 3 && e.status == "FAILED").take(2)
+            {
+                e.status = "SUCCEEDED".into();
+                e.redrive_count = 1;
+                seen.lock().unwrap().push(e.arn.clone());
+            }
+        }
+        None
+    });
+    let run = deploy(&fake, &args(&["--rerun-failed"])).await;
+    traffic.abort();
+    assert_eq!(run.code(), ExitCode::RolledBack, "{}", run.message());
+    let events = reruns(&run.events);
+    let redriven = redriven.lock().unwrap().clone();
+    assert_eq!(redriven.len(), 2);
+    for arn in &redriven {
+        let (_, restarted, outcome) = events.iter().find(|(f, ..)| f == arn).expect("its event");
+        assert!(restarted.is_none() && outcome.starts_with("skipped_redriven"), "{outcome}");
+    }
+    let aborted: Vec<String> = fake
+        .state()
+        .executions
+        .iter()
+        .filter(|e| e.version == 3 && e.status == "ABORTED")
+        .map(|e| e.arn.clone())
+        .collect();
+    assert!(!aborted.is_empty());
+    for arn in &aborted {
+        let (_, restarted, outcome) = events.iter().find(|(f, ..)| f == arn).expect("its event");
+        assert!(restarted.is_none() && outcome == "skipped_aborted", "{outcome}");
+    }
+    let (_, made) = executions(&fake);
+    assert_eq!(made.len(), events.iter().filter(|(_, _, o)| o == "started").count());
+    assert!(run.message().contains("2 not started: redriven since"), "{}", run.message());
+    // Asked for, the stopped ones start again too.
+    let fake = standard();
+    let traffic = fake.traffic("prod", Duration::from_millis(50), |v| {
+        if v == 3 { ("ABORTED", None) } else { ("SUCCEEDED", None) }
+    });
+    let run = deploy(&fake, &args(&["--rerun-failed", "--rerun-aborted"])).await;
+    traffic.abort();
+    assert_eq!(run.code(), ExitCode::RolledBack, "{}", run.message());
+    assert!(reruns(&run.events).iter().all(|(_, r, o)| r.is_some() && o == "started"));
+}

@@ -221,6 +221,11 @@ pub struct DeployArgs {
     #[arg(long)]
     pub rerun_failed: bool,
 
+    /// With --rerun-failed: start again the executions a person stopped (ABORTED) too; without
+    /// it they are listed, not started [env: SFNDEPLOY_RERUN_ABORTED]
+    #[arg(long)]
+    pub rerun_aborted: bool,
+
     /// At most this many executions --rerun-failed starts again; the rest are listed
     #[arg(long, env = "SFNDEPLOY_RERUN_MAX", value_name = "N", default_value_t = 100,
           value_parser = clap::value_parser!(u32).range(1..=10_000))]

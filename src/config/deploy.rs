@@ -15,6 +15,7 @@ use crate::cli::{DeployArgs, PresetKind, StrategyChoice};
 use crate::env::{Env, switch, switch_said};
 use crate::exit_code::Failure;
 use crate::gates::Rules;
+use crate::gates::rerun::RerunLimits;
 use crate::pacer::{Pacer, Pacing};
 use crate::plan::{self, Options};
 use crate::strategy::{self, AllAtOnce, Canary, DeployStrategy, Linear, Step, Steps};
@@ -114,8 +115,8 @@ pub struct DeployConfig {
     pub smoke: SmokeSettings,
     /// `--pre-traffic-hook`, `--post-traffic-hook`, `--hook-timeout`.
     pub hooks: Hooks,
-    /// `--rerun-failed`: at most this many (`--rerun-max`).
-    pub rerun: Option<usize>,
+    /// `--rerun-failed`: at most `--rerun-max`, ABORTED ones too with `--rerun-aborted`.
+    pub rerun: Option<RerunLimits>,
     pub versions: VersionSettings,
     pub dry_run: bool,
     pub invocation: Invocation,
@@ -232,16 +233,20 @@ fn members(args: &DeployArgs, state_machines: Vec<StateMachineRef>) -> Result<Ve
         .collect())
 }
 
-/// `--rerun-failed` (at most `--rerun-max`), which needs a gate to roll back.
-fn rerun(args: &DeployArgs, env: Env, gates: &Rules) -> Result<Option<usize>> {
+/// `--rerun-failed` (at most `--rerun-max`, `--rerun-aborted`), which needs a gate to roll back.
+fn rerun(args: &DeployArgs, env: Env, gates: &Rules) -> Result<Option<RerunLimits>> {
     let rerun_failed = switch(args.rerun_failed, false, env, "SFNDEPLOY_RERUN_FAILED")?;
+    let aborted = switch(args.rerun_aborted, false, env, "SFNDEPLOY_RERUN_ABORTED")?;
+    if aborted && !rerun_failed {
+        return Err(Failure::usage("--rerun-aborted only applies with --rerun-failed"));
+    }
     if rerun_failed && !gates.any() {
         return Err(Failure::usage(
             "--rerun-failed restarts the executions a health gate rolled back: add --max-failure-rate, \
              --max-failure-rate-increase or --max-duration-increase",
         ));
     }
-    Ok(rerun_failed.then_some(args.rerun_max as usize))
+    Ok(rerun_failed.then_some(RerunLimits { max: args.rerun_max as usize, aborted }))
 }
 
 /// The health gates' flags, with their defaults. The run's confidence is shared by every test

@@ -11,13 +11,18 @@ use crate::alias::{self, AliasInfo};
 use crate::arn::short_version;
 use crate::aws::Clients;
 use crate::config::{DeployConfig, MemberConfig};
+use crate::definition;
 use crate::exit_code::{ExitCode, Failure};
 use crate::gates::alarms::{AlarmChecker, AlarmReport, without_data_warning};
 use crate::label::Label;
+use crate::note::Marker;
 use crate::plan::Target;
+use crate::plan::{Decision, Shift};
+use crate::report::Event;
 use crate::report::Reporter;
 use crate::text::{human, quoted_names, rfc3339_seconds};
 use crate::versions::{StateMachineInfo, VersionManager};
+use std::collections::BTreeSet;
 
 /// The alarms as the checks read them, once for the whole deploy.
 pub struct AlarmsRead {
@@ -151,6 +156,53 @@ pub async fn warn_if_credentials_expire_first(clients: &Clients, cfg: &DeployCon
     if let Some(warning) = credentials_warning(credentials.expiry(), std::time::SystemTime::now(), needed) {
         tracing::warn!("{warning}");
     }
+}
+
+/// Before any change: each member's new definition read as a state machine, what it changes
+/// from the version the alias serves most, and the calls a rollback would not undo.
+pub fn review(members: &[Member<'_>]) {
+    for member in members {
+        let Some(definitions) = &member.checked.definitions else { continue };
+        for call in definition::unrollbackable(&definitions.new) {
+            member.reporter.emit(Event::UnpinnedCall { call });
+        }
+        if let Some((old_version, old)) = &definitions.old
+            && let Some(changes) = definition::changes(old, &definitions.new)
+        {
+            member.reporter.emit(Event::DefinitionChanged { old_version: old_version.clone(), changes });
+        }
+    }
+}
+
+/// A release continues only a release: every member it continues from a split alias must carry
+/// the same release's marker.
+pub fn same_release(members: &[Member<'_>]) -> Result<()> {
+    let mut releases = Vec::new();
+    for member in members {
+        if let Decision::Shift(Shift { resumed: true, .. }) | Decision::AlreadyPaused { .. } = member.decision
+        {
+            let marker = member.checked.alias.as_ref().and_then(|a| Marker::parse(&a.description));
+            releases.push((member.label.name(), marker.and_then(|m| m.release)));
+        }
+    }
+    let ids: BTreeSet<Option<&String>> = releases.iter().map(|(_, r)| r.as_ref()).collect();
+    if releases.is_empty() || (ids.len() == 1 && !ids.contains(&None)) {
+        return Ok(());
+    }
+    let each: Vec<String> = releases
+        .iter()
+        .map(|(label, r)| {
+            format!("{label}: {}", r.as_deref().map_or("no release".into(), |r| format!("release {r}")))
+        })
+        .collect();
+    Err(Failure::err(
+        ExitCode::Failure,
+        format!(
+            "the split aliases do not belong to one paused or interrupted release ({}): nothing was \
+             changed. Resume each deploy with its own command line, or roll back first",
+            each.join(", ")
+        ),
+    ))
 }
 
 /// With `--resume --publish-revision`: the version the alias already routes to that holds

@@ -18,6 +18,9 @@ pub struct Ending {
     what: What,
     /// What was done afterwards (an old definition put back), said after what happened.
     after: Vec<String>,
+    /// The new versions had all their traffic when it ended (after success: pruning, a hook on
+    /// an alias this run created).
+    after_traffic: bool,
 }
 
 #[derive(Debug)]
@@ -37,17 +40,24 @@ impl Ending {
         }
     }
 
-    /// Whether every alias ended fully on its old version: rolled back, or stopped before any
-    /// traffic moved.
-    pub fn ended_on_old(&self) -> bool {
-        matches!(
-            self.code(),
-            ExitCode::RolledBack
-                | ExitCode::SmokeFailed
-                | ExitCode::HookFailed
-                | ExitCode::Interrupted
-                | ExitCode::Terminated
-        )
+    /// The same ending, come once the new versions had all their traffic.
+    pub fn after_traffic(mut self) -> Self {
+        self.after_traffic = true;
+        self
+    }
+
+    /// Whether the alias of the member `label` names ended fully on its old version: stopped
+    /// before any traffic moved, or rolled back, or never moved (and not after success).
+    pub fn left_on_old(&self, label: &Label) -> bool {
+        match &self.what {
+            _ if self.after_traffic => false,
+            What::Error(_) => true,
+            What::Stopped(s) => {
+                s.lanes.iter().find(|(l, _)| l == label).is_none_or(|(_, end)| {
+                    matches!(end, LaneEnd::RolledBack { .. } | LaneEnd::Untouched { .. })
+                })
+            }
+        }
     }
 
     /// The same ending, with `note` said after it.
@@ -67,13 +77,13 @@ impl Ending {
 
 impl From<anyhow::Error> for Ending {
     fn from(e: anyhow::Error) -> Self {
-        Ending { what: What::Error(e), after: Vec::new() }
+        Ending { what: What::Error(e), after: Vec::new(), after_traffic: false }
     }
 }
 
 impl From<Stopped> for Ending {
     fn from(s: Stopped) -> Self {
-        Ending { what: What::Stopped(s), after: Vec::new() }
+        Ending { what: What::Stopped(s), after: Vec::new(), after_traffic: false }
     }
 }
 
@@ -147,6 +157,9 @@ pub enum LaneEnd {
     },
     /// A second signal cut the rollback short.
     Abandoned { signal: Signal, alias_arn: String, last_known: String, old_version: String, restore: String },
+    /// Someone else changed it while this run moved it: left as they set it (the message says
+    /// so, with the command that routes it back).
+    Changed { message: String },
     /// This run never moved it: as found (and, split, the command that routes it back to its
     /// older version).
     Untouched { alias_arn: String, routing: String, restore: Option<(String, String)> },
@@ -157,7 +170,7 @@ impl LaneEnd {
     pub fn code(&self, reason: &Reason) -> ExitCode {
         match self {
             LaneEnd::RolledBack { signal, .. } => signal.map_or(reason.exit_code(), |s| s.exit_code()),
-            LaneEnd::ChangedByOthers { .. } => ExitCode::Conflict,
+            LaneEnd::ChangedByOthers { .. } | LaneEnd::Changed { .. } => ExitCode::Conflict,
             LaneEnd::RollbackFailed { .. } | LaneEnd::Abandoned { .. } => ExitCode::RollbackFailed,
             LaneEnd::Untouched { .. } => reason.exit_code(),
         }
@@ -197,6 +210,7 @@ impl LaneEnd {
                 signal.name(),
                 short_version(old_version)
             ),
+            LaneEnd::Changed { message } => message.clone(),
             LaneEnd::Untouched { alias_arn, routing, restore } => {
                 let mut text =
                     format!("{why} before any traffic moved; alias {alias_arn} still routes {routing}");
@@ -237,7 +251,8 @@ mod tests {
         );
         let ending = Ending::from(stopped).with_note("the definition of v6 is back".into());
         assert!(ending.to_string().ends_with(". The definition of v6 is back"), "{ending}");
-        assert!(ending.ended_on_old());
+        assert!(ending.left_on_old(&Label::default()));
+        assert!(!ending.after_traffic().left_on_old(&Label::default()));
     }
 
     #[test]

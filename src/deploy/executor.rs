@@ -9,7 +9,7 @@ use std::time::Duration;
 use futures_util::future::join_all;
 use tokio::time::{Instant, sleep, sleep_until};
 
-use super::ending::{Ending, Stopped};
+use super::ending::{Ending, LaneEnd, Stopped};
 use super::hooks::{self, HookResult};
 use super::lane::Lane;
 use super::reason::Reason;
@@ -22,7 +22,7 @@ use crate::config::{Hooks, WatchSettings};
 use crate::exit_code::{ExitCode, exit_code_of};
 use crate::gates::Gate;
 use crate::gates::alarms::AlarmChecker;
-use crate::gates::rerun::{Rerun, RerunOutcome};
+use crate::gates::rerun::{Rerun, RerunLimits};
 use crate::note::{Marker, Record};
 use crate::report::{Event, Reporter};
 use crate::routing::Routing;
@@ -40,8 +40,8 @@ pub struct Job {
     pub alarms_read_at: Option<Instant>,
     /// A release of several: the id its markers carry.
     pub release: Option<String>,
-    /// `--rerun-failed`: at most this many per member, started with this client (it retries).
-    pub rerun: Option<(usize, aws_sdk_sfn::Client)>,
+    /// `--rerun-failed`: as these limits say, started with this client (it retries).
+    pub rerun: Option<(RerunLimits, aws_sdk_sfn::Client)>,
 }
 
 /// What the executor works with.
@@ -75,7 +75,7 @@ pub struct Executor<'a> {
     earlier_read: Option<Instant>,
     pauses: bool,
     release: Option<String>,
-    rerun: Option<(usize, aws_sdk_sfn::Client)>,
+    rerun: Option<(RerunLimits, aws_sdk_sfn::Client)>,
 }
 
 impl<'a> Executor<'a> {
@@ -152,20 +152,24 @@ impl<'a> Executor<'a> {
         if self.pauses {
             return Ok(());
         }
-        match hooks::post_traffic(&self.lanes, self.hooks, self.signals).await {
+        let result = hooks::post_traffic(&self.lanes, self.hooks, self.signals).await;
+        // The hooks saw a signal through receivers of their own: it is the rollback's too, not
+        // a second one.
+        let _ = self.signals.pending();
+        match result {
             None | Some(HookResult::Passed) => Ok(()),
             Some(HookResult::Stopped(s)) => Err(self.stop(Reason::Signal(s)).await),
             Some(HookResult::Failed(text)) => Err(self.stop(Reason::Hook(text)).await),
         }
     }
 
-    /// Reads each alias back: one someone else changed ends the deploy as a conflict.
+    /// Reads each alias back: those someone else changed end the deploy as a conflict.
     async fn confirm_all(&mut self) -> Result<(), Ending> {
-        for l in 0..self.lanes.len() {
-            let lane = &mut self.lanes[l];
+        let mut conflicts = Vec::new();
+        for (l, lane) in self.lanes.iter_mut().enumerate() {
             match lane.alias.confirm().await {
                 Ok(_) => {}
-                Err(e) if exit_code_of(&e) == ExitCode::Conflict => return Err(self.stop_others(l, e).await),
+                Err(e) if exit_code_of(&e) == ExitCode::Conflict => conflicts.push((l, e)),
                 Err(e) => {
                     // The change itself was answered: the alias routes what was set, as AWS said.
                     tracing::warn!(
@@ -176,7 +180,7 @@ impl<'a> Executor<'a> {
                 }
             }
         }
-        Ok(())
+        if conflicts.is_empty() { Ok(()) } else { Err(self.stop_others(conflicts).await) }
     }
 
     /// What lane `l`'s description says at step `i` of `steps`: while split, the marker (with
@@ -216,24 +220,24 @@ impl<'a> Executor<'a> {
                 Some(lane.alias.set(&target, Some(description)).await)
             }))
             .await;
-        let mut failed = None;
+        let (mut conflicts, mut failed) = (Vec::new(), None);
         for (l, result) in results.into_iter().enumerate() {
             match result {
                 None => {}
                 Some(Ok(())) => self.lanes[l].owned = true,
-                Some(Err(e)) if exit_code_of(&e) == ExitCode::Conflict => {
-                    failed.get_or_insert((l, e, true));
-                }
+                Some(Err(e)) if exit_code_of(&e) == ExitCode::Conflict => conflicts.push((l, e)),
                 Some(Err(e)) => {
                     self.lanes[l].owned = true; // the change may have gone through
-                    failed.get_or_insert((l, e, false));
+                    failed.get_or_insert((l, e));
                 }
             }
         }
+        if !conflicts.is_empty() {
+            return Err(self.stop_others(conflicts).await);
+        }
         match failed {
             None => Ok(()),
-            Some((l, e, true)) => Err(self.stop_others(l, e).await),
-            Some((l, e, false)) => {
+            Some((l, e)) => {
                 let what = self.lanes[l].label.prefix(format_args!("{e:#}"));
                 Err(self.stop(Reason::ShiftFailed(what)).await)
             }
@@ -335,7 +339,7 @@ impl<'a> Executor<'a> {
     /// after the rollback calls.
     async fn stop(&mut self, reason: Reason) -> Ending {
         let gate_failed = matches!(reason, Reason::Executions(_));
-        let mut stopped = self.stop_lanes(reason, None).await;
+        let mut stopped = self.stop_lanes(reason, &[]).await;
         if !gate_failed {
             return stopped.into();
         }
@@ -346,28 +350,25 @@ impl<'a> Executor<'a> {
         if let Reason::Executions(evidence) = &stopped.reason {
             self.reporter.emit(Event::ExecutionsFailed { evidence: evidence.clone() });
         }
-        if let Some((max, sfn)) = self.rerun.clone()
+        if let Some((limits, sfn)) = self.rerun.clone()
             && stopped.code() == ExitCode::RolledBack
         {
-            stopped.reruns = self.rerun_failed(&sfn, max).await;
+            stopped.reruns = self.rerun_failed(&sfn, limits).await;
         }
         stopped.into()
     }
 
     /// `--rerun-failed`, once every alias is back on its old version: each member's failed
-    /// executions started again through its alias. Returns what the ending says of them.
-    async fn rerun_failed(&mut self, sfn: &aws_sdk_sfn::Client, max: usize) -> Vec<String> {
+    /// executions started again on its old version. Returns what the ending says of them.
+    async fn rerun_failed(&mut self, sfn: &aws_sdk_sfn::Client, limits: RerunLimits) -> Vec<String> {
         let mut notes = Vec::new();
-        for (n, reruns) in self.watch.rerun_failed(sfn, max).await {
+        for (n, reruns) in self.watch.rerun_failed(sfn, limits).await {
             let lane = &self.lanes[n];
             for r in &reruns {
                 lane.reporter.emit(Event::Rerun {
                     failed: r.failed.clone(),
                     restarted: r.restarted.clone(),
-                    outcome: match &r.outcome {
-                        RerunOutcome::Failed(why) => format!("failed: {why}"),
-                        other => other.name().to_string(),
-                    },
+                    outcome: r.outcome.describe(),
                 });
             }
             if !reruns.is_empty() {
@@ -377,34 +378,45 @@ impl<'a> Executor<'a> {
         notes
     }
 
-    /// A concurrent change to lane `l`'s alias (`err`): that alias is left alone, the others
-    /// that moved go back. The run ends as a conflict.
-    async fn stop_others(&mut self, l: usize, err: anyhow::Error) -> Ending {
-        let message = changed_by_others(&self.lanes[l], &err, self.aws_cli);
+    /// Concurrent changes to some lanes' aliases (each with its error): those aliases are left
+    /// alone, the others that moved go back. The run ends as a conflict.
+    async fn stop_others(&mut self, conflicts: Vec<(usize, anyhow::Error)>) -> Ending {
+        let said: Vec<(usize, String)> = conflicts
+            .iter()
+            .map(|(l, e)| (*l, changed_by_others(&self.lanes[*l], e, self.aws_cli)))
+            .collect();
+        let reason = Reason::Conflict(said[0].1.clone());
         if self.lanes.len() == 1 {
-            let reason = Reason::Conflict(message);
             return Stopped { reason, several: false, lanes: Vec::new(), reruns: Vec::new() }.into();
         }
-        self.stop_lanes(Reason::Conflict(message), Some(l)).await.into()
+        let except: Vec<usize> = said.iter().map(|(l, _)| *l).collect();
+        let mut stopped = self.stop_lanes(reason, &except).await;
+        for (l, message) in said.into_iter().skip(1) {
+            stopped.lanes.push((self.lanes[l].label.clone(), LaneEnd::Changed { message }));
+        }
+        stopped.into()
     }
 
-    /// Rolls back, in parallel, each lane this run owns (but `except`).
-    async fn stop_lanes(&mut self, reason: Reason, except: Option<usize>) -> Stopped {
+    /// Rolls back, in parallel, each lane this run owns (but those in `except`).
+    async fn stop_lanes(&mut self, reason: Reason, except: &[usize]) -> Stopped {
         let effort = Effort { timeout: self.settings.rollback_timeout, aws_cli: self.aws_cli };
         stop_lanes(&mut self.lanes, reason, except, effort, self.signals).await
     }
 }
 
-/// `3 failed execution(s) of v7 started again on v6 through the alias (...)`
+/// `3 failed execution(s) of v7 started again on v6 (...)`: each outcome counted.
 fn rerun_note(reruns: &[Rerun], lane: &Lane) -> String {
     let count = |o: &str| reruns.iter().filter(|r| r.outcome.name() == o).count();
     format!(
-        "{} failed execution(s) of {} started again on {} through the alias ({} already before, {} over \
-         --rerun-max listed, not started, {} could not be started)",
+        "{} failed execution(s) of {} started again on {} ({} already before, {} not started: redriven \
+         since, {} not started: stopped by a person (--rerun-aborted), {} over --rerun-max listed, not \
+         started, {} could not be started)",
         count("started"),
         short_version(&lane.new_version),
         short_version(&lane.old_version),
         count("already_started"),
+        count("skipped_redriven"),
+        count("skipped_aborted"),
         count("over_rerun_max"),
         count("failed")
     )

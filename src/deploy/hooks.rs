@@ -19,9 +19,14 @@ use crate::report::{Event, Reporter};
 use crate::signals::{Signal, Signals};
 
 /// `--pre-traffic-hook`: once per member whose new version is about to get its first traffic
-/// (a new alias, or a shift from 0%), all at once. Any failure: nothing moves.
-pub async fn pre_traffic(members: &[Member<'_>], cfg: &DeployConfig, signals: &Signals) -> Result<()> {
-    let Some(command) = &cfg.hooks.pre_traffic else { return Ok(()) };
+/// (a new alias, or a shift from 0%), all at once. The worst of what came back (None: no hook
+/// ran).
+pub async fn pre_traffic(
+    members: &[Member<'_>],
+    cfg: &DeployConfig,
+    signals: &Signals,
+) -> Option<HookResult> {
+    let command = cfg.hooks.pre_traffic.as_ref()?;
     let mut runs = Vec::new();
     for member in members {
         let old = match &member.decision {
@@ -42,13 +47,7 @@ pub async fn pre_traffic(members: &[Member<'_>], cfg: &DeployConfig, signals: &S
             HookContext::new(HookKind::PreTraffic, &alias_arn, (old, member.version()), 0, &member.label);
         runs.push(run(command, context, cfg.hooks.timeout, &member.reporter, signals.clone()));
     }
-    match worst(&join_all(runs).await) {
-        None | Some(HookResult::Passed) => Ok(()),
-        Some(HookResult::Stopped(s)) => Err(s.stopped("during the pre-traffic hook: no traffic moved")),
-        Some(HookResult::Failed(text)) => {
-            Err(Failure::err(ExitCode::HookFailed, format!("{text}: no traffic moved, no alias was changed")))
-        }
-    }
+    worst(&join_all(runs).await)
 }
 
 /// `--post-traffic-hook` after this run created the alias at 100%: there is no older version to

@@ -3,20 +3,24 @@
 //! what this run did to it. The engine iterates members; nothing about one member is kept in a
 //! list of its own beside the others.
 
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
+use aws_sdk_sfn::types::StateMachineType;
 use tokio::time::Instant;
 
-use crate::alias::AliasInfo;
+use super::lane::Lane;
+use crate::alias::{AliasHandle, AliasInfo};
 use crate::arn::short_version;
 use crate::aws::Clients;
 use crate::command_line;
 use crate::config::{DeployConfig, MemberConfig};
 use crate::exit_code::{ExitCode, Failure};
+use crate::gates::{self, ExecutionGate, Gate, MetricsGate};
 use crate::label::Label;
 use crate::plan::{self, Decision, Refusal, Shift, Target};
-use crate::report::Reporter;
+use crate::report::{Event, Reporter};
 use crate::routing::Routing;
+use crate::strategy;
 use crate::versions::{StateMachineInfo, VersionManager};
 
 /// Everything learned by the read-only checks of one state machine.
@@ -57,9 +61,18 @@ pub struct Member<'c> {
     pub version: Option<String>,
     /// When its smoke executions started (AWS's time).
     pub smoke_starts: Vec<SystemTime>,
-    /// This run made its file the current revision over this version's definition: put back
-    /// when the deploy ends on the old version.
-    pub back_to: Option<String>,
+    /// This run made its file the current revision: what goes back when the deploy ends with
+    /// this member's alias on its old version.
+    pub back_to: Option<BackTo>,
+}
+
+/// The definition a member's file replaced as the current revision.
+#[derive(Clone, Debug)]
+pub enum BackTo {
+    /// The definition of the version the alias served (the version's ARN).
+    Version(String),
+    /// The state machine had no alias yet: its revision before this run (its definition).
+    Revision(String),
 }
 
 impl<'c> Member<'c> {
@@ -148,5 +161,69 @@ impl<'c> Member<'c> {
             ));
         }
         Failure::err(ExitCode::Failure, message)
+    }
+
+    /// Says this member's shift begins.
+    pub fn started(&self, shift: &Shift, cfg: &DeployConfig) {
+        self.reporter.emit(Event::Started {
+            state_machine: self.state_machine_arn().to_string(),
+            alias: cfg.alias.clone(),
+            old_version: Some(shift.old.clone()),
+            new_version: self.version().to_string(),
+            strategy: cfg.plan.strategy.name().to_string(),
+            steps: shift.steps.clone(),
+            planned: strategy::total_hold(&shift.steps),
+            from_weight: shift.from_weight,
+        });
+    }
+
+    /// This member's alias as the executor moves it, with its health gates.
+    pub async fn lane(&self, shift: &Shift, cfg: &DeployConfig) -> (Lane, Option<Gate>) {
+        let Some(found) = &self.checked.alias else {
+            unreachable!("the planner shifts only an alias that exists")
+        };
+        let clients = self.clients;
+        let handle = AliasHandle::new(&clients.sfn, &clients.changes, found, self.checked.alias_read_at);
+        let versions = (shift.old.as_str(), self.version());
+        (Lane::new(handle, versions, &self.reporter), self.gate(&found.arn, versions, cfg).await)
+    }
+
+    /// The health gates, when any is on: by listing executions (STANDARD), or by metrics
+    /// (EXPRESS). A STANDARD deploy first looks at who calls the state machine. The window
+    /// begins now, AWS's time (a second early: `Date` headers have whole seconds).
+    async fn gate(&self, alias_arn: &str, versions: (&str, &str), cfg: &DeployConfig) -> Option<Gate> {
+        if !cfg.gates.any() {
+            return None;
+        }
+        let (watch, clock) = (&self.clients.watch, &self.clients.clock);
+        let sm_arn = self.state_machine_arn();
+        let since = clock.now() - Duration::from_secs(1);
+        if self.checked.info.kind == StateMachineType::Express {
+            // The version's own runs before traffic (smoke runs, the pre-traffic hook) are in its
+            // metrics too: the window starts past them.
+            let ran_before = !self.smoke_starts.is_empty() || cfg.hooks.pre_traffic.is_some();
+            let gate =
+                MetricsGate::new(&watch.cloudwatch, clock, sm_arn, versions, cfg.gates, (since, ran_before));
+            return Some(Gate::Metrics(Box::new(gate)));
+        }
+        match gates::recent_traffic(&watch.sfn, sm_arn, alias_arn).await {
+            Ok((through_alias, other)) if other > through_alias => self
+                .reporter
+                .emit(Event::TrafficBypassesAlias { alias: cfg.alias.clone(), through_alias, other }),
+            Ok(_) => {}
+            Err(e) => tracing::warn!("could not look at the recent executions: {e:#}"),
+        }
+        let gate = ExecutionGate::new(&watch.sfn, clock, alias_arn, versions, cfg.gates, since);
+        Some(Gate::Executions(Box::new(gate)))
+    }
+
+    /// What the file this run uploads replaces as the current revision: the old version's
+    /// definition for a shift, the revision before this run for a new alias.
+    pub fn replaced_definition(&self) -> Option<BackTo> {
+        match &self.decision {
+            Decision::Shift(shift) => Some(BackTo::Version(shift.old.clone())),
+            Decision::CreateAlias => Some(BackTo::Revision(self.checked.info.definition.clone())),
+            _ => None,
+        }
     }
 }

@@ -9,6 +9,7 @@
 //! anything changes anywhere, their aliases move in lockstep, and one rollback puts every member
 //! that moved back.
 
+mod before;
 mod check;
 mod dry_run;
 mod ending;
@@ -22,34 +23,27 @@ mod reason;
 mod stop;
 mod watch;
 
-use std::collections::BTreeSet;
 use std::time::{Duration, SystemTime};
 
 use anyhow::Result;
-use aws_sdk_sfn::types::StateMachineType;
 use tokio::time::Instant;
 
-use crate::alias::{self, AliasHandle};
+use crate::alias;
 use crate::arn::short_version;
 use crate::aws::Clients;
-use crate::command_line;
 use crate::config::DeployConfig;
-use crate::definition;
-use crate::exit_code::{ExitCode, Failure};
+use crate::exit_code::ExitCode;
 use crate::gates::alarms::AlarmChecker;
-use crate::gates::{self, ExecutionGate, Gate, MetricsGate};
-use crate::note::Marker;
 use crate::plan::{Decision, Shift};
 use crate::report::{Event, Reporter};
-use crate::routing::Routing;
 use crate::signals::Signals;
-use crate::strategy::{self, Step};
+use crate::strategy::Step;
 use check::AlarmsRead;
 use ending::Ending;
 use executor::{Context, Executor, Job};
-use lane::Lane;
 use member::Member;
 pub use outcome::Outcome;
+use outcome::paused;
 
 pub struct Deploy<'a> {
     pub clients: &'a Clients,
@@ -71,7 +65,7 @@ impl<'a> Deploy<'a> {
             r = check::check_all(cfg, clients, self.reporter, &alarms) => r?,
         };
         check::warn_if_credentials_expire_first(clients, cfg).await;
-        review(&members);
+        check::review(&members);
         // Decided once before any change (a refusal costs nothing), and again once the versions
         // are known for sure (publishing an unchanged revision returns an existing version).
         self.decide(&mut members)?;
@@ -80,19 +74,14 @@ impl<'a> Deploy<'a> {
         if cfg.dry_run {
             return dry_run::dry_run(&members, cfg).await;
         }
-        self.publish(&mut members).await?;
-        self.decide(&mut members)?;
-        // A file uploaded by this run is the current revision now: callers of the unqualified ARN
-        // run it. When the deploy ends back on the old version, its definition goes back too.
-        for member in &mut members {
-            if member.uploads(cfg) {
-                member.back_to = member.shift().map(|shift| shift.old.clone());
-            }
-        }
-        match self.act(&mut members, &alarms_read).await {
+        let result = match self.publish(&mut members).await.and_then(|()| self.decide(&mut members)) {
+            Ok(()) => self.act(&mut members, &alarms_read).await,
+            Err(e) => Err(Ending::from(e)),
+        };
+        match result {
             Ok(outcome) => Ok(outcome),
-            Err(ending) if ending.ended_on_old() && members.iter().any(|m| m.back_to.is_some()) => {
-                Err(put_definitions_back(ending, &members).await.into_error())
+            Err(ending) if members.iter().any(|m| m.back_to.is_some()) => {
+                Err(publish::put_definitions_back(ending, &members).await.into_error())
             }
             Err(ending) => Err(ending.into_error()),
         }
@@ -110,14 +99,19 @@ impl<'a> Deploy<'a> {
             }
         }
         if members.len() > 1 {
-            same_release(members)?;
+            check::same_release(members)?;
         }
         Ok(())
     }
 
-    /// Publishes each member's version as asked; a signal stops before the next.
+    /// Publishes each member's version as asked; a signal stops before the next. A file
+    /// uploaded is the current revision from then on (callers of the unqualified ARN run it):
+    /// what it replaced is noted, to go back should the deploy end on the old version.
     async fn publish(&mut self, members: &mut [Member<'_>]) -> Result<()> {
         for member in members.iter_mut() {
+            if member.uploads(self.cfg) {
+                member.back_to = member.replaced_definition();
+            }
             let version = publish::publish(member, self.cfg, &mut self.signals).await?;
             if let Some(s) = self.signals.pending() {
                 return Err(s.stopped(format_args!(
@@ -130,16 +124,13 @@ impl<'a> Deploy<'a> {
         Ok(())
     }
 
-    /// Carries out the decisions taken once the versions are known: smoke runs, then the
-    /// members' aliases moved in lockstep, then the aliases created and pruning.
+    /// Carries out the decisions taken once the versions are known: smoke runs and the
+    /// pre-traffic hook, then the members' aliases moved in lockstep, then the aliases created
+    /// and pruning.
     async fn act(&mut self, members: &mut [Member<'_>], alarms_read: &AlarmsRead) -> Result<Outcome, Ending> {
         let run_id = run_id(self.clients.clock.now());
-        for member in members.iter_mut() {
-            if matches!(member.decision, Decision::CreateAlias | Decision::Shift(_)) {
-                member.smoke_starts = self.smoke(member, &run_id).await?;
-            }
-        }
-        hooks::pre_traffic(members, self.cfg, &self.signals).await?;
+        before::before_traffic(members, self.cfg, &mut self.signals, &run_id).await?;
+        let members = &*members;
         let began = Instant::now();
         let pauses = members.iter().any(|m| m.shift().is_some_and(|s| s.pauses));
         if members.iter().any(|m| m.shift().is_some()) {
@@ -148,9 +139,12 @@ impl<'a> Deploy<'a> {
         }
         let took = began.elapsed();
         let mut outcomes = Vec::new();
-        for member in members.iter() {
-            let outcome = self.finish(members, member, pauses, took).await?;
-            outcomes.push((member.label.name().to_string(), outcome));
+        for member in members {
+            let outcome = self.finish(members, member, pauses, took).await;
+            outcomes.push((
+                member.label.name().to_string(),
+                outcome.map_err(|e| Ending::from(e).after_traffic())?,
+            ));
         }
         if outcomes.len() == 1 {
             return Ok(outcomes.pop().expect("one member").1);
@@ -213,8 +207,8 @@ impl<'a> Deploy<'a> {
         let mut shifting = Vec::new();
         for member in members {
             let Some(shift) = member.shift() else { continue };
-            started(member, shift, cfg);
-            lanes.push(lane(member, shift, cfg).await);
+            member.started(shift, cfg);
+            lanes.push(member.lane(shift, cfg).await);
             shifting.push(member);
         }
         // One schedule for every member: each takes the steps above its own weight.
@@ -224,7 +218,7 @@ impl<'a> Deploy<'a> {
             pauses: shifting.iter().any(|m| m.shift().is_some_and(|s| s.pauses)),
             alarms_read_at: alarms_read.read_ok_at(),
             release,
-            rerun: cfg.rerun.map(|max| (max, self.clients.sfn.clone())),
+            rerun: cfg.rerun.map(|limits| (limits, self.clients.sfn.clone())),
         };
         let alarms = AlarmChecker::new(&self.clients.watch.cloudwatch, &cfg.alarms);
         let context = Context {
@@ -247,205 +241,6 @@ impl<'a> Deploy<'a> {
         }
         Err(ending)
     }
-
-    /// `--smoke-input`: the new version runs each input before any traffic moves. Returns when
-    /// each started (AWS's time).
-    async fn smoke(&self, member: &Member<'_>, run_id: &str) -> Result<Vec<SystemTime>> {
-        let smoke = &self.cfg.smoke;
-        if smoke.inputs.is_empty() {
-            return Ok(Vec::new());
-        }
-        let kind = &member.checked.info.kind;
-        let run = crate::smoke::run(
-            &member.clients.sfn,
-            member.version(),
-            kind,
-            &smoke.inputs,
-            (smoke.timeout, run_id),
-        );
-        let mut signal = self.signals.clone();
-        let result = tokio::select! {
-            biased;
-            s = signal.next() => Err(s.stopped("during the smoke executions: the alias was not changed")),
-            r = run => r,
-        };
-        match result {
-            Err(e) if member.label.shown() => Err(e.context(member.label.prefix("its smoke run"))),
-            done => done,
-        }
-    }
-}
-
-/// Before any change: each member's new definition read as a state machine, what it changes
-/// from the version the alias serves most, and the calls a rollback would not undo.
-fn review(members: &[Member<'_>]) {
-    for member in members {
-        let Some(definitions) = &member.checked.definitions else { continue };
-        for call in definition::unrollbackable(&definitions.new) {
-            member.reporter.emit(Event::UnpinnedCall { call });
-        }
-        if let Some((old_version, old)) = &definitions.old
-            && let Some(changes) = definition::changes(old, &definitions.new)
-        {
-            member.reporter.emit(Event::DefinitionChanged { old_version: old_version.clone(), changes });
-        }
-    }
-}
-
-/// A release continues only a release: every member it continues from a split alias must carry
-/// the same release's marker.
-fn same_release(members: &[Member<'_>]) -> Result<()> {
-    let mut releases = Vec::new();
-    for member in members {
-        if let Decision::Shift(Shift { resumed: true, .. }) | Decision::AlreadyPaused { .. } = member.decision
-        {
-            let marker = member.checked.alias.as_ref().and_then(|a| Marker::parse(&a.description));
-            releases.push((member.label.name(), marker.and_then(|m| m.release)));
-        }
-    }
-    let ids: BTreeSet<Option<&String>> = releases.iter().map(|(_, r)| r.as_ref()).collect();
-    if releases.is_empty() || (ids.len() == 1 && !ids.contains(&None)) {
-        return Ok(());
-    }
-    let each: Vec<String> = releases
-        .iter()
-        .map(|(label, r)| {
-            format!("{label}: {}", r.as_deref().map_or("no release".into(), |r| format!("release {r}")))
-        })
-        .collect();
-    Err(Failure::err(
-        ExitCode::Failure,
-        format!(
-            "the split aliases do not belong to one paused or interrupted release ({}): nothing was \
-             changed. Resume each deploy with its own command line, or roll back first",
-            each.join(", ")
-        ),
-    ))
-}
-
-/// Says a member's shift begins.
-fn started(member: &Member<'_>, shift: &Shift, cfg: &DeployConfig) {
-    member.reporter.emit(Event::Started {
-        state_machine: member.state_machine_arn().to_string(),
-        alias: cfg.alias.clone(),
-        old_version: Some(shift.old.clone()),
-        new_version: member.version().to_string(),
-        strategy: cfg.plan.strategy.name().to_string(),
-        steps: shift.steps.clone(),
-        planned: strategy::total_hold(&shift.steps),
-        from_weight: shift.from_weight,
-    });
-}
-
-/// A member's alias as the executor moves it, with its health gates.
-async fn lane(member: &Member<'_>, shift: &Shift, cfg: &DeployConfig) -> (Lane, Option<Gate>) {
-    let Some(found) = &member.checked.alias else {
-        unreachable!("the planner shifts only an alias that exists")
-    };
-    let clients = member.clients;
-    let handle = AliasHandle::new(&clients.sfn, &clients.changes, found, member.checked.alias_read_at);
-    let versions = (shift.old.as_str(), member.version());
-    (Lane::new(handle, versions, &member.reporter), gate(member, &found.arn, versions, cfg).await)
-}
-
-/// The health gates, when any is on: by listing executions (STANDARD), or by metrics
-/// (EXPRESS). A STANDARD deploy first looks at who calls the state machine. The window begins
-/// now, AWS's time (a second early: `Date` headers have whole seconds).
-async fn gate(
-    member: &Member<'_>,
-    alias_arn: &str,
-    versions: (&str, &str),
-    cfg: &DeployConfig,
-) -> Option<Gate> {
-    if !cfg.gates.any() {
-        return None;
-    }
-    let (watch, clock) = (&member.clients.watch, &member.clients.clock);
-    let sm_arn = member.state_machine_arn();
-    let since = clock.now() - Duration::from_secs(1);
-    if member.checked.info.kind == StateMachineType::Express {
-        tracing::info!(
-            "EXPRESS: the gates read the versions' AWS/States metrics, which are best-effort and arrive a \
-             minute or more late"
-        );
-        let window = (since, member.smoke_starts.as_slice());
-        let gate = MetricsGate::new(&watch.cloudwatch, clock, sm_arn, versions, cfg.gates, window);
-        return Some(Gate::Metrics(Box::new(gate)));
-    }
-    match gates::recent_traffic(&watch.sfn, sm_arn, alias_arn).await {
-        Ok((through_alias, other)) if other > through_alias => member
-            .reporter
-            .emit(Event::TrafficBypassesAlias { alias: cfg.alias.clone(), through_alias, other }),
-        Ok(_) => {}
-        Err(e) => tracing::warn!("could not look at the recent executions: {e:#}"),
-    }
-    Some(Gate::Executions(Box::new(ExecutionGate::new(
-        &watch.sfn, clock, alias_arn, versions, cfg.gates, since,
-    ))))
-}
-
-/// A member stops at `--pause-at` with its alias split on purpose: say so, with the commands
-/// that continue the deploy or roll it back (for a release, every member). Versions are not
-/// pruned while paused.
-fn paused(
-    all: &[Member<'_>],
-    member: &Member<'_>,
-    cfg: &DeployConfig,
-    (old, new, weight): (&str, &str, u8),
-    already: bool,
-) -> Outcome {
-    let (flags, alias) = (&cfg.invocation.flags, &cfg.alias);
-    let sm = member.config.state_machine.as_str();
-    let resume_command = command_line::resume(&cfg.invocation.argv, sm, alias, flags);
-    let rollback_command = if all.len() > 1 {
-        let names: Vec<&str> = all.iter().map(|m| m.config.state_machine.as_str()).collect();
-        command_line::rollback_release(&names, alias, flags)
-    } else {
-        command_line::rollback(sm, alias, old, flags)
-    };
-    member.reporter.emit(Event::Paused {
-        alias: alias.clone(),
-        old_version: old.to_string(),
-        new_version: new.to_string(),
-        weight,
-        resume_command: resume_command.clone(),
-        rollback_command: rollback_command.clone(),
-    });
-    Outcome::Paused {
-        alias: alias.clone(),
-        routing: Routing::shifted(old, new, weight),
-        already,
-        resume_command,
-        rollback_command,
-    }
-}
-
-/// Puts each uploaded member's old definition back as its current revision (not published),
-/// after a deploy that uploaded files ended back on the old versions; the ending says so.
-async fn put_definitions_back(mut ending: Ending, members: &[Member<'_>]) -> Ending {
-    for member in members {
-        let Some(old) = &member.back_to else { continue };
-        let versions = &member.checked.versions;
-        let put = async {
-            let definition = versions.describe_version(old).await?.definition;
-            versions.upload(&definition, false, None).await
-        };
-        let note = member.label.prefix(match put.await {
-            Ok(_) => format!(
-                "the definition of {} is the current revision again (not published): the uploaded file no \
-                 longer runs for callers of the unqualified ARN",
-                short_version(old)
-            ),
-            Err(e) => format!(
-                "the uploaded file is still the current revision, which callers of the unqualified ARN run: \
-                 putting the definition of {} back failed ({e:#})",
-                short_version(old)
-            ),
-        });
-        tracing::warn!("{note}");
-        ending = ending.with_note(note);
-    }
-    ending
 }
 
 /// The members' steps as one schedule: every weight any member still takes, each with the

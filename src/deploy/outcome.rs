@@ -3,7 +3,11 @@
 use std::fmt;
 use std::time::Duration;
 
+use super::member::Member;
 use crate::arn::short_version;
+use crate::command_line;
+use crate::config::DeployConfig;
+use crate::report::Event;
 use crate::routing::Routing;
 use crate::text::human;
 use crate::versions::PruneReport;
@@ -43,6 +47,42 @@ pub enum Outcome {
         alias: String,
         members: Vec<(String, Outcome)>,
     },
+}
+
+/// A member stops at `--pause-at` with its alias split on purpose: say so, with the commands
+/// that continue the deploy or roll it back (for a release, every member). Versions are not
+/// pruned while paused.
+pub fn paused(
+    all: &[Member<'_>],
+    member: &Member<'_>,
+    cfg: &DeployConfig,
+    (old, new, weight): (&str, &str, u8),
+    already: bool,
+) -> Outcome {
+    let (flags, alias) = (&cfg.invocation.flags, &cfg.alias);
+    let sm = member.config.state_machine.as_str();
+    let resume_command = command_line::resume(&cfg.invocation.argv, sm, alias, flags);
+    let rollback_command = if all.len() > 1 {
+        let names: Vec<&str> = all.iter().map(|m| m.config.state_machine.as_str()).collect();
+        command_line::rollback_release(&names, alias, flags)
+    } else {
+        command_line::rollback(sm, alias, old, flags)
+    };
+    member.reporter.emit(Event::Paused {
+        alias: alias.clone(),
+        old_version: old.to_string(),
+        new_version: new.to_string(),
+        weight,
+        resume_command: resume_command.clone(),
+        rollback_command: rollback_command.clone(),
+    });
+    Outcome::Paused {
+        alias: alias.clone(),
+        routing: Routing::shifted(old, new, weight),
+        already,
+        resume_command,
+        rollback_command,
+    }
 }
 
 impl fmt::Display for Outcome {

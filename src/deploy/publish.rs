@@ -3,7 +3,9 @@
 
 use anyhow::Result;
 
-use super::member::Member;
+use super::ending::Ending;
+use super::member::{BackTo, Member};
+use crate::arn::short_version;
 use crate::config::DeployConfig;
 use crate::exit_code::{ExitCode, Failure};
 use crate::plan::Target;
@@ -162,4 +164,42 @@ pub async fn prune(
             Ok(None)
         }
     }
+}
+
+/// Puts the definition each member's file replaced back as its current revision (not
+/// published), for each member whose alias the deploy left on its old version; the ending says
+/// so. Where the alias moved on, or the deploy succeeded, the file stays.
+pub async fn put_definitions_back(mut ending: Ending, members: &[Member<'_>]) -> Ending {
+    for member in members {
+        let Some(back_to) = &member.back_to else { continue };
+        if !ending.left_on_old(&member.label) {
+            continue;
+        }
+        let versions = &member.checked.versions;
+        let (what, definition) = match back_to {
+            BackTo::Version(old) => (format!("the definition of {}", short_version(old)), None),
+            BackTo::Revision(definition) => ("the revision before this run".to_string(), Some(definition)),
+        };
+        let put = async {
+            let definition = match (back_to, definition) {
+                (_, Some(definition)) => definition.clone(),
+                (BackTo::Version(old), None) => versions.describe_version(old).await?.definition,
+                (BackTo::Revision(definition), None) => definition.clone(),
+            };
+            versions.upload(&definition, false, None).await
+        };
+        let note = member.label.prefix(match put.await {
+            Ok(_) => format!(
+                "{what} is the current revision again (not published): the uploaded file no longer runs for \
+                 callers of the unqualified ARN"
+            ),
+            Err(e) => format!(
+                "the uploaded file is still the current revision, which callers of the unqualified ARN run: \
+                 putting {what} back failed ({e:#})"
+            ),
+        });
+        tracing::warn!("{note}");
+        ending = ending.with_note(note);
+    }
+    ending
 }

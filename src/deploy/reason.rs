@@ -29,6 +29,12 @@ pub enum Reason {
     Conflict(String),
     /// The post-traffic hook failed: what happened.
     Hook(String),
+    /// A smoke run or the pre-traffic hook failed, on a split this run continues: what
+    /// happened, and the exit code it ends with.
+    Before {
+        what: String,
+        code: ExitCode,
+    },
 }
 
 impl Reason {
@@ -53,6 +59,7 @@ impl Reason {
             Reason::Signal(s) => format!("stopped by {}", s.name()),
             Reason::Conflict(message) => message.clone(),
             Reason::Hook(text) => text.clone(),
+            Reason::Before { what, .. } => what.clone(),
         }
     }
 
@@ -61,6 +68,7 @@ impl Reason {
         match self {
             Reason::Signal(s) => s.exit_code(),
             Reason::Conflict(_) => ExitCode::Conflict,
+            Reason::Before { code, .. } => *code,
             _ => ExitCode::RolledBack,
         }
     }

@@ -30,29 +30,30 @@ pub struct Effort<'a> {
     pub aws_cli: &'a AwsFlags,
 }
 
-/// Rolls back, in parallel, each lane this run owns (but `except`, someone else's change);
-/// says where the others are.
+/// Rolls back, in parallel, each lane this run owns (but those in `except`: someone else
+/// changed them); says where the others are.
 pub async fn stop_lanes(
     lanes: &mut [Lane],
     reason: Reason,
-    except: Option<usize>,
+    except: &[usize],
     effort: Effort<'_>,
     signals: &Signals,
 ) -> Stopped {
     let several = lanes.len() > 1;
-    let ends = join_all(lanes.iter_mut().enumerate().filter(|(i, _)| Some(*i) != except).map(|(_, lane)| {
-        let reason = reason.clone();
-        let mut signals = signals.clone();
-        async move {
-            let end = if lane.owned {
-                roll_back(lane, &reason, effort, &mut signals).await
-            } else {
-                untouched(&lane.alias, &lane.initial, effort.aws_cli)
-            };
-            (lane.label.clone(), end)
-        }
-    }))
-    .await;
+    let ends =
+        join_all(lanes.iter_mut().enumerate().filter(|(i, _)| !except.contains(i)).map(|(_, lane)| {
+            let reason = reason.clone();
+            let mut signals = signals.clone();
+            async move {
+                let end = if lane.owned {
+                    roll_back(lane, &reason, effort, &mut signals).await
+                } else {
+                    untouched(&lane.alias, &lane.initial, effort.aws_cli)
+                };
+                (lane.label.clone(), end)
+            }
+        }))
+        .await;
     Stopped { reason, several, lanes: ends, reruns: Vec::new() }
 }
 

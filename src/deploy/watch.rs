@@ -388,12 +388,12 @@ impl<'a> Watch<'a> {
     pub async fn rerun_failed(
         &mut self,
         sfn: &aws_sdk_sfn::Client,
-        max: usize,
+        limits: crate::gates::rerun::RerunLimits,
     ) -> Vec<(usize, Vec<crate::gates::rerun::Rerun>)> {
         let mut all = Vec::new();
         for (n, g) in self.gates.iter_mut().enumerate() {
             if let Some(gate) = g.slot.gate.as_mut()
-                && let Some(reruns) = gate.rerun_failed(sfn, max).await
+                && let Some(reruns) = gate.rerun_failed(sfn, limits).await
             {
                 all.push((n, reruns));
             }

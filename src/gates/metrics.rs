@@ -57,9 +57,10 @@ pub struct MetricsGate {
     dimensions: [Vec<Dims>; 2],
     /// When `ListMetrics` last looked for other dimensions.
     discovered_at: Option<tokio::time::Instant>,
-    /// Smoke executions of the new version counted by the window's first minute: not traffic
-    /// through the alias, so taken off its successes.
-    smoke_in_window: u32,
+    /// Where the window of the metrics read begins: the minute the deploy began, or, when the new
+    /// version ran before its traffic (smoke runs, a pre-traffic hook), the next whole minute,
+    /// which its runs before traffic cannot fall in.
+    window: SystemTime,
     /// The old version's median duration over the hour before and how many it was drawn from.
     reference: Option<(Duration, u32)>,
 }
@@ -72,16 +73,24 @@ struct Sums {
 }
 
 impl MetricsGate {
-    /// `smoke_starts`: when the new version's smoke executions started (AWS's time).
+    /// `ran_before`: the new version ran before its traffic moved (smoke runs, a pre-traffic
+    /// hook), up to `since`.
     pub fn new(
         cloudwatch: &aws_sdk_cloudwatch::Client,
         clock: &ServerClock,
         state_machine_arn: &str,
         (old, new): (&str, &str),
         rules: Rules,
-        (since, smoke_starts): (SystemTime, &[SystemTime]),
+        (since, ran_before): (SystemTime, bool),
     ) -> Self {
-        let window = minute_floor(since);
+        let window = window_start(since, ran_before);
+        if ran_before {
+            tracing::info!(
+                "EXPRESS: the gates count the versions' AWS/States metrics from {}: the new version's own runs \
+                 before its traffic (smoke runs, the pre-traffic hook) end before it",
+                crate::text::rfc3339_seconds(window)
+            );
+        }
         MetricsGate {
             cloudwatch: cloudwatch.clone(),
             clock: clock.clone(),
@@ -91,7 +100,7 @@ impl MetricsGate {
             dimensions: [vec![documented(state_machine_arn, new)], vec![documented(state_machine_arn, old)]],
             versions: [new.to_string(), old.to_string()],
             discovered_at: None,
-            smoke_in_window: smoke_starts.iter().filter(|s| **s >= window).count() as u32,
+            window,
             reference: None,
         }
     }
@@ -142,10 +151,7 @@ impl MetricsGate {
                 sums = self.sums().await?;
             }
         }
-        let mut new = tally(&self.versions[0], &sums[0]);
-        // The smoke runs all succeeded, on the version's ARN, before any traffic moved.
-        let smoke = self.smoke_in_window.min(new.finished);
-        new.finished -= smoke;
+        let new = tally(&self.versions[0], &sums[0]);
         let mut reading = Reading::of(new, tally(&self.versions[1], &sums[1]));
         if let Some(increase) = self.rules.max_duration_increase {
             reading.durations = self.duration_check(increase).await?;
@@ -167,8 +173,7 @@ impl MetricsGate {
                 }
             }
         }
-        let window = minute_floor(self.since);
-        let results = self.metric_data(queries, window).await?;
+        let results = self.metric_data(queries, self.window).await?;
         let mut by_set: HashMap<(usize, usize), Sums> = HashMap::new();
         for (id, values) in results {
             if let Some(&(v, d, m)) = ids.get(&id) {
@@ -248,13 +253,13 @@ impl MetricsGate {
         let limit = median.mul_f64(1.0 + increase / 100.0);
         let new_dims = self.dimensions[0][0].clone();
         let rank = format!("PR(:{})", limit.as_millis());
-        let window = self.clock.now().duration_since(minute_floor(self.since)).unwrap_or_default();
+        let window = self.clock.now().duration_since(self.window).unwrap_or_default();
         let period = (window.as_secs() / 60 + 2) * 60;
         let queries = vec![
             query("pr".into(), "ExecutionTime", &new_dims, &rank, period as i32),
             query("n".into(), "ExecutionTime", &new_dims, "SampleCount", period as i32),
         ];
-        let results = self.metric_data(queries, minute_floor(self.since)).await?;
+        let results = self.metric_data(queries, self.window).await?;
         let sum = |id: &str| -> f64 { results.iter().filter(|(i, _)| i == id).flat_map(|(_, v)| v).sum() };
         let settled = sum("n").round() as u32;
         let within = (sum("pr") / 100.0 * f64::from(settled)).round() as u32;
@@ -287,6 +292,13 @@ fn same_dims(a: &Dims, b: &Dims) -> bool {
     a.sort();
     b.sort();
     a == b
+}
+
+/// Where the metrics window of a deploy that began at `since` starts: its minute, or, when the
+/// new version ran before its traffic, the next minute.
+fn window_start(since: SystemTime, ran_before: bool) -> SystemTime {
+    let floor = minute_floor(since);
+    if ran_before && floor < since { floor + Duration::from_secs(60) } else { floor }
 }
 
 /// The start of `t`'s minute.
@@ -341,5 +353,15 @@ mod metric_tests {
     fn windows_start_on_the_minute() {
         let t = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_059);
         assert_eq!(minute_floor(t), SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000));
+    }
+
+    #[test]
+    fn runs_before_traffic_never_fall_in_the_window() {
+        let minute = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        let since = minute + Duration::from_secs(30);
+        // A pre-traffic hook ran the new version at :20; its traffic begins at :30.
+        assert_eq!(window_start(since, false), minute);
+        assert_eq!(window_start(since, true), minute + Duration::from_secs(60), "past the hook's runs");
+        assert_eq!(window_start(minute, true), minute, "on the minute: nothing before it");
     }
 }

@@ -122,14 +122,18 @@ impl Gate {
         }
     }
 
-    /// `--rerun-failed`: the new version's failed executions through the alias started again
-    /// through it (see [`rerun`]) with `sfn` (a client that retries: the names make retries
-    /// safe), at most `max`. None for EXPRESS (refused before any change).
-    pub async fn rerun_failed(&mut self, sfn: &aws_sdk_sfn::Client, max: usize) -> Option<Vec<rerun::Rerun>> {
+    /// `--rerun-failed`: the new version's failed executions through the alias started again on
+    /// the old version (see [`rerun`]) with `sfn` (a client that retries: the names make
+    /// retries safe), as `limits` allow. None for EXPRESS (refused before any change).
+    pub async fn rerun_failed(
+        &mut self,
+        sfn: &aws_sdk_sfn::Client,
+        limits: rerun::RerunLimits,
+    ) -> Option<Vec<rerun::Rerun>> {
         match self {
             Gate::Executions(g) => {
                 let failed = g.failed_through_alias().await;
-                Some(rerun::rerun(sfn, g.alias_arn(), &failed, max).await)
+                Some(rerun::rerun(sfn, g.old_version(), &failed, limits).await)
             }
             Gate::Metrics(_) => None,
         }

@@ -292,7 +292,29 @@ pub struct State {
     pub journal: Option<Journal>,
     /// How many `StartExecution` answers are lost after the execution started.
     pub lose_start_answers: u32,
+    /// An alias update is eventually consistent, as on AWS: for this long after one,
+    /// `StartExecution` through the alias still follows the routing it replaced...
+    pub routing_lag: Duration,
+    /// ...and `DescribeStateMachineAlias` still answers it.
+    pub alias_read_lag: Duration,
+    /// Each alias update: (alias name, when, the routing it replaced).
+    pub alias_updates: Vec<(String, Duration, FakeRouting)>,
 }
+
+impl State {
+    /// The routing of alias `name` as a reader `lag` behind sees it now.
+    fn lagging_routing(&self, name: &str, lag: Duration, current: &[(String, i32)]) -> Vec<(String, i32)> {
+        let now = self.elapsed();
+        // The oldest update still within the lag: what it replaced is what a lagging reader sees.
+        self.alias_updates
+            .iter()
+            .find(|(n, at, _)| n == name && now < *at + lag)
+            .map_or_else(|| current.to_vec(), |(_, _, before)| before.clone())
+    }
+}
+
+/// An alias's routing: (version ARN, weight).
+pub type FakeRouting = Vec<(String, i32)>;
 
 /// The calls of several fakes in one order.
 pub type Journal = Arc<Mutex<Vec<(String, Call)>>>;
@@ -346,6 +368,9 @@ impl Fake {
             publish_busy: false,
             journal: None,
             lose_start_answers: 0,
+            routing_lag: Duration::ZERO,
+            alias_read_lag: Duration::ZERO,
+            alias_updates: Vec::new(),
         })))
     }
 
@@ -914,7 +939,7 @@ impl Fake {
                             .state_machine_alias_arn(&arn)
                             .name(name)
                             .set_description(s.alias_descriptions.get(name).cloned())
-                            .set_routing_configuration(Some(to_items(routing)))
+                            .set_routing_configuration(Some(to_items(&s.lagging_routing(name, s.alias_read_lag, routing))))
                             .creation_date(DateTime::from_secs(0))
                             .build(),
                     ),
@@ -964,10 +989,12 @@ impl Fake {
                 let arn = req.state_machine_alias_arn().unwrap_or_default().to_string();
                 let sm_arn = s.sm_arn.clone();
                 let description = req.description().map(str::to_string);
+                let now = s.elapsed();
                 match s.aliases.iter_mut().find(|(n, _)| format!("{sm_arn}:{n}") == arn) {
                     Some((name, r)) => {
-                        *r = routing;
+                        let before = std::mem::replace(r, routing);
                         let name = name.clone();
+                        s.alias_updates.push((name.clone(), now, before));
                         if let Some(d) = description {
                             s.alias_descriptions.insert(name, d);
                         }
@@ -1029,8 +1056,16 @@ impl Fake {
                 }
                 // Newest first; by the state machine's ARN (all), a version's, or an alias's (the
                 // executions started through it, as AWS lists them).
-                let redriven =
-                    req.redrive_filter() == Some(&aws_sdk_sfn::types::ExecutionRedriveFilter::Redriven);
+                // AWS: "If you provide a state machine ARN in redriveFilter, the API returns a
+                // validation exception" (it takes one with a Map Run's ARN).
+                if req.redrive_filter().is_some() {
+                    return Reply::Error(
+                        aws_sdk_sfn::operation::list_executions::ListExecutionsError::ValidationException(
+                            ValidationException::builder().message("redriveFilter needs a mapRunArn").build(),
+                        ),
+                    );
+                }
+                let redriven = false;
                 let mut chosen: Vec<&Execution> = s
                     .executions
                     .iter()
@@ -1143,9 +1178,12 @@ impl Fake {
             }
             let alias = s.aliases.iter().find(|(n, _)| format!("{}:{n}", s.sm_arn) == target).cloned();
             let version = match &alias {
-                Some((_, routing)) => {
-                    routing.iter().max_by_key(|(_, w)| *w).map(|(v, _)| v.clone()).unwrap_or_default()
-                }
+                Some((name, routing)) => s
+                    .lagging_routing(name, s.routing_lag, routing)
+                    .iter()
+                    .max_by_key(|(_, w)| *w)
+                    .map(|(v, _)| v.clone())
+                    .unwrap_or_default(),
                 None => target.clone(),
             };
             let version: u32 = version.rsplit(':').next().and_then(|n| n.parse().ok()).unwrap_or(0);
