@@ -27,10 +27,9 @@ pub async fn run(mut cli: Cli) -> ExitCode {
     let format = cli.global.output;
     let reporter = Reporter::for_run(format, cli.global.quiet, env);
     let (code, outcome) = match dispatch(&cli, &reporter, env).await {
-        Ok(output) => {
-            let outcome = output.unwrap_or_default();
-            if !outcome.is_empty() {
-                print_stdout(&format!("{outcome}\n"));
+        Ok(Done { stdout, outcome }) => {
+            if let Some(text) = stdout.filter(|t| !t.is_empty()) {
+                print_stdout(&format!("{text}\n"));
             }
             (ExitCode::Success, outcome)
         }
@@ -46,8 +45,24 @@ pub async fn run(mut cli: Cli) -> ExitCode {
     code
 }
 
-/// Runs the subcommand; returns what goes to stdout.
-async fn dispatch(cli: &Cli, reporter: &Reporter, env: Env<'_>) -> Result<Option<String>> {
+/// What a subcommand that succeeded says.
+#[derive(Default)]
+struct Done {
+    /// What goes to stdout: the outcome in text, the report of `status`...
+    stdout: Option<String>,
+    /// The outcome in one sentence, whatever the output format (the GitHub summary's).
+    outcome: String,
+}
+
+impl Done {
+    /// The outcome, on stdout too when the output is text.
+    fn said(outcome: String, text: bool) -> Self {
+        Done { stdout: text.then(|| outcome.clone()), outcome }
+    }
+}
+
+/// Runs the subcommand; returns what it says.
+async fn dispatch(cli: &Cli, reporter: &Reporter, env: Env<'_>) -> Result<Done> {
     let text = cli.global.output == OutputFormat::Text;
     // Flag checks come first: a mistake costs no AWS call.
     let argv = std::env::args_os().map(|a| a.to_string_lossy().into_owned()).collect();
@@ -56,29 +71,30 @@ async fn dispatch(cli: &Cli, reporter: &Reporter, env: Env<'_>) -> Result<Option
             let mut script = Vec::new();
             clap_complete::generate(shell, &mut Cli::command(), "sfndeploy", &mut script);
             print_stdout(&String::from_utf8_lossy(&script));
-            Ok(None)
+            Ok(Done::default())
         }
         Job::Man => {
             let mut page = Vec::new();
             clap_mangen::Man::new(Cli::command()).render(&mut page)?;
             print_stdout(&String::from_utf8_lossy(&page));
-            Ok(None)
+            Ok(Done::default())
         }
         Job::Status(cfg) => {
             let clients = Clients::connect(&cli.global, cfg.state_machines.first(), env).await?;
             let reports = status::read_all(&clients, &cfg).await?;
             // One state machine: its report; a release: each member's (a JSON array).
-            Ok(Some(match (text, reports.as_slice()) {
+            let shown = match (text, reports.as_slice()) {
                 (true, _) => reports.iter().map(|r| r.to_string()).collect::<Vec<_>>().join("\n\n"),
                 (false, [one]) => json::status(one).to_string(),
                 (false, all) => serde_json::Value::Array(all.iter().map(json::status).collect()).to_string(),
-            }))
+            };
+            Ok(Done { stdout: Some(shown.clone()), outcome: shown })
         }
         Job::Rollback(cfg) => {
             reporter.target(&cfg.state_machines.iter().map(|s| s.as_str()).collect::<Vec<_>>());
             let clients = Clients::connect(&cli.global, cfg.state_machines.first(), env).await?;
             let summary = rollback::run(&clients, &cfg, reporter).await?;
-            Ok(text.then_some(summary))
+            Ok(Done::said(summary, text))
         }
         Job::Deploy(cfg) => {
             reporter.target(&cfg.members.iter().map(|m| m.state_machine.as_str()).collect::<Vec<_>>());
@@ -86,7 +102,7 @@ async fn dispatch(cli: &Cli, reporter: &Reporter, env: Env<'_>) -> Result<Option
             let clients =
                 Clients::connect(&cli.global, cfg.members.first().map(|m| &m.state_machine), env).await?;
             let outcome = Deploy { clients: &clients, cfg: &cfg, reporter, signals }.run().await?;
-            Ok(text.then(|| outcome.to_string()))
+            Ok(Done::said(outcome.to_string(), text))
         }
     }
 }

@@ -274,6 +274,26 @@ async fn github_actions_summary_and_annotations() {
 }
 
 #[tokio::test]
+async fn the_summary_of_a_json_run_says_its_outcome() {
+    let Some((_aws, proxy, m)) = deployable("github-json", 2).await else {
+        return;
+    };
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(&m.name);
+    std::fs::create_dir_all(&dir).unwrap();
+    let summary = dir.join("summary.md");
+    let running = spawn(
+        &proxy.endpoint(),
+        &["--state-machine", &m.name, "--alias", "prod", "--interval", "0", "--output", "json"],
+        &[("GITHUB_ACTIONS", "true"), ("GITHUB_STEP_SUMMARY", summary.to_str().unwrap())],
+    );
+    let out = running.finish().await;
+    assert_eq!(out.code, 0, "{out:#?}");
+    let md = std::fs::read_to_string(&summary).unwrap();
+    assert!(md.starts_with("### ✅ sfndeploy\n\nDeployed v2 to alias prod"), "{md}");
+    assert!(out.stdout.lines().all(|l| l.starts_with('{')), "stdout stays JSON: {}", out.stdout);
+}
+
+#[tokio::test]
 async fn every_flag_can_come_from_the_environment() {
     // The variables whose wrong values tests/cli_input.rs cannot catch before AWS is asked are
     // shown taking effect here: ALARMS, ENDPOINT_URL, PROFILE and TO_VERSION, with the

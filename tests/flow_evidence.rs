@@ -155,3 +155,41 @@ async fn a_first_read_after_a_long_throttle_reads_the_whole_deploy() {
     let sent = fake.state().executions.iter().filter(|e| e.version == 3 && e.alias.is_some()).count() as u32;
     assert_eq!(last_count(&run), sent, "every execution of the new version counted, once");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_failure_redriven_long_after_counts_once_by_its_latest_outcome() {
+    // AWS refuses `redriveFilter` with a state machine's ARN (the fake does too). Two executions
+    // of the new version fail at 3 s; at 18 s, far below the top of the list (20 a page), they
+    // are redriven, run 3 s, and succeed.
+    let fake = standard();
+    fake.state().page_size = 20;
+    let _traffic = fake.traffic("prod", Duration::from_millis(200), |_| ("SUCCEEDED", None));
+    let redriver = fake.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        let arns: Vec<String> = (0..2)
+            .map(|_| redriver.execution(3, Some("prod"), "FAILED", Some("Flaky"), Duration::ZERO))
+            .collect();
+        tokio::time::sleep(Duration::from_secs(15)).await;
+        let mut s = redriver.state();
+        let now = s.elapsed();
+        for e in s.executions.iter_mut().filter(|e| arns.contains(&e.arn)) {
+            e.status = "SUCCEEDED".into();
+            e.redrive_count = 1;
+            e.error = None;
+            e.took = now - e.at + Duration::from_secs(3);
+        }
+    });
+    let run = deploy(&fake, &canary("40", &["--max-failure-rate", "30", "--min-executions", "10"])).await;
+    assert_eq!(run.code(), ExitCode::Success, "{}", run.message());
+    let last = run
+        .events
+        .iter()
+        .rev()
+        .find_map(|e| match e {
+            sfndeploy::report::Event::ExecutionsRead { reading } => Some(reading.new.clone()),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(last.failed, 0, "redriven and succeeded: {last}");
+}
