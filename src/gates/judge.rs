@@ -101,19 +101,19 @@ fn increase_over(rules: &Rules, reading: &Reading) -> Option<String> {
     }
     let alpha = rules.alpha() / 2.0;
     let high_old = old_high(old, alpha);
-    let low = |&(k, n): &(u32, u32)| stats::rate_interval(u64::from(k), u64::from(n), alpha).0;
-    let best = prefixes(reading).into_iter().max_by(|a, b| low(a).total_cmp(&low(b)))?;
-    let excess = (low(&best) - high_old) * 100.0;
-    (excess > max).then(|| {
-        format!(
-            "failure rate {:.1}% is at least {excess:.1} points over the old version's {:.1}% with {}% \
-             confidence, more than --max-failure-rate-increase {max} ({}): {reading}",
-            rate(best.0, best.1),
-            old.rate().unwrap_or(0.0),
-            rules.confidence,
-            prefix_words(reading, best)
-        )
-    })
+    // The new version's lower bound over the old one's upper bound by more than `max` points.
+    let (k, n) = prefixes(reading)
+        .into_iter()
+        .find(|&(k, n)| stats::rate_above(u64::from(k), u64::from(n), high_old + max / 100.0, alpha))?;
+    let excess = (stats::rate_interval(u64::from(k), u64::from(n), alpha).0 - high_old) * 100.0;
+    Some(format!(
+        "failure rate {:.1}% is at least {excess:.1} points over the old version's {:.1}% with {}% \
+         confidence, more than --max-failure-rate-increase {max} ({}): {reading}",
+        rate(k, n),
+        old.rate().unwrap_or(0.0),
+        rules.confidence,
+        prefix_words(reading, (k, n))
+    ))
 }
 
 /// `--max-duration-increase`: the evidence when most new executions took longer than the limit.
@@ -158,19 +158,18 @@ fn too_few(rules: &Rules, reading: &Reading) -> Option<String> {
     reading.order.as_ref().and_then(|order| still_out(rules, reading, order))
 }
 
-/// A settled cohort that would fail if the executions running past the usual duration failed:
-/// not a pass while they might.
+/// A settled cohort over the limit as it stands if the executions running past the usual
+/// duration failed: not a pass while they might. (A rollback needs proof; holding a pass needs
+/// only that the failures still out would put the cohort over the limit.)
 fn still_out(rules: &Rules, reading: &Reading, order: &StartOrder) -> Option<String> {
-    if order.overdue == 0 {
+    if order.overdue == 0 || order.settled == 0 {
         return None;
     }
-    let (k, n) = (u64::from(order.settled_failed), u64::from(order.settled));
-    let alpha = rules.alpha();
-    let over_rate = rules.max_failure_rate.is_some_and(|max| stats::rate_above(k, n, max / 100.0, alpha));
-    let over_increase = rules.max_increase.is_some_and(|max| {
-        let excess = stats::rate_interval(k, n, alpha / 2.0).0 - old_high(&reading.old, alpha / 2.0);
-        reading.old.finished > 0 && excess * 100.0 > max
-    });
+    let pessimistic = rate(order.settled_failed, order.settled);
+    let over_rate = rules.max_failure_rate.is_some_and(|max| pessimistic > max);
+    let over_increase = rules
+        .max_increase
+        .is_some_and(|max| reading.old.finished > 0 && pessimistic - reading.old.rate().unwrap_or(0.0) > max);
     (over_rate || over_increase).then(|| {
         format!(
             "{} of the first {} executions of the new version to start are still running past the old \

@@ -75,13 +75,18 @@ pub fn rate_interval(k: u64, n: u64, alpha: f64) -> (f64, f64) {
     (low, high)
 }
 
-/// Whether the rate is above `limit` with confidence `1 − alpha`, at any look.
+/// Whether the rate is above `limit` with confidence `1 − alpha`, at any look: `limit` lies
+/// below `k / n` and outside the sequence (one evaluation, no search).
 pub fn rate_above(k: u64, n: u64, limit: f64, alpha: f64) -> bool {
     if limit <= 0.0 {
         // A single failure proves a rate above zero.
         return k > 0;
     }
-    rate_interval(k, n, alpha).0 > limit
+    if n == 0 || limit >= 1.0 {
+        return false;
+    }
+    let k = k.min(n);
+    k as f64 > limit * n as f64 && margin_from(constant(k, n, alpha), k, n, limit) < 0.0
 }
 
 /// `P(Binomial(m, ½) ≥ j)`. Past the middle the terms fall fast: the sum stops once they no
@@ -155,6 +160,16 @@ mod tests {
         // On each bound the mixture sits on 1/alpha.
         let (lo, hi) = rate_interval(7, 40, 0.05);
         assert!(margin(7, 40, lo, 0.05).abs() < 1e-6 && margin(7, 40, hi, 0.05).abs() < 1e-6);
+    }
+
+    #[test]
+    fn above_is_the_lower_bound_over_the_limit() {
+        for (k, n) in [(0, 10), (1, 1), (2, 2), (4, 12), (40, 100), (7, 40), (300, 1000)] {
+            let low = rate_interval(k, n, 0.05).0;
+            for limit in [0.01, 0.05, 0.1, 0.2, 0.3, 0.5] {
+                assert_eq!(rate_above(k, n, limit, 0.05), low > limit, "{k} of {n} against {limit}");
+            }
+        }
     }
 
     #[test]
