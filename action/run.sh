@@ -44,6 +44,7 @@ value INPUT_PRE_TRAFFIC_HOOK --pre-traffic-hook
 value INPUT_POST_TRAFFIC_HOOK --post-traffic-hook
 value INPUT_HOOK_TIMEOUT --hook-timeout
 switch INPUT_RERUN_FAILED --rerun-failed
+switch INPUT_RERUN_ABORTED --rerun-aborted
 value INPUT_RERUN_MAX --rerun-max
 switch INPUT_PUBLISH_REVISION --publish-revision --no-publish-revision
 value INPUT_VERSION_DESCRIPTION --version-description

@@ -116,6 +116,7 @@ fn a_workflows_inputs_become_a_command_line_sfndeploy_accepts() {
         ("post-traffic-hook", "./check.sh"),
         ("hook-timeout", "5m"),
         ("rerun-failed", "true"),
+        ("rerun-aborted", "true"),
         ("rerun-max", "20"),
         // A commit message may begin with a dash: it stays a value.
         ("version-description", "-fix: from CI"),

@@ -216,8 +216,8 @@ pub struct DeployArgs {
     pub post_traffic_hook: Option<String>,
 
     /// After a rollback caused by the new version's executions, start each of its failed
-    /// executions through the alias again (now on the old version) with its input, once each;
-    /// STANDARD only, with a health gate [env: SFNDEPLOY_RERUN_FAILED]
+    /// executions again on the old version with its input, once each (not those redriven since,
+    /// nor those a person stopped); STANDARD only, with a health gate [env: SFNDEPLOY_RERUN_FAILED]
     #[arg(long)]
     pub rerun_failed: bool,
 
