@@ -438,6 +438,7 @@ async fn benchmark() {
 async fn gate_reaction(emulator: &Emulator, aws: &Aws, table: &mut Vec<String>, report: &mut Value) {
     let mut rng = Lcg(SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().as_nanos() as u64);
     let mut reactions = Vec::new();
+    let (mut failures_at_rollback, mut after_second) = (Vec::new(), Vec::new());
     let mut calls_per_read = Vec::new();
     for i in 0..REACTION_TRIALS {
         let proxy = Proxy::start(emulator.port).await;
@@ -486,6 +487,19 @@ async fn gate_reaction(emulator: &Emulator, aws: &Aws, table: &mut Vec<String>, 
         // Proxy times are Instants: map the rollback to the wall clock through now.
         let rollback_wall = SystemTime::now() - rollback.at.elapsed();
         reactions.push(rollback_wall.duration_since(first).unwrap_or_default().as_secs_f64());
+        // How many failures had ended when the rollback call went out, and how long after the
+        // second one it went.
+        let mut ended: Vec<SystemTime> = failed
+            .executions()
+            .iter()
+            .filter_map(|e| e.stop_date().map(|d| SystemTime::try_from(*d).unwrap()))
+            .filter(|stop| *stop <= rollback_wall)
+            .collect();
+        ended.sort();
+        failures_at_rollback.push(ended.len() as f64);
+        if let Some(second) = ended.get(1) {
+            after_second.push(rollback_wall.duration_since(*second).unwrap_or_default().as_secs_f64());
+        }
         let lists = log.iter().filter(|l| l.op == "ListExecutions").count() as f64;
         let describes = log.iter().filter(|l| l.op == "DescribeExecution").count() as f64;
         calls_per_read.push((lists, describes));
@@ -506,6 +520,16 @@ async fn gate_reaction(emulator: &Emulator, aws: &Aws, table: &mut Vec<String>, 
         if median < 0.7 { "met" } else { "MISSED" },
         if worst < 1.2 { "met" } else { "MISSED" }
     ));
+    let (failures_median, failures_worst) = stats(&failures_at_rollback);
+    table.push(format!(
+        "| failed executions of the new version ended by the rollback call | {failures_median:.0} | {failures_worst:.0} | 2: the least a 95% verdict at a 5% limit rests on |"
+    ));
+    let (second_median, second_worst) = stats(&after_second);
+    table.push(format!(
+        "| the second failure's end → the rollback call | {:.0} ms | {:.0} ms | about 150 ms (2026-12-04) |",
+        second_median * 1000.0,
+        second_worst * 1000.0
+    ));
     table.push(
         "| the floor: half a poll on average, one ListExecutions, one guard read and the update | about 500 ms | about 1000 ms | |"
             .into(),
@@ -524,6 +548,8 @@ async fn gate_reaction(emulator: &Emulator, aws: &Aws, table: &mut Vec<String>, 
     ));
     table.push("| EXPRESS (AWS/States metrics) | 1 GetMetricData for both versions, + ListMetrics until both versions have metrics |".into());
     report["gate_reaction_seconds"] = stats_json(&reactions);
+    report["gate_failures_at_rollback"] = stats_json(&failures_at_rollback);
+    report["gate_second_failure_to_rollback_seconds"] = stats_json(&after_second);
     report["gate_calls_per_trial"] =
         json!({"list_executions": stats_json(&lists), "describe_execution": stats_json(&describes)});
 }
@@ -762,4 +788,79 @@ async fn release_cost(emulator: &Emulator, aws: &Aws, table: &mut Vec<String>, r
         "one": {"seconds": stats_json(&one), "calls": stats_json(&one_calls)},
         "ten": {"seconds": stats_json(&ten), "calls_per_member": stats_json(&ten_calls)},
     });
+}
+
+/// Peak memory of a gate's ledger that watches 500 executions a second for an hour (1.8 million,
+/// one in a hundred failing), against one that keeps every execution by itself.
+#[test]
+#[ignore = "a benchmark, not a test: run it with `bash tests/bench.sh --only memory`"]
+fn memory_benchmark() {
+    use aws_sdk_sfn::primitives::DateTime;
+    use aws_sdk_sfn::types::{ExecutionListItem, ExecutionStatus};
+    use sfndeploy::gates::ledger::Ledger;
+    const RATE: u64 = 500;
+    const SECONDS: u64 = 3600;
+    let sm = "arn:aws:states:us-east-1:123456789012:stateMachine:orders";
+    let since = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+    let item = |n: u64| {
+        let start = since + Duration::from_micros(n * 1_000_000 / RATE);
+        let status = if n % 100 == 99 { "FAILED" } else { "SUCCEEDED" };
+        ExecutionListItem::builder()
+            .execution_arn(format!("arn:aws:states:us-east-1:123456789012:execution:orders:{n:036}"))
+            .state_machine_arn(sm)
+            .name(format!("{n:036}"))
+            .status(ExecutionStatus::from(status))
+            .start_date(DateTime::from(start))
+            .stop_date(DateTime::from(start + Duration::from_millis(200 + n % 700)))
+            .state_machine_version_arn(format!("{sm}:{}", 6 + n % 2))
+            .state_machine_alias_arn(format!("{sm}:prod"))
+            .build()
+            .unwrap()
+    };
+    let peak = || -> f64 {
+        let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+        let kib: f64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.split_whitespace().next()?.parse().ok())
+            .unwrap_or(0.0);
+        kib / 1024.0
+    };
+    let before = peak();
+    let began = Instant::now();
+    let mut ledger =
+        Ledger::new(&format!("{sm}:prod"), (&format!("{sm}:6"), &format!("{sm}:7")), since, since);
+    for second in 0..SECONDS {
+        for n in second * RATE..(second + 1) * RATE {
+            ledger.record(&item(n), None);
+        }
+        // What the gate does after each read: fold what lies 32 s below the top.
+        if let Some(horizon) = (since + Duration::from_secs(second)).checked_sub(Duration::from_secs(32)) {
+            ledger.fold(horizon);
+        }
+    }
+    let order = ledger.start_order(since + Duration::from_secs(SECONDS + 1), Some(Duration::from_secs(2)));
+    let bounded = peak() - before;
+    let took = began.elapsed().as_secs_f64();
+    let kept = ledger.exact().count();
+    let seen = order.started + ledger.tally(sfndeploy::gates::ledger::Side::Old, since).0.finished;
+    drop(ledger);
+    // The same hour kept one by one, as the gate did before (never folded).
+    let before = peak();
+    let mut all = Ledger::new(&format!("{sm}:prod"), (&format!("{sm}:6"), &format!("{sm}:7")), since, since);
+    for n in 0..RATE * SECONDS {
+        all.record(&item(n), None);
+    }
+    let unbounded = peak() - before;
+    println!(
+        "\n| gate memory at {RATE} executions a second for an hour | peak RSS growth |\n|---|---|\n| \
+         {seen} executions seen, {kept} kept one by one (the failures and the last 32 s), the rest counted | \
+         {bounded:.1} MiB ({took:.1} s to record) |\n| every one kept one by one (as before) | {unbounded:.0} MiB |",
+    );
+    let json = std::env::var("SFNDEPLOY_BENCH_JSON").ok();
+    if let Some(path) = json {
+        let report = json!({"machine": machine_info(), "gate_memory_mib_500_per_second_hour": bounded,
+            "kept": kept, "gate_memory_mib_every_one_kept": unbounded});
+        std::fs::write(path, serde_json::to_string_pretty(&report).unwrap()).unwrap();
+    }
 }

@@ -12,7 +12,7 @@ pub mod alarms;
 pub mod durations;
 pub mod executions;
 mod judge;
-mod ledger;
+pub mod ledger;
 pub mod metrics;
 mod reading;
 pub mod rerun;
