@@ -22,6 +22,7 @@ use std::time::{Duration, SystemTime};
 use anyhow::Result;
 use aws_sdk_sfn::Client;
 use aws_sdk_sfn::error::SdkError;
+use aws_sdk_sfn::operation::describe_execution::DescribeExecutionOutput;
 use aws_sdk_sfn::operation::list_executions::{ListExecutionsError, ListExecutionsOutput};
 
 use super::durations::Durations;
@@ -345,13 +346,7 @@ impl ExecutionGate {
             .collect();
         due.sort();
         for (_, _, _, arn) in due.into_iter().take(FOLLOW_AT_MOST) {
-            let out = self
-                .sfn
-                .describe_execution()
-                .execution_arn(&arn)
-                .send()
-                .await
-                .aws_context(|| format!("reading execution {arn} again (redriven?)"))?;
+            let out = self.describe(&arn).await?;
             self.ledger.described(&arn, out.status().clone(), out.stop_date().map(to_system));
             self.rechecked.insert(arn, self.reads);
         }
@@ -437,17 +432,16 @@ impl ExecutionGate {
             .take(DESCRIBE_AT_MOST.saturating_sub(self.described.len()))
             .collect();
         for arn in wanted {
-            let out = self
-                .sfn
-                .describe_execution()
-                .execution_arn(&arn)
-                .send()
-                .await
-                .aws_context(|| format!("describing execution {arn}"))?;
+            let out = self.describe(&arn).await?;
             let error = out.error().unwrap_or(out.status().as_str()).to_string();
             self.described.insert(arn, (error, out.cause().unwrap_or_default().to_string()));
         }
         Ok(self.reading())
+    }
+
+    async fn describe(&self, arn: &str) -> Result<DescribeExecutionOutput> {
+        let call = self.sfn.describe_execution().execution_arn(arn).send().await;
+        call.aws_context(|| format!("describing execution {arn}"))
     }
 
     /// The new version's failed executions through the alias since the deploy began, oldest
@@ -493,19 +487,4 @@ impl ExecutionGate {
 /// pass (never for a rollback).
 fn usual(old: &Durations) -> Option<Duration> {
     old.quantile(0.99).map(|p99| (p99 * 2).max(Duration::from_secs(1)))
-}
-
-/// How the state machine's recent executions were started: (through this alias, otherwise).
-/// Only traffic through the alias follows its weights.
-pub async fn recent_traffic(sfn: &Client, state_machine_arn: &str, alias_arn: &str) -> Result<(u32, u32)> {
-    let page = sfn
-        .list_executions()
-        .state_machine_arn(state_machine_arn)
-        .max_results(100)
-        .send()
-        .await
-        .aws_context(|| format!("listing the recent executions of {state_machine_arn}"))?;
-    let through = page.executions().iter().filter(|e| e.state_machine_alias_arn() == Some(alias_arn)).count();
-    let total = page.executions().len();
-    Ok((through as u32, (total - through) as u32))
 }

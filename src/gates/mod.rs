@@ -17,15 +17,17 @@ pub mod metrics;
 mod reading;
 pub mod rerun;
 pub mod stats;
+mod traffic;
 
 use std::time::Duration;
 
 use anyhow::Result;
 
-pub use executions::{ExecutionGate, recent_traffic};
+pub use executions::ExecutionGate;
 pub use judge::{Verdict, judge, leans_to_fail, reference_needed};
 pub use metrics::MetricsGate;
 pub use reading::{Baseline, DurationCheck, Interval, Reading, StartOrder, Tally};
+pub use traffic::recent_traffic;
 
 /// The gate flags.
 #[derive(Clone, Copy, Debug, PartialEq)]
