@@ -38,3 +38,4 @@ pub mod status;
 pub mod strategy;
 pub mod text;
 pub mod versions;
+pub mod window;

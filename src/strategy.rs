@@ -41,10 +41,19 @@ pub struct Linear {
     pub interval: Duration,
 }
 
-/// A custom weight schedule (`--steps 5,25,50,100`), one hold after each.
+/// A custom schedule (`--steps 1:5m,10:15m,50:30m,100`): each weight with its own hold, or
+/// `interval` when it has none.
 #[derive(Debug)]
 pub struct Steps {
-    pub weights: Vec<u8>,
+    pub steps: Vec<(u8, Option<Duration>)>,
+    pub interval: Duration,
+}
+
+/// Doubling from `increment`% after every hold (5, 10, 20, 40, 80, 100): AppConfig's exponential
+/// growth.
+#[derive(Debug)]
+pub struct Exponential {
+    pub increment: u8,
     pub interval: Duration,
 }
 
@@ -91,7 +100,26 @@ impl DeployStrategy for Steps {
         "steps"
     }
     fn steps(&self) -> Vec<Step> {
-        with_hold(&self.weights, self.interval)
+        self.steps
+            .iter()
+            .map(|&(weight, hold)| Step { weight, hold: hold.unwrap_or(self.interval) })
+            .collect()
+    }
+}
+
+impl DeployStrategy for Exponential {
+    fn name(&self) -> &'static str {
+        "exponential"
+    }
+    fn steps(&self) -> Vec<Step> {
+        let mut weights = Vec::new();
+        let mut weight = u16::from(self.increment.max(1));
+        while weight < 100 {
+            weights.push(weight as u8);
+            weight *= 2;
+        }
+        weights.push(100);
+        with_hold(&weights, self.interval)
     }
 }
 
@@ -111,6 +139,25 @@ pub fn with_bake(mut plan: Vec<Step>, bake: Option<Duration>) -> Vec<Step> {
 /// Total hold time of a plan: how long a deploy that goes to the end takes, API calls aside.
 pub fn total_hold(plan: &[Step]) -> Duration {
     plan.iter().map(|s| s.hold).sum()
+}
+
+/// `10% → 100%, holding 5m after each` or `5% (1m) → 50% (10m) → 100% (1m)`.
+pub fn describe(plan: &[Step]) -> String {
+    let uniform = plan.windows(2).all(|w| w[0].hold == w[1].hold);
+    match plan.first() {
+        Some(first) if uniform => {
+            format!(
+                "{}, holding {} after each",
+                crate::text::percents(plan.iter().map(|s| s.weight)),
+                crate::text::human(first.hold)
+            )
+        }
+        _ => plan
+            .iter()
+            .map(|s| format!("{}% ({})", s.weight, crate::text::human(s.hold)))
+            .collect::<Vec<_>>()
+            .join(" → "),
+    }
 }
 
 /// Checks a custom schedule: each weight 1..=100, strictly increasing, ending at 100.
@@ -191,6 +238,21 @@ mod tests {
     fn all_at_once_is_one_monitored_hold() {
         let plan = AllAtOnce { interval: Duration::from_secs(120) }.steps();
         assert_eq!(plan, [Step { weight: 100, hold: Duration::from_secs(120) }]);
+    }
+
+    #[test]
+    fn exponential_doubles_from_the_increment() {
+        let weights = |increment| weights(&Exponential { increment, interval: Duration::from_secs(60) });
+        assert_eq!(weights(5), [5, 10, 20, 40, 80, 100]);
+        assert_eq!(weights(1), [1, 2, 4, 8, 16, 32, 64, 100]);
+        assert_eq!(weights(50), [50, 100]);
+        assert_eq!(weights(100), [100]);
+        let custom = Steps {
+            steps: vec![(1, Some(Duration::from_secs(300))), (10, None), (100, Some(Duration::ZERO))],
+            interval: Duration::from_secs(60),
+        };
+        let holds: Vec<u64> = custom.steps().iter().map(|s| s.hold.as_secs()).collect();
+        assert_eq!(holds, [300, 60, 0], "a bare weight takes the interval");
     }
 
     #[test]

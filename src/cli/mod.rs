@@ -8,7 +8,7 @@ use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 mod values;
 
 use values::*;
-pub use values::{MAX_DURATION, PresetKind, StrategyChoice, parse_duration};
+pub use values::{MAX_DURATION, PresetKind, StepSpec, StrategyChoice, parse_duration};
 
 const DEPLOY_ABOUT: &str =
     "Deploy a new state machine version gradually, watching CloudWatch alarms and rolling back if one fires.";
@@ -182,7 +182,8 @@ pub struct DeployArgs {
     #[command(flatten)]
     pub target: TargetArgs,
 
-    /// allatonce, canary or linear (any case; CANARY, LINEAR, ALL_AT_ONCE too), or a predefined
+    /// allatonce, canary, linear or exponential (doubling from --increment: 5, 10, 20, 40, 80,
+    /// 100; any case; CANARY, LINEAR, ALL_AT_ONCE too), or a predefined
     /// config: Canary10Percent5Minutes, Canary10Percent10Minutes, Canary10Percent15Minutes,
     /// Canary10Percent30Minutes, Linear10PercentEvery1Minute, Linear10PercentEvery2Minutes,
     /// Linear10PercentEvery3Minutes, Linear10PercentEvery10Minutes, AllAtOnce
@@ -290,10 +291,11 @@ pub struct DeployArgs {
     #[arg(long, overrides_with = "force")]
     pub no_force: bool,
 
-    /// Custom weights for the new version, e.g. 5,25,50,100, each followed by a hold of --interval
-    #[arg(long, env = "SFNDEPLOY_STEPS", value_name = "W,W,...", value_delimiter = ',',
-          value_parser = parse_weight, conflicts_with = "increment")]
-    pub steps: Option<Vec<u8>>,
+    /// Custom weights for the new version, each followed by its own hold (W:DURATION) or by
+    /// --interval (W): 5,25,50,100 or 1:5m,10:15m,50:30m,100
+    #[arg(long, env = "SFNDEPLOY_STEPS", value_name = "W[:HOLD],...", value_delimiter = ',',
+          value_parser = parse_step, conflicts_with = "increment")]
+    pub steps: Option<Vec<StepSpec>>,
 
     /// Description of the version published by --publish-revision
     #[arg(long, env = "SFNDEPLOY_VERSION_DESCRIPTION", value_name = "TEXT")]

@@ -9,6 +9,7 @@ pub enum StrategyChoice {
     AllAtOnce,
     Canary,
     Linear,
+    Exponential,
     Preset { name: &'static str, kind: PresetKind, increment: u8, interval: Duration },
 }
 
@@ -36,6 +37,7 @@ pub(super) fn parse_strategy(s: &str) -> Result<StrategyChoice, String> {
         "allatonce" | "bluegreen" => return Ok(StrategyChoice::AllAtOnce),
         "canary" => return Ok(StrategyChoice::Canary),
         "linear" => return Ok(StrategyChoice::Linear),
+        "exponential" => return Ok(StrategyChoice::Exponential),
         _ => {}
     }
     PRESETS
@@ -48,7 +50,7 @@ pub(super) fn parse_strategy(s: &str) -> Result<StrategyChoice, String> {
             interval: Duration::from_secs(minutes * 60),
         })
         .ok_or_else(|| {
-            "expected allatonce, canary, linear, or a predefined config such as \
+            "expected allatonce, canary, linear, exponential, or a predefined config such as \
              Canary10Percent5Minutes or Linear10PercentEvery1Minute"
                 .to_string()
         })
@@ -68,10 +70,23 @@ pub(super) fn parse_pause_at(s: &str) -> Result<u8, String> {
     }
 }
 
-pub(super) fn parse_weight(s: &str) -> Result<u8, String> {
-    match s.trim().parse::<i64>() {
-        Ok(n @ 1..=100) => Ok(n as u8),
-        _ => Err("each weight must be a whole number of percent from 1 to 100".into()),
+/// One step of `--steps`: a weight, with its own hold after a colon (`10:15m`) or not (`10`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StepSpec {
+    pub weight: u8,
+    pub hold: Option<Duration>,
+}
+
+pub(super) fn parse_step(s: &str) -> Result<StepSpec, String> {
+    let (weight, hold) = match s.split_once(':') {
+        Some((w, h)) => (w, Some(parse_duration(h).map_err(|e| format!("the hold of step {s}: {e}"))?)),
+        None => (s, None),
+    };
+    match weight.trim().parse::<i64>() {
+        Ok(n @ 1..=100) => Ok(StepSpec { weight: n as u8, hold }),
+        _ => Err("each weight must be a whole number of percent from 1 to 100, with its hold after a colon \
+                  if it has its own (10:15m)"
+            .into()),
     }
 }
 

@@ -18,7 +18,7 @@ use crate::gates::Rules;
 use crate::gates::rerun::RerunLimits;
 use crate::pacer::{Pacer, Pacing};
 use crate::plan::{self, Options};
-use crate::strategy::{self, AllAtOnce, Canary, DeployStrategy, Linear, Step, Steps};
+use crate::strategy::{self, AllAtOnce, Canary, DeployStrategy, Exponential, Linear, Step, Steps};
 
 /// Deletions made at once before `--prune-rate` applies: half of Step Functions' bucket of 100,
 /// leaving the rest to whatever else the account runs.
@@ -280,13 +280,16 @@ fn build_strategy(args: &DeployArgs) -> Result<Box<dyn DeployStrategy>> {
         if args.strategy.is_some() {
             return Err(Failure::usage("--steps is a strategy of its own: drop --strategy, or drop --steps"));
         }
-        strategy::check_steps(weights).map_err(Failure::usage)?;
-        return Ok(Box::new(Steps { weights: weights.clone(), interval }));
+        let only: Vec<u8> = weights.iter().map(|s| s.weight).collect();
+        strategy::check_steps(&only).map_err(Failure::usage)?;
+        let steps = weights.iter().map(|s| (s.weight, s.hold)).collect();
+        return Ok(Box::new(Steps { steps, interval }));
     }
     Ok(match args.strategy.unwrap_or(StrategyChoice::AllAtOnce) {
         StrategyChoice::AllAtOnce => Box::new(AllAtOnce { interval }),
         StrategyChoice::Canary => Box::new(Canary { increment, interval }),
         StrategyChoice::Linear => Box::new(Linear { increment, interval }),
+        StrategyChoice::Exponential => Box::new(Exponential { increment, interval }),
         StrategyChoice::Preset { name, kind, increment, interval } => {
             if args.increment.is_some() || args.interval.is_some() {
                 return Err(Failure::usage(format!(
@@ -433,6 +436,17 @@ mod tests {
         assert!(cfg.plan.options.resume);
         let cfg = parse(&["--strategy", "canary", "--increment", "10", "--pause-at", "10"]).unwrap();
         assert_eq!(cfg.plan.options.pause_at, Some(10));
+    }
+
+    #[test]
+    fn steps_with_their_own_holds_and_exponential() {
+        let cfg = parse(&["--steps", "1:5m,10:15m,50:30m,100", "--interval", "2m"]).unwrap();
+        let steps: Vec<(u8, u64)> = cfg.plan.steps.iter().map(|s| (s.weight, s.hold.as_secs())).collect();
+        assert_eq!(steps, [(1, 300), (10, 900), (50, 1800), (100, 120)]);
+        let cfg = parse(&["--strategy", "exponential", "--increment", "5"]).unwrap();
+        assert_eq!(weights(&cfg), [5, 10, 20, 40, 80, 100]);
+        assert_eq!(cfg.plan.strategy.name(), "exponential");
+        assert!(parse(&["--steps", "1:soon,100"]).is_err());
     }
 
     #[test]

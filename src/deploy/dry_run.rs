@@ -11,7 +11,7 @@ use crate::report::Event;
 use crate::report::text::short_versions;
 use crate::routing::Routing;
 use crate::strategy::{self, Step};
-use crate::text::{human, percents, quoted_names};
+use crate::text::{human, quoted_names};
 
 /// Each member's plan, as one outcome: `Dry run, nothing changed: ...` (for a release, one
 /// clause per member, each named).
@@ -102,7 +102,7 @@ fn would_shift(shift: &Shift, new: Option<&str>, cfg: &DeployConfig) -> String {
         short_version(&shift.old),
         version_label(new),
         cfg.plan.strategy.name(),
-        describe_steps(&shift.steps),
+        strategy::describe(&shift.steps),
         human(strategy::total_hold(&shift.steps))
     );
     if shift.from_weight > 0 {
@@ -112,19 +112,6 @@ fn would_shift(shift: &Shift, new: Option<&str>, cfg: &DeployConfig) -> String {
         action.push_str(&format!(", then pause at {}% (--pause-at)", last.weight));
     }
     action
-}
-
-/// `10% → 100%, holding 5m after each` or `5% (1m) → 50% (10m) → 100% (1m)`.
-fn describe_steps(plan: &[Step]) -> String {
-    let uniform = plan.windows(2).all(|w| w[0].hold == w[1].hold);
-    match plan.first() {
-        Some(first) if uniform => {
-            format!("{}, holding {} after each", percents(plan.iter().map(|s| s.weight)), human(first.hold))
-        }
-        _ => {
-            plan.iter().map(|s| format!("{}% ({})", s.weight, human(s.hold))).collect::<Vec<_>>().join(" → ")
-        }
-    }
 }
 
 fn version_label(v: Option<&str>) -> String {

@@ -10,6 +10,13 @@ use crate::routing::Routing;
 use crate::status::{DeployState, InFlight, StatusReport};
 use crate::text::{human, percents, rfc3339_seconds};
 
+/// The steps as a log line gives them: their weights, and with `--steps` of holds of their own,
+/// each hold too.
+pub fn schedule(strategy: &str, steps: &[crate::strategy::Step]) -> String {
+    let own_holds = strategy == "steps" && steps.windows(2).any(|w| w[0].hold != w[1].hold);
+    if own_holds { crate::strategy::describe(steps) } else { percents(steps.iter().map(|s| s.weight)) }
+}
+
 /// `v3, v4`
 pub fn short_versions(arns: &[String]) -> String {
     arns.iter().map(|v| short_version(v)).collect::<Vec<_>>().join(", ")
@@ -31,7 +38,7 @@ impl fmt::Display for Event {
                     (None, _) => String::new(),
                 },
                 steps.len(),
-                percents(steps.iter().map(|s| s.weight)),
+                schedule(strategy, steps),
                 human(*planned),
             ),
             Event::Planned { action, .. } => format!("dry run: {action}"),

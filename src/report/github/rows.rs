@@ -4,10 +4,10 @@
 use std::time::Duration;
 
 use crate::arn::short_version;
-use crate::report::text::short_versions;
+use crate::report::text::{schedule, short_versions};
 use crate::report::{Entry, Event};
 use crate::routing::Routing;
-use crate::text::{capitalized, clock, percents};
+use crate::text::{capitalized, clock};
 
 /// `v6 → v7`, or `none → v7`.
 pub fn transition(old: &Option<String>, new: &str) -> String {
@@ -32,10 +32,7 @@ pub fn rows(events: &[&Event]) -> Vec<(String, String)> {
                 rows.push(("State machine".into(), format!("`{state_machine}`")));
                 rows.push(("Alias".into(), alias.clone()));
                 rows.push(("Versions".into(), transition(old_version, new_version)));
-                rows.push((
-                    "Strategy".into(),
-                    format!("{strategy} ({})", percents(steps.iter().map(|s| s.weight))),
-                ));
+                rows.push(("Strategy".into(), format!("{strategy} ({})", schedule(strategy, steps))));
                 if *from_weight > 0 {
                     rows.push(("Resumed from".into(), format!("{from_weight}%")));
                 }
