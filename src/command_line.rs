@@ -55,11 +55,34 @@ pub fn rollback(state_machine: &str, alias: &str, to_version: &str, flags: &AwsF
 /// `sfndeploy rollback` for every member of a release: each split alias goes back to its older
 /// version.
 pub fn rollback_release(state_machines: &[&str], alias: &str, flags: &AwsFlags) -> String {
-    let mut words: Vec<String> = vec!["sfndeploy".into(), "rollback".into()];
+    on_target("rollback", state_machines, alias, &[], flags)
+}
+
+/// `sfndeploy promote` for these state machines (a release's members together), reading
+/// `alarms` once before it changes anything.
+pub fn promote(state_machines: &[&str], alias: &str, alarms: &[String], flags: &AwsFlags) -> String {
+    let mut extra: Vec<String> = Vec::new();
+    if !alarms.is_empty() {
+        extra.push("--alarms".into());
+        extra.extend(alarms.iter().cloned());
+    }
+    on_target("promote", state_machines, alias, &extra, flags)
+}
+
+/// `sfndeploy SUBCOMMAND --state-machine ... --alias ALIAS EXTRA... FLAGS...`
+fn on_target(
+    subcommand: &str,
+    state_machines: &[&str],
+    alias: &str,
+    extra: &[String],
+    flags: &AwsFlags,
+) -> String {
+    let mut words: Vec<String> = vec!["sfndeploy".into(), subcommand.into()];
     for sm in state_machines {
         words.extend(["--state-machine".into(), sm.to_string()]);
     }
     words.extend(["--alias".into(), alias.into()]);
+    words.extend(extra.iter().cloned());
     words.extend(flags.words());
     shell_line(&words)
 }

@@ -21,6 +21,8 @@ pub enum ExitCode {
     SmokeFailed,
     /// The pre-traffic hook failed (non-zero exit, killed, timed out); no traffic moved.
     HookFailed,
+    /// Outside every --window, or inside a --freeze: nothing was changed.
+    OutsideWindow,
     /// Stopped by SIGINT (Ctrl-C); any shifted traffic was rolled back.
     Interrupted,
     /// Stopped by SIGTERM (a cancelled CI job); any shifted traffic was rolled back.
@@ -28,7 +30,7 @@ pub enum ExitCode {
 }
 
 impl ExitCode {
-    pub const ALL: [ExitCode; 10] = [
+    pub const ALL: [ExitCode; 11] = [
         ExitCode::Success,
         ExitCode::Failure,
         ExitCode::Usage,
@@ -37,6 +39,7 @@ impl ExitCode {
         ExitCode::RollbackFailed,
         ExitCode::SmokeFailed,
         ExitCode::HookFailed,
+        ExitCode::OutsideWindow,
         ExitCode::Interrupted,
         ExitCode::Terminated,
     ];
@@ -51,6 +54,7 @@ impl ExitCode {
             ExitCode::RollbackFailed => 5,
             ExitCode::SmokeFailed => 6,
             ExitCode::HookFailed => 7,
+            ExitCode::OutsideWindow => 8,
             ExitCode::Interrupted => 130,
             ExitCode::Terminated => 143,
         }
@@ -63,13 +67,14 @@ impl ExitCode {
         match self {
             ExitCode::Success => 0,
             ExitCode::Usage => 1,
-            ExitCode::Failure => 2,
-            ExitCode::SmokeFailed => 3,
-            ExitCode::HookFailed => 4,
-            ExitCode::RolledBack => 5,
-            ExitCode::Interrupted | ExitCode::Terminated => 6,
-            ExitCode::Conflict => 7,
-            ExitCode::RollbackFailed => 8,
+            ExitCode::OutsideWindow => 2,
+            ExitCode::Failure => 3,
+            ExitCode::SmokeFailed => 4,
+            ExitCode::HookFailed => 5,
+            ExitCode::RolledBack => 6,
+            ExitCode::Interrupted | ExitCode::Terminated => 7,
+            ExitCode::Conflict => 8,
+            ExitCode::RollbackFailed => 9,
         }
     }
 
@@ -92,6 +97,7 @@ impl ExitCode {
             ExitCode::RollbackFailed => "rollback_failed",
             ExitCode::SmokeFailed => "smoke_failed",
             ExitCode::HookFailed => "hook_failed",
+            ExitCode::OutsideWindow => "outside_window",
             ExitCode::Interrupted => "interrupted",
             ExitCode::Terminated => "terminated",
         }
@@ -142,7 +148,7 @@ mod tests {
     #[test]
     fn codes_are_distinct_and_documented_values() {
         let codes: Vec<u8> = ExitCode::ALL.iter().map(|c| c.code()).collect();
-        assert_eq!(codes, [0, 1, 2, 3, 4, 5, 6, 7, 130, 143]);
+        assert_eq!(codes, [0, 1, 2, 3, 4, 5, 6, 7, 8, 130, 143]);
         // Each is in the README's table.
         let readme = include_str!("../README.md");
         for code in codes {

@@ -246,6 +246,71 @@ impl fmt::Display for Window {
     }
 }
 
+/// Where a deploy that must begin a hold of `hold` now stands.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Fit {
+    /// It may begin now.
+    Now,
+    /// Not now (why); the first moment it may is `at`.
+    Later { why: String, at: SystemTime },
+    /// Not now (why), nor within the horizon.
+    Never { why: String },
+}
+
+/// The first moment from `now` on when a hold of `hold` can begin and end inside one opening.
+pub fn first_fit(calendar: &Calendar, now: SystemTime, hold: Duration) -> Fit {
+    if calendar.is_empty() {
+        return Fit::Now;
+    }
+    let mut t = now;
+    let mut why: Option<String> = None;
+    for _ in 0..(HORIZON_DAYS * 4) {
+        match calendar.at(t) {
+            Open::Until(close) if close.is_none_or(|c| t + hold <= c) => {
+                return match why {
+                    None => Fit::Now,
+                    Some(why) => Fit::Later { why, at: t },
+                };
+            }
+            Open::Until(Some(close)) => {
+                why.get_or_insert_with(|| closes_before(calendar, close, hold));
+                t = close;
+            }
+            Open::Until(None) => unreachable!("matched above"),
+            Open::Closed { why: closed, opens } => {
+                let why = why.get_or_insert(closed).clone();
+                match opens {
+                    Some(opens) => t = opens,
+                    None => return Fit::Never { why },
+                }
+            }
+        }
+    }
+    Fit::Never { why: why.unwrap_or_default() }
+}
+
+/// Why a hold of `hold` may not begin now, if it may not: the window is closed, or closes
+/// before the hold would end.
+pub fn stop_before(calendar: &Calendar, now: SystemTime, hold: Duration) -> Option<String> {
+    if calendar.is_empty() {
+        return None;
+    }
+    match calendar.at(now) {
+        Open::Until(close) if close.is_none_or(|c| now + hold <= c) => None,
+        Open::Until(Some(close)) => Some(closes_before(calendar, close, hold)),
+        Open::Until(None) => None,
+        Open::Closed { why, .. } => Some(why),
+    }
+}
+
+fn closes_before(calendar: &Calendar, close: SystemTime, hold: Duration) -> String {
+    format!(
+        "the deploy window closes at {}, before a hold of {} would end",
+        local(calendar, close),
+        crate::text::human(hold)
+    )
+}
+
 /// `2026-12-07T09:00:00+01:00[Europe/Berlin]`-like, in the calendar's time zone: for messages.
 pub fn local(calendar: &Calendar, at: SystemTime) -> String {
     match Timestamp::try_from(at) {
@@ -303,6 +368,22 @@ mod tests {
         let c = calendar(&[], &["2026-12-20..2027-01-04"]);
         assert_eq!(c.at(at("2026-12-19T12:00:00Z")), Open::Until(Some(at("2026-12-20T00:00:00Z"))));
         assert_eq!(c.at(at("2026-12-10T12:00:00Z")), Open::Until(Some(at("2026-12-20T00:00:00Z"))));
+    }
+
+    #[test]
+    fn a_hold_begins_only_where_it_fits() {
+        let c = calendar(&["Mon-Fri 09:00-16:00 UTC"], &[]);
+        let hour = Duration::from_secs(3600);
+        assert_eq!(first_fit(&c, at("2026-12-07T10:00:00Z"), hour), Fit::Now);
+        // At 15:30 an hour's hold would end after 16:00: the next fit is Tuesday 09:00.
+        let Fit::Later { why, at: then } = first_fit(&c, at("2026-12-07T15:30:00Z"), hour) else { panic!() };
+        assert_eq!(then, at("2026-12-08T09:00:00Z"));
+        assert!(why.contains("closes at 2026-12-07 16:00:00"), "{why}");
+        assert!(stop_before(&c, at("2026-12-07T15:30:00Z"), hour).is_some());
+        assert!(stop_before(&c, at("2026-12-07T15:30:00Z"), Duration::from_secs(60)).is_none());
+        // A hold longer than any opening never fits.
+        assert!(matches!(first_fit(&c, at("2026-12-07T10:00:00Z"), 8 * hour), Fit::Never { .. }));
+        assert_eq!(first_fit(&Calendar::default(), at("2026-12-07T10:00:00Z"), 100 * hour), Fit::Now);
     }
 
     #[test]

@@ -219,6 +219,13 @@ fn every_variable_is_read_and_checked_like_its_flag() {
             &["status", "--state-machine", "orders", "--alias", "prod"],
         ),
         ("SFNDEPLOY_VERSION_DESCRIPTION", "x", "--version-description", &[]),
+        ("SFNDEPLOY_ON_INCONCLUSIVE", "shrug", "--on-inconclusive", &[]),
+        ("SFNDEPLOY_GATE_MODE", "maybe", "--gate-mode", &[]),
+        ("SFNDEPLOY_ALLOW_FIRING", "errors", "--allow-firing", &[]),
+        ("SFNDEPLOY_WINDOW", "Funday 09:00-10:00", "--window", &[]),
+        ("SFNDEPLOY_FREEZE", "x..y", "--freeze", &[]),
+        ("SFNDEPLOY_WINDOW_WAIT", "maybe", "SFNDEPLOY_WINDOW_WAIT", &[]),
+        ("SFNDEPLOY_NOTIFY_TOPIC", "my-topic", "--notify-topic", &[]),
     ];
     // No value of these is wrong before AWS is asked; tests/e2e_cli.rs
     // `every_flag_can_come_from_the_environment` shows each one taking effect.

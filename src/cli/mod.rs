@@ -360,10 +360,66 @@ pub struct DeployArgs {
           value_parser = parse_positive_duration)]
     pub max_unmonitored: Option<Duration>,
 
+    /// What a health gate that still cannot decide at the end of its extension does: roll back
+    /// (too little evidence is not a pass), or pause, leaving the alias where it is (exit 0) with
+    /// the commands to resume, promote or roll back
+    #[arg(long, env = "SFNDEPLOY_ON_INCONCLUSIVE", value_enum, value_name = "ACTION",
+          default_value_t = OnInconclusive::Rollback)]
+    pub on_inconclusive: OnInconclusive,
+
+    /// enforce: a failing health gate rolls back; observe: the gates read and judge as usual
+    /// and say what they would have done, but only alarms, hooks and signals roll back (for
+    /// tuning thresholds on real traffic)
+    #[arg(long, env = "SFNDEPLOY_GATE_MODE", value_enum, value_name = "MODE", default_value_t = GateMode::Enforce)]
+    pub gate_mode: GateMode,
+
+    /// An alarm of --alarms that may be in ALARM when the deploy starts (the fix for what it
+    /// reports): it does not refuse the deploy, nor roll back while it stays in ALARM, but a new
+    /// transition into ALARM rolls back; repeatable [env: SFNDEPLOY_ALLOW_FIRING, comma-separated]
+    #[arg(long, value_name = "NAME")]
+    pub allow_firing: Vec<String>,
+
+    /// Deploy only inside this window: days, hours and an IANA time zone (UTC when left out),
+    /// e.g. 'Mon-Fri 09:00-16:00 Europe/Berlin'; repeatable. A hold that would end after the
+    /// window closes is not begun: the deploy pauses (exit 0) [env: SFNDEPLOY_WINDOW,
+    /// ';'-separated]
+    #[arg(long, value_name = "DAYS HH:MM-HH:MM [ZONE]")]
+    pub window: Vec<String>,
+
+    /// Never deploy on these days (both included, in the first --window's time zone, else UTC),
+    /// e.g. 2026-12-20..2027-01-04; repeatable [env: SFNDEPLOY_FREEZE, comma-separated]
+    #[arg(long, value_name = "FIRST..LAST")]
+    pub freeze: Vec<String>,
+
+    /// Outside the window or inside a freeze, wait for the next opening instead of exiting 8
+    /// [env: SFNDEPLOY_WINDOW_WAIT]
+    #[arg(long)]
+    pub window_wait: bool,
+
+    /// An SNS topic to tell of each step of the deploy (started, each step, paused, promoted,
+    /// rolled back, deployed, failed): the subject is one line, the body the JSON event;
+    /// repeatable [env: SFNDEPLOY_NOTIFY_TOPIC, comma-separated]
+    #[arg(long, env = "SFNDEPLOY_NOTIFY_TOPIC", value_name = "ARN", value_delimiter = ',', hide_env = true)]
+    pub notify_topic: Vec<String>,
+
     /// How long to keep retrying a failing rollback before giving up and printing the restore command
     #[arg(long, env = "SFNDEPLOY_ROLLBACK_TIMEOUT", value_name = "DURATION", default_value = "5m",
           value_parser = parse_positive_duration)]
     pub rollback_timeout: Duration,
+}
+
+/// `--on-inconclusive`
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum OnInconclusive {
+    Rollback,
+    Pause,
+}
+
+/// `--gate-mode`
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum GateMode {
+    Enforce,
+    Observe,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

@@ -8,10 +8,10 @@ use std::time::Duration;
 use anyhow::Result;
 
 use super::files::{DefinitionFile, read_definition, read_smoke_inputs};
-use super::target::{alarm_names, target};
+use super::target::{alarm_names, names, target};
 use crate::arn::StateMachineRef;
 use crate::aws::AwsFlags;
-use crate::cli::{DeployArgs, PresetKind, StrategyChoice};
+use crate::cli::{DeployArgs, GateMode, OnInconclusive, PresetKind, StrategyChoice};
 use crate::env::{Env, switch, switch_said};
 use crate::exit_code::Failure;
 use crate::gates::Rules;
@@ -19,6 +19,7 @@ use crate::gates::rerun::RerunLimits;
 use crate::pacer::{Pacer, Pacing};
 use crate::plan::{self, Options};
 use crate::strategy::{self, AllAtOnce, Canary, DeployStrategy, Exponential, Linear, Step, Steps};
+use crate::window::{Calendar, Freeze, Window};
 
 /// Deletions made at once before `--prune-rate` applies: half of Step Functions' bucket of 100,
 /// leaving the rest to whatever else the account runs.
@@ -36,6 +37,18 @@ pub struct WatchSettings {
     pub max_unmonitored: Duration,
     /// `--rollback-timeout`
     pub rollback_timeout: Duration,
+    /// `--on-inconclusive`: roll back, or pause.
+    pub on_inconclusive: OnInconclusive,
+    /// `--gate-mode`: whether the health gates act, or only say what they would do.
+    pub gate_mode: GateMode,
+}
+
+/// `--window`, `--freeze` and `--window-wait`.
+#[derive(Clone, Debug, Default)]
+pub struct WindowSettings {
+    pub calendar: Calendar,
+    /// Wait for the next opening rather than exit 8.
+    pub wait: bool,
 }
 
 /// How this run was invoked, for the commands it prints: the command line as run (program name
@@ -109,6 +122,12 @@ pub struct DeployConfig {
     pub alias: String,
     pub plan: PlanSettings,
     pub alarms: Vec<String>,
+    /// `--allow-firing`: alarms of `alarms` that may be in ALARM at the start.
+    pub allow_firing: Vec<String>,
+    /// When the deploy may move traffic.
+    pub window: WindowSettings,
+    /// `--notify-topic`: SNS topics told of each step.
+    pub notify: Vec<String>,
     /// Health gates on the new version's own executions (none: all off).
     pub gates: Rules,
     pub watch: WatchSettings,
@@ -132,6 +151,9 @@ impl DeployConfig {
         let (state_machines, alias) = target(&args.target)?;
         let plan = plan_settings(args, env)?;
         let alarms = alarm_names(&args.alarms, env)?;
+        let allow_firing = allowed_to_fire(&args.allow_firing, &alarms, env)?;
+        let window = window_settings(args, env)?;
+        let notify = topics(&args.notify_topic)?;
         let versions = version_settings(args, env)?;
         let members = members(args, state_machines)?;
         let smoke = SmokeSettings {
@@ -146,10 +168,15 @@ impl DeployConfig {
             gates,
             plan,
             alarms,
+            allow_firing,
+            window,
+            notify,
             watch: WatchSettings {
                 polling: args.alarm_polling,
                 max_unmonitored: args.max_unmonitored.unwrap_or(args.alarm_polling * 3),
                 rollback_timeout: args.rollback_timeout,
+                on_inconclusive: args.on_inconclusive,
+                gate_mode: args.gate_mode,
             },
             smoke,
             hooks: Hooks {
@@ -172,6 +199,62 @@ impl DeployConfig {
     pub fn planned_duration(&self) -> Duration {
         strategy::total_hold(&self.plan.steps)
     }
+}
+
+/// `--allow-firing` (or `SFNDEPLOY_ALLOW_FIRING`): each one of `--alarms`.
+fn allowed_to_fire(flag: &[String], alarms: &[String], env: Env) -> Result<Vec<String>> {
+    let allowed = names(flag, env, "SFNDEPLOY_ALLOW_FIRING", "--allow-firing")?;
+    if let Some(stray) = allowed.iter().find(|a| !alarms.contains(a)) {
+        return Err(Failure::usage(format!(
+            "--allow-firing '{stray}' is not one of --alarms: an alarm allowed to fire is still watched, so \
+             add it to --alarms too"
+        )));
+    }
+    Ok(allowed)
+}
+
+/// `--window`, `--freeze` (or `SFNDEPLOY_WINDOW`, ';'-separated, and `SFNDEPLOY_FREEZE`,
+/// comma-separated) and `--window-wait`, parsed.
+fn window_settings(args: &DeployArgs, env: Env) -> Result<WindowSettings> {
+    let from_env = |flag: &[String], var: &str, separator: char| -> Vec<String> {
+        match env(var) {
+            Some(list) if flag.is_empty() => {
+                list.split(separator).map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect()
+            }
+            _ => flag.to_vec(),
+        }
+    };
+    let windows = from_env(&args.window, "SFNDEPLOY_WINDOW", ';')
+        .iter()
+        .map(|w| Window::parse(w).map_err(Failure::usage))
+        .collect::<Result<Vec<_>>>()?;
+    let freezes = from_env(&args.freeze, "SFNDEPLOY_FREEZE", ',')
+        .iter()
+        .map(|f| Freeze::parse(f).map_err(Failure::usage))
+        .collect::<Result<Vec<_>>>()?;
+    let calendar = Calendar { windows, freezes };
+    let wait = switch(args.window_wait, false, env, "SFNDEPLOY_WINDOW_WAIT")?;
+    if wait && calendar.is_empty() {
+        return Err(Failure::usage("--window-wait waits for a --window or the end of a --freeze: give one"));
+    }
+    Ok(WindowSettings { calendar, wait })
+}
+
+/// `--notify-topic`: SNS topic ARNs, each once.
+fn topics(flag: &[String]) -> Result<Vec<String>> {
+    let mut topics: Vec<String> = Vec::new();
+    for topic in flag.iter().map(|t| t.trim()).filter(|t| !t.is_empty()) {
+        let parts: Vec<&str> = topic.split(':').collect();
+        if parts.len() != 6 || parts[0] != "arn" || parts[2] != "sns" || parts[5].is_empty() {
+            return Err(Failure::usage(format!(
+                "--notify-topic '{topic}' is not an SNS topic ARN (arn:aws:sns:REGION:ACCOUNT:NAME)"
+            )));
+        }
+        if !topics.iter().any(|t| t == topic) {
+            topics.push(topic.to_string());
+        }
+    }
+    Ok(topics)
 }
 
 /// The strategy, its steps (`--bake` applied) and the planner's options, `--pause-at` checked
@@ -393,6 +476,15 @@ mod tests {
             &["--pause-at", "100"],
             &["--strategy", "canary", "--increment", "10", "--pause-at", "50"],
             &["--strategy", "linear", "--increment", "30", "--pause-at", "91"],
+            &["--alarms", "a", "--allow-firing", "b"],
+            &["--allow-firing", "a"],
+            &["--window", "Funday 09:00-10:00"],
+            &["--window", "Mon-Fri 09:00-16:00 Mars/Olympus"],
+            &["--freeze", "2027-01-04..2026-12-20"],
+            &["--window-wait"],
+            &["--notify-topic", "arn:aws:sqs:us-east-1:123456789012:queue"],
+            &["--on-inconclusive", "shrug"],
+            &["--gate-mode", "maybe"],
         ];
         for &case in cases {
             let err = parse(case).expect_err(&format!("{case:?} accepted"));

@@ -44,15 +44,21 @@ pub fn target(args: &TargetArgs) -> Result<(Vec<StateMachineRef>, String)> {
 /// `--alarms`, or `SFNDEPLOY_ALARMS` (comma-separated) when the flag is absent; no empty
 /// names, no repeats.
 pub fn alarm_names(flag: &[String], env: Env) -> Result<Vec<String>> {
+    names(flag, env, "SFNDEPLOY_ALARMS", "--alarms")
+}
+
+/// Alarm names from `flag`, or from the variable `var` (comma-separated) when the flag is
+/// absent; no empty names, no repeats.
+pub fn names(flag: &[String], env: Env, var: &str, flag_name: &str) -> Result<Vec<String>> {
     let mut alarms = flag.to_vec();
     if alarms.is_empty()
-        && let Some(list) = env("SFNDEPLOY_ALARMS")
+        && let Some(list) = env(var)
     {
         alarms = list.split(',').map(|s| s.trim().to_string()).collect();
         alarms.retain(|s| !s.is_empty());
     }
     if alarms.iter().any(|a| a.trim().is_empty()) {
-        return Err(Failure::usage("--alarms was given an empty alarm name"));
+        return Err(Failure::usage(format!("{flag_name} was given an empty alarm name")));
     }
     let mut seen = std::collections::HashSet::new();
     alarms.retain(|a| seen.insert(a.clone()));

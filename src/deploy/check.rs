@@ -13,7 +13,7 @@ use crate::aws::Clients;
 use crate::config::{DeployConfig, MemberConfig};
 use crate::definition;
 use crate::exit_code::{ExitCode, Failure};
-use crate::gates::alarms::{AlarmChecker, AlarmReport, without_data_warning};
+use crate::gates::alarms::{AlarmChecker, AlarmReport, Allowed, without_data_warning};
 use crate::label::Label;
 use crate::note::Marker;
 use crate::plan::Target;
@@ -27,18 +27,20 @@ use std::collections::BTreeSet;
 /// The alarms as the checks read them, once for the whole deploy.
 pub struct AlarmsRead {
     pub report: Option<(AlarmReport, Instant)>,
+    /// `--allow-firing`, as of this read: the deploy begins here.
+    pub allowed: Allowed,
 }
 
 impl AlarmsRead {
-    /// The alarms in ALARM at the checks.
+    /// The alarms in ALARM at the checks, but those allowed to fire.
     pub fn firing(&self) -> Vec<String> {
-        self.report.as_ref().map(|(r, _)| r.firing()).unwrap_or_default()
+        self.report.as_ref().map(|(r, _)| self.allowed.firing(r)).unwrap_or_default()
     }
 
-    /// When they were read, if they were and none was firing: that read may stand in for the
-    /// first gate. (One firing is read again by the first look, which rolls back.)
+    /// When they were read, if they were and none counted as firing: that read may stand in for
+    /// the first gate. (One firing is read again by the first look, which rolls back.)
     pub fn read_ok_at(&self) -> Option<Instant> {
-        self.report.as_ref().filter(|(r, _)| r.firing().is_empty()).map(|(_, at)| *at)
+        self.report.as_ref().filter(|_| self.firing().is_empty()).map(|(_, at)| *at)
     }
 
     /// An alarm already in ALARM refuses a deploy that has moved no traffic yet: it would roll
@@ -52,8 +54,11 @@ impl AlarmsRead {
         Err(Failure::err(
             ExitCode::Failure,
             format!(
-                "alarm {} is already in ALARM: deploying now would roll back at once; nothing was changed",
-                quoted_names(&firing)
+                "alarm {} is already in ALARM: deploying now would roll back at once; nothing was changed. If \
+                 this deploy is the fix for what it reports, --allow-firing {} lets it deploy while the alarm \
+                 stays in ALARM (a new transition into ALARM still rolls back)",
+                quoted_names(&firing),
+                crate::text::shell_line(&firing[..1])
             ),
         ))
     }
@@ -81,6 +86,7 @@ pub async fn check_all<'c>(
         (member, reporter, check(member, cfg, clients).await)
     }));
     let (report, checked) = tokio::join!(read_alarms, checks);
+    let mut allowed = Allowed::new(&cfg.allow_firing, clients.clock.now());
     let mut members = Vec::new();
     for (config, reporter, checked) in checked {
         let checked = match checked {
@@ -90,7 +96,13 @@ pub async fn check_all<'c>(
         };
         members.push(Member::new(config, clients, reporter, checked));
     }
-    Ok((members, AlarmsRead { report: report? }))
+    let report = report?;
+    if let Some((read, _)) = &report {
+        for (alarm, state) in allowed.note(read) {
+            reporter.emit(Event::AllowedAlarm { alarm, state, at: std::time::Duration::ZERO });
+        }
+    }
+    Ok((members, AlarmsRead { report, allowed }))
 }
 
 /// One member's read-only checks.
@@ -141,6 +153,19 @@ async fn check(member: &MemberConfig, cfg: &DeployConfig, clients: &Clients) -> 
     }
     let definitions = definitions(member, &versions, &info, found.as_ref(), &target).await;
     Ok(Checked { versions, info, alias: found, target, alias_read_at, definitions })
+}
+
+/// A deploy that moves traffic with nothing watching it says so before it does: no alarm, no
+/// health gate, so nothing but a person rolls a bad version back.
+pub fn warn_if_unwatched(cfg: &DeployConfig, members: &[Member<'_>]) {
+    let moves = members.iter().any(|m| m.shift().is_some());
+    if moves && cfg.alarms.is_empty() && !cfg.gates.any() {
+        tracing::warn!(
+            "nothing watches this deploy: no --alarms and no health gate (--max-failure-rate, \
+             --max-failure-rate-increase, --max-duration-increase), so a bad version keeps its traffic \
+             unless a person rolls it back"
+        );
+    }
 }
 
 /// Credentials that report an expiry before the deploy's planned end (holds, plus the

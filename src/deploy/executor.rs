@@ -12,22 +12,25 @@ use tokio::time::{Instant, sleep, sleep_until};
 use super::ending::{Ending, LaneEnd, Stopped};
 use super::hooks::{self, HookResult};
 use super::lane::Lane;
+use super::outcome::PAUSE_AT;
 use super::reason::Reason;
 use super::stop::{Effort, changed_by_others, stop_lanes};
-use super::watch::{GateSlot, Look, Scope, Watch};
+use super::watch::{Before, GateSlot, Look, Scope, Watch};
 use crate::arn::short_version;
 use crate::aws::AwsFlags;
+use crate::cli::{GateMode, OnInconclusive};
 use crate::clock::ServerClock;
 use crate::config::{Hooks, WatchSettings};
-use crate::exit_code::{ExitCode, exit_code_of};
+use crate::exit_code::{ExitCode, Failure, exit_code_of};
 use crate::gates::Gate;
-use crate::gates::alarms::AlarmChecker;
+use crate::gates::alarms::{AlarmChecker, Allowed};
 use crate::gates::rerun::{Rerun, RerunLimits};
 use crate::note::{Marker, Record};
 use crate::report::{Event, Reporter};
 use crate::routing::Routing;
 use crate::signals::Signals;
 use crate::strategy::Step;
+use crate::window::{self, Calendar};
 
 /// What the executor moves.
 pub struct Job {
@@ -38,6 +41,8 @@ pub struct Job {
     /// When the alarms were read (all OK) just before the deploy, if they were: that read
     /// stands in for the first gate while it is fresh.
     pub alarms_read_at: Option<Instant>,
+    /// `--allow-firing`, as the checks found the alarms.
+    pub allowed: Allowed,
     /// A release of several: the id its markers carry.
     pub release: Option<String>,
     /// `--rerun-failed`: as these limits say, started with this client (it retries).
@@ -54,8 +59,10 @@ pub struct Context<'a> {
     pub signals: &'a mut Signals,
     /// `--region ...` for printed `aws` commands.
     pub aws_cli: &'a AwsFlags,
-    /// AWS's time, for the marker's due time.
+    /// AWS's time, for the marker's due time and the deploy window.
     pub clock: &'a ServerClock,
+    /// `--window` and `--freeze`: no hold begins that would end after the window closes.
+    pub calendar: &'a Calendar,
 }
 
 /// The alarm read made during the pre-deploy checks stands in for the first gate if it is this
@@ -71,6 +78,7 @@ pub struct Executor<'a> {
     signals: &'a mut Signals,
     aws_cli: &'a AwsFlags,
     clock: &'a ServerClock,
+    calendar: &'a Calendar,
     /// A read made just before the deploy that the first gate may use instead of its own.
     earlier_read: Option<Instant>,
     pauses: bool,
@@ -88,7 +96,8 @@ impl<'a> Executor<'a> {
                 (lane, slot)
             })
             .unzip();
-        let watch = Watch::new(context.alarms, gates, context.settings, context.reporter, job.alarms_read_at);
+        let before = Before { allowed: job.allowed, read_at: job.alarms_read_at };
+        let watch = Watch::new(context.alarms, gates, context.settings, context.reporter, before);
         Executor {
             lanes,
             watch,
@@ -98,6 +107,7 @@ impl<'a> Executor<'a> {
             signals: context.signals,
             aws_cli: context.aws_cli,
             clock: context.clock,
+            calendar: context.calendar,
             earlier_read: job.alarms_read_at,
             pauses: job.pauses,
             release: job.release,
@@ -112,24 +122,37 @@ impl<'a> Executor<'a> {
         self.lanes.iter().zip(running).enumerate().map(|(l, (m, r))| (l, m.new_version.clone(), r)).collect()
     }
 
+    /// Each member's new version's weight, as last set or read.
+    pub fn weights(&self) -> Vec<u8> {
+        self.lanes.iter().map(Lane::new_weight).collect()
+    }
+
     /// Runs the steps the planner left: each member takes the steps above its own current
-    /// weight. Every alias ends on the last step's weight, 100% on its new version unless the
-    /// plan pauses (Ok), or the ending says where each is and why.
-    pub async fn run(&mut self, steps: &[Step]) -> Result<(), Ending> {
+    /// weight. Every alias ends on the last step's weight, 100% on its new version (Ok(None)),
+    /// or paused on purpose where it is (Ok(Some(why))), or the ending says where each is and
+    /// why.
+    pub async fn run(&mut self, steps: &[Step]) -> Result<Option<String>, Ending> {
         for (i, step) in steps.iter().enumerate() {
+            // A hold is begun only if it ends before the deploy window closes.
+            if let Some(why) = window::stop_before(self.calendar, self.clock.now(), step.hold) {
+                return self.pause(why, (i, steps.len())).await.map(Some);
+            }
             let reuse = i == 0
                 && self.earlier_read.is_some_and(|at| at.elapsed() < GATE_FRESH.min(self.settings.polling));
-            if !reuse {
-                self.gate().await?;
+            if !reuse && let Some(why) = self.gate().await? {
+                return self.pause(why, (i, steps.len())).await.map(Some);
             }
             let due = self.clock.now() + step.hold;
-            let descriptions = (0..self.lanes.len())
+            let pausing = self.pauses && i + 1 == steps.len();
+            let targets = (0..self.lanes.len())
                 .map(|l| {
-                    (self.lanes[l].new_weight() < step.weight)
-                        .then(|| self.description(l, (i, steps.len()), step.weight, due))
+                    (self.lanes[l].new_weight() < step.weight).then(|| {
+                        (step.weight, self.description(l, (i, steps.len()), step.weight, (due, pausing)))
+                    })
                 })
                 .collect();
-            self.shift(step.weight, descriptions).await?;
+            self.shift(targets).await?;
+            self.watch.new_step();
             let confirmed = Instant::now();
             let remaining: Duration = steps[i..].iter().map(|s| s.hold).sum();
             for lane in &self.lanes {
@@ -147,20 +170,45 @@ impl<'a> Executor<'a> {
         }
         // The last hold ends with one more look, and each alias read back, before success (or
         // a pause) is declared: someone may have changed one meanwhile.
-        self.gate().await?;
+        if let Some(why) = self.gate().await? {
+            return self.pause(why, (steps.len(), steps.len())).await.map(Some);
+        }
         self.confirm_all().await?;
         if self.pauses {
-            return Ok(());
+            return Ok(Some(PAUSE_AT.to_string()));
         }
         let result = hooks::post_traffic(&self.lanes, self.hooks, self.signals).await;
         // The hooks saw a signal through receivers of their own: it is the rollback's too, not
         // a second one.
         let _ = self.signals.pending();
         match result {
-            None | Some(HookResult::Passed) => Ok(()),
+            None | Some(HookResult::Passed) => Ok(None),
             Some(HookResult::Stopped(s)) => Err(self.stop(Reason::Signal(s)).await),
             Some(HookResult::Failed(text)) => Err(self.stop(Reason::Hook(text)).await),
         }
+    }
+
+    /// Pauses on purpose before step `i` of `steps` (`why`): each alias with traffic on its new
+    /// version stays where it is, its marker saying it pauses, so that `status` shows it paused
+    /// and `--resume` or `promote` continue it. With no traffic moved yet, the deploy window
+    /// ends it instead: nothing moved, nothing to pause.
+    async fn pause(&mut self, why: String, (i, steps): (usize, usize)) -> Result<String, Ending> {
+        if self.lanes.iter().all(|lane| lane.new_weight() == 0) {
+            return Err(Ending::from(Failure::err(
+                ExitCode::OutsideWindow,
+                format!("{why}: no traffic moved, and the alias is as it was"),
+            )));
+        }
+        let now = self.clock.now();
+        let targets = (0..self.lanes.len())
+            .map(|l| {
+                let weight = self.lanes[l].new_weight();
+                (weight > 0)
+                    .then(|| (weight, self.description(l, (i.saturating_sub(1), steps), weight, (now, true))))
+            })
+            .collect();
+        self.shift(targets).await?;
+        Ok(why)
     }
 
     /// Reads each alias back: those someone else changed end the deploy as a conflict.
@@ -184,20 +232,21 @@ impl<'a> Executor<'a> {
     }
 
     /// What lane `l`'s description says at step `i` of `steps`: while split, the marker (with
-    /// the release's id); at 100%, the record of the version live before.
+    /// the release's id: due then, or pausing then); at 100%, the record of the version live
+    /// before.
     fn description(
         &self,
         l: usize,
         (i, steps): (usize, usize),
         weight: u8,
-        due: std::time::SystemTime,
+        (due, pausing): (std::time::SystemTime, bool),
     ) -> String {
         let lane = &self.lanes[l];
         if weight < 100 {
             let marker = Marker {
                 new_version: short_version(&lane.new_version),
                 weight,
-                pausing: self.pauses && i + 1 == steps,
+                pausing,
                 due,
                 release: self.release.clone(),
             };
@@ -209,17 +258,16 @@ impl<'a> Executor<'a> {
         }
     }
 
-    /// Sets the new versions' weight (and the aliases' descriptions) on every lane that has a
-    /// description to set, all at once, each guarded against changes by others. The first
-    /// failure ends the deploy: a conflict leaves that alias alone and rolls the others back.
-    async fn shift(&mut self, weight: u8, descriptions: Vec<Option<String>>) -> Result<(), Ending> {
-        let results =
-            join_all(self.lanes.iter_mut().zip(descriptions).map(|(lane, description)| async move {
-                let description = description?;
-                let target = Routing::shifted(&lane.old_version, &lane.new_version, weight);
-                Some(lane.alias.set(&target, Some(description)).await)
-            }))
-            .await;
+    /// Sets the new versions' weight and the aliases' descriptions on every lane that has a
+    /// target, all at once, each guarded against changes by others. The first failure ends the
+    /// deploy: a conflict leaves that alias alone and rolls the others back.
+    async fn shift(&mut self, targets: Vec<Option<(u8, String)>>) -> Result<(), Ending> {
+        let results = join_all(self.lanes.iter_mut().zip(targets).map(|(lane, target)| async move {
+            let (weight, description) = target?;
+            let routing = Routing::shifted(&lane.old_version, &lane.new_version, weight);
+            Some(lane.alias.set(&routing, Some(description)).await)
+        }))
+        .await;
         let (mut conflicts, mut failed) = (Vec::new(), None);
         for (l, result) in results.into_iter().enumerate() {
             match result {
@@ -283,19 +331,33 @@ impl<'a> Executor<'a> {
     /// [`Watch`]); too little evidence waits up to the extension, then is inconclusive. Time
     /// spent while reads are throttled does not count against the extension: a busy account is
     /// not missing evidence (the wait grows, and the log says so).
-    async fn gate(&mut self) -> Result<(), Ending> {
+    ///
+    /// Ok(Some(why)): pause here (`--on-inconclusive pause`, with traffic split).
+    async fn gate(&mut self) -> Result<Option<String>, Ending> {
         if !self.watch.watching() {
-            return Ok(());
+            return Ok(None);
         }
         let began = Instant::now();
         let mut busy = Duration::ZERO;
         loop {
             let wait = match self.look(Scope::All).await? {
-                Look::Good { missing: None } => return Ok(()),
+                Look::Good { missing: None } => return Ok(None),
+                Look::Good { missing: Some(what) } if self.settings.gate_mode == GateMode::Observe => {
+                    self.watch.observed("wait", &what);
+                    return Ok(None);
+                }
                 Look::Good { missing: Some(what) } => {
                     let extension = self.watch.extension();
                     let waited = began.elapsed().saturating_sub(busy);
                     if waited >= extension {
+                        let split = self.lanes.iter().any(|l| (1..100).contains(&l.new_weight()));
+                        if self.settings.on_inconclusive == OnInconclusive::Pause && split {
+                            return Ok(Some(format!(
+                                "the gates could not decide ({what}, after waiting {} longer), and \
+                                 --on-inconclusive pause leaves it to a person",
+                                crate::text::human(waited)
+                            )));
+                        }
                         let reason = Reason::Inconclusive { what, waited, throttled: busy };
                         return Err(self.stop(reason).await);
                     }

@@ -10,6 +10,7 @@
 //! that moved back.
 
 mod before;
+mod calendar;
 mod check;
 mod dry_run;
 mod ending;
@@ -38,12 +39,12 @@ use crate::plan::{Decision, Shift};
 use crate::report::{Event, Reporter};
 use crate::signals::Signals;
 use crate::strategy::Step;
+use crate::window::Fit;
 use check::AlarmsRead;
 use ending::Ending;
 use executor::{Context, Executor, Job};
 use member::Member;
 pub use outcome::Outcome;
-use outcome::paused;
 
 pub struct Deploy<'a> {
     pub clients: &'a Clients,
@@ -57,25 +58,38 @@ impl<'a> Deploy<'a> {
         let (cfg, clients) = (self.cfg, self.clients);
         // The checks retry as every call does; the watch reads at its own pace (see `watch`).
         let alarms = AlarmChecker::new(&clients.cloudwatch, &cfg.alarms);
-        let mut signal = self.signals.clone();
-        // Before any change a signal stops at once; `biased` makes one already received win.
-        let (mut members, alarms_read) = tokio::select! {
-            biased;
-            s = signal.next() => return Err(s.stopped("during the checks: nothing was changed")),
-            r = check::check_all(cfg, clients, self.reporter, &alarms) => r?,
+        let (mut members, alarms_read, window) = loop {
+            let mut signal = self.signals.clone();
+            // Before any change a signal stops at once; `biased` makes one already received win.
+            let (mut members, alarms_read) = tokio::select! {
+                biased;
+                s = signal.next() => return Err(s.stopped("during the checks: nothing was changed")),
+                r = check::check_all(cfg, clients, self.reporter, &alarms) => r?,
+            };
+            check::warn_if_credentials_expire_first(clients, cfg).await;
+            check::review(&members);
+            // Decided once before any change (a refusal costs nothing), and again once the
+            // versions are known for sure (publishing an unchanged revision returns an existing
+            // version).
+            self.decide(&mut members)?;
+            let continues = members.iter().any(|m| m.shift().is_some_and(|s| s.from_weight > 0));
+            alarms_read.refuse_firing(continues)?;
+            // Judged on AWS's time, which the checks' answers have just told.
+            let fit = calendar::fit(&members, cfg, clients.clock.now());
+            match fit {
+                Fit::Later { why, at } if cfg.window.wait && !cfg.dry_run => {
+                    calendar::wait(&why, at, cfg, clients, self.reporter, &mut self.signals).await?;
+                }
+                fit => break (members, alarms_read, fit),
+            }
         };
-        check::warn_if_credentials_expire_first(clients, cfg).await;
-        check::review(&members);
-        // Decided once before any change (a refusal costs nothing), and again once the versions
-        // are known for sure (publishing an unchanged revision returns an existing version).
-        self.decide(&mut members)?;
-        let continues = members.iter().any(|m| m.shift().is_some_and(|s| s.from_weight > 0));
-        alarms_read.refuse_firing(continues)?;
         if cfg.dry_run {
-            return dry_run::dry_run(&members, cfg).await;
+            return dry_run::dry_run(&members, cfg).await.map(|o| calendar::in_dry_run(o, &window, cfg));
         }
+        calendar::refuse(&window, cfg)?;
+        check::warn_if_unwatched(cfg, &members);
         let result = match self.publish(&mut members).await.and_then(|()| self.decide(&mut members)) {
-            Ok(()) => self.act(&mut members, &alarms_read).await,
+            Ok(()) => self.act(&mut members, alarms_read).await,
             Err(e) => Err(Ending::from(e)),
         };
         match result {
@@ -127,20 +141,20 @@ impl<'a> Deploy<'a> {
     /// Carries out the decisions taken once the versions are known: smoke runs and the
     /// pre-traffic hook, then the members' aliases moved in lockstep, then the aliases created
     /// and pruning.
-    async fn act(&mut self, members: &mut [Member<'_>], alarms_read: &AlarmsRead) -> Result<Outcome, Ending> {
+    async fn act(&mut self, members: &mut [Member<'_>], alarms_read: AlarmsRead) -> Result<Outcome, Ending> {
         let run_id = run_id(self.clients.clock.now());
         before::before_traffic(members, self.cfg, &mut self.signals, &run_id).await?;
         let members = &*members;
         let began = Instant::now();
-        let pauses = members.iter().any(|m| m.shift().is_some_and(|s| s.pauses));
+        let mut paused = None;
         if members.iter().any(|m| m.shift().is_some()) {
             let release = (members.len() > 1).then(|| run_id.clone());
-            self.shift(members, alarms_read, release).await?;
+            paused = self.shift(members, alarms_read, release).await?;
         }
         let took = began.elapsed();
         let mut outcomes = Vec::new();
         for member in members {
-            let outcome = self.finish(members, member, pauses, took).await;
+            let outcome = self.finish(members, member, paused.as_ref(), took).await;
             outcomes.push((
                 member.label.name().to_string(),
                 outcome.map_err(|e| Ending::from(e).after_traffic())?,
@@ -158,7 +172,7 @@ impl<'a> Deploy<'a> {
         &mut self,
         all: &[Member<'_>],
         member: &Member<'_>,
-        pauses: bool,
+        paused: Option<&Paused>,
         took: Duration,
     ) -> Result<Outcome> {
         let (cfg, alias) = (self.cfg, self.cfg.alias.clone());
@@ -180,11 +194,12 @@ impl<'a> Deploy<'a> {
                 Outcome::NothingToDo { alias, version, pruned }
             }
             Decision::AlreadyPaused { old, new, weight } => {
-                paused(all, member, cfg, (old, new, *weight), true)
+                outcome::paused(all, member, cfg, (old, new, *weight), ("paused by an earlier run", true))
             }
-            Decision::Shift(shift) if pauses => {
-                let weight = shift.steps.last().map_or(shift.from_weight, |s| s.weight);
-                paused(all, member, cfg, (&shift.old, &version, weight), false)
+            Decision::Shift(shift) if paused.is_some() => {
+                let paused = paused.expect("paused");
+                let weight = paused.weight_of(member);
+                outcome::paused(all, member, cfg, (&shift.old, &version, weight), (&paused.why, false))
             }
             Decision::Shift(shift) => {
                 member.reporter.emit(Event::Completed { alias: alias.clone(), version: version.clone() });
@@ -199,9 +214,9 @@ impl<'a> Deploy<'a> {
     async fn shift(
         &mut self,
         members: &[Member<'_>],
-        alarms_read: &AlarmsRead,
+        alarms_read: AlarmsRead,
         release: Option<String>,
-    ) -> Result<(), Ending> {
+    ) -> Result<Option<Paused>, Ending> {
         let cfg = self.cfg;
         let mut lanes = Vec::new();
         let mut shifting = Vec::new();
@@ -217,6 +232,7 @@ impl<'a> Deploy<'a> {
             lanes,
             pauses: shifting.iter().any(|m| m.shift().is_some_and(|s| s.pauses)),
             alarms_read_at: alarms_read.read_ok_at(),
+            allowed: alarms_read.allowed,
             release,
             rerun: cfg.rerun.map(|limits| (limits, self.clients.sfn.clone())),
         };
@@ -229,9 +245,17 @@ impl<'a> Deploy<'a> {
             signals: &mut self.signals,
             aws_cli: &self.clients.aws_cli,
             clock: &self.clients.clock,
+            calendar: &cfg.window.calendar,
         };
         let mut executor = Executor::new(job, context);
-        let Err(ending) = executor.run(&steps).await else { return Ok(()) };
+        let ending = match executor.run(&steps).await {
+            Ok(None) => return Ok(None),
+            Ok(Some(why)) => {
+                let arns = shifting.iter().map(|m| m.state_machine_arn().to_string());
+                return Ok(Some(Paused { why, weights: arns.zip(executor.weights()).collect() }));
+            }
+            Err(ending) => ending,
+        };
         if ending.code() != ExitCode::RollbackFailed {
             for (l, version, running) in executor.still_running().await {
                 if !running.is_empty() {
@@ -243,9 +267,21 @@ impl<'a> Deploy<'a> {
     }
 }
 
+/// A deploy that paused on purpose: why, and each shifting member's weight (by state machine).
+struct Paused {
+    why: String,
+    weights: Vec<(String, u8)>,
+}
+
+impl Paused {
+    fn weight_of(&self, member: &Member<'_>) -> u8 {
+        self.weights.iter().find(|(arn, _)| arn == member.state_machine_arn()).map_or(0, |(_, w)| *w)
+    }
+}
+
 /// The members' steps as one schedule: every weight any member still takes, each with the
 /// longest hold any gives it (they come from the same strategy).
-fn lockstep<'s>(shifts: impl Iterator<Item = &'s Shift>) -> Vec<Step> {
+pub(super) fn lockstep<'s>(shifts: impl Iterator<Item = &'s Shift>) -> Vec<Step> {
     let mut steps: Vec<Step> = Vec::new();
     for step in shifts.flat_map(|s| s.steps.iter()) {
         match steps.iter_mut().find(|s| s.weight == step.weight) {

@@ -31,12 +31,14 @@ pub enum Outcome {
         version: String,
         pruned: Option<PruneReport>,
     },
-    /// `--pause-at`: the alias is split on purpose (`already`: it was before this run).
+    /// Paused on purpose (`already`: it was before this run; `why`: `as --pause-at asked`...).
     Paused {
         alias: String,
         routing: Routing,
         already: bool,
+        why: String,
         resume_command: String,
+        promote_command: String,
         rollback_command: String,
     },
     DryRun {
@@ -49,38 +51,46 @@ pub enum Outcome {
     },
 }
 
-/// A member stops at `--pause-at` with its alias split on purpose: say so, with the commands
-/// that continue the deploy or roll it back (for a release, every member). Versions are not
-/// pruned while paused.
+/// Why a deploy paused when `--pause-at` asked it to.
+pub const PAUSE_AT: &str = "as --pause-at asked";
+
+/// A member stops with its alias split on purpose (`why`): say so, with the commands that
+/// continue the deploy, promote it now or roll it back (for a release, every member). Versions
+/// are not pruned while paused.
 pub fn paused(
     all: &[Member<'_>],
     member: &Member<'_>,
     cfg: &DeployConfig,
     (old, new, weight): (&str, &str, u8),
-    already: bool,
+    (why, already): (&str, bool),
 ) -> Outcome {
     let (flags, alias) = (&cfg.invocation.flags, &cfg.alias);
     let sm = member.config.state_machine.as_str();
     let resume_command = command_line::resume(&cfg.invocation.argv, sm, alias, flags);
+    let names: Vec<&str> = all.iter().map(|m| m.config.state_machine.as_str()).collect();
     let rollback_command = if all.len() > 1 {
-        let names: Vec<&str> = all.iter().map(|m| m.config.state_machine.as_str()).collect();
         command_line::rollback_release(&names, alias, flags)
     } else {
         command_line::rollback(sm, alias, old, flags)
     };
+    let promote_command = command_line::promote(&names, alias, &cfg.alarms, flags);
     member.reporter.emit(Event::Paused {
         alias: alias.clone(),
         old_version: old.to_string(),
         new_version: new.to_string(),
         weight,
+        why: why.to_string(),
         resume_command: resume_command.clone(),
+        promote_command: promote_command.clone(),
         rollback_command: rollback_command.clone(),
     });
     Outcome::Paused {
         alias: alias.clone(),
         routing: Routing::shifted(old, new, weight),
         already,
+        why: why.to_string(),
         resume_command,
+        promote_command,
         rollback_command,
     }
 }
@@ -111,12 +121,22 @@ impl fmt::Display for Outcome {
                 short_version(version),
                 pruned(p)
             ),
-            Outcome::Paused { alias, routing, already, resume_command, rollback_command } => write!(
-                f,
-                "Paused{}: alias {alias} routes {routing}, as --pause-at asked. To continue: {resume_command}\n\
-                 To roll back: {rollback_command}",
-                if *already { " already" } else { "" }
-            ),
+            Outcome::Paused {
+                alias,
+                routing,
+                already,
+                why,
+                resume_command,
+                promote_command,
+                rollback_command,
+            } => {
+                write!(
+                    f,
+                    "Paused{}: alias {alias} routes {routing}, {why}. To continue: {resume_command}\n\
+                     To promote now: {promote_command}\nTo roll back: {rollback_command}",
+                    if *already { " already" } else { "" }
+                )
+            }
             Outcome::DryRun { summary } => f.write_str(summary),
             Outcome::Release { alias, members } => release(f, alias, members),
         }
@@ -126,10 +146,12 @@ impl fmt::Display for Outcome {
 /// A release: paused as one, or each member's outcome on a line of its own.
 fn release(f: &mut fmt::Formatter<'_>, alias: &str, members: &[(String, Outcome)]) -> fmt::Result {
     let paused = members.iter().find_map(|(_, o)| match o {
-        Outcome::Paused { resume_command, rollback_command, .. } => Some((resume_command, rollback_command)),
+        Outcome::Paused { why, resume_command, promote_command, rollback_command, .. } => {
+            Some((why, resume_command, promote_command, rollback_command))
+        }
         _ => None,
     });
-    if let Some((resume, rollback)) = paused {
+    if let Some((why, resume, promote, rollback)) = paused {
         let each: Vec<String> = members
             .iter()
             .map(|(m, o)| match o {
@@ -139,7 +161,7 @@ fn release(f: &mut fmt::Formatter<'_>, alias: &str, members: &[(String, Outcome)
             .collect();
         return write!(
             f,
-            "Paused: alias {alias} routes {}, as --pause-at asked. To continue: {resume}\n\
+            "Paused: alias {alias} routes {}, {why}. To continue: {resume}\nTo promote now: {promote}\n\
              To roll back: {rollback}",
             each.join("; ")
         );

@@ -15,8 +15,9 @@ use tokio::time::{Instant, timeout_at};
 
 use super::reason::Reason;
 use crate::aws::{FailureKind, failure_kind};
+use crate::cli::GateMode;
 use crate::config::WatchSettings;
-use crate::gates::alarms::{AlarmChecker, AlarmReport};
+use crate::gates::alarms::{AlarmChecker, AlarmReport, Allowed};
 use crate::gates::{Gate, Reading, Verdict, judge, leans_to_fail};
 use crate::label::Label;
 use crate::report::event::ReadCause;
@@ -82,6 +83,8 @@ struct Gated {
     leaning: bool,
     /// What that reading still lacks for a verdict, if anything.
     too_few: Option<String>,
+    /// `--gate-mode observe`: what it would have done was said in this step.
+    observed: bool,
 }
 
 /// Which signals a look reads.
@@ -99,21 +102,32 @@ const SOONEST: Duration = Duration::from_millis(250);
 /// The signals of one deploy.
 pub struct Watch<'a> {
     alarms: &'a AlarmChecker,
+    /// `--allow-firing`
+    allowed: Allowed,
     gates: Vec<Gated>,
     settings: WatchSettings,
     reporter: &'a Reporter,
     paces: Vec<Pace>,
+    /// When traffic began to move.
+    began: Instant,
+}
+
+/// What the watch starts from: the alarms allowed to fire, and when the alarms were last read
+/// (all counting as OK) before the deploy, if they were.
+pub struct Before {
+    pub allowed: Allowed,
+    pub read_at: Option<Instant>,
 }
 
 impl<'a> Watch<'a> {
-    /// `read_at`: when the alarms were last read (all OK) before the deploy, if they were.
     pub fn new(
         alarms: &'a AlarmChecker,
         gates: Vec<GateSlot>,
         settings: WatchSettings,
         reporter: &'a Reporter,
-        read_at: Option<Instant>,
+        before: Before,
     ) -> Self {
+        let read_at = before.read_at;
         let now = Instant::now();
         let pace = |which| Pace {
             which,
@@ -133,9 +147,36 @@ impl<'a> Watch<'a> {
         }
         let gates = gates
             .into_iter()
-            .map(|slot| Gated { slot, reading: None, leaning: false, too_few: None })
+            .map(|slot| Gated { slot, reading: None, leaning: false, too_few: None, observed: false })
             .collect();
-        Watch { alarms, gates, settings, reporter, paces }
+        Watch { alarms, allowed: before.allowed, gates, settings, reporter, paces, began: now }
+    }
+
+    /// A new step began: an observing gate says again what it would do.
+    pub fn new_step(&mut self) {
+        for g in &mut self.gates {
+            g.observed = false;
+        }
+    }
+
+    /// `--gate-mode observe`: says once a step what the gates would have done (`would`:
+    /// `roll_back` or `wait`), had they been enforced.
+    pub fn observed(&mut self, would: &str, evidence: &str) {
+        let at = self.began.elapsed();
+        if let Some(g) = self.gates.iter_mut().find(|g| g.slot.gate.is_some() && !g.observed) {
+            g.observed = true;
+            g.slot.reporter.emit(Event::GateObserved { would: would.into(), evidence: evidence.into(), at });
+        }
+    }
+
+    /// `--gate-mode observe`, for member `n`'s gates.
+    fn observe(&mut self, n: usize, would: &str, evidence: String) {
+        let at = self.began.elapsed();
+        let g = &mut self.gates[n];
+        if !g.observed {
+            g.observed = true;
+            g.slot.reporter.emit(Event::GateObserved { would: would.into(), evidence, at });
+        }
     }
 
     /// Whether anything is watched.
@@ -265,7 +306,11 @@ impl<'a> Watch<'a> {
             Ok(report) => report,
             Err(e) => return self.unread(Which::Alarms, &e),
         };
-        let firing = report.firing();
+        let firing = self.allowed.firing(&report);
+        let at = self.began.elapsed();
+        for (alarm, state) in self.allowed.note(&report) {
+            self.reporter.emit(Event::AllowedAlarm { alarm, state, at });
+        }
         self.reporter.emit(Event::AlarmsPolled { states: report.states });
         if !firing.is_empty() {
             self.reporter.emit(Event::AlarmFired { alarms: firing.clone() });
@@ -303,6 +348,10 @@ impl<'a> Watch<'a> {
         g.slot.reporter.emit(Event::ExecutionsRead { reading: Box::new(reading.clone()) });
         g.reading = Some(reading);
         match verdict {
+            Verdict::Fail(evidence) if self.settings.gate_mode == GateMode::Observe => {
+                self.observe(n, "roll_back", evidence);
+                Ok(())
+            }
             Verdict::Fail(evidence) => Err(Some(Reason::Executions(g.slot.label.prefix(evidence)))),
             _ => Ok(()),
         }
@@ -354,13 +403,22 @@ impl<'a> Watch<'a> {
         let lost = |for_| {
             Some(Reason::Unmonitored { for_, error: format!("{signal}: {}: {error_text}", cause.name()) })
         };
-        if unmonitored >= max_unmonitored {
-            return Err(lost(unmonitored));
+        let lost = match () {
+            () if unmonitored >= max_unmonitored => lost(unmonitored),
+            () if throttled >= bound => lost(throttled),
+            () => return Err(None),
+        };
+        // An observing gate that cannot be read rolls nothing back either: it says so, and its
+        // clock starts afresh.
+        if let (Which::Gate(n), GateMode::Observe) = (which, self.settings.gate_mode) {
+            let evidence = lost.as_ref().map(Reason::describe).unwrap_or_default();
+            self.observe(n, "roll_back", evidence);
+            let pace = self.pace(which);
+            pace.answered = now;
+            pace.throttled_since = None;
+            return Err(None);
         }
-        if throttled >= bound {
-            return Err(lost(throttled));
-        }
-        Err(None)
+        Err(lost)
     }
 
     fn pace(&mut self, which: Which) -> &mut Pace {

@@ -1,7 +1,8 @@
 //! CloudWatch alarms watched during a deploy: metric and composite alike, any number of them.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
+use std::time::SystemTime;
 
 use anyhow::Result;
 use aws_sdk_cloudwatch::Client;
@@ -18,6 +19,9 @@ pub struct AlarmState {
     pub name: String,
     pub state: String,
     pub composite: bool,
+    /// When it last changed state (CloudWatch's `StateTransitionedTimestamp`), if said.
+    #[serde(skip)]
+    pub transitioned: Option<SystemTime>,
 }
 
 impl AlarmState {
@@ -76,6 +80,59 @@ impl fmt::Display for AlarmReport {
     }
 }
 
+/// `--allow-firing`: alarms that may be in ALARM when the deploy begins (the fix for what they
+/// report). One is tolerated while it stays in the ALARM it was in then; once it has been seen
+/// out of ALARM, or CloudWatch says it changed state since, ALARM is a new transition and
+/// counts as any alarm's.
+#[derive(Clone, Debug, Default)]
+pub struct Allowed {
+    names: Vec<String>,
+    /// When the deploy began, AWS's time.
+    since: Option<SystemTime>,
+    /// Those seen out of ALARM since the deploy began.
+    calm: HashSet<String>,
+    /// Each one's state as last read.
+    last: HashMap<String, String>,
+}
+
+impl Allowed {
+    pub fn new(names: &[String], since: SystemTime) -> Self {
+        Allowed { names: names.to_vec(), since: Some(since), ..Default::default() }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.names.is_empty()
+    }
+
+    /// Whether `alarm`, as read, is tolerated: allowed, and in the ALARM it was in at the start.
+    pub fn tolerates(&self, alarm: &AlarmState) -> bool {
+        self.names.contains(&alarm.name)
+            && !self.calm.contains(&alarm.name)
+            && alarm.transitioned.is_none_or(|t| self.since.is_none_or(|since| t <= since))
+    }
+
+    /// The alarms of `report` in ALARM that count: all but those tolerated.
+    pub fn firing(&self, report: &AlarmReport) -> Vec<String> {
+        report.states.iter().filter(|a| a.firing() && !self.tolerates(a)).map(|a| a.name.clone()).collect()
+    }
+
+    /// Notes a read (after [`Allowed::firing`] judged it): the allowed alarms whose state is new
+    /// since the last read, with that state.
+    pub fn note(&mut self, report: &AlarmReport) -> Vec<(String, String)> {
+        let mut changed = Vec::new();
+        for a in report.states.iter().filter(|a| self.names.contains(&a.name)) {
+            if !a.firing() {
+                self.calm.insert(a.name.clone());
+            }
+            if self.last.get(&a.name) != Some(&a.state) {
+                self.last.insert(a.name.clone(), a.state.clone());
+                changed.push((a.name.clone(), a.state.clone()));
+            }
+        }
+        changed
+    }
+}
+
 impl AlarmChecker {
     pub fn new(cloudwatch: &Client, names: &[String]) -> Self {
         AlarmChecker { cloudwatch: cloudwatch.clone(), names: names.to_vec() }
@@ -105,10 +162,15 @@ impl AlarmChecker {
                 .send();
             while let Some(page) = pages.next().await {
                 let page = page.aws_context(|| "reading CloudWatch alarms")?;
-                let metric = page.metric_alarms().iter().map(|a| (a.alarm_name(), a.state_value(), false));
-                let composite =
-                    page.composite_alarms().iter().map(|a| (a.alarm_name(), a.state_value(), true));
-                for (name, state, composite) in metric.chain(composite) {
+                let metric = page
+                    .metric_alarms()
+                    .iter()
+                    .map(|a| (a.alarm_name(), a.state_value(), a.state_transitioned_timestamp(), false));
+                let composite = page
+                    .composite_alarms()
+                    .iter()
+                    .map(|a| (a.alarm_name(), a.state_value(), a.state_transitioned_timestamp(), true));
+                for (name, state, transitioned, composite) in metric.chain(composite) {
                     let (Some(name), Some(state)) = (name, state) else {
                         continue;
                     };
@@ -119,6 +181,7 @@ impl AlarmChecker {
                                 name: name.to_string(),
                                 state: state.as_str().to_string(),
                                 composite,
+                                transitioned: transitioned.and_then(|t| SystemTime::try_from(*t).ok()),
                             },
                         );
                     }
@@ -134,5 +197,37 @@ impl AlarmChecker {
             }
         }
         Ok(report)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn report(state: &str, transitioned: Option<SystemTime>) -> AlarmReport {
+        let a = AlarmState { name: "errors".into(), state: state.into(), composite: false, transitioned };
+        AlarmReport { states: vec![a], missing: vec![] }
+    }
+
+    #[test]
+    fn an_allowed_alarm_counts_once_it_fires_anew() {
+        let start = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        let before = Some(start - Duration::from_secs(600));
+        let mut allowed = Allowed::new(&["errors".into()], start);
+        // In ALARM since before the deploy: tolerated, read after read.
+        for _ in 0..3 {
+            let r = report("ALARM", before);
+            assert!(allowed.firing(&r).is_empty());
+            allowed.note(&r);
+        }
+        // CloudWatch says it changed state since the deploy began (OK and back between reads).
+        assert_eq!(allowed.firing(&report("ALARM", Some(start + Duration::from_secs(5)))), ["errors"]);
+        // Seen OK, then ALARM again: a new transition, even without a timestamp.
+        assert_eq!(allowed.note(&report("OK", None)), [("errors".to_string(), "OK".to_string())]);
+        assert_eq!(allowed.firing(&report("ALARM", None)), ["errors"]);
+        // Alarms not allowed always count.
+        let other = Allowed::new(&["latency".into()], start);
+        assert_eq!(other.firing(&report("ALARM", before)), ["errors"]);
     }
 }

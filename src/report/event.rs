@@ -32,15 +32,52 @@ pub enum Event {
         /// The new version's weight at the start: 0, or W when resuming from W.
         from_weight: u8,
     },
-    /// `--pause-at`: the pause step's hold is over; the alias stays split on purpose.
+    /// Paused on purpose (`--pause-at`, `--on-inconclusive pause`, a window closing): the alias
+    /// stays split; `why` says which, and the commands go on, promote or roll back.
     #[serde(serialize_with = "wire::paused")]
     Paused {
         alias: String,
         old_version: String,
         new_version: String,
         weight: u8,
+        why: String,
         resume_command: String,
+        promote_command: String,
         rollback_command: String,
+    },
+    /// Outside the deploy window (or in a freeze), `--window-wait`: nothing changes until the
+    /// next opening where the first hold fits.
+    WindowWait {
+        why: String,
+        /// When the wait ends: RFC 3339, UTC, AWS's time.
+        opens: String,
+        /// The same moment in the window's time zone.
+        opens_local: String,
+    },
+    /// `--gate-mode observe`: what a health gate would have done, had it been enforced.
+    GateObserved {
+        /// `roll_back`, or `wait` (for evidence).
+        would: String,
+        evidence: String,
+        /// Since traffic began to move.
+        #[serde(rename = "at_seconds", serialize_with = "wire::secs")]
+        at: Duration,
+    },
+    /// `--allow-firing`: an alarm allowed to fire, as first read and at each change of state.
+    AllowedAlarm {
+        alarm: String,
+        state: String,
+        /// Since traffic began to move (zero: at the start).
+        #[serde(rename = "at_seconds", serialize_with = "wire::secs")]
+        at: Duration,
+    },
+    /// The new version went to 100% by `sfndeploy promote` (`by`: `promote`), or, during a deploy,
+    /// by someone's `promote` (`by`: `hand`).
+    Promoted {
+        alias: String,
+        version: String,
+        from: String,
+        by: String,
     },
     /// `--dry-run`: what a real run would do. Nothing was changed.
     Planned {
@@ -208,6 +245,10 @@ impl Event {
         match self {
             Event::Started { .. } => "started",
             Event::Paused { .. } => "paused",
+            Event::WindowWait { .. } => "window_wait",
+            Event::GateObserved { .. } => "gate_observed",
+            Event::AllowedAlarm { .. } => "allowed_alarm",
+            Event::Promoted { .. } => "promoted",
             Event::Planned { .. } => "planned",
             Event::Uploaded { .. } => "uploaded",
             Event::Published { .. } => "published",
@@ -245,7 +286,8 @@ pub(crate) mod tests {
     pub(crate) fn one_of_each() -> Vec<Event> {
         let v = |n: u32| format!("arn:aws:states:us-east-1:1:stateMachine:sm:{n}");
         let step = Step { weight: 10, hold: Duration::from_secs(5) };
-        let state = AlarmState { name: "errors".into(), state: "OK".into(), composite: false };
+        let state =
+            AlarmState { name: "errors".into(), state: "OK".into(), composite: false, transitioned: None };
         vec![
             Event::Started {
                 state_machine: "sm".into(),
@@ -262,8 +304,27 @@ pub(crate) mod tests {
                 old_version: v(1),
                 new_version: v(2),
                 weight: 50,
+                why: "as --pause-at asked".into(),
                 resume_command: "sfndeploy --resume".into(),
+                promote_command: "sfndeploy promote".into(),
                 rollback_command: "sfndeploy rollback".into(),
+            },
+            Event::WindowWait {
+                why: "outside the deploy window (Mon-Fri 09:00-16:00)".into(),
+                opens: "2026-12-07T09:00:00Z".into(),
+                opens_local: "2026-12-07 09:00:00 UTC".into(),
+            },
+            Event::GateObserved {
+                would: "roll_back".into(),
+                evidence: "3 of 10 failed".into(),
+                at: Duration::from_secs(72),
+            },
+            Event::AllowedAlarm { alarm: "errors".into(), state: "ALARM".into(), at: Duration::ZERO },
+            Event::Promoted {
+                alias: "prod".into(),
+                version: v(2),
+                from: "v1 90% / v2 10%".into(),
+                by: "promote".into(),
             },
             Event::Planned {
                 state_machine: "sm".into(),
@@ -348,29 +409,33 @@ pub(crate) mod tests {
         match e {
             Event::Started { .. } => 0,
             Event::Paused { .. } => 1,
-            Event::Planned { .. } => 2,
-            Event::Uploaded { .. } => 3,
-            Event::Published { .. } => 4,
-            Event::AliasCreated { .. } => 5,
-            Event::NothingToDo { .. } => 6,
-            Event::WeightsChanged { .. } => 7,
-            Event::AlarmsPolled { .. } => 8,
-            Event::SignalReadFailed { .. } => 9,
-            Event::AlarmFired { .. } => 10,
-            Event::ExecutionsRead { .. } => 11,
-            Event::ExecutionsFailed { .. } => 12,
-            Event::StillRunning { .. } => 13,
-            Event::TrafficBypassesAlias { .. } => 14,
-            Event::DefinitionChanged { .. } => 15,
-            Event::UnpinnedCall { .. } => 16,
-            Event::Rerun { .. } => 17,
-            Event::HookStarted { .. } => 18,
-            Event::HookFinished { .. } => 19,
-            Event::RollingBack { .. } => 20,
-            Event::RolledBack { .. } => 21,
-            Event::Completed { .. } => 22,
-            Event::Pruned { .. } => 23,
-            Event::Failed { .. } => 24,
+            Event::WindowWait { .. } => 2,
+            Event::GateObserved { .. } => 3,
+            Event::AllowedAlarm { .. } => 4,
+            Event::Promoted { .. } => 5,
+            Event::Planned { .. } => 6,
+            Event::Uploaded { .. } => 7,
+            Event::Published { .. } => 8,
+            Event::AliasCreated { .. } => 9,
+            Event::NothingToDo { .. } => 10,
+            Event::WeightsChanged { .. } => 11,
+            Event::AlarmsPolled { .. } => 12,
+            Event::SignalReadFailed { .. } => 13,
+            Event::AlarmFired { .. } => 14,
+            Event::ExecutionsRead { .. } => 15,
+            Event::ExecutionsFailed { .. } => 16,
+            Event::StillRunning { .. } => 17,
+            Event::TrafficBypassesAlias { .. } => 18,
+            Event::DefinitionChanged { .. } => 19,
+            Event::UnpinnedCall { .. } => 20,
+            Event::Rerun { .. } => 21,
+            Event::HookStarted { .. } => 22,
+            Event::HookFinished { .. } => 23,
+            Event::RollingBack { .. } => 24,
+            Event::RolledBack { .. } => 25,
+            Event::Completed { .. } => 26,
+            Event::Pruned { .. } => 27,
+            Event::Failed { .. } => 28,
         }
     }
 
@@ -378,7 +443,7 @@ pub(crate) mod tests {
     fn every_event_kind_has_object_fields_a_text_and_a_place_in_the_readme() {
         let events = one_of_each();
         let ordinals: Vec<usize> = events.iter().map(ordinal).collect();
-        assert_eq!(ordinals, (0..25).collect::<Vec<_>>(), "one of each kind, in order");
+        assert_eq!(ordinals, (0..29).collect::<Vec<_>>(), "one of each kind, in order");
         let readme = include_str!("../../README.md");
         let mut kinds = std::collections::HashSet::new();
         for e in &events {
@@ -402,5 +467,7 @@ pub(crate) mod tests {
         let paused = super::super::json::fields(&events[1]);
         assert_eq!(paused["resume_command"], "sfndeploy --resume");
         assert_eq!(paused["rollback_command"], "sfndeploy rollback");
+        assert_eq!(paused["promote_command"], "sfndeploy promote");
+        assert_eq!(paused["why"], "as --pause-at asked");
     }
 }

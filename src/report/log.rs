@@ -75,7 +75,9 @@ mod tests {
 
     #[test]
     fn alarm_polls_are_progress_only_when_something_changed() {
-        let state = |s: &str| vec![AlarmState { name: "errors".into(), state: s.into(), composite: false }];
+        let state = |s: &str| {
+            vec![AlarmState { name: "errors".into(), state: s.into(), composite: false, transitioned: None }]
+        };
         let polled = |s: &str| Entry {
             at: Duration::ZERO,
             member: None,

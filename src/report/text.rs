@@ -8,7 +8,7 @@ use crate::arn::short_version;
 use crate::gates::alarms::without_data_warning;
 use crate::routing::Routing;
 use crate::status::{DeployState, InFlight, StatusReport};
-use crate::text::{human, percents, rfc3339_seconds};
+use crate::text::{clock, human, percents, rfc3339_seconds};
 
 /// The steps as a log line gives them: their weights, and with `--steps` of holds of their own,
 /// each hold too.
@@ -42,10 +42,34 @@ impl fmt::Display for Event {
                 human(*planned),
             ),
             Event::Planned { action, .. } => format!("dry run: {action}"),
-            Event::Paused { alias, old_version, new_version, weight, .. } => format!(
-                "paused: alias {alias} routes {} as --pause-at asked",
+            Event::Paused { alias, old_version, new_version, weight, why, .. } => format!(
+                "paused: alias {alias} routes {}, {why}",
                 Routing::shifted(old_version, new_version, *weight)
             ),
+            Event::WindowWait { why, opens_local, .. } => {
+                format!("{why}: waiting for the next opening, {opens_local} (--window-wait)")
+            }
+            Event::GateObserved { would, evidence, at } => match would.as_str() {
+                "roll_back" => format!(
+                    "gate (observe): would have rolled back at {}: {evidence}; going on (--gate-mode observe)",
+                    clock(*at)
+                ),
+                _ => format!("gate (observe): would have waited for evidence at {}: {evidence}", clock(*at)),
+            },
+            Event::AllowedAlarm { alarm, state, at } if at.is_zero() => format!(
+                "alarm {alarm} is {state} and allowed to fire (--allow-firing): only a new transition into \
+                 ALARM rolls back"
+            ),
+            Event::AllowedAlarm { alarm, state, at } => {
+                format!("alarm {alarm} (allowed to fire) is now {state}, at {}", clock(*at))
+            }
+            Event::Promoted { alias, version, from, by } => match by.as_str() {
+                "hand" => format!(
+                    "alias {alias} was promoted by hand (sfndeploy promote) to 100% {}: the deploy ends here",
+                    short_version(version)
+                ),
+                _ => format!("promoted alias {alias} to 100% {} (was {from})", short_version(version)),
+            },
             Event::Uploaded { file } => format!("uploaded {file} as the latest revision"),
             Event::Published { version, file } => match file {
                 Some(f) => format!("published {f} as {}", short_version(version)),
@@ -180,9 +204,7 @@ impl fmt::Display for InFlight {
             DeployState::InProgress => {
                 write!(f, "A deploy of {new} is in progress at {weight}%: its current step ends at {due}.")?
             }
-            DeployState::Paused => {
-                write!(f, "A deploy of {new} is paused at {weight}% (--pause-at) since {due}.")?
-            }
+            DeployState::Paused => write!(f, "A deploy of {new} is paused at {weight}% since {due}.")?,
             DeployState::Interrupted => write!(
                 f,
                 "A deploy of {new} was interrupted at {weight}%: its next step was due at {due} and never came."

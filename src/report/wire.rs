@@ -72,12 +72,15 @@ pub fn started<S: Serializer>(
 }
 
 /// `paused`: both versions, the new one's weight and the routing they make, and the commands.
+#[allow(clippy::too_many_arguments)]
 pub fn paused<S: Serializer>(
     alias: &str,
     old_version: &str,
     new_version: &str,
     weight: &u8,
+    why: &str,
     resume_command: &str,
+    promote_command: &str,
     rollback_command: &str,
     s: S,
 ) -> Result<S::Ok, S::Error> {
@@ -87,7 +90,9 @@ pub fn paused<S: Serializer>(
     map.serialize_entry("new_version", new_version)?;
     map.serialize_entry("new_weight", weight)?;
     map.serialize_entry("routing", &Routing::shifted(old_version, new_version, *weight))?;
+    map.serialize_entry("why", why)?;
     map.serialize_entry("resume_command", resume_command)?;
+    map.serialize_entry("promote_command", promote_command)?;
     map.serialize_entry("rollback_command", rollback_command)?;
     map.end()
 }

@@ -212,6 +212,8 @@ pub struct Alarm {
     pub name: String,
     pub state: String,
     pub composite: bool,
+    /// When it last changed state (AWS's `StateTransitionedTimestamp`).
+    pub transitioned: std::time::SystemTime,
 }
 
 type Hook = Box<dyn FnMut(&mut State, &'static str, usize) -> Option<Fault> + Send>;
@@ -402,7 +404,9 @@ impl Fake {
     }
 
     pub fn with_alarm(self, name: &str, state: &str, composite: bool) -> Self {
-        self.state().alarms.push(Alarm { name: name.into(), state: state.into(), composite });
+        // Alarms exist before the deploy: in their state for an hour.
+        let transitioned = self.state().aws_now() - Duration::from_secs(3600);
+        self.state().alarms.push(Alarm { name: name.into(), state: state.into(), composite, transitioned });
         self
     }
 
@@ -516,8 +520,12 @@ impl Fake {
 
     pub fn set_alarm(&self, name: &str, state: &str) {
         let mut s = self.state();
+        let now = s.aws_now();
         let alarm = s.alarms.iter_mut().find(|a| a.name == name).expect("alarm");
-        alarm.state = state.to_string();
+        if alarm.state != state {
+            alarm.state = state.to_string();
+            alarm.transitioned = now;
+        }
     }
 
     pub fn hook(&self, hook: impl FnMut(&mut State, &'static str, usize) -> Option<Fault> + Send + 'static) {
@@ -1274,13 +1282,23 @@ impl Fake {
             let mut out = DescribeAlarmsOutput::builder().set_next_token(next);
             for a in chosen {
                 let state = StateValue::from(a.state.as_str());
+                let transitioned = aws_sdk_cloudwatch::primitives::DateTime::from(a.transitioned);
                 if a.composite && want_composite {
                     out = out.composite_alarms(
-                        CompositeAlarm::builder().alarm_name(&a.name).state_value(state).build(),
+                        CompositeAlarm::builder()
+                            .alarm_name(&a.name)
+                            .state_value(state)
+                            .state_transitioned_timestamp(transitioned)
+                            .build(),
                     );
                 } else if !a.composite && want_metric {
-                    out = out
-                        .metric_alarms(MetricAlarm::builder().alarm_name(&a.name).state_value(state).build());
+                    out = out.metric_alarms(
+                        MetricAlarm::builder()
+                            .alarm_name(&a.name)
+                            .state_value(state)
+                            .state_transitioned_timestamp(transitioned)
+                            .build(),
+                    );
                 }
             }
             Reply::Output(out.build())

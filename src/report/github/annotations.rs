@@ -23,11 +23,11 @@ pub fn annotations(events: &[Event], code: ExitCode, outcome: &str) -> Vec<Strin
         lines.push(format!("::error title={title}::{}", escape(outcome)));
     }
     for event in events {
-        if let Event::Paused { alias, old_version, new_version, weight, .. } = event {
+        if let Event::Paused { alias, old_version, new_version, weight, why, .. } = event {
             lines.push(format!(
                 "::notice title=sfndeploy paused::{}",
                 escape(&format!(
-                    "alias {alias} routes {}; continue with --resume or roll back",
+                    "alias {alias} routes {}, {why}; continue with --resume, promote, or roll back",
                     Routing::shifted(old_version, new_version, *weight)
                 ))
             ));

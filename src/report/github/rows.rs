@@ -37,12 +37,55 @@ pub fn rows(events: &[&Event]) -> Vec<(String, String)> {
                     rows.push(("Resumed from".into(), format!("{from_weight}%")));
                 }
             }
-            Event::Paused { old_version, new_version, weight, resume_command, rollback_command, .. } => {
+            Event::Paused {
+                old_version,
+                new_version,
+                weight,
+                why,
+                resume_command,
+                promote_command,
+                rollback_command,
+                ..
+            } => {
                 let routing = Routing::shifted(old_version, new_version, *weight);
-                rows.push(("Paused at".into(), routing.to_string()));
+                rows.push(("Paused at".into(), format!("{routing}, {why}")));
                 rows.push(("Continue".into(), format!("`{resume_command}`")));
+                rows.push(("Promote now".into(), format!("`{promote_command}`")));
                 rows.push(("Roll back".into(), format!("`{rollback_command}`")));
             }
+            Event::WindowWait { why, opens_local, .. } => {
+                rows.push(("Waited for the window".into(), format!("{why}; until {opens_local}")));
+            }
+            Event::GateObserved { would, evidence, at } => rows.push((
+                "Gate (observe)".into(),
+                match would.as_str() {
+                    "roll_back" => format!("would have rolled back at {}: {evidence}", clock(*at)),
+                    _ => format!("would have waited for evidence at {}: {evidence}", clock(*at)),
+                },
+            )),
+            Event::AllowedAlarm { alarm, state, at } => {
+                let when =
+                    if at.is_zero() { "at the start".to_string() } else { format!("at {}", clock(*at)) };
+                match rows
+                    .iter_mut()
+                    .find(|(k, v)| k == "Allowed to fire" && v.starts_with(&format!("{alarm}:")))
+                {
+                    Some((_, v)) => v.push_str(&format!(", {state} {when}")),
+                    None => rows.push(("Allowed to fire".into(), format!("{alarm}: {state} {when}"))),
+                }
+            }
+            Event::Promoted { version, by, .. } => rows.push((
+                "Promoted".into(),
+                format!(
+                    "{} to 100% {}",
+                    short_version(version),
+                    if by == "hand" {
+                        "by hand (sfndeploy promote), during the deploy"
+                    } else {
+                        "by sfndeploy promote"
+                    }
+                ),
+            )),
             Event::Published { version, .. } => rows.push(("Published".into(), short_version(version))),
             Event::AlarmFired { alarms } => rows.push(("Alarm fired".into(), alarms.join(", "))),
             Event::DefinitionChanged { changes, .. } => rows.push(("Definition".into(), changes.to_string())),

@@ -221,13 +221,19 @@ pub(crate) mod tests {
             old_version: format!("{sm}:6"),
             new_version: format!("{sm}:7"),
             weight: 50,
+            why: "as --pause-at asked".into(),
             resume_command: "sfndeploy --state-machine orders --alias prod --resume".into(),
+            promote_command: "sfndeploy promote --state-machine orders --alias prod".into(),
             rollback_command: "sfndeploy rollback --state-machine orders --alias prod --to-version 6".into(),
         }];
         let paused = timeline(events.iter().map(|e| (Duration::ZERO, e.clone())));
         let md = summary(&paused, ExitCode::Success, "Paused", Duration::from_secs(60));
         assert!(md.starts_with("### ⏸️ sfndeploy"), "{md}");
-        assert!(md.contains("| Paused at | v6 50% / v7 50% |"), "{md}");
+        assert!(md.contains("| Paused at | v6 50% / v7 50%, as --pause-at asked |"), "{md}");
+        assert!(
+            md.contains("| Promote now | `sfndeploy promote --state-machine orders --alias prod` |"),
+            "{md}"
+        );
         assert!(
             md.contains("| Continue | `sfndeploy --state-machine orders --alias prod --resume` |"),
             "{md}"
@@ -239,7 +245,7 @@ pub(crate) mod tests {
         assert_eq!(
             notes,
             [
-                "::notice title=sfndeploy paused::alias prod routes v6 50%25 / v7 50%25; continue with --resume or roll back"
+                "::notice title=sfndeploy paused::alias prod routes v6 50%25 / v7 50%25, as --pause-at asked; continue with --resume, promote, or roll back"
             ]
         );
     }
@@ -250,8 +256,18 @@ pub(crate) mod tests {
         let ms = Duration::from_millis;
         let states = |errors: &str| {
             vec![
-                AlarmState { name: "orders-errors".into(), state: errors.into(), composite: false },
-                AlarmState { name: "orders-latency".into(), state: "OK".into(), composite: false },
+                AlarmState {
+                    name: "orders-errors".into(),
+                    state: errors.into(),
+                    composite: false,
+                    transitioned: None,
+                },
+                AlarmState {
+                    name: "orders-latency".into(),
+                    state: "OK".into(),
+                    composite: false,
+                    transitioned: None,
+                },
             ]
         };
         let step = |weight, secs| crate::strategy::Step { weight, hold: Duration::from_secs(secs) };
