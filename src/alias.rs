@@ -143,6 +143,30 @@ pub struct AliasHandle {
     found_description: String,
     /// The description now, as far as we know.
     description: String,
+    /// The version this run deploys: found alone at 100%, someone promoted it
+    /// ([`PromotedByHand`]), which is not a conflict.
+    promotable: Option<String>,
+}
+
+/// The alias was found 100% on the version being deployed, with sfndeploy's record: someone ran
+/// `sfndeploy promote` during the deploy. Not a conflict: the deploy's own end, reached by hand.
+#[derive(Debug)]
+pub struct PromotedByHand {
+    pub alias_arn: String,
+    pub version: String,
+}
+
+impl std::fmt::Display for PromotedByHand {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "alias {} was promoted to 100% {} by hand", self.alias_arn, self.version)
+    }
+}
+
+impl std::error::Error for PromotedByHand {}
+
+/// Whether `err` says the alias was promoted by hand.
+pub fn promoted_by_hand(err: &anyhow::Error) -> bool {
+    err.downcast_ref::<PromotedByHand>().is_some()
 }
 
 /// A routing read or set this recently is not read again before the next change: between
@@ -170,7 +194,29 @@ impl AliasHandle {
             replaced: None,
             found_description,
             description: found.description.clone(),
+            promotable: None,
         }
+    }
+
+    /// This handle deploys `version`: found alone at 100%, it was promoted by hand.
+    pub fn deploying(mut self, version: &str) -> Self {
+        self.promotable = Some(version.to_string());
+        self
+    }
+
+    /// The alias was found promoted by hand: it routes 100% to the version deployed.
+    pub fn adopt_promotion(&mut self) {
+        if let Some(version) = &self.promotable {
+            self.last_set = Routing::single(version);
+            self.in_flight = None;
+            self.confirmed_at = Instant::now();
+        }
+    }
+
+    /// One read of the alias during a hold, without waiting out a read that lags our own
+    /// change: Err when someone else changed it (a `Conflict`, or [`PromotedByHand`]).
+    pub async fn check(&mut self) -> Result<()> {
+        self.read_ours(None, false).await.map(|_| ())
     }
 
     /// The alias's own text: its description without anything of sfndeploy's.
@@ -250,8 +296,15 @@ impl AliasHandle {
         self.change(target, description, false).await
     }
 
-    /// The alias routes `current`, which this run did not set: a conflict, left as found.
+    /// The alias routes `current`, which this run did not set: a conflict, left as found; or
+    /// the version this run deploys, alone, with sfndeploy's record: promoted by hand.
     fn changed_by_others(&self, current: &Routing) -> anyhow::Error {
+        if let Some(version) = self.promotable.as_deref().filter(|v| current.full_version() == Some(*v)) {
+            return anyhow::Error::new(PromotedByHand {
+                alias_arn: self.arn.clone(),
+                version: version.to_string(),
+            });
+        }
         Failure::err(
             ExitCode::Conflict,
             format!(

@@ -14,7 +14,7 @@ use crate::exit_code::{ExitCode, exit_code_of};
 use crate::report::{Event, Reporter, json, progress};
 use crate::signals::Signals;
 use crate::text::{clock, one_line};
-use crate::{rollback, status};
+use crate::{promote, rollback, status};
 
 /// Runs the command and prints its outcome; returns the exit code.
 pub async fn run(mut cli: Cli) -> ExitCode {
@@ -94,6 +94,12 @@ async fn dispatch(cli: &Cli, reporter: &Reporter, env: Env<'_>) -> Result<Done> 
             reporter.target(&cfg.state_machines.iter().map(|s| s.as_str()).collect::<Vec<_>>());
             let clients = Clients::connect(&cli.global, cfg.state_machines.first(), env).await?;
             let summary = rollback::run(&clients, &cfg, reporter).await?;
+            Ok(Done::said(summary, text))
+        }
+        Job::Promote(cfg) => {
+            reporter.target(&cfg.state_machines.iter().map(|s| s.as_str()).collect::<Vec<_>>());
+            let clients = Clients::connect(&cli.global, cfg.state_machines.first(), env).await?;
+            let summary = promote::run(&clients, &cfg, reporter).await?;
             Ok(Done::said(summary, text))
         }
         Job::Deploy(cfg) => {

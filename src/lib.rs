@@ -29,6 +29,7 @@ pub mod label;
 pub mod note;
 pub mod pacer;
 pub mod plan;
+pub mod promote;
 pub mod report;
 pub mod rollback;
 pub mod routing;

@@ -212,3 +212,83 @@ async fn the_fix_deploys_while_its_alarm_fires_and_a_second_alarm_rolls_it_back(
     let run = deploy(&fake, &[&args[..], &["--allow-firing", "errors"]].concat()).await;
     assert_eq!(run.code(), ExitCode::RolledBack, "{}", run.message());
 }
+
+/// `sfndeploy promote ARGS` against `fake`.
+async fn promote(fake: &Fake, args: &[&str]) -> anyhow::Result<String> {
+    use clap::Parser;
+    let mut argv = vec!["sfndeploy", "promote", "--state-machine", "orders", "--alias", "prod"];
+    argv.extend_from_slice(args);
+    let cli = sfndeploy::cli::Cli::try_parse_from(argv).expect("flags parse");
+    let Some(sfndeploy::cli::Command::Promote(args)) = &cli.command else { panic!("promote") };
+    let cfg = sfndeploy::config::PromoteConfig::from_args(args, &|_| None).expect("flags valid");
+    sfndeploy::promote::run(&fake.clients(), &cfg, &sfndeploy::report::Reporter::recording()).await
+}
+
+/// `sfndeploy rollback` against `fake`.
+async fn rollback(fake: &Fake) -> anyhow::Result<String> {
+    use clap::Parser;
+    let argv = ["sfndeploy", "rollback", "--state-machine", "orders", "--alias", "prod"];
+    let cli = sfndeploy::cli::Cli::try_parse_from(argv).expect("flags parse");
+    let Some(sfndeploy::cli::Command::Rollback(args)) = &cli.command else { panic!("rollback") };
+    let cfg = sfndeploy::config::RollbackConfig::from_args(args, &|_| None).expect("flags valid");
+    sfndeploy::rollback::run(&fake.clients(), &cfg, &sfndeploy::report::Reporter::recording()).await
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_paused_deploy_promoted_then_rolled_back_returns_to_the_version_before() {
+    let fake = standard();
+    let run =
+        deploy(&fake, &["--strategy", "linear", "--increment", "25", "--interval", "2", "--pause-at", "50"])
+            .await;
+    assert_eq!(run.code(), ExitCode::Success, "{}", run.message());
+    assert_eq!(fake.routing("prod"), [(2, 50), (3, 50)]);
+    // With an alarm in ALARM: refused, nothing changed; --force promotes anyway.
+    let firing = fake.clone().with_alarm("latency", "ALARM", false);
+    let err = promote(&firing, &["--alarms", "errors", "latency"]).await.unwrap_err();
+    assert!(format!("{err:#}").contains("'latency' is in ALARM"), "{err:#}");
+    assert_eq!(fake.routing("prod"), [(2, 50), (3, 50)]);
+    let said = promote(&fake, &["--alarms", "errors"]).await.unwrap();
+    assert_eq!(
+        said,
+        "Promoted alias prod to 100% v3 (was v2 50% / v3 50%); sfndeploy rollback goes back to v2"
+    );
+    assert_eq!(fake.routing("prod"), [(3, 100)]);
+    // Again: nothing to do.
+    assert!(promote(&fake, &[]).await.unwrap().starts_with("Nothing to promote"));
+    // rollback reads the record promote wrote.
+    rollback(&fake).await.unwrap();
+    assert_eq!(fake.routing("prod"), [(2, 100)]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_alias_not_split_by_sfndeploy_is_not_promoted() {
+    let fake = standard();
+    fake.state().aliases[0].1 = vec![(fake.version_arn(2), 70), (fake.version_arn(3), 30)];
+    let err = promote(&fake, &[]).await.unwrap_err();
+    assert!(format!("{err:#}").contains("no sfndeploy deploy is recorded on it"), "{err:#}");
+    assert!(fake.mutating_calls().is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_running_deploy_promoted_from_outside_ends_as_a_success() {
+    let fake = standard();
+    let f = fake.clone();
+    let promoted = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        promote(&f, &[]).await
+    });
+    let args = [
+        "--strategy", "canary", "--increment", "10", "--interval", "600", "--alarm-polling", "5", "--alarms",
+        "errors",
+    ];
+    let run = deploy(&fake, &args).await;
+    promoted.await.unwrap().expect("promoted");
+    assert_eq!(run.code(), ExitCode::Success, "{}", run.message());
+    assert!(run.message().contains("promoted by hand"), "{}", run.message());
+    assert_eq!(fake.routing("prod"), [(3, 100)]);
+    // Seen within the hold, long before its 10 minutes were up; nothing rolled back.
+    let last = fake.calls().last().unwrap().at;
+    assert!(last < Duration::from_secs(60), "the deploy ran until {last:?}");
+    assert!(!run.events.iter().any(|e| matches!(e, Event::RollingBack { .. })));
+    assert!(run.events.iter().any(|e| matches!(e, Event::Promoted { by, .. } if by == "hand")));
+}

@@ -75,6 +75,9 @@ pub enum Command {
     Status(StatusArgs),
     /// Point the alias 100% at a chosen version, or the one before the current
     Rollback(RollbackArgs),
+    /// Finish a deploy now: a split alias sfndeploy split (paused, or a deploy in progress)
+    /// goes 100% to its new version, after one read of --alarms
+    Promote(PromoteArgs),
     /// Print shell completions: sfndeploy completions bash > /etc/bash_completion.d/sfndeploy
     Completions {
         #[arg(value_enum)]
@@ -128,6 +131,25 @@ pub struct RollbackArgs {
     /// its two]
     #[arg(long, env = "SFNDEPLOY_TO_VERSION", value_name = "N|ARN")]
     pub to_version: Option<String>,
+
+    /// Check and print what would change, without changing it [env: SFNDEPLOY_DRY_RUN]
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct PromoteArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+
+    /// CloudWatch alarms read once before the change: one in ALARM refuses, unless --force
+    /// [env: SFNDEPLOY_ALARMS, comma-separated]
+    #[arg(long, num_args = 0.., value_name = "NAME")]
+    pub alarms: Vec<String>,
+
+    /// Promote even with an alarm in ALARM [env: SFNDEPLOY_FORCE]
+    #[arg(long)]
+    pub force: bool,
 
     /// Check and print what would change, without changing it [env: SFNDEPLOY_DRY_RUN]
     #[arg(long)]

@@ -1,10 +1,11 @@
 //! Turns the parsed command line into the checked configuration of the subcommand it names,
-//! each built the same way: [`deploy`], [`status`], [`rollback`]. Every check that needs no AWS
+//! each built the same way: [`deploy`], [`status`], [`rollback`], [`promote`]. Every check that needs no AWS
 //! call happens here, so a mistake costs nothing and changes nothing. The environment
 //! (`SFNDEPLOY_*` variables) is given, never read here directly.
 
 pub mod deploy;
 mod files;
+pub mod promote;
 pub mod rollback;
 pub mod status;
 mod target;
@@ -14,6 +15,7 @@ pub use deploy::{
     WatchSettings,
 };
 pub use files::{DefinitionFile, SMOKE_INPUT_MAX};
+pub use promote::PromoteConfig;
 pub use rollback::RollbackConfig;
 pub use status::StatusConfig;
 pub use target::{MEMBERS_MAX, alarm_names, target};
@@ -30,6 +32,7 @@ pub enum Job {
     Deploy(Box<DeployConfig>),
     Status(StatusConfig),
     Rollback(RollbackConfig),
+    Promote(PromoteConfig),
     Completions(clap_complete::Shell),
     Man,
 }
@@ -44,6 +47,7 @@ impl Job {
             Some(Command::Man) => Job::Man,
             Some(Command::Status(args)) => Job::Status(StatusConfig::from_args(args, flags, env)?),
             Some(Command::Rollback(args)) => Job::Rollback(RollbackConfig::from_args(args, env)?),
+            Some(Command::Promote(args)) => Job::Promote(PromoteConfig::from_args(args, env)?),
             Some(Command::Deploy(args)) => Job::Deploy(deploy(args, argv, flags, env)?),
             None => Job::Deploy(deploy(&cli.deploy, argv, flags, env)?),
         })

@@ -32,6 +32,30 @@ use crate::signals::Signals;
 use crate::strategy::Step;
 use crate::window::{self, Calendar};
 
+/// How the steps ended, when not early.
+#[derive(Debug)]
+pub enum Finish {
+    /// Every alias on the last step's weight: 100% on its new version, or paused as planned.
+    Done,
+    /// Paused on purpose where it is: why.
+    Paused(String),
+    /// Someone ran `sfndeploy promote` meanwhile: every alias is 100% on its new version.
+    Promoted,
+}
+
+/// What a change or a read of the aliases found.
+#[derive(Debug, PartialEq, Eq)]
+enum Found {
+    /// As this run left them.
+    Ours,
+    /// Some promoted by hand.
+    Promoted,
+}
+
+/// During a hold, one alias is read this often (in turn): someone's change, a promotion by hand,
+/// is seen without waiting for the end of the hold.
+const ALIAS_READ_EVERY: Duration = Duration::from_secs(30);
+
 /// What the executor moves.
 pub struct Job {
     /// Each member's alias, with its health gates when any is on.
@@ -131,16 +155,16 @@ impl<'a> Executor<'a> {
     /// weight. Every alias ends on the last step's weight, 100% on its new version (Ok(None)),
     /// or paused on purpose where it is (Ok(Some(why))), or the ending says where each is and
     /// why.
-    pub async fn run(&mut self, steps: &[Step]) -> Result<Option<String>, Ending> {
+    pub async fn run(&mut self, steps: &[Step]) -> Result<Finish, Ending> {
         for (i, step) in steps.iter().enumerate() {
             // A hold is begun only if it ends before the deploy window closes.
             if let Some(why) = window::stop_before(self.calendar, self.clock.now(), step.hold) {
-                return self.pause(why, (i, steps.len())).await.map(Some);
+                return self.pause(why, (i, steps.len())).await;
             }
             let reuse = i == 0
                 && self.earlier_read.is_some_and(|at| at.elapsed() < GATE_FRESH.min(self.settings.polling));
             if !reuse && let Some(why) = self.gate().await? {
-                return self.pause(why, (i, steps.len())).await.map(Some);
+                return self.pause(why, (i, steps.len())).await;
             }
             let due = self.clock.now() + step.hold;
             let pausing = self.pauses && i + 1 == steps.len();
@@ -151,7 +175,9 @@ impl<'a> Executor<'a> {
                     })
                 })
                 .collect();
-            self.shift(targets).await?;
+            if self.shift(targets).await? == Found::Promoted {
+                return self.promoted().await;
+            }
             self.watch.new_step();
             let confirmed = Instant::now();
             let remaining: Duration = steps[i..].iter().map(|s| s.hold).sum();
@@ -166,23 +192,27 @@ impl<'a> Executor<'a> {
                     remaining,
                 });
             }
-            self.hold(confirmed + step.hold).await?;
+            if self.hold(confirmed + step.hold).await? == Found::Promoted {
+                return self.promoted().await;
+            }
         }
         // The last hold ends with one more look, and each alias read back, before success (or
         // a pause) is declared: someone may have changed one meanwhile.
         if let Some(why) = self.gate().await? {
-            return self.pause(why, (steps.len(), steps.len())).await.map(Some);
+            return self.pause(why, (steps.len(), steps.len())).await;
         }
-        self.confirm_all().await?;
+        if self.confirm_all().await? == Found::Promoted {
+            return self.promoted().await;
+        }
         if self.pauses {
-            return Ok(Some(PAUSE_AT.to_string()));
+            return Ok(Finish::Paused(PAUSE_AT.to_string()));
         }
         let result = hooks::post_traffic(&self.lanes, self.hooks, self.signals).await;
         // The hooks saw a signal through receivers of their own: it is the rollback's too, not
         // a second one.
         let _ = self.signals.pending();
         match result {
-            None | Some(HookResult::Passed) => Ok(None),
+            None | Some(HookResult::Passed) => Ok(Finish::Done),
             Some(HookResult::Stopped(s)) => Err(self.stop(Reason::Signal(s)).await),
             Some(HookResult::Failed(text)) => Err(self.stop(Reason::Hook(text)).await),
         }
@@ -192,7 +222,7 @@ impl<'a> Executor<'a> {
     /// version stays where it is, its marker saying it pauses, so that `status` shows it paused
     /// and `--resume` or `promote` continue it. With no traffic moved yet, the deploy window
     /// ends it instead: nothing moved, nothing to pause.
-    async fn pause(&mut self, why: String, (i, steps): (usize, usize)) -> Result<String, Ending> {
+    async fn pause(&mut self, why: String, (i, steps): (usize, usize)) -> Result<Finish, Ending> {
         if self.lanes.iter().all(|lane| lane.new_weight() == 0) {
             return Err(Ending::from(Failure::err(
                 ExitCode::OutsideWindow,
@@ -207,16 +237,57 @@ impl<'a> Executor<'a> {
                     .then(|| (weight, self.description(l, (i.saturating_sub(1), steps), weight, (now, true))))
             })
             .collect();
-        self.shift(targets).await?;
-        Ok(why)
+        if self.shift(targets).await? == Found::Promoted {
+            return self.promoted().await;
+        }
+        Ok(Finish::Paused(why))
     }
 
-    /// Reads each alias back: those someone else changed end the deploy as a conflict.
-    async fn confirm_all(&mut self) -> Result<(), Ending> {
+    /// Someone promoted (some of) the aliases by hand: the deploy's own end, reached early. Each
+    /// alias not yet at 100% on its new version is read again; those still as this run left
+    /// them are promoted too (a release goes as one), someone else's change is a conflict.
+    /// Nothing is rolled back, and the post-traffic hook does not run: a person decided.
+    async fn promoted(&mut self) -> Result<Finish, Ending> {
+        let mut conflicts = Vec::new();
+        for l in 0..self.lanes.len() {
+            let before = self.lanes[l].alias.routing().clone();
+            let lane = &mut self.lanes[l];
+            let found = match lane.alias.check().await {
+                Err(e) if crate::alias::promoted_by_hand(&e) => Ok(()),
+                Ok(()) => {
+                    let record = Record {
+                        live: short_version(&lane.new_version),
+                        before: short_version(&lane.old_version),
+                    };
+                    let description = record.description(lane.alias.own_text());
+                    lane.alias.set(&Routing::single(&lane.new_version), Some(description)).await
+                }
+                Err(e) => Err(e),
+            };
+            match found {
+                Ok(()) => {
+                    lane.alias.adopt_promotion();
+                    lane.reporter.emit(Event::Promoted {
+                        alias: lane.alias.arn.rsplit(':').next().unwrap_or_default().to_string(),
+                        version: lane.new_version.clone(),
+                        from: before.to_string(),
+                        by: "hand".into(),
+                    });
+                }
+                Err(e) => conflicts.push((l, e)),
+            }
+        }
+        if conflicts.is_empty() { Ok(Finish::Promoted) } else { Err(self.stop_others(conflicts).await) }
+    }
+
+    /// Reads each alias back: those someone else changed end the deploy as a conflict, unless
+    /// promoted by hand.
+    async fn confirm_all(&mut self) -> Result<Found, Ending> {
         let mut conflicts = Vec::new();
         for (l, lane) in self.lanes.iter_mut().enumerate() {
             match lane.alias.confirm().await {
                 Ok(_) => {}
+                Err(e) if crate::alias::promoted_by_hand(&e) => return Ok(Found::Promoted),
                 Err(e) if exit_code_of(&e) == ExitCode::Conflict => conflicts.push((l, e)),
                 Err(e) => {
                     // The change itself was answered: the alias routes what was set, as AWS said.
@@ -228,7 +299,7 @@ impl<'a> Executor<'a> {
                 }
             }
         }
-        if conflicts.is_empty() { Ok(()) } else { Err(self.stop_others(conflicts).await) }
+        if conflicts.is_empty() { Ok(Found::Ours) } else { Err(self.stop_others(conflicts).await) }
     }
 
     /// What lane `l`'s description says at step `i` of `steps`: while split, the marker (with
@@ -261,18 +332,19 @@ impl<'a> Executor<'a> {
     /// Sets the new versions' weight and the aliases' descriptions on every lane that has a
     /// target, all at once, each guarded against changes by others. The first failure ends the
     /// deploy: a conflict leaves that alias alone and rolls the others back.
-    async fn shift(&mut self, targets: Vec<Option<(u8, String)>>) -> Result<(), Ending> {
+    async fn shift(&mut self, targets: Vec<Option<(u8, String)>>) -> Result<Found, Ending> {
         let results = join_all(self.lanes.iter_mut().zip(targets).map(|(lane, target)| async move {
             let (weight, description) = target?;
             let routing = Routing::shifted(&lane.old_version, &lane.new_version, weight);
             Some(lane.alias.set(&routing, Some(description)).await)
         }))
         .await;
-        let (mut conflicts, mut failed) = (Vec::new(), None);
+        let (mut conflicts, mut failed, mut promoted) = (Vec::new(), None, false);
         for (l, result) in results.into_iter().enumerate() {
             match result {
                 None => {}
                 Some(Ok(())) => self.lanes[l].owned = true,
+                Some(Err(e)) if crate::alias::promoted_by_hand(&e) => promoted = true,
                 Some(Err(e)) if exit_code_of(&e) == ExitCode::Conflict => conflicts.push((l, e)),
                 Some(Err(e)) => {
                     self.lanes[l].owned = true; // the change may have gone through
@@ -283,8 +355,11 @@ impl<'a> Executor<'a> {
         if !conflicts.is_empty() {
             return Err(self.stop_others(conflicts).await);
         }
+        if promoted {
+            return Ok(Found::Promoted);
+        }
         match failed {
-            None => Ok(()),
+            None => Ok(Found::Ours),
             Some((l, e)) => {
                 let what = self.lanes[l].label.prefix(format_args!("{e:#}"));
                 Err(self.stop(Reason::ShiftFailed(what)).await)
@@ -296,19 +371,35 @@ impl<'a> Executor<'a> {
     /// sleep is cut to the deadline, and the check at the deadline is the next gate's.
     /// A gate whose reading leans towards failing is read again sooner, alone (see
     /// [`Watch::sooner`]).
-    async fn hold(&mut self, until: Instant) -> Result<(), Ending> {
+    ///
+    /// One alias is read every [`ALIAS_READ_EVERY`], in turn: someone's change ends the hold
+    /// early (a conflict, or a promotion by hand).
+    async fn hold(&mut self, until: Instant) -> Result<Found, Ending> {
         let polling = self.settings.polling;
         let mut next_poll = Instant::now() + polling;
         let mut sooner: Option<Instant> = None;
+        let mut next_alias_read = Instant::now() + ALIAS_READ_EVERY;
+        let mut turn = 0;
         loop {
             let poll = sooner.map_or(next_poll, |at| at.min(next_poll));
             let wake = if self.watch.watching() { poll.min(until) } else { until };
+            let wake = wake.min(next_alias_read);
             tokio::select! {
                 _ = sleep_until(wake) => {}
                 s = self.signals.next() => return Err(self.stop(Reason::Signal(s)).await),
             }
             if Instant::now() >= until {
-                return Ok(());
+                return Ok(Found::Ours);
+            }
+            if Instant::now() >= next_alias_read {
+                next_alias_read = Instant::now() + ALIAS_READ_EVERY;
+                turn = (turn + 1) % self.lanes.len();
+                if self.read_alias(turn).await? == Found::Promoted {
+                    return Ok(Found::Promoted);
+                }
+                if Instant::now() < poll {
+                    continue;
+                }
             }
             let scope = if Instant::now() < next_poll { Scope::Leaning } else { Scope::All };
             self.look(scope).await?;
@@ -322,6 +413,20 @@ impl<'a> Executor<'a> {
             next_poll += polling;
             if next_poll <= now {
                 next_poll = now + polling;
+            }
+        }
+    }
+
+    /// Reads lane `l`'s alias during a hold: someone else's change ends the deploy as a
+    /// conflict; a promotion by hand ends it early; a read that fails is left to the next.
+    async fn read_alias(&mut self, l: usize) -> Result<Found, Ending> {
+        match self.lanes[l].alias.check().await {
+            Ok(()) => Ok(Found::Ours),
+            Err(e) if crate::alias::promoted_by_hand(&e) => Ok(Found::Promoted),
+            Err(e) if exit_code_of(&e) == ExitCode::Conflict => Err(self.stop_others(vec![(l, e)]).await),
+            Err(e) => {
+                tracing::debug!("could not read alias {} during the hold: {e:#}", self.lanes[l].alias.arn);
+                Ok(Found::Ours)
             }
         }
     }

@@ -183,7 +183,8 @@ impl<'c> Member<'c> {
             unreachable!("the planner shifts only an alias that exists")
         };
         let clients = self.clients;
-        let handle = AliasHandle::new(&clients.sfn, &clients.changes, found, self.checked.alias_read_at);
+        let handle = AliasHandle::new(&clients.sfn, &clients.changes, found, self.checked.alias_read_at)
+            .deploying(self.version());
         let versions = (shift.old.as_str(), self.version());
         (Lane::new(handle, versions, &self.reporter), self.gate(&found.arn, versions, cfg).await)
     }

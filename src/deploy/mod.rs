@@ -42,7 +42,7 @@ use crate::strategy::Step;
 use crate::window::Fit;
 use check::AlarmsRead;
 use ending::Ending;
-use executor::{Context, Executor, Job};
+use executor::{Context, Executor, Finish, Job};
 use member::Member;
 pub use outcome::Outcome;
 
@@ -146,15 +146,15 @@ impl<'a> Deploy<'a> {
         before::before_traffic(members, self.cfg, &mut self.signals, &run_id).await?;
         let members = &*members;
         let began = Instant::now();
-        let mut paused = None;
+        let mut moved = Moved::Done;
         if members.iter().any(|m| m.shift().is_some()) {
             let release = (members.len() > 1).then(|| run_id.clone());
-            paused = self.shift(members, alarms_read, release).await?;
+            moved = self.shift(members, alarms_read, release).await?;
         }
         let took = began.elapsed();
         let mut outcomes = Vec::new();
         for member in members {
-            let outcome = self.finish(members, member, paused.as_ref(), took).await;
+            let outcome = self.finish(members, member, &moved, took).await;
             outcomes.push((
                 member.label.name().to_string(),
                 outcome.map_err(|e| Ending::from(e).after_traffic())?,
@@ -172,7 +172,7 @@ impl<'a> Deploy<'a> {
         &mut self,
         all: &[Member<'_>],
         member: &Member<'_>,
-        paused: Option<&Paused>,
+        moved: &Moved,
         took: Duration,
     ) -> Result<Outcome> {
         let (cfg, alias) = (self.cfg, self.cfg.alias.clone());
@@ -196,16 +196,19 @@ impl<'a> Deploy<'a> {
             Decision::AlreadyPaused { old, new, weight } => {
                 outcome::paused(all, member, cfg, (old, new, *weight), ("paused by an earlier run", true))
             }
-            Decision::Shift(shift) if paused.is_some() => {
-                let paused = paused.expect("paused");
-                let weight = paused.weight_of(member);
-                outcome::paused(all, member, cfg, (&shift.old, &version, weight), (&paused.why, false))
-            }
-            Decision::Shift(shift) => {
-                member.reporter.emit(Event::Completed { alias: alias.clone(), version: version.clone() });
-                let pruned = publish::prune(member, &[&shift.old, &version], cfg, &mut self.signals).await?;
-                Outcome::Deployed { alias, version, took, pruned }
-            }
+            Decision::Shift(shift) => match moved {
+                Moved::Paused(paused) => {
+                    let weight = paused.weight_of(member);
+                    outcome::paused(all, member, cfg, (&shift.old, &version, weight), (&paused.why, false))
+                }
+                Moved::Done | Moved::Promoted => {
+                    member.reporter.emit(Event::Completed { alias: alias.clone(), version: version.clone() });
+                    let pruned =
+                        publish::prune(member, &[&shift.old, &version], cfg, &mut self.signals).await?;
+                    let by_hand = matches!(moved, Moved::Promoted);
+                    Outcome::Deployed { alias, version, took, pruned, by_hand }
+                }
+            },
         })
     }
 
@@ -216,7 +219,7 @@ impl<'a> Deploy<'a> {
         members: &[Member<'_>],
         alarms_read: AlarmsRead,
         release: Option<String>,
-    ) -> Result<Option<Paused>, Ending> {
+    ) -> Result<Moved, Ending> {
         let cfg = self.cfg;
         let mut lanes = Vec::new();
         let mut shifting = Vec::new();
@@ -249,10 +252,11 @@ impl<'a> Deploy<'a> {
         };
         let mut executor = Executor::new(job, context);
         let ending = match executor.run(&steps).await {
-            Ok(None) => return Ok(None),
-            Ok(Some(why)) => {
+            Ok(Finish::Done) => return Ok(Moved::Done),
+            Ok(Finish::Promoted) => return Ok(Moved::Promoted),
+            Ok(Finish::Paused(why)) => {
                 let arns = shifting.iter().map(|m| m.state_machine_arn().to_string());
-                return Ok(Some(Paused { why, weights: arns.zip(executor.weights()).collect() }));
+                return Ok(Moved::Paused(Paused { why, weights: arns.zip(executor.weights()).collect() }));
             }
             Err(ending) => ending,
         };
@@ -265,6 +269,16 @@ impl<'a> Deploy<'a> {
         }
         Err(ending)
     }
+}
+
+/// How the aliases moved, when the deploy did not end early.
+enum Moved {
+    /// As planned.
+    Done,
+    /// Paused on purpose.
+    Paused(Paused),
+    /// Promoted by hand (`sfndeploy promote`) during the deploy.
+    Promoted,
 }
 
 /// A deploy that paused on purpose: why, and each shifting member's weight (by state machine).

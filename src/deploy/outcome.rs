@@ -20,6 +20,8 @@ pub enum Outcome {
         version: String,
         took: Duration,
         pruned: Option<PruneReport>,
+        /// Someone ran `sfndeploy promote` during the deploy.
+        by_hand: bool,
     },
     Created {
         alias: String,
@@ -104,12 +106,13 @@ impl fmt::Display for Outcome {
             _ => String::new(),
         };
         match self {
-            Outcome::Deployed { alias, version, took, pruned: p } => write!(
+            Outcome::Deployed { alias, version, took, pruned: p, by_hand } => write!(
                 f,
-                "Deployed {} to alias {alias} in {}: it routes 100% to {}{}",
+                "Deployed {} to alias {alias} in {}: it routes 100% to {}{}{}",
                 short_version(version),
                 human(*took),
                 short_version(version),
+                if *by_hand { " (promoted by hand with sfndeploy promote during the deploy)" } else { "" },
                 pruned(p)
             ),
             Outcome::Created { alias, version, pruned: p } => {

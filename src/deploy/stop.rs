@@ -12,6 +12,7 @@ use tokio::time::Instant;
 use super::ending::{LaneEnd, Stopped};
 use super::lane::Lane;
 use super::reason::Reason;
+use crate::alias;
 use crate::alias::AliasHandle;
 use crate::arn::short_version;
 use crate::aws::AwsFlags;
@@ -79,7 +80,8 @@ async fn roll_back(lane: &mut Lane, reason: &Reason, effort: Effort<'_>, signals
     loop {
         let err = match attempt(alias, &target, deadline, signals, &mut stopping).await {
             Ok(()) => return rolled_back(alias, &old, reason, stopping, &lane.reporter),
-            Err(e) if exit_code_of(&e) == ExitCode::Conflict => {
+            // Promoted by hand while it rolls back: a person's change, left as they set it.
+            Err(e) if exit_code_of(&e) == ExitCode::Conflict || alias::promoted_by_hand(&e) => {
                 return LaneEnd::ChangedByOthers { error: format!("{e:#}"), old_version: old, restore };
             }
             Err(e) => e,
