@@ -11,6 +11,7 @@ use crate::config::Job;
 use crate::deploy::Deploy;
 use crate::env::{Env, env_bool, process_env};
 use crate::exit_code::{ExitCode, exit_code_of};
+use crate::report::notify::Notifier;
 use crate::report::{Event, Reporter, json, progress};
 use crate::signals::Signals;
 use crate::text::{clock, one_line};
@@ -42,6 +43,7 @@ pub async fn run(mut cli: Cli) -> ExitCode {
         }
     };
     reporter.end(code, &outcome);
+    reporter.flush().await;
     code
 }
 
@@ -107,6 +109,13 @@ async fn dispatch(cli: &Cli, reporter: &Reporter, env: Env<'_>) -> Result<Done> 
             let signals = Signals::install()?;
             let clients =
                 Clients::connect(&cli.global, cfg.members.first().map(|m| &m.state_machine), env).await?;
+            if !cfg.notify.is_empty() {
+                // Checked in a dry run too; only a real run sends.
+                let notifier = Notifier::start(&clients.sdk, &cfg.notify).await?;
+                if !cfg.dry_run {
+                    reporter.notify(notifier);
+                }
+            }
             let outcome = Deploy { clients: &clients, cfg: &cfg, reporter, signals }.run().await?;
             Ok(Done::said(outcome.to_string(), text))
         }

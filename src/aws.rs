@@ -71,6 +71,8 @@ pub struct Clients {
     pub aws_cli: AwsFlags,
     /// Where the credentials come from, to read their expiry (None: none configured).
     pub credentials: Option<aws_sdk_sfn::config::SharedCredentialsProvider>,
+    /// The configuration itself, for clients made later (an SNS topic's, in its own region).
+    pub sdk: aws_config::SdkConfig,
 }
 
 /// The clients that read the health signals during a deploy. Throttling is back-pressure, not
@@ -149,6 +151,7 @@ impl Clients {
             region: aws_cli.region.clone().unwrap_or_default(),
             aws_cli,
             credentials: config.credentials_provider(),
+            sdk: config.clone(),
         }
     }
 }

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs, starts and stops LocalStack (Step Functions, CloudWatch, STS) on loopback for
+# Installs, starts and stops LocalStack (Step Functions, CloudWatch, STS, SNS, SQS) on loopback for
 # sfndeploy's end-to-end tests and demo.
 #
 #   tests/emulator.sh install          install the pinned LocalStack into the cache folder
@@ -79,7 +79,7 @@ healthy() {
 import json, sys, urllib.request
 with urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[1]}/_localstack/health", timeout=2) as r:
     services = json.load(r)["services"]
-assert all(services.get(s) in ("available", "running") for s in ("stepfunctions", "cloudwatch", "sts"))
+assert all(services.get(s) in ("available", "running") for s in ("stepfunctions", "cloudwatch", "sts", "sns", "sqs"))
 PY
 }
 
@@ -99,7 +99,7 @@ start() {
     # The default (twisted) gateway listens on 0.0.0.0 whatever GATEWAY_LISTEN says; hypercorn
     # listens on the loopback address given.
     export GATEWAY_SERVER=hypercorn
-    export SERVICES=stepfunctions,cloudwatch,sts GATEWAY_LISTEN=127.0.0.1:$port DNS_ADDRESS=0
+    export SERVICES=stepfunctions,cloudwatch,sts,sns,sqs GATEWAY_LISTEN=127.0.0.1:$port DNS_ADDRESS=0
     export LOCALSTACK_VOLUME_DIR=$state/volume SKIP_SSL_CERT_DOWNLOAD=1 DISABLE_EVENTS=1
     exec setsid "$VENV/bin/python" -m localstack.runtime.main >"$state/localstack.log" 2>&1 </dev/null
   ) &

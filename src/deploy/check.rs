@@ -86,7 +86,8 @@ pub async fn check_all<'c>(
         (member, reporter, check(member, cfg, clients).await)
     }));
     let (report, checked) = tokio::join!(read_alarms, checks);
-    let mut allowed = Allowed::new(&cfg.allow_firing, clients.clock.now());
+    // This read is the deploy's start for the alarms allowed to fire.
+    let mut allowed = Allowed::new(&cfg.allow_firing);
     let mut members = Vec::new();
     for (config, reporter, checked) in checked {
         let checked = match checked {

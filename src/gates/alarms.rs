@@ -81,14 +81,15 @@ impl fmt::Display for AlarmReport {
 }
 
 /// `--allow-firing`: alarms that may be in ALARM when the deploy begins (the fix for what they
-/// report). One is tolerated while it stays in the ALARM it was in then; once it has been seen
-/// out of ALARM, or CloudWatch says it changed state since, ALARM is a new transition and
-/// counts as any alarm's.
+/// report). One is tolerated while it stays in the ALARM it was in at the first read; once it
+/// has been seen out of ALARM, or CloudWatch's `StateTransitionedTimestamp` is later than at
+/// that read (it went OK and back between two reads), ALARM is a new transition and counts as
+/// any alarm's. AWS's own timestamps against each other: no clock of ours is involved.
 #[derive(Clone, Debug, Default)]
 pub struct Allowed {
     names: Vec<String>,
-    /// When the deploy began, AWS's time.
-    since: Option<SystemTime>,
+    /// Each one's transition time at the first read (None inside: CloudWatch did not say).
+    first: HashMap<String, Option<SystemTime>>,
     /// Those seen out of ALARM since the deploy began.
     calm: HashSet<String>,
     /// Each one's state as last read.
@@ -96,19 +97,21 @@ pub struct Allowed {
 }
 
 impl Allowed {
-    pub fn new(names: &[String], since: SystemTime) -> Self {
-        Allowed { names: names.to_vec(), since: Some(since), ..Default::default() }
+    pub fn new(names: &[String]) -> Self {
+        Allowed { names: names.to_vec(), ..Default::default() }
     }
 
     pub fn is_empty(&self) -> bool {
         self.names.is_empty()
     }
 
-    /// Whether `alarm`, as read, is tolerated: allowed, and in the ALARM it was in at the start.
+    /// Whether `alarm`, as read, is tolerated: allowed, and in the ALARM it was in at the first
+    /// read.
     pub fn tolerates(&self, alarm: &AlarmState) -> bool {
+        let Some(first) = self.first.get(&alarm.name) else { return false };
         self.names.contains(&alarm.name)
             && !self.calm.contains(&alarm.name)
-            && alarm.transitioned.is_none_or(|t| self.since.is_none_or(|since| t <= since))
+            && alarm.transitioned.is_none_or(|t| first.is_none_or(|first| t <= first))
     }
 
     /// The alarms of `report` in ALARM that count: all but those tolerated.
@@ -116,11 +119,12 @@ impl Allowed {
         report.states.iter().filter(|a| a.firing() && !self.tolerates(a)).map(|a| a.name.clone()).collect()
     }
 
-    /// Notes a read (after [`Allowed::firing`] judged it): the allowed alarms whose state is new
-    /// since the last read, with that state.
+    /// Notes a read (the first one is the deploy's start; later ones after [`Allowed::firing`]
+    /// judged them): the allowed alarms whose state is new since the last read, with that state.
     pub fn note(&mut self, report: &AlarmReport) -> Vec<(String, String)> {
         let mut changed = Vec::new();
         for a in report.states.iter().filter(|a| self.names.contains(&a.name)) {
+            self.first.entry(a.name.clone()).or_insert(a.transitioned);
             if !a.firing() {
                 self.calm.insert(a.name.clone());
             }
@@ -214,8 +218,11 @@ mod tests {
     fn an_allowed_alarm_counts_once_it_fires_anew() {
         let start = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
         let before = Some(start - Duration::from_secs(600));
-        let mut allowed = Allowed::new(&["errors".into()], start);
+        let mut allowed = Allowed::new(&["errors".into()]);
+        // Not read yet: not tolerated.
+        assert_eq!(allowed.firing(&report("ALARM", before)), ["errors"]);
         // In ALARM since before the deploy: tolerated, read after read.
+        allowed.note(&report("ALARM", before));
         for _ in 0..3 {
             let r = report("ALARM", before);
             assert!(allowed.firing(&r).is_empty());
@@ -227,7 +234,8 @@ mod tests {
         assert_eq!(allowed.note(&report("OK", None)), [("errors".to_string(), "OK".to_string())]);
         assert_eq!(allowed.firing(&report("ALARM", None)), ["errors"]);
         // Alarms not allowed always count.
-        let other = Allowed::new(&["latency".into()], start);
+        let mut other = Allowed::new(&["latency".into()]);
+        other.note(&report("ALARM", before));
         assert_eq!(other.firing(&report("ALARM", before)), ["errors"]);
     }
 }

@@ -9,6 +9,7 @@ use super::Event;
 use super::github::GithubSummary;
 use super::json::JsonLines;
 use super::log::Log;
+use super::notify::Notifier;
 use super::progress::Progress;
 use super::render::{End, Entry, Render, Said};
 use crate::cli::OutputFormat;
@@ -33,6 +34,8 @@ struct Shared {
     /// The state machine events without a member of their own concern: the one being
     /// deployed, or none (null) for a release of several. Set once the target is known.
     whole: OnceLock<Option<String>>,
+    /// `--notify-topic`: a renderer that needs the run's AWS clients, added once they exist.
+    notifier: OnceLock<Notifier>,
 }
 
 impl Reporter {
@@ -42,6 +45,7 @@ impl Reporter {
             renderers,
             recorded: Mutex::default(),
             whole: OnceLock::new(),
+            notifier: OnceLock::new(),
         };
         Reporter { shared: Arc::new(shared), label: None }
     }
@@ -114,17 +118,35 @@ impl Reporter {
             state_machine: entry.member.as_deref().or(whole),
             before: &recorded,
         };
-        for renderer in &self.shared.renderers {
+        for renderer in self.renderers() {
             renderer.event(&entry, &said);
         }
         recorded.push(entry);
+    }
+
+    /// The run's renderers, the notifier last.
+    fn renderers(&self) -> impl Iterator<Item = &dyn Render> {
+        let notifier = self.shared.notifier.get().map(|n| n as &dyn Render);
+        self.shared.renderers.iter().map(|r| r.as_ref()).chain(notifier)
+    }
+
+    /// `--notify-topic`: from now on, events go to these topics too.
+    pub fn notify(&self, notifier: Notifier) {
+        let _ = self.shared.notifier.set(notifier);
+    }
+
+    /// Waits (a little) for the notifications still queued, once the run has ended.
+    pub async fn flush(&self) {
+        if let Some(notifier) = self.shared.notifier.get() {
+            notifier.flush().await;
+        }
     }
 
     /// The run is over: each renderer tells its end.
     pub fn end(&self, code: ExitCode, outcome: &str) {
         let entries = self.entries();
         let end = End { entries: &entries, code, outcome, took: self.elapsed() };
-        for renderer in &self.shared.renderers {
+        for renderer in self.renderers() {
             renderer.end(&end);
         }
     }

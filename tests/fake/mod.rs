@@ -656,6 +656,8 @@ pub fn clients_of(fakes: &[Fake]) -> Clients {
             region,
             aws_cli,
             credentials: None,
+            // Nothing the fake serves is made from it: no --notify-topic here.
+            sdk: aws_config::SdkConfig::builder().build(),
         }
     }
 }

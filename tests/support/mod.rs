@@ -129,7 +129,15 @@ fn healthy(port: u16) -> bool {
     }
     let mut body = String::new();
     let _ = stream.read_to_string(&mut body);
-    body.starts_with("HTTP/1.1 200") || body.starts_with("HTTP/1.0 200")
+    if !(body.starts_with("HTTP/1.1 200") || body.starts_with("HTTP/1.0 200")) {
+        return false;
+    }
+    // An emulator started by an older script may lack a service the tests now use.
+    let json = body.split_once("\r\n\r\n").map_or("", |(_, json)| json);
+    let services = serde_json::from_str::<serde_json::Value>(json).unwrap_or_default();
+    ["stepfunctions", "cloudwatch", "sts", "sns", "sqs"]
+        .iter()
+        .all(|s| matches!(services["services"][s].as_str(), Some("available" | "running")))
 }
 
 /// The usual arrangement of an end-to-end test: the emulator, clients, a logging proxy in front,
@@ -155,6 +163,8 @@ pub fn unique(prefix: &str) -> String {
 pub struct Aws {
     pub sfn: aws_sdk_sfn::Client,
     pub cloudwatch: aws_sdk_cloudwatch::Client,
+    pub sns: aws_sdk_sns::Client,
+    pub sqs: aws_sdk_sqs::Client,
     pub endpoint: String,
 }
 
@@ -169,7 +179,78 @@ impl Aws {
         Aws {
             sfn: aws_sdk_sfn::Client::new(&config),
             cloudwatch: aws_sdk_cloudwatch::Client::new(&config),
+            sns: aws_sdk_sns::Client::new(&config),
+            sqs: aws_sdk_sqs::Client::new(&config),
             endpoint: emulator.endpoint(),
+        }
+    }
+
+    /// A topic of the test's own, with a queue subscribed to it that receives each message's
+    /// body as published (raw delivery): (topic ARN, queue URL).
+    /// A name ending in `.fifo` makes both FIFO: messages arrive in the order published.
+    pub async fn topic_with_queue(&self, name: &str) -> (String, String) {
+        let fifo = name.ends_with(".fifo");
+        let mut topic = self.sns.create_topic().name(name);
+        if fifo {
+            topic = topic.attributes("FifoTopic", "true");
+        }
+        let topic = topic.send().await.expect("create topic");
+        let topic = topic.topic_arn().expect("a topic ARN").to_string();
+        let mut queue = self.sqs.create_queue().queue_name(name);
+        if fifo {
+            queue = queue.attributes(aws_sdk_sqs::types::QueueAttributeName::FifoQueue, "true");
+        }
+        let queue = queue.send().await.expect("create queue");
+        let url = queue.queue_url().expect("a queue URL").to_string();
+        let attributes = self
+            .sqs
+            .get_queue_attributes()
+            .queue_url(&url)
+            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+            .send()
+            .await
+            .expect("queue attributes");
+        let queue_arn = attributes
+            .attributes()
+            .and_then(|a| a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn))
+            .expect("the queue's ARN")
+            .clone();
+        self.sns
+            .subscribe()
+            .topic_arn(&topic)
+            .protocol("sqs")
+            .endpoint(queue_arn)
+            .attributes("RawMessageDelivery", "true")
+            .send()
+            .await
+            .expect("subscribe the queue");
+        (topic, url)
+    }
+
+    /// Every message in the queue now, in the order received.
+    pub async fn drain(&self, queue_url: &str) -> Vec<String> {
+        let mut bodies = Vec::new();
+        loop {
+            let got = self
+                .sqs
+                .receive_message()
+                .queue_url(queue_url)
+                .max_number_of_messages(10)
+                .wait_time_seconds(1)
+                .send()
+                .await
+                .expect("receive messages");
+            let messages = got.messages();
+            if messages.is_empty() {
+                return bodies;
+            }
+            for m in messages {
+                bodies.push(m.body().unwrap_or_default().to_string());
+                if let Some(handle) = m.receipt_handle() {
+                    let _ =
+                        self.sqs.delete_message().queue_url(queue_url).receipt_handle(handle).send().await;
+                }
+            }
         }
     }
 
