@@ -147,13 +147,14 @@ fn print_stdout(text: &str) {
 }
 
 fn init_logging(global: &GlobalArgs, env: Env) {
-    // -v: our own detail (every alarm poll); -vv: the SDK's too, but never the resolved
-    // identity (it names the access key).
-    // aws_config stays at warn at every level: at info it logs the credentials it loaded (key id
-    // included).
+    // Ours only by default: the SDK's warnings (a region not found in IMDS, a credentials
+    // provider that failed) dump its internals, and each is said again, in one sentence, by the
+    // error that follows. -v: our own detail (every alarm poll) and the SDK's warnings; -vv: the
+    // SDK's detail too, but never the resolved identity (it names the access key): aws_config
+    // stays at warn at every level, as at info it logs the credentials it loaded.
     let default = match (global.quiet, global.verbose) {
-        (true, _) => "warn",
-        (false, 0) => "warn,sfndeploy=info",
+        (true, _) => "off,sfndeploy=warn",
+        (false, 0) => "off,sfndeploy=info",
         (false, 1) => "warn,sfndeploy=debug",
         (false, _) => {
             "debug,aws_config=warn,aws_smithy_runtime::client::orchestrator::endpoints=info,hyper=info,\

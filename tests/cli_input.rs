@@ -244,24 +244,29 @@ fn every_variable_is_read_and_checked_like_its_flag() {
 }
 
 #[test]
-fn no_credentials_is_one_sentence_that_says_where_to_get_them() {
-    let (code, _, stderr) = run(
-        &with_target(&[]),
-        &[
-            ("AWS_ACCESS_KEY_ID", ""),
-            ("AWS_SECRET_ACCESS_KEY", ""),
-            ("AWS_CONFIG_FILE", "/nonexistent"),
-            ("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent"),
-            ("AWS_PROFILE", ""),
-        ],
-    );
+fn no_region_and_no_credentials_are_one_sentence_each_and_nothing_else() {
+    // A laptop as a new user has it: no profile, no region, no keys, and no metadata service
+    // (nothing listens where the SDK looks for one). The SDK's own warnings stay out of sight.
+    let laptop = [
+        ("AWS_ACCESS_KEY_ID", ""),
+        ("AWS_SECRET_ACCESS_KEY", ""),
+        ("AWS_CONFIG_FILE", "/nonexistent"),
+        ("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent"),
+        ("AWS_PROFILE", ""),
+        ("AWS_EC2_METADATA_DISABLED", ""),
+        ("AWS_EC2_METADATA_SERVICE_ENDPOINT", "http://127.0.0.1:1"),
+    ];
+    let no_region: Vec<(&str, &str)> = laptop.iter().copied().chain([("AWS_REGION", "")]).collect();
+    let (code, _, stderr) = run(&with_target(&[]), &no_region);
+    assert_eq!(code, 2, "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "one line and nothing else: {stderr}");
+    assert!(stderr.starts_with("error: no AWS region is set") && stderr.contains("AWS_REGION"), "{stderr}");
+
+    let (code, _, stderr) = run(&with_target(&[]), &laptop);
     assert_eq!(code, 1, "{stderr}");
-    let errors: Vec<&str> = stderr.lines().filter(|l| !l.contains("WARN")).collect();
-    assert_eq!(errors.len(), 1, "one line: {stderr}");
-    assert!(
-        errors[0].contains("no AWS credentials were found") && errors[0].contains("AWS_PROFILE"),
-        "{stderr}"
-    );
+    assert_eq!(stderr.lines().count(), 1, "one line and nothing else: {stderr}");
+    assert!(stderr.contains("no AWS credentials were found") && stderr.contains("aws sso login"), "{stderr}");
+    assert!(!stderr.contains("IMDS") && !stderr.contains("dispatch failure"), "{stderr}");
 }
 
 #[test]

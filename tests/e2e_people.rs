@@ -159,6 +159,9 @@ async fn per_step_holds_and_the_exponential_strategy_run_as_planned() {
     assert!(held(0) >= Duration::from_secs(1) && held(0) < Duration::from_secs(3), "{:?}", held(0));
     assert!(held(1) >= Duration::from_secs(4) && held(1) < Duration::from_secs(6), "{:?}", held(1));
     assert!(out.stderr.contains("10% (1s) → 50% (4s) → 100%"), "the schedule: {}", out.stderr);
+    // No alarm, no gate: said before traffic moves.
+    let warned = out.stderr.find("nothing watches this deploy").expect("the warning");
+    assert!(warned < out.stderr.find("weights").unwrap_or(usize::MAX), "{}", out.stderr);
 
     let (_, proxy, m) = deployable("exponential", 1).await.unwrap();
     m.update(&support::definition("v2"), true).await;
