@@ -267,7 +267,8 @@ async fn github_actions_summary_and_annotations() {
     assert!(md.starts_with("### ❌ sfndeploy"), "{md}");
     assert!(md.contains(&format!("| Alarm fired | {alarm} |")), "{md}");
     assert!(md.contains("| Versions | v1 → v2 |"), "{md}");
-    assert!(md.contains("```mermaid\nxychart-beta") && md.contains("line [0, 5, 0]"), "{md}");
+    assert!(md.contains("```mermaid\n%%{init:") && md.contains("\nxychart-beta\n"), "{md}");
+    assert!(md.contains(": share of traffic, rolled back at ") && md.contains(", 5, 5, "), "{md}");
     assert!(md.contains("| 1/2: v1 95% / v2 5% |"), "{md}");
     let outputs = std::fs::read_to_string(&outputs).unwrap();
     assert_eq!(outputs, format!("outcome=rolled_back\nversion={}\n", m.version_arn(2)));
