@@ -25,9 +25,65 @@ switch() { # INPUT_X --flag: true gives --flag, false gives --no-flag where ther
   esac
 }
 
+alarms() { # INPUT_ALARMS: --alarms NAME... (one name per line: each may contain spaces)
+  local names=() name
+  while IFS= read -r name; do
+    name=${name#"${name%%[![:space:]]*}"}
+    name=${name%"${name##*[![:space:]]}"}
+    if [[ -n $name ]]; then names+=("$name"); fi
+  done <<<"${INPUT_ALARMS:-}"
+  if ((${#names[@]})); then args+=(--alarms "${names[@]}"); fi
+}
+extra() { # INPUT_ARGS: any other flags, split on blanks and line breaks (`args: |` may take several lines)
+  if [[ -n ${INPUT_ARGS:-} ]]; then
+    local words=()
+    read -r -d '' -a words <<<"$INPUT_ARGS" || true
+    args+=("${words[@]}")
+  fi
+}
+
+command=${INPUT_COMMAND:-deploy}
+case $command in
+  promote | rollback)
+    # Only the inputs these take; one of the deploy's would be silently ignored: refuse it.
+    for input in STRATEGY INCREMENT INTERVAL STEPS BAKE ALARM_POLLING MAX_UNMONITORED MAX_FAILURE_RATE \
+      MAX_FAILURE_RATE_INCREASE MAX_DURATION_INCREASE CONFIDENCE MIN_EXECUTIONS MAX_EXTENSION FILE \
+      PRE_TRAFFIC_HOOK POST_TRAFFIC_HOOK HOOK_TIMEOUT RERUN_FAILED RERUN_ABORTED RERUN_MAX \
+      PUBLISH_REVISION VERSION_DESCRIPTION HISTORY_MAX PAUSE_AT RESUME ON_INCONCLUSIVE GATE_MODE \
+      ALLOW_FIRING WINDOW FREEZE WINDOW_WAIT NOTIFY_TOPIC; do
+      var=INPUT_$input
+      if [[ -n ${!var:-} ]]; then
+        echo "::error title=sfndeploy::input ${input,,} does not apply to command $command" | tr _ - >&2
+        exit 2
+      fi
+    done
+    args=("$command")
+    lines INPUT_STATE_MACHINE --state-machine
+    value INPUT_ALIAS --alias
+    if [[ $command == promote ]]; then
+      alarms
+      switch INPUT_FORCE --force
+    elif [[ -n ${INPUT_ALARMS:-}${INPUT_FORCE:-} ]]; then
+      echo "::error title=sfndeploy::inputs alarms and force do not apply to command rollback" >&2
+      exit 2
+    fi
+    switch INPUT_DRY_RUN --dry-run
+    value INPUT_OUTPUT --output
+    value INPUT_REGION --region
+    extra
+    exec "${SFNDEPLOY_BIN:-sfndeploy}" "${args[@]}"
+    ;;
+  deploy) ;;
+  *)
+    echo "::error title=sfndeploy::input command must be deploy, promote or rollback, not '$command'" >&2
+    exit 2
+    ;;
+esac
+
 lines INPUT_STATE_MACHINE --state-machine
 value INPUT_ALIAS --alias
 value INPUT_STRATEGY --strategy
+value INPUT_STEPS --steps
 value INPUT_INCREMENT --increment
 value INPUT_INTERVAL --interval
 value INPUT_BAKE --bake
@@ -52,23 +108,17 @@ value INPUT_HISTORY_MAX --history-max
 value INPUT_PAUSE_AT --pause-at
 switch INPUT_RESUME --resume
 switch INPUT_FORCE --force --no-force
+value INPUT_ON_INCONCLUSIVE --on-inconclusive
+value INPUT_GATE_MODE --gate-mode
+lines INPUT_ALLOW_FIRING --allow-firing
+lines INPUT_WINDOW --window
+lines INPUT_FREEZE --freeze
+switch INPUT_WINDOW_WAIT --window-wait
+lines INPUT_NOTIFY_TOPIC --notify-topic
 switch INPUT_DRY_RUN --dry-run
 value INPUT_OUTPUT --output
 value INPUT_REGION --region
-# Alarm names, one per line: each may contain spaces.
-if [[ -n ${INPUT_ALARMS:-} ]]; then
-  names=()
-  while IFS= read -r name; do
-    name=${name#"${name%%[![:space:]]*}"}
-    name=${name%"${name##*[![:space:]]}"}
-    if [[ -n $name ]]; then names+=("$name"); fi
-  done <<<"$INPUT_ALARMS"
-  if ((${#names[@]})); then args+=(--alarms "${names[@]}"); fi
-fi
-# Any other flags: words split on blanks and line breaks (`args: |` may take several lines).
-if [[ -n ${INPUT_ARGS:-} ]]; then
-  read -r -d '' -a extra <<<"$INPUT_ARGS" || true
-  args+=("${extra[@]}")
-fi
+alarms
+extra
 
 exec "${SFNDEPLOY_BIN:-sfndeploy}" "${args[@]}"

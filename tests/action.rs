@@ -39,6 +39,13 @@ fn every_input_maps_to_a_real_flag() {
     let action = std::fs::read_to_string(root().join("action.yml")).unwrap();
     let script = std::fs::read_to_string(root().join("action/run.sh")).unwrap();
     for name in &names {
+        if name == "command" {
+            assert!(
+                script.contains("INPUT_COMMAND") && help.contains("promote"),
+                "command picks the subcommand"
+            );
+            continue;
+        }
         if name == "version" {
             assert!(
                 action.contains("${{ inputs.version || github.action_ref }}"),
@@ -96,6 +103,7 @@ fn a_workflows_inputs_become_a_command_line_sfndeploy_accepts() {
     let inputs: BTreeMap<&str, &str> = [
         ("state-machine", "orders"),
         ("alias", "prod"),
+        ("command", "deploy"),
         ("strategy", "linear"),
         ("increment", "50"),
         ("interval", "1s"),
@@ -124,6 +132,13 @@ fn a_workflows_inputs_become_a_command_line_sfndeploy_accepts() {
         ("pause-at", "50"),
         ("resume", "false"),
         ("force", "false"),
+        ("on-inconclusive", "pause"),
+        ("gate-mode", "observe"),
+        ("allow-firing", "orders-errors\n"),
+        ("window", "Mon-Sun 00:00-24:00 Europe/Berlin\nSat 10:00-12:00"),
+        ("freeze", "2026-12-24..2026-12-26"),
+        ("window-wait", "false"),
+        ("notify-topic", "arn:aws:sns:us-east-1:123456789012:deploys"),
         ("dry-run", "true"),
         ("output", "json"),
         ("region", "us-east-1"),
@@ -135,7 +150,8 @@ fn a_workflows_inputs_become_a_command_line_sfndeploy_accepts() {
         inputs.keys().map(|k| k.to_string()).collect::<Vec<_>>(),
         {
             let mut all = self::inputs();
-            all.retain(|n| n != "version");
+            // steps replaces strategy and increment: the release's test below sets it.
+            all.retain(|n| n != "version" && n != "steps");
             all.sort();
             all
         },
@@ -165,6 +181,15 @@ fn a_workflows_inputs_become_a_command_line_sfndeploy_accepts() {
         "{words:?}"
     );
     assert!(!words.contains(&"--resume"), "resume: false gives no flag");
+    assert!(
+        words.contains(&"--window=Mon-Sun 00:00-24:00 Europe/Berlin")
+            && words.contains(&"--window=Sat 10:00-12:00"),
+        "{words:?}"
+    );
+    assert!(
+        words.contains(&"--allow-firing=orders-errors") && words.contains(&"--gate-mode=observe"),
+        "{words:?}"
+    );
     // The real binary takes the whole command line: it gets past every check to AWS (here a
     // closed port), which a rejected flag or value would not.
     let (code, _, stderr) = run_script(env!("CARGO_BIN_EXE_sfndeploy"), &inputs);
@@ -179,7 +204,45 @@ fn a_workflows_inputs_become_a_command_line_sfndeploy_accepts() {
 }
 
 #[test]
-fn a_release_takes_one_state_machine_and_one_file_per_line() {
+fn the_promote_command_takes_the_inputs_promote_takes() {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("action-promote");
+    std::fs::create_dir_all(&dir).unwrap();
+    let stub = dir.join("stub.sh");
+    std::fs::write(&stub, "#!/bin/sh\nfor a in \"$@\"; do printf '%s\\n' \"$a\"; done\n").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&stub, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut inputs: BTreeMap<&str, &str> = [
+        ("command", "promote"),
+        ("state-machine", "orders"),
+        ("alias", "prod"),
+        ("alarms", "orders-errors"),
+        ("force", "false"),
+        ("region", "us-east-1"),
+    ]
+    .into();
+    let (code, stdout, stderr) = run_script(stub.to_str().unwrap(), &inputs);
+    assert_eq!(code, 0, "{stderr}");
+    let words: Vec<&str> = stdout.lines().collect();
+    assert_eq!(
+        words,
+        [
+            "promote", "--state-machine=orders", "--alias=prod", "--alarms", "orders-errors",
+            "--region=us-east-1"
+        ]
+    );
+    // The real binary takes it: past every check, to AWS (a closed port).
+    let (code, _, stderr) = run_script(env!("CARGO_BIN_EXE_sfndeploy"), &inputs);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("could not reach AWS"), "{stderr}");
+    // A deploy's input with promote is a mistake, said as one.
+    inputs.insert("strategy", "canary");
+    let (code, _, stderr) = run_script(stub.to_str().unwrap(), &inputs);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("input strategy does not apply to command promote"), "{stderr}");
+}
+
+#[test]
+fn a_release_takes_one_state_machine_and_one_file_per_line_and_steps_their_holds() {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("action-release");
     std::fs::create_dir_all(&dir).unwrap();
     let stub = dir.join("stub.sh");
@@ -190,6 +253,7 @@ fn a_release_takes_one_state_machine_and_one_file_per_line() {
         ("state-machine", "orders\n  payments \n\nrefunds\n"),
         ("alias", "prod"),
         ("file", "sm/orders.json\nsm/payments.json\nsm/refunds.json"),
+        ("steps", "1:5m,10:15m,50:30m,100"),
     ]
     .into();
     let (code, stdout, stderr) = run_script(stub.to_str().unwrap(), &inputs);
@@ -199,7 +263,8 @@ fn a_release_takes_one_state_machine_and_one_file_per_line() {
         words,
         [
             "--state-machine=orders", "--state-machine=payments", "--state-machine=refunds", "--alias=prod",
-            "--file=sm/orders.json", "--file=sm/payments.json", "--file=sm/refunds.json",
+            "--steps=1:5m,10:15m,50:30m,100", "--file=sm/orders.json", "--file=sm/payments.json",
+            "--file=sm/refunds.json",
         ]
     );
 }

@@ -57,12 +57,15 @@ fn append_to(path: Option<&PathBuf>, text: &str) {
     }
 }
 
-/// The step outputs: `outcome` (deployed, created, nothing_to_do, paused, dry_run, or the exit
+/// The step outputs: `outcome` (deployed, created, nothing_to_do, paused, promoted, dry_run, or the exit
 /// code's name: rolled_back, failure...) and `version`, the new version's ARN when known.
 pub fn outputs(events: &[Event], code: ExitCode) -> String {
     let has = |f: fn(&Event) -> bool| events.iter().any(f);
     let outcome = match code {
         ExitCode::Success if has(|e| matches!(e, Event::Paused { .. })) => "paused",
+        ExitCode::Success if has(|e| matches!(e, Event::Promoted { by, .. } if by == "promote")) => {
+            "promoted"
+        }
         ExitCode::Success if has(|e| matches!(e, Event::Planned { .. })) => "dry_run",
         ExitCode::Success if has(|e| matches!(e, Event::NothingToDo { .. })) => "nothing_to_do",
         ExitCode::Success if has(|e| matches!(e, Event::AliasCreated { .. })) => "created",
@@ -74,6 +77,7 @@ pub fn outputs(events: &[Event], code: ExitCode) -> String {
         .rev()
         .find_map(|e| match e {
             Event::Started { new_version, .. } => Some(new_version.clone()),
+            Event::Promoted { version, .. } => Some(version.clone()),
             Event::Published { version, .. }
             | Event::AliasCreated { version, .. }
             | Event::NothingToDo { version, .. } => Some(version.clone()),
