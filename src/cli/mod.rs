@@ -366,8 +366,7 @@ pub struct DeployArgs {
     /// Health gate: weight increases, and success, need at least N finished executions of the
     /// new version through the alias; with fewer, a hold waits up to --max-extension longer,
     /// then the deploy rolls back as inconclusive (or pauses: --on-inconclusive) [default: 1 with
-    /// a failure-rate gate, as no
-    /// finished execution is no evidence; else 0]
+    /// a failure-rate gate, as no finished execution is no evidence; else 0]
     #[arg(long, env = "SFNDEPLOY_MIN_EXECUTIONS", value_name = "N", value_parser = clap::value_parser!(u32))]
     pub min_executions: Option<u32>,
 
