@@ -3,6 +3,7 @@
 //! call happens here, so a mistake costs nothing and changes nothing. The environment
 //! (`SFNDEPLOY_*` variables) is given, never read here directly.
 
+mod controls;
 pub mod deploy;
 mod files;
 pub mod promote;
@@ -10,6 +11,7 @@ pub mod rollback;
 pub mod status;
 mod target;
 
+pub use controls::WindowSettings;
 pub use deploy::{
     DeployConfig, Hooks, Invocation, MemberConfig, PRUNE_BURST, PlanSettings, SmokeSettings, VersionSettings,
     WatchSettings,

@@ -2,7 +2,11 @@
 //! signals are read ([`super::watch`]); stop ([`super::stop`]) when one says so, the signals go
 //! unread too long, a shift fails, or a signal to stop arrives. One loop serves every strategy,
 //! and every member of a release: step k's weight is set on each member before step k's hold
-//! begins, the hold is one hold, and one rollback puts every member that moved back.
+//! begins, the hold is one hold, and one rollback puts every member that moved back. Where
+//! people come in (a pause on purpose, a promotion by hand) is [`people`].
+
+mod people;
+mod reruns;
 
 use std::time::Duration;
 
@@ -21,10 +25,10 @@ use crate::aws::AwsFlags;
 use crate::cli::{GateMode, OnInconclusive};
 use crate::clock::ServerClock;
 use crate::config::{Hooks, WatchSettings};
-use crate::exit_code::{ExitCode, Failure, exit_code_of};
+use crate::exit_code::{ExitCode, exit_code_of};
 use crate::gates::Gate;
 use crate::gates::alarms::{AlarmChecker, Allowed};
-use crate::gates::rerun::{Rerun, RerunLimits};
+use crate::gates::rerun::RerunLimits;
 use crate::note::{Marker, Record};
 use crate::report::{Event, Reporter};
 use crate::routing::Routing;
@@ -218,68 +222,6 @@ impl<'a> Executor<'a> {
         }
     }
 
-    /// Pauses on purpose before step `i` of `steps` (`why`): each alias with traffic on its new
-    /// version stays where it is, its marker saying it pauses, so that `status` shows it paused
-    /// and `--resume` or `promote` continue it. With no traffic moved yet, the deploy window
-    /// ends it instead: nothing moved, nothing to pause.
-    async fn pause(&mut self, why: String, (i, steps): (usize, usize)) -> Result<Finish, Ending> {
-        if self.lanes.iter().all(|lane| lane.new_weight() == 0) {
-            return Err(Ending::from(Failure::err(
-                ExitCode::OutsideWindow,
-                format!("{why}: no traffic moved, and the alias is as it was"),
-            )));
-        }
-        let now = self.clock.now();
-        let targets = (0..self.lanes.len())
-            .map(|l| {
-                let weight = self.lanes[l].new_weight();
-                (weight > 0)
-                    .then(|| (weight, self.description(l, (i.saturating_sub(1), steps), weight, (now, true))))
-            })
-            .collect();
-        if self.shift(targets).await? == Found::Promoted {
-            return self.promoted().await;
-        }
-        Ok(Finish::Paused(why))
-    }
-
-    /// Someone promoted (some of) the aliases by hand: the deploy's own end, reached early. Each
-    /// alias not yet at 100% on its new version is read again; those still as this run left
-    /// them are promoted too (a release goes as one), someone else's change is a conflict.
-    /// Nothing is rolled back, and the post-traffic hook does not run: a person decided.
-    async fn promoted(&mut self) -> Result<Finish, Ending> {
-        let mut conflicts = Vec::new();
-        for l in 0..self.lanes.len() {
-            let before = self.lanes[l].alias.routing().clone();
-            let lane = &mut self.lanes[l];
-            let found = match lane.alias.check().await {
-                Err(e) if crate::alias::promoted_by_hand(&e) => Ok(()),
-                Ok(()) => {
-                    let record = Record {
-                        live: short_version(&lane.new_version),
-                        before: short_version(&lane.old_version),
-                    };
-                    let description = record.description(lane.alias.own_text());
-                    lane.alias.set(&Routing::single(&lane.new_version), Some(description)).await
-                }
-                Err(e) => Err(e),
-            };
-            match found {
-                Ok(()) => {
-                    lane.alias.adopt_promotion();
-                    lane.reporter.emit(Event::Promoted {
-                        alias: lane.alias.arn.rsplit(':').next().unwrap_or_default().to_string(),
-                        version: lane.new_version.clone(),
-                        from: before.to_string(),
-                        by: "hand".into(),
-                    });
-                }
-                Err(e) => conflicts.push((l, e)),
-            }
-        }
-        if conflicts.is_empty() { Ok(Finish::Promoted) } else { Err(self.stop_others(conflicts).await) }
-    }
-
     /// Reads each alias back: those someone else changed end the deploy as a conflict, unless
     /// promoted by hand.
     async fn confirm_all(&mut self) -> Result<Found, Ending> {
@@ -417,20 +359,6 @@ impl<'a> Executor<'a> {
         }
     }
 
-    /// Reads lane `l`'s alias during a hold: someone else's change ends the deploy as a
-    /// conflict; a promotion by hand ends it early; a read that fails is left to the next.
-    async fn read_alias(&mut self, l: usize) -> Result<Found, Ending> {
-        match self.lanes[l].alias.check().await {
-            Ok(()) => Ok(Found::Ours),
-            Err(e) if crate::alias::promoted_by_hand(&e) => Ok(Found::Promoted),
-            Err(e) if exit_code_of(&e) == ExitCode::Conflict => Err(self.stop_others(vec![(l, e)]).await),
-            Err(e) => {
-                tracing::debug!("could not read alias {} during the hold: {e:#}", self.lanes[l].alias.arn);
-                Ok(Found::Ours)
-            }
-        }
-    }
-
     /// A fresh reading of every signal with nothing to say against going on, or no going
     /// forward. Unread signals are read again until they have gone unread too long (see
     /// [`Watch`]); too little evidence waits up to the extension, then is inconclusive. Time
@@ -525,26 +453,6 @@ impl<'a> Executor<'a> {
         stopped.into()
     }
 
-    /// `--rerun-failed`, once every alias is back on its old version: each member's failed
-    /// executions started again on its old version. Returns what the ending says of them.
-    async fn rerun_failed(&mut self, sfn: &aws_sdk_sfn::Client, limits: RerunLimits) -> Vec<String> {
-        let mut notes = Vec::new();
-        for (n, reruns) in self.watch.rerun_failed(sfn, limits).await {
-            let lane = &self.lanes[n];
-            for r in &reruns {
-                lane.reporter.emit(Event::Rerun {
-                    failed: r.failed.clone(),
-                    restarted: r.restarted.clone(),
-                    outcome: r.outcome.describe(),
-                });
-            }
-            if !reruns.is_empty() {
-                notes.push(lane.label.prefix(rerun_note(&reruns, lane)));
-            }
-        }
-        notes
-    }
-
     /// Concurrent changes to some lanes' aliases (each with its error): those aliases are left
     /// alone, the others that moved go back. The run ends as a conflict.
     async fn stop_others(&mut self, conflicts: Vec<(usize, anyhow::Error)>) -> Ending {
@@ -569,22 +477,4 @@ impl<'a> Executor<'a> {
         let effort = Effort { timeout: self.settings.rollback_timeout, aws_cli: self.aws_cli };
         stop_lanes(&mut self.lanes, reason, except, effort, self.signals).await
     }
-}
-
-/// `3 failed execution(s) of v7 started again on v6 (...)`: each outcome counted.
-fn rerun_note(reruns: &[Rerun], lane: &Lane) -> String {
-    let count = |o: &str| reruns.iter().filter(|r| r.outcome.name() == o).count();
-    format!(
-        "{} failed execution(s) of {} started again on {} ({} already before, {} not started: redriven \
-         since, {} not started: stopped by a person (--rerun-aborted), {} over --rerun-max listed, not \
-         started, {} could not be started)",
-        count("started"),
-        short_version(&lane.new_version),
-        short_version(&lane.old_version),
-        count("already_started"),
-        count("skipped_redriven"),
-        count("skipped_aborted"),
-        count("over_rerun_max"),
-        count("failed")
-    )
 }
