@@ -292,3 +292,20 @@ async fn a_running_deploy_promoted_from_outside_ends_as_a_success() {
     assert!(!run.events.iter().any(|e| matches!(e, Event::RollingBack { .. })));
     assert!(run.events.iter().any(|e| matches!(e, Event::Promoted { by, .. } if by == "hand")));
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_dry_run_says_what_the_window_would_do() {
+    let fake = standard();
+    let closed = window(&fake, 3600, 7200);
+    let run = deploy(&fake, &["--strategy", "canary", "--window", &closed, "--dry-run"]).await;
+    assert_eq!(run.code(), ExitCode::Success, "{}", run.message());
+    let message = run.message();
+    assert!(
+        message.contains("Window: outside the deploy window") && message.contains("would exit 8"),
+        "{message}"
+    );
+    let run =
+        deploy(&fake, &["--strategy", "canary", "--window", &closed, "--window-wait", "--dry-run"]).await;
+    assert!(run.message().contains("the deploy would wait until"), "{}", run.message());
+    assert!(fake.mutating_calls().is_empty());
+}
