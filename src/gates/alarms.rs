@@ -41,12 +41,12 @@ pub fn without_data_warning(states: &[AlarmState]) -> Option<String> {
         states.iter().filter(|a| a.without_data()).map(|a| format!("'{}'", a.name)).collect();
     (!names.is_empty()).then(|| {
         format!(
-            "{} {} in INSUFFICIENT_DATA: {} cannot fire until {} metric has data, so {} guards nothing yet",
+            "{} {} in INSUFFICIENT_DATA: {} cannot fire until {} metric has data, so {} yet",
             if names.len() == 1 { "alarm" } else { "alarms" },
             names.join(", "),
             if names.len() == 1 { "it" } else { "they" },
             if names.len() == 1 { "its" } else { "their" },
-            if names.len() == 1 { "it" } else { "none of them" },
+            if names.len() == 1 { "it guards nothing" } else { "none of them guards anything" },
         )
     })
 }
@@ -208,6 +208,20 @@ impl AlarmChecker {
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    #[test]
+    fn alarms_without_data_are_said_plainly() {
+        let state = |name: &str| AlarmState {
+            name: name.into(),
+            state: "INSUFFICIENT_DATA".into(),
+            composite: false,
+            transitioned: None,
+        };
+        let one = without_data_warning(&[state("a")]).unwrap();
+        assert!(one.ends_with("so it guards nothing yet"), "{one}");
+        let two = without_data_warning(&[state("a"), state("b")]).unwrap();
+        assert!(two.ends_with("so none of them guards anything yet"), "{two}");
+    }
 
     fn report(state: &str, transitioned: Option<SystemTime>) -> AlarmReport {
         let a = AlarmState { name: "errors".into(), state: state.into(), composite: false, transitioned };

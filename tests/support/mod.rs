@@ -265,6 +265,10 @@ impl Aws {
             .evaluation_periods(1)
             .threshold(1.0)
             .comparison_operator(ComparisonOperator::GreaterThanOrEqualToThreshold)
+            // The emulator evaluates metric alarms on a schedule, and with no data ("missing")
+            // would put one set by a test back to INSUFFICIENT_DATA at any moment; "ignore" keeps
+            // the state the test set, as on AWS.
+            .treat_missing_data("ignore")
             .send()
             .await
             .expect("put metric alarm");
