@@ -37,6 +37,7 @@ pub mod signals;
 pub mod smoke;
 pub mod status;
 pub mod strategy;
+pub mod substitute;
 pub mod text;
 pub mod versions;
 pub mod window;

@@ -119,6 +119,7 @@ fn a_workflows_inputs_become_a_command_line_sfndeploy_accepts() {
         ("max-extension", "1m"),
         ("file", file.to_str().unwrap()),
         ("publish-revision", "true"),
+        ("substitution", "Bucket=orders-eu\nTable=orders"),
         // A command with quotes and spaces stays one value.
         ("pre-traffic-hook", "npm test -- --target \"$SFNDEPLOY_HOOK_NEW_VERSION\""),
         ("post-traffic-hook", "./check.sh"),

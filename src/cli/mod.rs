@@ -259,10 +259,16 @@ pub struct DeployArgs {
           value_parser = parse_positive_duration)]
     pub hook_timeout: Duration,
 
-    /// State machine definition file to upload as the new revision; with several
-    /// --state-machine, one each, in the same order
+    /// State machine definition file (JSON, or YAML as .yaml/.yml) to upload as the new revision;
+    /// with several --state-machine, one each, in the same order
     #[arg(long, env = "SFNDEPLOY_FILE", value_name = "PATH")]
     pub file: Vec<PathBuf>,
+
+    /// Replace ${NAME} in --file with VALUE, as SAM's DefinitionSubstitutions; ${AWS::Region},
+    /// ${AWS::AccountId} and ${AWS::Partition} are the state machine's own, ${!NAME} is a literal
+    /// ${NAME}; repeatable [env: SFNDEPLOY_SUBSTITUTION, comma-separated]
+    #[arg(long, value_name = "NAME=VALUE")]
+    pub substitution: Vec<String>,
 
     /// Publish the current revision (or --file) as a new version and deploy it [default: deploy
     /// the latest published version] [env: SFNDEPLOY_PUBLISH_REVISION]

@@ -67,6 +67,36 @@ fn non_blank(command: &Option<String>, flag: &str) -> Result<Option<String>> {
     }
 }
 
+/// `--substitution NAME=VALUE` (or `SFNDEPLOY_SUBSTITUTION`, comma-separated), checked: each a
+/// name once, and only with `--file`.
+fn substitutions(args: &DeployArgs, env: Env) -> Result<Vec<(String, String)>> {
+    let given: Vec<String> = match env("SFNDEPLOY_SUBSTITUTION") {
+        Some(list) if args.substitution.is_empty() => {
+            list.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect()
+        }
+        _ => args.substitution.clone(),
+    };
+    let mut pairs: Vec<(String, String)> = Vec::new();
+    for pair in &given {
+        let Some((name, value)) = pair.split_once('=') else {
+            return Err(Failure::usage(format!("--substitution '{pair}': use NAME=VALUE")));
+        };
+        if !crate::substitute::valid_name(name) {
+            return Err(Failure::usage(format!(
+                "--substitution '{pair}': '{name}' is not a name (letters, digits and _, not starting with a digit)"
+            )));
+        }
+        if pairs.iter().any(|(n, _)| n == name) {
+            return Err(Failure::usage(format!("--substitution {name} is given twice")));
+        }
+        pairs.push((name.to_string(), value.to_string()));
+    }
+    if !pairs.is_empty() && args.file.is_empty() {
+        return Err(Failure::usage("--substitution replaces ${NAME} in a --file: give the file"));
+    }
+    Ok(pairs)
+}
+
 /// One state machine of a release, with its definition file if any.
 #[derive(Clone, Debug)]
 pub struct MemberConfig {
@@ -120,6 +150,8 @@ pub struct DeployConfig {
     pub window: WindowSettings,
     /// `--notify-topic`: SNS topics told of each step.
     pub notify: Vec<String>,
+    /// `--substitution`: each `${NAME}` of the `--file`s and its value.
+    pub substitutions: Vec<(String, String)>,
     /// Health gates on the new version's own executions (none: all off).
     pub gates: Rules,
     pub watch: WatchSettings,
@@ -146,6 +178,7 @@ impl DeployConfig {
         let allow_firing = allowed_to_fire(&args.allow_firing, &alarms, env)?;
         let window = window_settings(args, env)?;
         let notify = topics(&args.notify_topic)?;
+        let substitutions = substitutions(args, env)?;
         let versions = version_settings(args, env)?;
         let members = members(args, state_machines)?;
         let smoke = SmokeSettings {
@@ -163,6 +196,7 @@ impl DeployConfig {
             allow_firing,
             window,
             notify,
+            substitutions,
             watch: WatchSettings {
                 polling: args.alarm_polling,
                 max_unmonitored: args.max_unmonitored.unwrap_or(args.alarm_polling * 3),
@@ -421,6 +455,9 @@ mod tests {
             &["--notify-topic", "arn:aws:sqs:us-east-1:123456789012:queue"],
             &["--on-inconclusive", "shrug"],
             &["--gate-mode", "maybe"],
+            &["--substitution", "Bucket=x"],
+            &["--substitution", "2x=y", "--file", "Cargo.toml"],
+            &["--substitution", "Bucket"],
         ];
         for &case in cases {
             let err = parse(case).expect_err(&format!("{case:?} accepted"));

@@ -10,7 +10,7 @@ use crate::exit_code::Failure;
 /// StartExecution takes an input of at most 256 KiB.
 pub const SMOKE_INPUT_MAX: usize = 256 * 1024;
 
-/// A definition file read from disk.
+/// A definition file read from disk: its JSON text (a YAML file is converted).
 #[derive(Clone, Debug)]
 pub struct DefinitionFile {
     pub path: PathBuf,
@@ -68,5 +68,26 @@ pub fn read_definition(path: &Path) -> Result<DefinitionFile> {
     if text.trim().is_empty() {
         return Err(Failure::usage(format!("--file {} is empty", path.display())));
     }
+    let yaml =
+        path.extension().is_some_and(|x| x.eq_ignore_ascii_case("yaml") || x.eq_ignore_ascii_case("yml"));
+    let text = if yaml { yaml_to_json(&text, path)? } else { text };
     Ok(DefinitionFile { path: path.to_path_buf(), text })
+}
+
+/// A definition kept in YAML (as SAM templates and Workflow Studio keep them), as the JSON Step
+/// Functions takes: keys in their order, a repeated key an error.
+fn yaml_to_json(text: &str, path: &Path) -> Result<String> {
+    let value: serde_json::Value = serde_saphyr::from_str(text).map_err(|e| {
+        let first =
+            e.to_string().lines().next().unwrap_or_default().trim_start_matches("error: ").to_string();
+        Failure::usage(format!("--file {} is not valid YAML: {first}", path.display()))
+    })?;
+    if !value.is_object() {
+        return Err(Failure::usage(format!(
+            "--file {} is YAML but not a mapping: a definition is one",
+            path.display()
+        )));
+    }
+    serde_json::to_string_pretty(&value)
+        .map_err(|e| Failure::usage(format!("--file {}: {e}", path.display())))
 }

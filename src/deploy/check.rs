@@ -111,6 +111,7 @@ async fn check(member: &MemberConfig, cfg: &DeployConfig, clients: &Clients) -> 
     let versions = VersionManager::resolve(clients, &member.state_machine).await?;
     let info = versions.describe().await?;
     let sm_arn = versions.state_machine_arn.clone();
+    let member = &substituted(member, &sm_arn, &cfg.substitutions)?;
     if cfg.rerun.is_some() && info.kind == aws_sdk_sfn::types::StateMachineType::Express {
         return Err(Failure::usage(format!(
             "--rerun-failed restarts STANDARD executions, and {sm_arn} is EXPRESS (its executions cannot be \
@@ -153,7 +154,24 @@ async fn check(member: &MemberConfig, cfg: &DeployConfig, clients: &Clients) -> 
         tracing::warn!("alias {} is split ({}); --force: deploying anyway", found.arn, found.routing);
     }
     let definitions = definitions(member, &versions, &info, found.as_ref(), &target).await;
-    Ok(Checked { versions, info, alias: found, target, alias_read_at, definitions })
+    let file = member.file.clone();
+    Ok(Checked { versions, info, alias: found, target, alias_read_at, definitions, file })
+}
+
+/// `member` with its `--file`'s substitutions made for its own state machine (the built-ins
+/// are its region, account and partition); a placeholder left is a usage error.
+fn substituted(member: &MemberConfig, sm_arn: &str, given: &[(String, String)]) -> Result<MemberConfig> {
+    let Some(file) = &member.file else { return Ok(member.clone()) };
+    let Some(target) = crate::substitute::Target::of(sm_arn) else { return Ok(member.clone()) };
+    let text = crate::substitute::substitute(&file.text, given, &target).map_err(|left| {
+        Failure::usage(format!(
+            "--file {}: {left} not replaced: add --substitution NAME=VALUE for each (built in: AWS::Region, \
+             AWS::AccountId, AWS::Partition; ${{!NAME}} is a literal ${{NAME}}); nothing was changed",
+            file.path.display()
+        ))
+    })?;
+    let file = crate::config::DefinitionFile { path: file.path.clone(), text };
+    Ok(MemberConfig { state_machine: member.state_machine.clone(), file: Some(file) })
 }
 
 /// A deploy that moves traffic with nothing watching it says so before it does: no alarm, no

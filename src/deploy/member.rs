@@ -35,6 +35,8 @@ pub struct Checked {
     /// The version the alias serves most and its definition, and the definition to deploy,
     /// when they could be read: for the review before any change.
     pub definitions: Option<Definitions>,
+    /// `--file`, its substitutions made: what is uploaded.
+    pub file: Option<crate::config::DefinitionFile>,
 }
 
 /// The old and new definitions of a member.

@@ -108,7 +108,7 @@ async fn publish_once(member: &Member<'_>, cfg: &DeployConfig) -> Result<String>
         return Ok(version.clone()); // --resume: published by the run being resumed
     }
     let description = cfg.versions.description.as_deref();
-    if let Some(file) = &member.config.file {
+    if let Some(file) = &checked.file {
         let source = file.path.display().to_string();
         let published = checked.versions.upload(&file.text, publish, description).await?;
         if let Some(version) = published {
