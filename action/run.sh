@@ -58,6 +58,7 @@ case $command in
       fi
     done
     args=("$command")
+    value INPUT_CONFIG --config
     lines INPUT_STATE_MACHINE --state-machine
     value INPUT_ALIAS --alias
     if [[ $command == promote ]]; then
@@ -80,6 +81,7 @@ case $command in
     ;;
 esac
 
+value INPUT_CONFIG --config
 lines INPUT_STATE_MACHINE --state-machine
 value INPUT_ALIAS --alias
 value INPUT_STRATEGY --strategy

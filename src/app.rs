@@ -19,7 +19,12 @@ use crate::{promote, rollback, status};
 
 /// Runs the command and prints its outcome; returns the exit code.
 pub async fn run(mut cli: Cli) -> ExitCode {
-    let env: Env = &process_env;
+    // The release file's values for the variables read by hand lie under the process's own.
+    let file = cli.release_file.clone();
+    let layered = move |name: &str| {
+        process_env(name).filter(|v| !v.is_empty()).or_else(|| file.as_ref().and_then(|f| f.var(name)))
+    };
+    let env: Env = &layered;
     if let Err(e) = logging_from_env(&mut cli.global, env) {
         eprintln!("error: {}", one_line(&format!("{e:#}")));
         return ExitCode::Usage;

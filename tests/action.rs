@@ -100,10 +100,13 @@ fn a_workflows_inputs_become_a_command_line_sfndeploy_accepts() {
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join("orders.asl.json");
     std::fs::write(&file, r#"{"StartAt":"P","States":{"P":{"Type":"Pass","End":true}}}"#).unwrap();
+    let config = dir.join("sfndeploy.toml");
+    std::fs::write(&config, "alias = \"staging\"\nhistory-max = 20\n").unwrap();
     let inputs: BTreeMap<&str, &str> = [
         ("state-machine", "orders"),
         ("alias", "prod"),
         ("command", "deploy"),
+        ("config", config.to_str().unwrap()),
         ("strategy", "linear"),
         ("increment", "50"),
         ("interval", "1s"),

@@ -227,6 +227,7 @@ fn every_variable_is_read_and_checked_like_its_flag() {
         ("SFNDEPLOY_WINDOW_WAIT", "maybe", "SFNDEPLOY_WINDOW_WAIT", &[]),
         ("SFNDEPLOY_NOTIFY_TOPIC", "my-topic", "--notify-topic", &[]),
         ("SFNDEPLOY_SUBSTITUTION", "Bucket", "--substitution", &[]),
+        ("SFNDEPLOY_CONFIG", "/nonexistent/sfndeploy.toml", "cannot read --config", &[]),
     ];
     // No value of these is wrong before AWS is asked; tests/e2e_cli.rs
     // `every_flag_can_come_from_the_environment` shows each one taking effect.

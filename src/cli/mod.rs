@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 
+pub mod file;
 mod values;
 
 use values::*;
@@ -34,6 +35,10 @@ pub struct Cli {
 
     #[command(flatten)]
     pub global: GlobalArgs,
+
+    /// `--config`: the release file, checked, if one was named.
+    #[arg(skip)]
+    pub release_file: Option<file::ReleaseFile>,
 }
 
 impl Cli {
@@ -61,9 +66,24 @@ impl Cli {
             let names: Vec<String> = cmd.get_subcommands().map(|s| s.get_name().to_string()).collect();
             names.iter().fold(cmd, |cmd, name| cmd.mut_subcommand(name, |sub| unset_empty(sub, empty)))
         }
-        let mut matches =
-            unset_empty(<Cli as clap::CommandFactory>::command(), empty).try_get_matches_from(args)?;
-        <Cli as clap::FromArgMatches>::from_arg_matches_mut(&mut matches)
+        let args: Vec<std::ffi::OsString> = args.into_iter().collect();
+        let mut cmd = unset_empty(<Cli as clap::CommandFactory>::command(), empty);
+        // The release file, if one is named, gives the defaults: checked whole, now.
+        let var = |name: &str| std::env::var(name).ok().filter(|_| !empty(std::ffi::OsStr::new(name)));
+        let release_file = match file::config_path(&args, &var) {
+            Some(path) => {
+                let loaded = file::ReleaseFile::load(&path, &cmd).map_err(|message| {
+                    clap::Error::raw(clap::error::ErrorKind::ValueValidation, format!("{message}\n"))
+                })?;
+                cmd = loaded.apply(cmd);
+                Some(loaded)
+            }
+            None => None,
+        };
+        let mut matches = cmd.try_get_matches_from(args)?;
+        let mut cli = <Cli as clap::FromArgMatches>::from_arg_matches_mut(&mut matches)?;
+        cli.release_file = release_file;
+        Ok(cli)
     }
 }
 
@@ -180,6 +200,11 @@ pub struct GlobalArgs {
     #[arg(long, global = true, env = "SFNDEPLOY_CALL_TIMEOUT", value_name = "DURATION",
           default_value = "20s", value_parser = parse_positive_duration)]
     pub call_timeout: Duration,
+
+    /// A release file (TOML) whose keys are these flags' long names, with [[state-machine]]
+    /// tables; the command line and the environment variables win over it (README: Release file)
+    #[arg(long, global = true, env = "SFNDEPLOY_CONFIG", value_name = "PATH")]
+    pub config: Option<std::path::PathBuf>,
 
     /// Output format for stdout: a summary (text), or one JSON event per line (json)
     #[arg(long, global = true, env = "SFNDEPLOY_OUTPUT", value_enum, default_value_t = OutputFormat::Text)]

@@ -33,10 +33,8 @@ pub(super) fn allowed_to_fire(flag: &[String], alarms: &[String], env: Env) -> R
 /// comma-separated) and `--window-wait`, parsed.
 pub(super) fn window_settings(args: &DeployArgs, env: Env) -> Result<WindowSettings> {
     let from_env = |flag: &[String], var: &str, separator: char| -> Vec<String> {
-        match env(var) {
-            Some(list) if flag.is_empty() => {
-                list.split(separator).map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect()
-            }
+        match crate::env::env_list(env, var, separator) {
+            Some(list) if flag.is_empty() => list,
             _ => flag.to_vec(),
         }
     };

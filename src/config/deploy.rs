@@ -49,6 +49,8 @@ pub struct WatchSettings {
 pub struct Invocation {
     pub argv: Vec<String>,
     pub flags: AwsFlags,
+    /// `--config`: the release file, if one was named.
+    pub release: Option<crate::cli::file::ReleaseFile>,
 }
 
 /// The commands run around the traffic shift.
@@ -70,10 +72,8 @@ fn non_blank(command: &Option<String>, flag: &str) -> Result<Option<String>> {
 /// `--substitution NAME=VALUE` (or `SFNDEPLOY_SUBSTITUTION`, comma-separated), checked: each a
 /// name once, and only with `--file`.
 fn substitutions(args: &DeployArgs, env: Env) -> Result<Vec<(String, String)>> {
-    let given: Vec<String> = match env("SFNDEPLOY_SUBSTITUTION") {
-        Some(list) if args.substitution.is_empty() => {
-            list.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect()
-        }
+    let given: Vec<String> = match crate::env::env_list(env, "SFNDEPLOY_SUBSTITUTION", ',') {
+        Some(list) if args.substitution.is_empty() => list,
         _ => args.substitution.clone(),
     };
     let mut pairs: Vec<(String, String)> = Vec::new();
@@ -102,6 +102,8 @@ fn substitutions(args: &DeployArgs, env: Env) -> Result<Vec<(String, String)>> {
 pub struct MemberConfig {
     pub state_machine: StateMachineRef,
     pub file: Option<DefinitionFile>,
+    /// Its own substitutions (a release file's `[[state-machine]]`), over `--substitution`.
+    pub substitutions: Vec<(String, String)>,
 }
 
 /// The strategy, its steps, and the flags that change the planner's decision.
@@ -180,7 +182,7 @@ impl DeployConfig {
         let notify = topics(&args.notify_topic)?;
         let substitutions = substitutions(args, env)?;
         let versions = version_settings(args, env)?;
-        let members = members(args, state_machines)?;
+        let members = members(args, state_machines, &invocation)?;
         let smoke = SmokeSettings {
             inputs: read_smoke_inputs(&args.smoke_input)?,
             timeout: args.smoke_timeout.unwrap_or(Duration::from_secs(300)),
@@ -268,8 +270,13 @@ fn version_settings(args: &DeployArgs, env: Env) -> Result<VersionSettings> {
     })
 }
 
-/// The members, each with its `--file` (paired by position).
-fn members(args: &DeployArgs, state_machines: Vec<StateMachineRef>) -> Result<Vec<MemberConfig>> {
+/// The members, each with its `--file` (paired by position) and its own substitutions from the
+/// release file.
+fn members(
+    args: &DeployArgs,
+    state_machines: Vec<StateMachineRef>,
+    invocation: &Invocation,
+) -> Result<Vec<MemberConfig>> {
     if !args.file.is_empty() && args.file.len() != state_machines.len() {
         return Err(Failure::usage(format!(
             "--file pairs with --state-machine by position: {} file(s) for {} state machine(s)",
@@ -282,7 +289,15 @@ fn members(args: &DeployArgs, state_machines: Vec<StateMachineRef>) -> Result<Ve
     Ok(state_machines
         .into_iter()
         .zip(files)
-        .map(|(state_machine, file)| MemberConfig { state_machine, file })
+        .map(|(state_machine, file)| {
+            let substitutions = invocation
+                .release
+                .as_ref()
+                .and_then(|r| r.member_substitutions.iter().find(|(n, _)| n == state_machine.as_str()))
+                .map(|(_, s)| s.clone())
+                .unwrap_or_default();
+            MemberConfig { state_machine, file, substitutions }
+        })
         .collect())
 }
 

@@ -50,17 +50,17 @@ impl Job {
             Some(Command::Status(args)) => Job::Status(StatusConfig::from_args(args, flags, env)?),
             Some(Command::Rollback(args)) => Job::Rollback(RollbackConfig::from_args(args, env)?),
             Some(Command::Promote(args)) => Job::Promote(PromoteConfig::from_args(args, env)?),
-            Some(Command::Deploy(args)) => Job::Deploy(deploy(args, argv, flags, env)?),
-            None => Job::Deploy(deploy(&cli.deploy, argv, flags, env)?),
+            Some(Command::Deploy(args)) => Job::Deploy(deploy(args, invocation(cli, argv), env)?),
+            None => Job::Deploy(deploy(&cli.deploy, invocation(cli, argv), env)?),
         })
     }
 }
 
-fn deploy(
-    args: &crate::cli::DeployArgs,
-    argv: Vec<String>,
-    flags: crate::aws::AwsFlags,
-    env: Env,
-) -> Result<Box<DeployConfig>> {
-    Ok(Box::new(DeployConfig::from_args_in(args, env, Invocation { argv, flags })?))
+/// How this run was invoked: its command line, the AWS flags given, its release file.
+fn invocation(cli: &Cli, argv: Vec<String>) -> Invocation {
+    Invocation { argv, flags: given_flags(&cli.global), release: cli.release_file.clone() }
+}
+
+fn deploy(args: &crate::cli::DeployArgs, invocation: Invocation, env: Env) -> Result<Box<DeployConfig>> {
+    Ok(Box::new(DeployConfig::from_args_in(args, env, invocation)?))
 }

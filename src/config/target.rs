@@ -47,15 +47,14 @@ pub fn alarm_names(flag: &[String], env: Env) -> Result<Vec<String>> {
     names(flag, env, "SFNDEPLOY_ALARMS", "--alarms")
 }
 
-/// Alarm names from `flag`, or from the variable `var` (comma-separated) when the flag is
-/// absent; no empty names, no repeats.
+/// Alarm names from `flag`, or from the variable `var` (comma-separated, or one per line) when
+/// the flag is absent; no empty names, no repeats.
 pub fn names(flag: &[String], env: Env, var: &str, flag_name: &str) -> Result<Vec<String>> {
     let mut alarms = flag.to_vec();
     if alarms.is_empty()
-        && let Some(list) = env(var)
+        && let Some(list) = crate::env::env_list(env, var, ',')
     {
-        alarms = list.split(',').map(|s| s.trim().to_string()).collect();
-        alarms.retain(|s| !s.is_empty());
+        alarms = list;
     }
     if alarms.iter().any(|a| a.trim().is_empty()) {
         return Err(Failure::usage(format!("{flag_name} was given an empty alarm name")));

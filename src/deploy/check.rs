@@ -163,7 +163,10 @@ async fn check(member: &MemberConfig, cfg: &DeployConfig, clients: &Clients) -> 
 fn substituted(member: &MemberConfig, sm_arn: &str, given: &[(String, String)]) -> Result<MemberConfig> {
     let Some(file) = &member.file else { return Ok(member.clone()) };
     let Some(target) = crate::substitute::Target::of(sm_arn) else { return Ok(member.clone()) };
-    let text = crate::substitute::substitute(&file.text, given, &target).map_err(|left| {
+    // The member's own (a release file's table) over those given for all.
+    let mut all = member.substitutions.clone();
+    all.extend(given.iter().filter(|(n, _)| !member.substitutions.iter().any(|(m, _)| m == n)).cloned());
+    let text = crate::substitute::substitute(&file.text, &all, &target).map_err(|left| {
         Failure::usage(format!(
             "--file {}: {left} not replaced: add --substitution NAME=VALUE for each (built in: AWS::Region, \
              AWS::AccountId, AWS::Partition; ${{!NAME}} is a literal ${{NAME}}); nothing was changed",
@@ -171,7 +174,7 @@ fn substituted(member: &MemberConfig, sm_arn: &str, given: &[(String, String)]) 
         ))
     })?;
     let file = crate::config::DefinitionFile { path: file.path.clone(), text };
-    Ok(MemberConfig { state_machine: member.state_machine.clone(), file: Some(file) })
+    Ok(MemberConfig { file: Some(file), ..member.clone() })
 }
 
 /// A deploy that moves traffic with nothing watching it says so before it does: no alarm, no
