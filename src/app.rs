@@ -11,6 +11,7 @@ use crate::config::Job;
 use crate::deploy::Deploy;
 use crate::env::{Env, env_bool, process_env};
 use crate::exit_code::{ExitCode, exit_code_of};
+use crate::release_file::ReleaseFile;
 use crate::report::notify::Notifier;
 use crate::report::{Event, Reporter, json, progress};
 use crate::signals::Signals;
@@ -18,9 +19,9 @@ use crate::text::{clock, one_line};
 use crate::{promote, rollback, status};
 
 /// Runs the command and prints its outcome; returns the exit code.
-pub async fn run(mut cli: Cli) -> ExitCode {
+pub async fn run(mut cli: Cli, release_file: Option<ReleaseFile>) -> ExitCode {
     // The release file's values for the variables read by hand lie under the process's own.
-    let file = cli.release_file.clone();
+    let file = release_file.clone();
     let layered = move |name: &str| {
         process_env(name).filter(|v| !v.is_empty()).or_else(|| file.as_ref().and_then(|f| f.var(name)))
     };
@@ -32,7 +33,7 @@ pub async fn run(mut cli: Cli) -> ExitCode {
     init_logging(&cli.global, env);
     let format = cli.global.output;
     let reporter = Reporter::for_run(format, cli.global.quiet, env);
-    let (code, outcome) = match dispatch(&cli, &reporter, env).await {
+    let (code, outcome) = match dispatch(&cli, release_file, &reporter, env).await {
         Ok(Done { stdout, outcome }) => {
             if let Some(text) = stdout.filter(|t| !t.is_empty()) {
                 print_stdout(&format!("{text}\n"));
@@ -69,11 +70,16 @@ impl Done {
 }
 
 /// Runs the subcommand; returns what it says.
-async fn dispatch(cli: &Cli, reporter: &Reporter, env: Env<'_>) -> Result<Done> {
+async fn dispatch(
+    cli: &Cli,
+    release_file: Option<ReleaseFile>,
+    reporter: &Reporter,
+    env: Env<'_>,
+) -> Result<Done> {
     let text = cli.global.output == OutputFormat::Text;
     // Flag checks come first: a mistake costs no AWS call.
     let argv = std::env::args_os().map(|a| a.to_string_lossy().into_owned()).collect();
-    match Job::from_cli(cli, argv, env)? {
+    match Job::from_cli(cli, release_file, argv, env)? {
         Job::Completions(shell) => {
             let mut script = Vec::new();
             clap_complete::generate(shell, &mut Cli::command(), "sfndeploy", &mut script);

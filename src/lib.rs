@@ -30,6 +30,7 @@ pub mod note;
 pub mod pacer;
 pub mod plan;
 pub mod promote;
+pub mod release_file;
 pub mod report;
 pub mod rollback;
 pub mod routing;

@@ -5,7 +5,6 @@ use std::time::Duration;
 
 use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 
-pub mod file;
 mod values;
 
 use values::*;
@@ -35,28 +34,15 @@ pub struct Cli {
 
     #[command(flatten)]
     pub global: GlobalArgs,
-
-    /// `--config`: the release file, checked, if one was named.
-    #[arg(skip)]
-    pub release_file: Option<file::ReleaseFile>,
 }
 
 impl Cli {
-    /// The process's command line (read as `OsString`s: an argument that is not UTF-8 is a
-    /// usage error, never a panic) and its `SFNDEPLOY_*` variables, an empty one counting as
-    /// unset (CI passes inputs left out as ""). A mistake prints clap's message and exits 2.
-    pub fn parse_process() -> Cli {
-        let empty = |name: &std::ffi::OsStr| std::env::var_os(name).is_some_and(|v| v.is_empty());
-        match Cli::parse_with(std::env::args_os(), &empty) {
-            Ok(cli) => cli,
-            Err(e) => e.exit(),
-        }
-    }
-
-    /// Parses `args`, ignoring the variables `empty` says are set to nothing.
+    /// Parses `args`, ignoring the variables `empty` says are set to nothing; `prepare` may change
+    /// the command first (the release file's defaults: see `release_file`).
     pub fn parse_with(
         args: impl IntoIterator<Item = std::ffi::OsString>,
         empty: &dyn Fn(&std::ffi::OsStr) -> bool,
+        prepare: &mut Prepare<'_>,
     ) -> Result<Cli, clap::Error> {
         fn unset_empty(cmd: clap::Command, empty: &dyn Fn(&std::ffi::OsStr) -> bool) -> clap::Command {
             let cmd = cmd.mut_args(|arg| match arg.get_env() {
@@ -67,25 +53,15 @@ impl Cli {
             names.iter().fold(cmd, |cmd, name| cmd.mut_subcommand(name, |sub| unset_empty(sub, empty)))
         }
         let args: Vec<std::ffi::OsString> = args.into_iter().collect();
-        let mut cmd = unset_empty(<Cli as clap::CommandFactory>::command(), empty);
-        // The release file, if one is named, gives the defaults: checked whole, now.
-        let var = |name: &str| std::env::var(name).ok().filter(|_| !empty(std::ffi::OsStr::new(name)));
-        let release_file = match file::config_path(&args, &var) {
-            Some(path) => {
-                let loaded = file::ReleaseFile::load(&path, &cmd).map_err(|message| {
-                    clap::Error::raw(clap::error::ErrorKind::ValueValidation, format!("{message}\n"))
-                })?;
-                cmd = loaded.apply(cmd);
-                Some(loaded)
-            }
-            None => None,
-        };
+        let cmd = prepare(&args, unset_empty(<Cli as clap::CommandFactory>::command(), empty))?;
         let mut matches = cmd.try_get_matches_from(args)?;
-        let mut cli = <Cli as clap::FromArgMatches>::from_arg_matches_mut(&mut matches)?;
-        cli.release_file = release_file;
-        Ok(cli)
+        <Cli as clap::FromArgMatches>::from_arg_matches_mut(&mut matches)
     }
 }
+
+/// What may change the command before it parses: the arguments, and the command.
+pub type Prepare<'a> =
+    dyn FnMut(&[std::ffi::OsString], clap::Command) -> Result<clap::Command, clap::Error> + 'a;
 
 #[derive(Debug, Subcommand)]
 pub enum Command {

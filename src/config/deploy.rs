@@ -50,7 +50,7 @@ pub struct Invocation {
     pub argv: Vec<String>,
     pub flags: AwsFlags,
     /// `--config`: the release file, if one was named.
-    pub release: Option<crate::cli::file::ReleaseFile>,
+    pub release: Option<crate::release_file::ReleaseFile>,
 }
 
 /// The commands run around the traffic shift.

@@ -27,6 +27,7 @@ use anyhow::Result;
 use crate::aws::given_flags;
 use crate::cli::{Cli, Command};
 use crate::env::Env;
+use crate::release_file::ReleaseFile;
 
 /// What the command line asks for, checked.
 #[derive(Debug)]
@@ -40,9 +41,9 @@ pub enum Job {
 }
 
 impl Job {
-    /// The subcommand `cli` names, with its configuration checked. `argv` is the command line
-    /// as run, for the commands a deploy prints.
-    pub fn from_cli(cli: &Cli, argv: Vec<String>, env: Env) -> Result<Self> {
+    /// The subcommand `cli` names, with its configuration checked. `release` is the release
+    /// file it names, if any; `argv` the command line as run, for the commands a deploy prints.
+    pub fn from_cli(cli: &Cli, release: Option<ReleaseFile>, argv: Vec<String>, env: Env) -> Result<Self> {
         let flags = given_flags(&cli.global);
         Ok(match &cli.command {
             Some(Command::Completions { shell }) => Job::Completions(*shell),
@@ -50,15 +51,15 @@ impl Job {
             Some(Command::Status(args)) => Job::Status(StatusConfig::from_args(args, flags, env)?),
             Some(Command::Rollback(args)) => Job::Rollback(RollbackConfig::from_args(args, env)?),
             Some(Command::Promote(args)) => Job::Promote(PromoteConfig::from_args(args, env)?),
-            Some(Command::Deploy(args)) => Job::Deploy(deploy(args, invocation(cli, argv), env)?),
-            None => Job::Deploy(deploy(&cli.deploy, invocation(cli, argv), env)?),
+            Some(Command::Deploy(args)) => Job::Deploy(deploy(args, invocation(cli, release, argv), env)?),
+            None => Job::Deploy(deploy(&cli.deploy, invocation(cli, release, argv), env)?),
         })
     }
 }
 
 /// How this run was invoked: its command line, the AWS flags given, its release file.
-fn invocation(cli: &Cli, argv: Vec<String>) -> Invocation {
-    Invocation { argv, flags: given_flags(&cli.global), release: cli.release_file.clone() }
+fn invocation(cli: &Cli, release: Option<ReleaseFile>, argv: Vec<String>) -> Invocation {
+    Invocation { argv, flags: given_flags(&cli.global), release }
 }
 
 fn deploy(args: &crate::cli::DeployArgs, invocation: Invocation, env: Env) -> Result<Box<DeployConfig>> {

@@ -6,10 +6,17 @@
 //! flags clap reads a variable of, and, for the others, a layer under the process's variables.
 //! The whole file is checked before any AWS call; a mistake is one sentence naming the file,
 //! the line and the column. [`schema`] describes it as JSON Schema, from the same flags.
+//! [`parse_process`] parses the command line with it.
 
+use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
 
 use clap::{Arg, ArgAction, Command};
+
+use crate::cli::Cli;
+
+mod schema;
+pub use schema::schema;
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
@@ -56,9 +63,42 @@ impl Place<'_> {
     }
 }
 
+/// The process's command line (read as `OsString`s: an argument that is not UTF-8 is a usage
+/// error, never a panic), its `SFNDEPLOY_*` variables (an empty one counting as unset: CI passes
+/// inputs left out as ""), and the release file it names, if any. A mistake prints clap's
+/// message, or the file's, and exits 2.
+pub fn parse_process() -> (Cli, Option<ReleaseFile>) {
+    let empty = |name: &OsStr| std::env::var_os(name).is_some_and(|v| v.is_empty());
+    match parse(std::env::args_os(), &empty) {
+        Ok(parsed) => parsed,
+        Err(e) => e.exit(),
+    }
+}
+
+/// Parses `args` as [`Cli::parse_with`] does, with the release file they (or the variable
+/// `SFNDEPLOY_CONFIG`) name giving the defaults.
+pub fn parse(
+    args: impl IntoIterator<Item = OsString>,
+    empty: &dyn Fn(&OsStr) -> bool,
+) -> Result<(Cli, Option<ReleaseFile>), clap::Error> {
+    let mut loaded: Option<ReleaseFile> = None;
+    let var = |name: &str| std::env::var(name).ok().filter(|_| !empty(OsStr::new(name)));
+    let mut prepare = |args: &[OsString], cmd: Command| -> Result<Command, clap::Error> {
+        let Some(path) = config_path(args, &var) else { return Ok(cmd) };
+        let file = ReleaseFile::load(&path, &cmd).map_err(|message| {
+            clap::Error::raw(clap::error::ErrorKind::ValueValidation, format!("{message}\n"))
+        })?;
+        let cmd = file.apply(cmd);
+        loaded = Some(file);
+        Ok(cmd)
+    };
+    let cli = Cli::parse_with(args, empty, &mut prepare)?;
+    Ok((cli, loaded))
+}
+
 /// The file `--config` or `SFNDEPLOY_CONFIG` names, if either does: `--config` must be given
 /// whole (`--config PATH` or `--config=PATH`).
-pub fn config_path(args: &[std::ffi::OsString], env: &dyn Fn(&str) -> Option<String>) -> Option<PathBuf> {
+pub fn config_path(args: &[OsString], env: &dyn Fn(&str) -> Option<String>) -> Option<PathBuf> {
     let mut words = args.iter().skip(1);
     while let Some(word) = words.next() {
         let word = word.to_string_lossy();
@@ -359,63 +399,6 @@ fn member(item: &Spanned<DeValue<'_>>, place: &Place<'_>, base: &Path) -> Result
     Ok(m)
 }
 
-/// The file's JSON Schema (draft 2020-12), from the deploy's flags: each key's type and help.
-pub fn schema(deploy: &Command) -> serde_json::Value {
-    use serde_json::{Map, Value, json};
-    let mut properties = Map::new();
-    for arg in deploy.get_arguments().filter(|a| a.get_long().is_some() && !a.is_hide_set()) {
-        let long = arg.get_long().unwrap_or_default();
-        if NOT_IN_A_FILE.contains(&long) {
-            continue;
-        }
-        let help = arg.get_help().map(|h| h.to_string()).unwrap_or_default();
-        let mut property = match arg.get_action() {
-            ArgAction::SetTrue => json!({ "type": "boolean" }),
-            ArgAction::Count => json!({ "type": "integer", "minimum": 0 }),
-            _ if many(arg) => json!({ "type": ["array", "string"], "items": { "type": "string" } }),
-            _ => json!({ "type": ["string", "number"] }),
-        };
-        let choices: Vec<String> =
-            arg.get_possible_values().iter().map(|p| p.get_name().to_string()).collect();
-        if !choices.is_empty() && !matches!(arg.get_action(), ArgAction::SetTrue) {
-            property = json!({ "enum": choices });
-        }
-        if long == "state-machine" {
-            property = json!({
-                "description": "The members: names, or tables with their own file, alarms and substitutions",
-                "type": "array",
-                "items": { "oneOf": [
-                    { "type": "string" },
-                    { "type": "object", "additionalProperties": false, "required": ["name"], "properties": {
-                        "name": { "type": "string" },
-                        "file": { "type": "string" },
-                        "alarms": { "type": "array", "items": { "type": "string" } },
-                        "substitutions": { "type": "object", "additionalProperties": { "type": "string" } }
-                    } }
-                ] }
-            });
-        }
-        if let Value::Object(o) = &mut property
-            && !help.is_empty()
-            && !o.contains_key("description")
-        {
-            o.insert(
-                "description".into(),
-                Value::String(help.split_whitespace().collect::<Vec<_>>().join(" ")),
-            );
-        }
-        properties.insert(long.to_string(), property);
-    }
-    json!({
-        "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "title": "sfndeploy release file",
-        "description": "Keys are sfndeploy's flags' long names; the command line and SFNDEPLOY_* variables win over the file",
-        "type": "object",
-        "additionalProperties": false,
-        "properties": properties
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -426,7 +409,7 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("sfndeploy.toml");
         std::fs::write(&path, text).unwrap();
-        ReleaseFile::load(&path, &crate::cli::Cli::command())
+        ReleaseFile::load(&path, &Cli::command())
     }
 
     #[test]
@@ -482,7 +465,7 @@ mod tests {
 
     #[test]
     fn the_published_schema_is_the_flags_schema() {
-        let generated = serde_json::to_string_pretty(&schema(&crate::cli::Cli::command())).unwrap() + "\n";
+        let generated = serde_json::to_string_pretty(&schema(&Cli::command())).unwrap() + "\n";
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("sfndeploy.schema.json");
         if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
             std::fs::write(&path, &generated).unwrap();
