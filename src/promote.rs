@@ -5,9 +5,8 @@
 //! as a success (see `deploy/executor.rs`).
 
 use anyhow::Result;
-use tokio::time::Instant;
 
-use crate::alias::{self, AliasHandle};
+use crate::alias::AliasHandle;
 use crate::arn::{StateMachineRef, short_version};
 use crate::aws::Clients;
 use crate::config::PromoteConfig;
@@ -16,9 +15,9 @@ use crate::gates::alarms::AlarmChecker;
 use crate::label::Label;
 use crate::note::{Marker, Record};
 use crate::report::{Event, Reporter};
+use crate::rollback::existing_alias;
 use crate::routing::Routing;
 use crate::text::quoted_names;
-use crate::versions::VersionManager;
 
 /// Promotes each state machine's alias (a release's members together): every alias is checked,
 /// and the alarms read, before the first change; each change is refused if its alias moved
@@ -51,17 +50,7 @@ enum Plan {
 
 async fn plan_one(clients: &Clients, cfg: &PromoteConfig, state_machine: &StateMachineRef) -> Result<Plan> {
     let alias_name = cfg.alias.as_str();
-    let versions = VersionManager::resolve(clients, state_machine).await?;
-    versions.describe().await?;
-    let sm_arn = versions.state_machine_arn.clone();
-    let found = alias::find_alias(&clients.sfn, &sm_arn, alias_name).await?;
-    let read_at = Instant::now();
-    let Some(found) = found else {
-        return Err(Failure::err(
-            ExitCode::Failure,
-            format!("alias {alias_name} of {sm_arn} does not exist: there is nothing to promote"),
-        ));
-    };
+    let (_, found, read_at) = existing_alias(clients, state_machine, alias_name, "promote").await?;
     let routing = found.routing.clone();
     if let Some(version) = routing.full_version() {
         return Ok(Plan::NothingToDo(version.to_string()));
@@ -117,15 +106,7 @@ async fn check_alarms(clients: &Clients, cfg: &PromoteConfig) -> Result<()> {
         return Ok(());
     }
     let report = AlarmChecker::new(&clients.cloudwatch, &cfg.alarms).read().await?;
-    if !report.missing.is_empty() {
-        return Err(Failure::err(
-            ExitCode::Failure,
-            format!(
-                "CloudWatch has no alarm named {}: check --alarms and the region; nothing was changed",
-                quoted_names(&report.missing)
-            ),
-        ));
-    }
+    report.all_found()?;
     let firing = report.firing();
     if firing.is_empty() {
         return Ok(());

@@ -5,7 +5,7 @@
 use anyhow::Result;
 use tokio::time::Instant;
 
-use crate::alias::{self, AliasHandle};
+use crate::alias::{self, AliasHandle, AliasInfo};
 use crate::arn::{StateMachineRef, parse_version, short_version};
 use crate::aws::Clients;
 use crate::config::RollbackConfig;
@@ -61,19 +61,33 @@ enum Plan {
     Change { handle: Box<AliasHandle>, routing: Routing, target: String, description: String },
 }
 
-async fn plan_one(clients: &Clients, cfg: &RollbackConfig, state_machine: &StateMachineRef) -> Result<Plan> {
-    let alias_name = cfg.alias.as_str();
+/// One state machine's alias, read for a subcommand that changes it (`rollback`, `promote`): the
+/// state machine (which must exist), the alias as found and when it was read. An alias that
+/// does not exist leaves nothing to `verb`.
+pub(crate) async fn existing_alias(
+    clients: &Clients,
+    state_machine: &StateMachineRef,
+    alias_name: &str,
+    verb: &str,
+) -> Result<(VersionManager, AliasInfo, Instant)> {
     let versions = VersionManager::resolve(clients, state_machine).await?;
     versions.describe().await?;
-    let sm_arn = versions.state_machine_arn.clone();
-    let found = alias::find_alias(&clients.sfn, &sm_arn, alias_name).await?;
+    let sm_arn = &versions.state_machine_arn;
+    let found = alias::find_alias(&clients.sfn, sm_arn, alias_name).await?;
     let read_at = Instant::now();
     let Some(found) = found else {
         return Err(Failure::err(
             ExitCode::Failure,
-            format!("alias {alias_name} of {sm_arn} does not exist: there is nothing to roll back"),
+            format!("alias {alias_name} of {sm_arn} does not exist: there is nothing to {verb}"),
         ));
     };
+    Ok((versions, found, read_at))
+}
+
+async fn plan_one(clients: &Clients, cfg: &RollbackConfig, state_machine: &StateMachineRef) -> Result<Plan> {
+    let alias_name = cfg.alias.as_str();
+    let (versions, found, read_at) = existing_alias(clients, state_machine, alias_name, "roll back").await?;
+    let sm_arn = versions.state_machine_arn.clone();
     let routing = found.routing.clone();
     let target = match &cfg.to_version {
         Some(v) => parse_version(&sm_arn, v).map_err(Failure::usage)?,

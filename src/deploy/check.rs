@@ -293,16 +293,7 @@ async fn published_already(
 /// The alarms before any change: every one must exist. (One in ALARM refuses a new deploy, but
 /// rolls back one that continues from a split alias: see [`AlarmsRead::refuse_firing`].)
 fn check_alarms_before(report: &AlarmReport) -> Result<()> {
-    let missing = &report.missing;
-    if !missing.is_empty() {
-        return Err(Failure::err(
-            ExitCode::Failure,
-            format!(
-                "CloudWatch has no alarm named {}: check --alarms and the region; nothing was changed",
-                quoted_names(missing)
-            ),
-        ));
-    }
+    report.all_found()?;
     tracing::info!("watching {} alarm(s): {report}", report.states.len());
     if let Some(warning) = without_data_warning(&report.states) {
         tracing::warn!("{warning}");

@@ -159,17 +159,8 @@ impl<'a> Watch<'a> {
         }
     }
 
-    /// `--gate-mode observe`: says once a step what the gates would have done (`would`:
-    /// `roll_back` or `wait`), had they been enforced.
-    pub fn observed(&mut self, would: &str, evidence: &str) {
-        let at = self.began.elapsed();
-        if let Some(g) = self.gates.iter_mut().find(|g| g.slot.gate.is_some() && !g.observed) {
-            g.observed = true;
-            g.slot.reporter.emit(Event::GateObserved { would: would.into(), evidence: evidence.into(), at });
-        }
-    }
-
-    /// `--gate-mode observe`, for member `n`'s gates.
+    /// `--gate-mode observe`: says once a step what member `n`'s gates would have done
+    /// (`would`: `roll_back` or `wait`), had they been enforced.
     fn observe(&mut self, n: usize, would: &str, evidence: String) {
         let at = self.began.elapsed();
         let g = &mut self.gates[n];
@@ -259,12 +250,21 @@ impl<'a> Watch<'a> {
         if fresh { Look::Good { missing } } else { Look::Unread }
     }
 
-    /// What the gates of members with traffic still wait for, if anything.
-    fn missing(&self, traffic: &[bool]) -> Option<String> {
-        self.gates.iter().enumerate().find_map(|(n, g)| {
-            let what = g.too_few.as_ref().filter(|_| traffic.get(n).copied().unwrap_or(false))?;
-            Some(g.slot.label.prefix(what))
-        })
+    /// What the gates of members with traffic still wait for, if anything. Observing gates hold
+    /// nothing up: they say they would have waited, and wait for nothing.
+    fn missing(&mut self, traffic: &[bool]) -> Option<String> {
+        for n in 0..self.gates.len() {
+            let g = &self.gates[n];
+            let Some(what) = g.too_few.clone().filter(|_| traffic.get(n).copied().unwrap_or(false)) else {
+                continue;
+            };
+            if self.settings.gate_mode == GateMode::Observe {
+                self.observe(n, "wait", what);
+            } else {
+                return Some(g.slot.label.prefix(what));
+            }
+        }
+        None
     }
 
     /// Reads the signals `due` at once, each cut at its own deadline.

@@ -9,6 +9,7 @@ use aws_sdk_cloudwatch::Client;
 use aws_sdk_cloudwatch::types::{AlarmType, StateValue};
 
 use crate::aws::AwsResultExt;
+use crate::exit_code::{ExitCode, Failure};
 
 /// `DescribeAlarms` takes at most 100 names per call.
 const NAMES_PER_CALL: usize = 100;
@@ -67,6 +68,20 @@ pub struct AlarmReport {
 }
 
 impl AlarmReport {
+    /// Every alarm named exists, before any change: one CloudWatch does not have refuses.
+    pub fn all_found(&self) -> Result<()> {
+        if self.missing.is_empty() {
+            return Ok(());
+        }
+        Err(Failure::err(
+            ExitCode::Failure,
+            format!(
+                "CloudWatch has no alarm named {}: check --alarms and the region; nothing was changed",
+                crate::text::quoted_names(&self.missing)
+            ),
+        ))
+    }
+
     /// Names of alarms in ALARM.
     pub fn firing(&self) -> Vec<String> {
         self.states.iter().filter(|a| a.firing()).map(|a| a.name.clone()).collect()

@@ -22,7 +22,7 @@ use super::stop::{Effort, changed_by_others, stop_lanes};
 use super::watch::{Before, GateSlot, Look, Scope, Watch};
 use crate::arn::short_version;
 use crate::aws::AwsFlags;
-use crate::cli::{GateMode, OnInconclusive};
+use crate::cli::OnInconclusive;
 use crate::clock::ServerClock;
 use crate::config::{Hooks, WatchSettings};
 use crate::exit_code::{ExitCode, exit_code_of};
@@ -375,10 +375,6 @@ impl<'a> Executor<'a> {
         loop {
             let wait = match self.look(Scope::All).await? {
                 Look::Good { missing: None } => return Ok(None),
-                Look::Good { missing: Some(what) } if self.settings.gate_mode == GateMode::Observe => {
-                    self.watch.observed("wait", &what);
-                    return Ok(None);
-                }
                 Look::Good { missing: Some(what) } => {
                     let extension = self.watch.extension();
                     let waited = began.elapsed().saturating_sub(busy);
