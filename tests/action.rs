@@ -71,6 +71,15 @@ fn every_input_maps_to_a_real_flag() {
     }
 }
 
+/// A stand-in for the binary in `dir`: it prints the words it gets, one per line.
+fn stub(dir: &Path) -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let stub = dir.join("stub.sh");
+    std::fs::write(&stub, "#!/bin/sh\nfor a in \"$@\"; do printf '%s\\n' \"$a\"; done\n").unwrap();
+    std::fs::set_permissions(&stub, std::fs::Permissions::from_mode(0o755)).unwrap();
+    stub
+}
+
 fn run_script(bin: &str, inputs: &BTreeMap<&str, &str>) -> (i32, String, String) {
     let mut cmd = Command::new("bash");
     cmd.arg(root().join("action/run.sh"))
@@ -162,10 +171,7 @@ fn a_workflows_inputs_become_a_command_line_sfndeploy_accepts() {
         "this test sets every input"
     );
     // The words the binary gets: a stub prints them one per line.
-    let stub = dir.join("stub.sh");
-    std::fs::write(&stub, "#!/bin/sh\nfor a in \"$@\"; do printf '%s\\n' \"$a\"; done\n").unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&stub, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let stub = stub(&dir);
     let (code, stdout, stderr) = run_script(stub.to_str().unwrap(), &inputs);
     assert_eq!(code, 0, "{stderr}");
     let words: Vec<&str> = stdout.lines().collect();
@@ -211,10 +217,7 @@ fn a_workflows_inputs_become_a_command_line_sfndeploy_accepts() {
 fn the_promote_command_takes_the_inputs_promote_takes() {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("action-promote");
     std::fs::create_dir_all(&dir).unwrap();
-    let stub = dir.join("stub.sh");
-    std::fs::write(&stub, "#!/bin/sh\nfor a in \"$@\"; do printf '%s\\n' \"$a\"; done\n").unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&stub, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let stub = stub(&dir);
     let mut inputs: BTreeMap<&str, &str> = [
         ("command", "promote"),
         ("state-machine", "orders"),
@@ -249,10 +252,7 @@ fn the_promote_command_takes_the_inputs_promote_takes() {
 fn a_release_takes_one_state_machine_and_one_file_per_line_and_steps_their_holds() {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("action-release");
     std::fs::create_dir_all(&dir).unwrap();
-    let stub = dir.join("stub.sh");
-    std::fs::write(&stub, "#!/bin/sh\nfor a in \"$@\"; do printf '%s\\n' \"$a\"; done\n").unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&stub, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let stub = stub(&dir);
     let inputs: BTreeMap<&str, &str> = [
         ("state-machine", "orders\n  payments \n\nrefunds\n"),
         ("alias", "prod"),

@@ -5,21 +5,13 @@ mod support;
 
 use std::time::Duration;
 
-use serde_json::Value;
-use support::{Aws, Machine, deployable, fails_on_demand, spawn, traffic};
-
-const FAILING: &str =
-    r#"{"StartAt":"F","States":{"F":{"Type":"Fail","Error":"Boom","Cause":"the new version broke"}}}"#;
+use support::{Aws, FAILING, Machine, deployable, events, fails_on_demand, spawn, traffic};
 
 /// prod on v1; v2 published from `definition`.
 async fn with_new_version(prefix: &str, definition: &str) -> Option<(Aws, support::proxy::Proxy, Machine)> {
     let (aws, proxy, m) = deployable(prefix, 1).await?;
     m.update(definition, true).await;
     Some((aws, proxy, m))
-}
-
-fn events(stdout: &str) -> Vec<Value> {
-    stdout.lines().filter_map(|l| serde_json::from_str(l).ok()).collect()
 }
 
 #[tokio::test]

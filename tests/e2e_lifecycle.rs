@@ -8,10 +8,7 @@ mod support;
 
 use std::time::Duration;
 
-use support::{Machine, deployable, refs, spawn, traffic};
-
-const FAILING: &str =
-    r#"{"StartAt":"F","States":{"F":{"Type":"Fail","Error":"Boom","Cause":"the new version broke"}}}"#;
+use support::{FAILING, Machine, deployable, refs, spawn, traffic};
 
 fn canary(m: &Machine, extra: &[&str]) -> Vec<String> {
     let mut args: Vec<String> = [

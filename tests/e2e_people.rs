@@ -9,14 +9,7 @@ mod support;
 use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::Value;
-use support::{Machine, deployable, run, spawn, traffic};
-
-const FAILING: &str =
-    r#"{"StartAt":"F","States":{"F":{"Type":"Fail","Error":"Boom","Cause":"the new version broke"}}}"#;
-
-fn events(stdout: &str) -> Vec<Value> {
-    stdout.lines().filter_map(|l| serde_json::from_str(l).ok()).collect()
-}
+use support::{FAILING, Machine, deployable, events, run, spawn, traffic};
 
 /// prod on v1; v2 published (from `definition`, or a healthy one).
 async fn with_v2(

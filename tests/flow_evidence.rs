@@ -8,16 +8,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use fake::{deploy, standard};
+use fake::{canary, deploy, standard};
 use sfndeploy::exit_code::ExitCode;
-
-/// A 50% canary held `interval` seconds, read every second.
-fn canary(interval: &'static str, extra: &[&'static str]) -> Vec<&'static str> {
-    let mut a =
-        vec!["--strategy", "canary", "--increment", "50", "--interval", interval, "--alarm-polling", "1"];
-    a.extend_from_slice(extra);
-    a
-}
 
 #[tokio::test(start_paused = true)]
 async fn fast_failures_of_an_equal_version_are_not_proof() {

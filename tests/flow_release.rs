@@ -161,17 +161,21 @@ async fn one_members_failing_executions_roll_every_member_back_and_name_it() {
     );
 }
 
-#[tokio::test(start_paused = true)]
-async fn a_concurrent_change_to_one_members_alias_leaves_it_alone_and_rolls_the_others_back() {
-    let fakes = members(3);
-    let _journal = account(&fakes);
-    // Someone puts m02's alias back on v1 by hand during the second step's hold (50%).
+/// Someone puts m02's alias back on v1 by hand during the second step's hold (50%).
+fn put_m02_back_by_hand(fakes: &[Fake]) {
     let m02 = fakes[1].clone();
     tokio::spawn(async move {
         tokio::time::sleep(Duration::from_secs(15)).await;
         let v1 = m02.version_arn(1);
         m02.state().aliases[0].1 = vec![(v1, 100)];
     });
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_concurrent_change_to_one_members_alias_leaves_it_alone_and_rolls_the_others_back() {
+    let fakes = members(3);
+    let _journal = account(&fakes);
+    put_m02_back_by_hand(&fakes);
     let run = deploy_release(&fakes, &args(&["--alarms", "errors"]), quiet()).await;
     assert_eq!(run.code(), ExitCode::Conflict, "{}", run.message());
     assert_eq!(fakes[1].routing("prod"), [(1, 100)], "the changed alias is left as they set it");
@@ -188,12 +192,7 @@ async fn a_concurrent_change_to_one_members_alias_leaves_it_alone_and_rolls_the_
 async fn a_concurrent_change_is_said_once_then_each_member_where_it_was_left() {
     let fakes = members(3);
     let _journal = account(&fakes);
-    let m02 = fakes[1].clone();
-    tokio::spawn(async move {
-        tokio::time::sleep(Duration::from_secs(15)).await;
-        let v1 = m02.version_arn(1);
-        m02.state().aliases[0].1 = vec![(v1, 100)];
-    });
+    put_m02_back_by_hand(&fakes);
     let run = deploy_release(&fakes, &args(&["--alarms", "errors"]), quiet()).await;
     let message = run.message();
     assert_eq!(message.matches("was changed by someone else").count(), 1, "said once: {message}");

@@ -7,18 +7,10 @@ mod fake;
 
 use std::time::Duration;
 
-use fake::{Fault, deploy, standard};
+use fake::{Fault, canary, deploy, standard};
 use sfndeploy::exit_code::ExitCode;
 use sfndeploy::report::Event;
 use sfndeploy::report::event::ReadCause;
-
-/// A 50% canary held `interval` seconds, read every second.
-fn canary(interval: &'static str, extra: &[&'static str]) -> Vec<&'static str> {
-    let mut a =
-        vec!["--strategy", "canary", "--increment", "50", "--interval", interval, "--alarm-polling", "1"];
-    a.extend_from_slice(extra);
-    a
-}
 
 #[tokio::test(start_paused = true)]
 async fn throttled_reads_slow_the_polling_and_are_not_lost_monitoring() {

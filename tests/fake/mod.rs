@@ -152,6 +152,14 @@ pub async fn deploy_release(fakes: &[Fake], args: &[&str], signals: Signals) -> 
     Run { result, events: reporter.events(), entries: reporter.entries() }
 }
 
+/// A 50% canary held `interval` seconds, read every second.
+pub fn canary(interval: &'static str, extra: &[&'static str]) -> Vec<&'static str> {
+    let mut a =
+        vec!["--strategy", "canary", "--increment", "50", "--interval", interval, "--alarm-polling", "1"];
+    a.extend_from_slice(extra);
+    a
+}
+
 pub async fn deploy(fake: &Fake, args: &[&str]) -> Run {
     deploy_with(fake, args, Signals::manual().0).await
 }

@@ -22,6 +22,15 @@ use aws_sdk_sfn::types::RoutingConfigurationListItem;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 pub const REGION: &str = "us-east-1";
+
+/// A definition whose every execution fails with `Boom`.
+pub const FAILING: &str =
+    r#"{"StartAt":"F","States":{"F":{"Type":"Fail","Error":"Boom","Cause":"the new version broke"}}}"#;
+
+/// The JSON events of a run's stdout (`--output json`), lines that are not JSON left out.
+pub fn events(stdout: &str) -> Vec<serde_json::Value> {
+    stdout.lines().filter_map(|l| serde_json::from_str(l).ok()).collect()
+}
 pub const ROLE: &str = "arn:aws:iam::000000000000:role/sfndeploy-test";
 
 /// The shared emulator.
