@@ -116,10 +116,6 @@ impl Allowed {
         Allowed { names: names.to_vec(), ..Default::default() }
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.names.is_empty()
-    }
-
     /// Whether `alarm`, as read, is tolerated: allowed, and in the ALARM it was in at the first
     /// read.
     pub fn tolerates(&self, alarm: &AlarmState) -> bool {
