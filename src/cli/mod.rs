@@ -397,8 +397,8 @@ pub struct DeployArgs {
     pub on_inconclusive: OnInconclusive,
 
     /// enforce: a failing health gate rolls back; observe: the gates read and judge as usual
-    /// and say what they would have done, but only alarms, hooks and signals roll back (for
-    /// tuning thresholds on real traffic)
+    /// and say what they would have done, but neither roll back nor wait for evidence: only
+    /// alarms, hooks and signals roll back (for tuning thresholds on real traffic)
     #[arg(long, env = "SFNDEPLOY_GATE_MODE", value_enum, value_name = "MODE", default_value_t = GateMode::Enforce)]
     pub gate_mode: GateMode,
 
