@@ -13,11 +13,18 @@ use aws_sdk_sfn::error::{ProvideErrorMetadata, SdkError};
 
 use aws_sdk_sfn::config::retry::RetryPartition;
 
+use std::sync::Arc;
+
+use aws_config::identity::IdentityCache;
+use aws_sdk_sfn::config::SharedCredentialsProvider;
+
 use crate::arn::StateMachineRef;
 use crate::cli::GlobalArgs;
 use crate::clock::ServerClock;
 use crate::exit_code::Failure;
 use crate::pacer::{CHANGES, Pacer};
+use crate::place::Place;
+use crate::role::RoleCredentials;
 use crate::text::shell_line;
 
 /// Where a printed command reaches AWS: `--region`, `--profile` and `--endpoint-url`, each when
@@ -73,6 +80,30 @@ pub struct Clients {
     pub credentials: Option<aws_sdk_sfn::config::SharedCredentialsProvider>,
     /// The configuration itself, for clients made later (an SNS topic's, in its own region).
     pub sdk: aws_config::SdkConfig,
+    /// How the clients of a wave's target are made.
+    pub reach: Reach,
+}
+
+/// How the clients of a wave's target (another region, or another account's) are made.
+#[derive(Clone)]
+pub enum Reach {
+    /// From the run's own configuration: the target's region and, for another account, the role
+    /// assumed from the run's credentials (see [`crate::role`]).
+    Sdk { max_attempts: u32 },
+    /// By this function, from the run's own clients (tests: a fake AWS per target).
+    Given(MakeClients),
+}
+
+/// Makes the clients of a target from the run's own.
+pub type MakeClients = Arc<dyn Fn(&Place, &Clients) -> Clients + Send + Sync>;
+
+impl fmt::Debug for Reach {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Reach::Sdk { max_attempts } => write!(f, "Sdk {{ max_attempts: {max_attempts} }}"),
+            Reach::Given(_) => f.write_str("Given"),
+        }
+    }
 }
 
 /// The clients that read the health signals during a deploy. Throttling is back-pressure, not
@@ -117,13 +148,57 @@ impl Clients {
 
     /// The clients of one AWS configuration; `aws_cli` says where it points (its region first).
     pub fn new(config: &aws_config::SdkConfig, aws_cli: AwsFlags, max_attempts: u32) -> Self {
+        Clients::in_partition(config, aws_cli, max_attempts, None)
+    }
+
+    /// The clients of a wave's target: its region and account, with a pacer and retry partitions
+    /// of its own (Step Functions' and CloudWatch's buckets are per account and region: a
+    /// throttle in one target slows no other).
+    pub fn at(&self, place: &Place) -> Clients {
+        let max_attempts = match &self.reach {
+            Reach::Given(make) => return make(place, self),
+            Reach::Sdk { max_attempts } => *max_attempts,
+        };
+        let region = Region::new(place.region.clone());
+        let mut config = self.sdk.to_builder().region(region.clone());
+        let mut aws_cli = AwsFlags { region: Some(place.region.clone()), ..self.aws_cli.clone() };
+        if let Some(role) = &place.role {
+            let sts = aws_sdk_sts::Client::from_conf(
+                aws_sdk_sts::config::Builder::from(&self.sdk)
+                    .region(region)
+                    .interceptor(self.clock.interceptor())
+                    .build(),
+            );
+            let credentials = RoleCredentials::new(sts, role, self.clock.clone());
+            // One cache, ours, judged on AWS's time.
+            config = config
+                .credentials_provider(SharedCredentialsProvider::new(credentials))
+                .identity_cache(IdentityCache::no_cache());
+            // The profile is the run's own account's, not the role's.
+            aws_cli.profile = None;
+        }
+        let partition = format!("{}-{}", place.region, place.role_account().unwrap_or("own"));
+        Clients::in_partition(&config.build(), aws_cli, max_attempts, Some(&partition))
+    }
+
+    fn in_partition(
+        config: &aws_config::SdkConfig,
+        aws_cli: AwsFlags,
+        max_attempts: u32,
+        partition: Option<&str>,
+    ) -> Self {
         let clock = ServerClock::default();
         let watch_retry = RetryConfig::standard().with_max_attempts(WATCH_ATTEMPTS.min(max_attempts));
-        let watch_partition = || RetryPartition::new("sfndeploy-watch");
+        let watch_partition = || match partition {
+            Some(p) => RetryPartition::new(format!("sfndeploy-watch-{p}")),
+            None => RetryPartition::new("sfndeploy-watch"),
+        };
+        let mut sfn = aws_sdk_sfn::config::Builder::from(config).interceptor(clock.interceptor());
+        if let Some(p) = partition {
+            sfn = sfn.retry_partition(RetryPartition::new(format!("sfndeploy-{p}")));
+        }
         Clients {
-            sfn: aws_sdk_sfn::Client::from_conf(
-                aws_sdk_sfn::config::Builder::from(config).interceptor(clock.interceptor()).build(),
-            ),
+            sfn: aws_sdk_sfn::Client::from_conf(sfn.build()),
             cloudwatch: aws_sdk_cloudwatch::Client::from_conf(
                 aws_sdk_cloudwatch::config::Builder::from(config).interceptor(clock.interceptor()).build(),
             ),
@@ -152,6 +227,7 @@ impl Clients {
             aws_cli,
             credentials: config.credentials_provider(),
             sdk: config.clone(),
+            reach: Reach::Sdk { max_attempts },
         }
     }
 }

@@ -23,6 +23,9 @@ pub enum ExitCode {
     HookFailed,
     /// Outside every --window, or inside a --freeze: nothing was changed.
     OutsideWindow,
+    /// A release in waves stopped before a wave: its alarms (blockers) were in ALARM past
+    /// --blocker-wait. The waves before it are on their new versions; --resume goes on.
+    Blocked,
     /// Stopped by SIGINT (Ctrl-C); any shifted traffic was rolled back.
     Interrupted,
     /// Stopped by SIGTERM (a cancelled CI job); any shifted traffic was rolled back.
@@ -30,7 +33,7 @@ pub enum ExitCode {
 }
 
 impl ExitCode {
-    pub const ALL: [ExitCode; 11] = [
+    pub const ALL: [ExitCode; 12] = [
         ExitCode::Success,
         ExitCode::Failure,
         ExitCode::Usage,
@@ -40,6 +43,7 @@ impl ExitCode {
         ExitCode::SmokeFailed,
         ExitCode::HookFailed,
         ExitCode::OutsideWindow,
+        ExitCode::Blocked,
         ExitCode::Interrupted,
         ExitCode::Terminated,
     ];
@@ -55,6 +59,7 @@ impl ExitCode {
             ExitCode::SmokeFailed => 6,
             ExitCode::HookFailed => 7,
             ExitCode::OutsideWindow => 8,
+            ExitCode::Blocked => 9,
             ExitCode::Interrupted => 130,
             ExitCode::Terminated => 143,
         }
@@ -67,7 +72,7 @@ impl ExitCode {
         match self {
             ExitCode::Success => 0,
             ExitCode::Usage => 1,
-            ExitCode::OutsideWindow => 2,
+            ExitCode::OutsideWindow | ExitCode::Blocked => 2,
             ExitCode::Failure => 3,
             ExitCode::SmokeFailed => 4,
             ExitCode::HookFailed => 5,
@@ -98,6 +103,7 @@ impl ExitCode {
             ExitCode::SmokeFailed => "smoke_failed",
             ExitCode::HookFailed => "hook_failed",
             ExitCode::OutsideWindow => "outside_window",
+            ExitCode::Blocked => "blocked",
             ExitCode::Interrupted => "interrupted",
             ExitCode::Terminated => "terminated",
         }
@@ -148,7 +154,7 @@ mod tests {
     #[test]
     fn codes_are_distinct_and_documented_values() {
         let codes: Vec<u8> = ExitCode::ALL.iter().map(|c| c.code()).collect();
-        assert_eq!(codes, [0, 1, 2, 3, 4, 5, 6, 7, 8, 130, 143]);
+        assert_eq!(codes, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 130, 143]);
         // Each is in the README's table.
         let readme = include_str!("../README.md");
         for code in codes {

@@ -10,12 +10,25 @@ use std::fmt;
 pub struct Label {
     name: String,
     shown: bool,
+    /// In a release in waves, its target: `us-east-1:111111111111` (region and account).
+    place: Option<String>,
 }
 
 impl Label {
     /// `name` as named on the command line; `shown` in a run of several.
     pub fn new(name: impl Into<String>, shown: bool) -> Self {
-        Label { name: name.into(), shown }
+        Label { name: name.into(), shown, place: None }
+    }
+
+    /// The same member, in the target `place` (`us-east-1:111111111111`) of a release in waves.
+    pub fn at(mut self, place: Option<String>) -> Self {
+        self.place = place;
+        self
+    }
+
+    /// Its target's region and account, in a release in waves.
+    pub fn region_account(&self) -> Option<(&str, &str)> {
+        self.place.as_deref().and_then(|p| p.split_once(':'))
     }
 
     pub fn name(&self) -> &str {

@@ -6,9 +6,11 @@ use std::time::Duration;
 use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 
 mod values;
+mod waves;
 
 use values::*;
 pub use values::{MAX_DURATION, PresetKind, StepSpec, StrategyChoice, parse_duration};
+pub use waves::{OnWaveFailure, WaveArgs, WaveTargets};
 
 const DEPLOY_ABOUT: &str =
     "Deploy a new state machine version gradually, watching CloudWatch alarms and rolling back if one fires.";
@@ -108,6 +110,9 @@ pub struct StatusArgs {
     #[command(flatten)]
     pub target: TargetArgs,
 
+    #[command(flatten)]
+    pub waves: WaveTargets,
+
     /// CloudWatch alarms whose state to show [env: SFNDEPLOY_ALARMS, comma-separated]
     #[arg(long, num_args = 0.., value_name = "NAME")]
     pub alarms: Vec<String>,
@@ -204,6 +209,9 @@ pub struct GlobalArgs {
 pub struct DeployArgs {
     #[command(flatten)]
     pub target: TargetArgs,
+
+    #[command(flatten)]
+    pub waves: WaveArgs,
 
     /// allatonce, canary, linear or exponential (doubling from --increment: 5, 10, 20, 40, 80,
     /// 100; any case; CANARY, LINEAR, ALL_AT_ONCE too), or a predefined

@@ -163,6 +163,9 @@ pub struct DeployConfig {
     /// `--rerun-failed`: at most `--rerun-max`, ABORTED ones too with `--rerun-aborted`.
     pub rerun: Option<RerunLimits>,
     pub versions: VersionSettings,
+    /// `--wave`: a release across regions and accounts, wave after wave (None: the run's own
+    /// region only).
+    pub waves: Option<super::Waves>,
     pub dry_run: bool,
     pub invocation: Invocation,
 }
@@ -189,6 +192,12 @@ impl DeployConfig {
         };
         let gates = gate_rules(args, &plan.steps, members.len());
         let rerun = rerun(args, env, &gates)?;
+        let waves = super::waves::waves(
+            &args.waves,
+            env,
+            &members.iter().map(|m| m.state_machine.clone()).collect::<Vec<_>>(),
+            plan.options.pause_at,
+        )?;
         Ok(DeployConfig {
             members,
             alias,
@@ -214,6 +223,7 @@ impl DeployConfig {
             },
             rerun,
             versions,
+            waves,
             dry_run: switch(args.dry_run, false, env, "SFNDEPLOY_DRY_RUN")?,
             invocation,
         })

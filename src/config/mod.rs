@@ -10,6 +10,7 @@ pub mod promote;
 pub mod rollback;
 pub mod status;
 mod target;
+pub mod waves;
 
 pub use controls::WindowSettings;
 pub use deploy::{
@@ -21,6 +22,7 @@ pub use promote::PromoteConfig;
 pub use rollback::RollbackConfig;
 pub use status::StatusConfig;
 pub use target::{MEMBERS_MAX, alarm_names, target};
+pub use waves::Waves;
 
 use anyhow::Result;
 

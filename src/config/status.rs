@@ -16,6 +16,8 @@ pub struct StatusConfig {
     pub alarms: Vec<String>,
     /// How many of the newest versions to show.
     pub versions: usize,
+    /// `--wave`: each wave's targets (empty: the run's own region).
+    pub waves: Vec<Vec<crate::place::Place>>,
     /// The `--region`/`--profile`/`--endpoint-url` given, for the commands it prints.
     pub flags: AwsFlags,
 }
@@ -24,6 +26,14 @@ impl StatusConfig {
     pub fn from_args(args: &StatusArgs, flags: AwsFlags, env: Env) -> Result<Self> {
         let (state_machines, alias) = target(&args.target)?;
         let alarms = alarm_names(&args.alarms, env)?;
-        Ok(StatusConfig { state_machines, alias, alarms, versions: args.versions, flags })
+        let waves = super::waves::wave_places(&args.waves, env)?;
+        if !waves.is_empty()
+            && let Some(arn) = state_machines.iter().find(|s| matches!(s, StateMachineRef::Arn(_)))
+        {
+            return Err(crate::exit_code::Failure::usage(format!(
+                "with --wave, --state-machine takes names, and {arn} is an ARN"
+            )));
+        }
+        Ok(StatusConfig { state_machines, alias, alarms, versions: args.versions, waves, flags })
     }
 }

@@ -79,7 +79,7 @@ async fn stopped(members: &[Member<'_>], cfg: &DeployConfig, signals: &Signals, 
         Stop::Error(e) => Reason::Before { what: format!("{e:#}"), code: exit_code_of(&e) },
     };
     let mut lanes: Vec<Lane> = owned.iter().filter_map(|m| owned_lane(m)).collect();
-    let effort = Effort { timeout: cfg.watch.rollback_timeout, aws_cli: &members[0].clients.aws_cli };
+    let effort = Effort { timeout: cfg.watch.rollback_timeout, keep: &[] };
     stop_lanes(&mut lanes, reason, &[], effort, signals).await.into()
 }
 
@@ -88,7 +88,7 @@ fn owned_lane(member: &Member<'_>) -> Option<Lane> {
     let (found, shift) = (member.checked.alias.as_ref()?, member.shift()?);
     let clients = member.clients;
     let handle = AliasHandle::new(&clients.sfn, &clients.changes, found, member.checked.alias_read_at);
-    Some(Lane::new(handle, (&shift.old, member.version()), &member.reporter))
+    Some(Lane::new(handle, (&shift.old, member.version()), &member.reporter, &clients.aws_cli))
 }
 
 /// `--smoke-input`: the new version runs each input before any traffic moves. Returns when

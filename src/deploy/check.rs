@@ -7,6 +7,7 @@ use futures_util::future::join_all;
 use tokio::time::Instant;
 
 use super::member::{Checked, Definitions, Member};
+use super::targets::Target as Place;
 use crate::alias::{self, AliasInfo};
 use crate::arn::short_version;
 use crate::aws::Clients;
@@ -32,6 +33,17 @@ pub struct AlarmsRead {
 }
 
 impl AlarmsRead {
+    /// Keeps only the alarms of `places` (a release in waves: those of the waves watched from
+    /// the start; the others are their waves' blockers, read when each is about to start).
+    pub fn only(&mut self, places: &[String]) {
+        if let Some((report, _)) = &mut self.report {
+            let of_place =
+                |name: &str| name.rsplit_once('@').is_some_and(|(_, p)| places.iter().any(|x| x == p));
+            report.states.retain(|a| of_place(&a.name));
+            report.missing.retain(|n| of_place(n));
+        }
+    }
+
     /// The alarms in ALARM at the checks, but those allowed to fire.
     pub fn firing(&self) -> Vec<String> {
         self.report.as_ref().map(|(r, _)| self.allowed.firing(r)).unwrap_or_default()
@@ -68,11 +80,11 @@ impl AlarmsRead {
 /// One member's failure is the deploy's: nothing has changed anywhere.
 pub async fn check_all<'c>(
     cfg: &'c DeployConfig,
-    clients: &'c Clients,
+    targets: &'c [Place],
     reporter: &Reporter,
     alarms: &AlarmChecker,
 ) -> Result<(Vec<Member<'c>>, AlarmsRead)> {
-    let release = cfg.is_release();
+    let release = cfg.is_release() || targets.len() > 1 || cfg.waves.is_some();
     let read_alarms = async {
         if alarms.is_empty() {
             return Ok(None);
@@ -81,21 +93,26 @@ pub async fn check_all<'c>(
         check_alarms_before(&report)?;
         Ok::<_, anyhow::Error>(Some((report, Instant::now())))
     };
-    let checks = join_all(cfg.members.iter().map(|member| async move {
-        let reporter = reporter.for_member(&Label::new(member.state_machine.as_str(), release));
-        (member, reporter, check(member, cfg, clients).await)
+    let each = targets.iter().flat_map(|t| cfg.members.iter().map(move |m| (t, m)));
+    let checks = join_all(each.map(|(target, member)| async move {
+        let name = match &target.place {
+            Some(place) => format!("{}@{place}", member.state_machine.as_str()),
+            None => member.state_machine.as_str().to_string(),
+        };
+        let reporter = reporter.for_member(&Label::new(name, release).at(target.place.clone()));
+        (member, target, reporter, check(member, cfg, &target.clients).await)
     }));
     let (report, checked) = tokio::join!(read_alarms, checks);
     // This read is the deploy's start for the alarms allowed to fire.
-    let mut allowed = Allowed::new(&cfg.allow_firing);
+    let mut allowed = Allowed::new(&super::waves::allowed_names(cfg, targets.iter().map(|t| &t.place)));
     let mut members = Vec::new();
-    for (config, reporter, checked) in checked {
+    for (config, target, reporter, checked) in checked {
         let checked = match checked {
             Ok(c) => c,
             Err(e) if release => return Err(e.context(format!("{}: the checks failed", reporter.label()))),
             Err(e) => return Err(e),
         };
-        members.push(Member::new(config, clients, reporter, checked));
+        members.push(Member::new(config, target, reporter, checked));
     }
     let report = report?;
     if let Some((read, _)) = &report {
@@ -226,7 +243,9 @@ pub fn review(members: &[Member<'_>]) {
 pub fn same_release(members: &[Member<'_>]) -> Result<()> {
     let mut releases = Vec::new();
     for member in members {
-        if let Decision::Shift(Shift { resumed: true, .. }) | Decision::AlreadyPaused { .. } = member.decision
+        // A target of an earlier wave already on its new version has a record, not a marker.
+        if let Decision::Shift(Shift { resumed: true, from_weight: 0..100, .. })
+        | Decision::AlreadyPaused { .. } = member.decision
         {
             let marker = member.checked.alias.as_ref().and_then(|a| Marker::parse(&a.description));
             releases.push((member.label.name(), marker.and_then(|m| m.release)));

@@ -20,7 +20,37 @@ pub async fn dry_run(members: &[Member<'_>], cfg: &DeployConfig) -> Result<Outco
     for member in members {
         clauses.push(member.label.prefix(plan_one(member, cfg).await?));
     }
-    let mut summary = format!("Dry run, nothing changed: {}", clauses.join("; "));
+    let mut summary = match &cfg.waves {
+        None => format!("Dry run, nothing changed: {}", clauses.join("; ")),
+        Some(waves) => {
+            // Wave by wave, each with its targets, and the bake between.
+            let mut text = String::from("Dry run, nothing changed:");
+            for (w, places) in waves.waves.iter().enumerate() {
+                let mine: Vec<&String> =
+                    members.iter().zip(&clauses).filter(|(m, _)| m.wave == w).map(|(_, c)| c).collect();
+                let names: Vec<String> = places.iter().map(ToString::to_string).collect();
+                text.push_str(&format!(
+                    "\n  wave {} of {} ({}):",
+                    w + 1,
+                    waves.waves.len(),
+                    names.join(", ")
+                ));
+                for clause in mine {
+                    text.push_str(&format!("\n    {clause}"));
+                }
+                if w + 1 < waves.waves.len() {
+                    text.push_str(&format!(
+                        "\n    then bake {} watching every target moved so far",
+                        human(waves.bake)
+                    ));
+                    if waves.stop_after == Some(w + 1) {
+                        text.push_str(&format!(", and stop (--stop-after-wave {})", w + 1));
+                    }
+                }
+            }
+            text
+        }
+    };
     if !cfg.alarms.is_empty() {
         summary.push_str(&format!("; watching {}", quoted_names(&cfg.alarms)));
     }

@@ -163,6 +163,9 @@ pub enum LaneEnd {
     /// This run never moved it: as found (and, split, the command that routes it back to its
     /// older version).
     Untouched { alias_arn: String, routing: String, restore: Option<(String, String)> },
+    /// An earlier wave's, left on its new version (`--on-wave-failure current`), with the
+    /// command that routes it back.
+    Kept { alias_arn: String, routing: String, old_version: String, restore: String },
 }
 
 impl LaneEnd {
@@ -172,7 +175,7 @@ impl LaneEnd {
             LaneEnd::RolledBack { signal, .. } => signal.map_or(reason.exit_code(), |s| s.exit_code()),
             LaneEnd::ChangedByOthers { .. } | LaneEnd::Changed { .. } => ExitCode::Conflict,
             LaneEnd::RollbackFailed { .. } | LaneEnd::Abandoned { .. } => ExitCode::RollbackFailed,
-            LaneEnd::Untouched { .. } => reason.exit_code(),
+            LaneEnd::Untouched { .. } | LaneEnd::Kept { .. } => reason.exit_code(),
         }
     }
 
@@ -211,6 +214,11 @@ impl LaneEnd {
                 short_version(old_version)
             ),
             LaneEnd::Changed { message } => message.clone(),
+            LaneEnd::Kept { alias_arn, routing, old_version, restore } => format!(
+                "alias {alias_arn} stays as its wave left it, routing {routing} (--on-wave-failure current). To \
+                 route all traffic back to {}: {restore}",
+                short_version(old_version)
+            ),
             LaneEnd::Untouched { alias_arn, routing, restore } => {
                 let mut text =
                     format!("{why} before any traffic moved; alias {alias_arn} still routes {routing}");

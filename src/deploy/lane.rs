@@ -2,6 +2,7 @@
 //! versions, and whether this run owns its split.
 
 use crate::alias::AliasHandle;
+use crate::aws::AwsFlags;
 use crate::label::Label;
 use crate::report::Reporter;
 use crate::routing::Routing;
@@ -19,10 +20,17 @@ pub struct Lane {
     pub owned: bool,
     /// The routing as the deploy found it.
     pub initial: Routing,
+    /// Where a printed `aws` command reaches its alias (`--region` of its target...).
+    pub aws_cli: AwsFlags,
 }
 
 impl Lane {
-    pub fn new(alias: AliasHandle, (old, new): (&str, &str), reporter: &Reporter) -> Self {
+    pub fn new(
+        alias: AliasHandle,
+        (old, new): (&str, &str),
+        reporter: &Reporter,
+        aws_cli: &AwsFlags,
+    ) -> Self {
         let initial = alias.routing().clone();
         // A deploy that continues from a split alias carrying the new version owns that split:
         // any bad signal, from the first look on, puts it back on the old version.
@@ -35,6 +43,7 @@ impl Lane {
             reporter: reporter.clone(),
             owned,
             initial,
+            aws_cli: aws_cli.clone(),
         }
     }
 

@@ -9,6 +9,7 @@ use aws_sdk_sfn::types::StateMachineType;
 use tokio::time::Instant;
 
 use super::lane::Lane;
+use super::targets::Target;
 use crate::alias::{AliasHandle, AliasInfo};
 use crate::arn::short_version;
 use crate::aws::Clients;
@@ -17,7 +18,7 @@ use crate::config::{DeployConfig, MemberConfig};
 use crate::exit_code::{ExitCode, Failure};
 use crate::gates::{self, ExecutionGate, Gate, MetricsGate};
 use crate::label::Label;
-use crate::plan::{self, Decision, Refusal, Shift, Target};
+use crate::plan::{self, Decision, Refusal, Shift};
 use crate::report::{Event, Reporter};
 use crate::routing::Routing;
 use crate::strategy;
@@ -30,7 +31,7 @@ pub struct Checked {
     /// None when the alias does not exist.
     pub alias: Option<AliasInfo>,
     /// The version to deploy, as far as it is known before any change.
-    pub target: Target,
+    pub target: plan::Target,
     pub alias_read_at: Instant,
     /// The version the alias serves most and its definition, and the definition to deploy,
     /// when they could be read: for the review before any change.
@@ -56,6 +57,10 @@ pub struct Member<'c> {
     pub reporter: Reporter,
     /// The clients that reach it.
     pub clients: &'c Clients,
+    /// Its wave (0 without waves).
+    pub wave: usize,
+    /// In a release in waves, its target: `us-east-1:111111111111`.
+    pub place: Option<String>,
     pub checked: Checked,
     /// The planner's decision: from what the checks read, then again once the version is known.
     pub decision: Decision,
@@ -78,13 +83,15 @@ pub enum BackTo {
 }
 
 impl<'c> Member<'c> {
-    pub fn new(config: &'c MemberConfig, clients: &'c Clients, reporter: Reporter, checked: Checked) -> Self {
+    pub fn new(config: &'c MemberConfig, target: &'c Target, reporter: Reporter, checked: Checked) -> Self {
         let label = reporter.label().clone();
         Member {
             config,
             label,
             reporter,
-            clients,
+            clients: &target.clients,
+            wave: target.wave,
+            place: target.place.clone(),
             checked,
             decision: Decision::CreateAlias,
             version: None,
@@ -118,10 +125,19 @@ impl<'c> Member<'c> {
     /// Decides what to do: with the target the checks found, or once the version is known.
     pub fn decide(&mut self, cfg: &DeployConfig) {
         let target = match &self.version {
-            Some(version) => Target::Known(version.clone()),
+            Some(version) => plan::Target::Known(version.clone()),
             None => self.checked.target.clone(),
         };
         self.decision = plan::decide(self.routing(), &target, &cfg.plan.steps, cfg.plan.options);
+        // `--resume` of a release in waves: a target whose wave has not started yet is on its
+        // old version, or has no alias yet; it starts afresh when its wave comes.
+        if cfg.waves.is_some()
+            && let Decision::Refuse(Refusal::ResumeNotInProgress { .. } | Refusal::ResumeNoAlias) =
+                self.decision
+        {
+            let fresh = plan::Options { resume: false, ..cfg.plan.options };
+            self.decision = plan::decide(self.routing(), &target, &cfg.plan.steps, fresh);
+        }
     }
 
     /// The shift decided, if the decision is to move traffic.
@@ -135,7 +151,7 @@ impl<'c> Member<'c> {
     /// Whether this run uploads the member's file (and so makes it the current revision).
     pub fn uploads(&self, cfg: &DeployConfig) -> bool {
         self.config.file.is_some()
-            && !(cfg.versions.publish_revision && matches!(self.checked.target, Target::Known(_)))
+            && !(cfg.versions.publish_revision && matches!(self.checked.target, plan::Target::Known(_)))
     }
 
     /// The error for a refused deploy: the reason, and for a split alias the commands that
@@ -188,7 +204,8 @@ impl<'c> Member<'c> {
         let handle = AliasHandle::new(&clients.sfn, &clients.changes, found, self.checked.alias_read_at)
             .deploying(self.version());
         let versions = (shift.old.as_str(), self.version());
-        (Lane::new(handle, versions, &self.reporter), self.gate(&found.arn, versions, cfg).await)
+        let lane = Lane::new(handle, versions, &self.reporter, &clients.aws_cli);
+        (lane, self.gate(&found.arn, versions, cfg).await)
     }
 
     /// The health gates, when any is on: by listing executions (STANDARD), or by metrics

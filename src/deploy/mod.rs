@@ -22,7 +22,9 @@ mod outcome;
 mod publish;
 mod reason;
 mod stop;
+mod targets;
 mod watch;
+mod waves;
 
 use std::time::{Duration, SystemTime};
 
@@ -56,15 +58,21 @@ pub struct Deploy<'a> {
 impl<'a> Deploy<'a> {
     pub async fn run(mut self) -> Result<Outcome> {
         let (cfg, clients) = (self.cfg, self.clients);
+        let mut signal = self.signals.clone();
+        let targets = tokio::select! {
+            biased;
+            s = signal.next() => return Err(s.stopped("during the checks: nothing was changed")),
+            r = targets::connect(cfg, clients) => r?,
+        };
         // The checks retry as every call does; the watch reads at its own pace (see `watch`).
-        let alarms = AlarmChecker::new(&clients.cloudwatch, &cfg.alarms);
+        let alarms = targets::alarms(&targets, &cfg.alarms, false);
         let (mut members, alarms_read, window) = loop {
             let mut signal = self.signals.clone();
             // Before any change a signal stops at once; `biased` makes one already received win.
-            let (mut members, alarms_read) = tokio::select! {
+            let (mut members, mut alarms_read) = tokio::select! {
                 biased;
                 s = signal.next() => return Err(s.stopped("during the checks: nothing was changed")),
-                r = check::check_all(cfg, clients, self.reporter, &alarms) => r?,
+                r = check::check_all(cfg, &targets, self.reporter, &alarms) => r?,
             };
             check::warn_if_credentials_expire_first(clients, cfg).await;
             check::review(&members);
@@ -73,6 +81,10 @@ impl<'a> Deploy<'a> {
             // version).
             self.decide(&mut members)?;
             let continues = members.iter().any(|m| m.shift().is_some_and(|s| s.from_weight > 0));
+            // The alarms of later waves are their blockers, read when each is about to start.
+            if cfg.waves.is_some() {
+                alarms_read.only(&waves::watched_first(&members, &targets));
+            }
             alarms_read.refuse_firing(continues)?;
             // Judged on AWS's time, which the checks' answers have just told.
             let fit = calendar::fit(&members, cfg, clients.clock.now());
@@ -107,6 +119,7 @@ impl<'a> Deploy<'a> {
         for member in members.iter_mut() {
             member.decide(self.cfg);
         }
+        waves::resumed(members, self.cfg);
         for member in members.iter() {
             if let Decision::Refuse(refusal) = &member.decision {
                 return Err(member.refusal(refusal, self.cfg));
@@ -151,6 +164,16 @@ impl<'a> Deploy<'a> {
             let release = (members.len() > 1).then(|| run_id.clone());
             moved = self.shift(members, alarms_read, release).await?;
         }
+        if let (Moved::WaveDone(wave, _), Some(first)) = (&moved, members.first()) {
+            let resume_command = crate::command_line::resume(
+                &self.cfg.invocation.argv,
+                first.config.state_machine.as_str(),
+                &self.cfg.alias,
+                &self.cfg.invocation.flags,
+            );
+            let waves = self.cfg.waves.as_ref().map_or(1, |w| w.waves.len());
+            self.reporter.emit(Event::WaveDone { wave: *wave, waves, resume_command });
+        }
         let took = began.elapsed();
         let mut outcomes = Vec::new();
         for member in members {
@@ -179,6 +202,9 @@ impl<'a> Deploy<'a> {
         let version = member.version().to_string();
         Ok(match &member.decision {
             Decision::Refuse(refusal) => return Err(member.refusal(refusal, cfg)),
+            _ if matches!(moved, Moved::WaveDone(..)) => {
+                return Ok(waves::wave_done(member, cfg, moved));
+            }
             Decision::CreateAlias => {
                 self.clients.changes.take().await;
                 alias::create_alias(&member.clients.sfn, member.state_machine_arn(), &alias, &version)
@@ -201,6 +227,7 @@ impl<'a> Deploy<'a> {
                     let weight = paused.weight_of(member);
                     outcome::paused(all, member, cfg, (&shift.old, &version, weight), (&paused.why, false))
                 }
+                Moved::WaveDone(..) => unreachable!("said above"),
                 Moved::Done | Moved::Promoted => {
                     member.reporter.emit(Event::Completed { alias: alias.clone(), version: version.clone() });
                     let pruned =
@@ -231,7 +258,15 @@ impl<'a> Deploy<'a> {
         }
         // One schedule for every member: each takes the steps above its own weight.
         let steps = lockstep(shifting.iter().filter_map(|m| m.shift()));
+        let (waves, alarms) = match &cfg.waves {
+            Some(w) => {
+                let (plan, watched) = waves::plan(&shifting, w, &cfg.alarms);
+                (Some(plan), watched)
+            }
+            None => (None, AlarmChecker::new(&self.clients.watch.cloudwatch, &cfg.alarms)),
+        };
         let job = Job {
+            waves,
             lanes,
             pauses: shifting.iter().any(|m| m.shift().is_some_and(|s| s.pauses)),
             alarms_read_at: alarms_read.read_ok_at(),
@@ -239,14 +274,12 @@ impl<'a> Deploy<'a> {
             release,
             rerun: cfg.rerun.map(|limits| (limits, self.clients.sfn.clone())),
         };
-        let alarms = AlarmChecker::new(&self.clients.watch.cloudwatch, &cfg.alarms);
         let context = Context {
-            alarms: &alarms,
+            alarms,
             settings: cfg.watch,
             hooks: &cfg.hooks,
             reporter: self.reporter,
             signals: &mut self.signals,
-            aws_cli: &self.clients.aws_cli,
             clock: &self.clients.clock,
             calendar: &cfg.window.calendar,
         };
@@ -254,6 +287,10 @@ impl<'a> Deploy<'a> {
         let ending = match executor.run(&steps).await {
             Ok(Finish::Done) => return Ok(Moved::Done),
             Ok(Finish::Promoted) => return Ok(Moved::Promoted),
+            Ok(Finish::WaveDone(wave)) => {
+                let done = shifting.iter().zip(executor.weights()).map(|(m, w)| (m.label.clone(), w == 100));
+                return Ok(Moved::WaveDone(wave, done.collect()));
+            }
             Ok(Finish::Paused(why)) => {
                 let arns = shifting.iter().map(|m| m.state_machine_arn().to_string());
                 return Ok(Moved::Paused(Paused { why, weights: arns.zip(executor.weights()).collect() }));
@@ -279,6 +316,8 @@ enum Moved {
     Paused(Paused),
     /// Promoted by hand (`sfndeploy promote`) during the deploy.
     Promoted,
+    /// `--stop-after-wave N`: wave N baked; which members are on their new version.
+    WaveDone(usize, Vec<(crate::label::Label, bool)>),
 }
 
 /// A deploy that paused on purpose: why, and each shifting member's weight (by state machine).

@@ -46,6 +46,16 @@ pub enum Outcome {
     DryRun {
         summary: String,
     },
+    /// `--stop-after-wave`: the run ended once `wave` (1-based) of `waves` baked; this member is
+    /// on its new version (`on_new`) or has not moved yet.
+    WaveDone {
+        wave: usize,
+        waves: usize,
+        alias: String,
+        version: String,
+        on_new: bool,
+        resume_command: String,
+    },
     /// A release of several state machines: each member's outcome, in the order given.
     Release {
         alias: String,
@@ -141,6 +151,12 @@ impl fmt::Display for Outcome {
                 )
             }
             Outcome::DryRun { summary } => f.write_str(summary),
+            Outcome::WaveDone { alias, version, on_new: true, .. } => {
+                write!(f, "alias {alias} routes 100% to {}", short_version(version))
+            }
+            Outcome::WaveDone { alias, version, on_new: false, .. } => {
+                write!(f, "alias {alias} not moved yet ({} waits for its wave)", short_version(version))
+            }
             Outcome::Release { alias, members } => release(f, alias, members),
         }
     }
@@ -168,6 +184,18 @@ fn release(f: &mut fmt::Formatter<'_>, alias: &str, members: &[(String, Outcome)
              To roll back: {rollback}",
             each.join("; ")
         );
+    }
+    if let Some((_, Outcome::WaveDone { wave, waves, resume_command, .. })) =
+        members.iter().find(|(_, o)| matches!(o, Outcome::WaveDone { .. }))
+    {
+        write!(
+            f,
+            "Wave {wave} of {waves} is done and baked; the release stops here, as --stop-after-wave asked:"
+        )?;
+        for (member, outcome) in members {
+            write!(f, "\n  {member}: {outcome}")?;
+        }
+        return write!(f, "\nTo go on with wave {}: {resume_command}", wave + 1);
     }
     write!(f, "Released {} state machines to alias {alias}:", members.len())?;
     for (member, outcome) in members {

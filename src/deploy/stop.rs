@@ -23,12 +23,12 @@ use crate::routing::Routing;
 use crate::signals::{Signal, Signals};
 use crate::text::human;
 
-/// How hard a rollback is tried, and what a printed `aws` command carries.
+/// How hard a rollback is tried, and which lanes stay on their new versions.
 #[derive(Clone, Copy)]
 pub struct Effort<'a> {
     pub timeout: Duration,
-    /// `--region ...` for the printed `aws` command.
-    pub aws_cli: &'a AwsFlags,
+    /// Lanes this run moved that stay as they are (`--on-wave-failure current`: earlier waves).
+    pub keep: &'a [usize],
 }
 
 /// Rolls back, in parallel, each lane this run owns (but those in `except`: someone else
@@ -42,14 +42,16 @@ pub async fn stop_lanes(
 ) -> Stopped {
     let several = lanes.len() > 1;
     let ends =
-        join_all(lanes.iter_mut().enumerate().filter(|(i, _)| !except.contains(i)).map(|(_, lane)| {
+        join_all(lanes.iter_mut().enumerate().filter(|(i, _)| !except.contains(i)).map(|(i, lane)| {
             let reason = reason.clone();
             let mut signals = signals.clone();
             async move {
-                let end = if lane.owned {
+                let end = if lane.owned && effort.keep.contains(&i) {
+                    kept(lane)
+                } else if lane.owned {
                     roll_back(lane, &reason, effort, &mut signals).await
                 } else {
-                    untouched(&lane.alias, &lane.initial, effort.aws_cli)
+                    untouched(&lane.alias, &lane.initial, &lane.aws_cli)
                 };
                 (lane.label.clone(), end)
             }
@@ -60,8 +62,8 @@ pub async fn stop_lanes(
 
 /// Someone else changed this lane's alias (`err`): the message says so, with the command that
 /// puts its old version back; the alias is not touched.
-pub fn changed_by_others(lane: &Lane, err: &anyhow::Error, aws_cli: &AwsFlags) -> String {
-    let restore = command_line::restore(&lane.alias.arn, &Routing::single(&lane.old_version), aws_cli);
+pub fn changed_by_others(lane: &Lane, err: &anyhow::Error) -> String {
+    let restore = command_line::restore(&lane.alias.arn, &Routing::single(&lane.old_version), &lane.aws_cli);
     format!("{err:#}. To route all traffic back to {}: {restore}", short_version(&lane.old_version))
 }
 
@@ -70,10 +72,10 @@ pub fn changed_by_others(lane: &Lane, err: &anyhow::Error, aws_cli: &AwsFlags) -
 /// rollback stops right after it returns.
 async fn roll_back(lane: &mut Lane, reason: &Reason, effort: Effort<'_>, signals: &mut Signals) -> LaneEnd {
     lane.reporter.emit(Event::RollingBack { reason: reason.describe() });
-    let alias = &mut lane.alias;
     let old = lane.old_version.clone();
     let target = Routing::single(&old);
-    let restore = command_line::restore(&alias.arn, &target, effort.aws_cli);
+    let restore = command_line::restore(&lane.alias.arn, &target, &lane.aws_cli);
+    let alias = &mut lane.alias;
     let deadline = Instant::now() + effort.timeout;
     let mut delay = Duration::from_millis(500);
     let mut stopping: Option<Signal> = None;
@@ -152,6 +154,18 @@ async fn attempt(
                 *stopping = Some(s);
             }
         }
+    }
+}
+
+/// A lane of an earlier wave that `--on-wave-failure current` leaves on its new version, with
+/// the command that routes it back.
+fn kept(lane: &Lane) -> LaneEnd {
+    let restore = command_line::restore(&lane.alias.arn, &Routing::single(&lane.old_version), &lane.aws_cli);
+    LaneEnd::Kept {
+        alias_arn: lane.alias.arn.clone(),
+        routing: lane.alias.routing().to_string(),
+        old_version: lane.old_version.clone(),
+        restore,
     }
 }
 

@@ -101,7 +101,7 @@ const SOONEST: Duration = Duration::from_millis(250);
 
 /// The signals of one deploy.
 pub struct Watch<'a> {
-    alarms: &'a AlarmChecker,
+    alarms: AlarmChecker,
     /// `--allow-firing`
     allowed: Allowed,
     gates: Vec<Gated>,
@@ -120,9 +120,11 @@ pub struct Before {
 }
 
 impl<'a> Watch<'a> {
+    /// `gates`: each member's, and whether it is read from the start (in waves, a wave's are
+    /// read once it starts: see [`Watch::activate`]).
     pub fn new(
-        alarms: &'a AlarmChecker,
-        gates: Vec<GateSlot>,
+        alarms: AlarmChecker,
+        (gates, active): (Vec<GateSlot>, Vec<bool>),
         settings: WatchSettings,
         reporter: &'a Reporter,
         before: Before,
@@ -141,7 +143,7 @@ impl<'a> Watch<'a> {
             paces.push(pace(Which::Alarms));
         }
         for (n, slot) in gates.iter().enumerate() {
-            if slot.gate.is_some() {
+            if slot.gate.is_some() && active.get(n).copied().unwrap_or(true) {
                 paces.push(pace(Which::Gate(n)));
             }
         }
@@ -150,6 +152,34 @@ impl<'a> Watch<'a> {
             .map(|slot| Gated { slot, reading: None, leaning: false, too_few: None, observed: false })
             .collect();
         Watch { alarms, allowed: before.allowed, gates, settings, reporter, paces, began: now }
+    }
+
+    /// A wave starts: from now on the gates of members `gates` are read, and `alarms` with the
+    /// rest; `report` is the read of these alarms just made (the blockers'), the first read for
+    /// the alarms allowed to fire.
+    pub fn activate(&mut self, gates: &[usize], alarms: AlarmChecker, report: Option<&AlarmReport>) {
+        let now = Instant::now();
+        let pace = |which| Pace { which, answered: now, throttled_since: None, not_before: now, backoff: 0 };
+        if !alarms.is_empty() && !self.paces.iter().any(|p| p.which == Which::Alarms) {
+            self.paces.push(pace(Which::Alarms));
+        }
+        self.alarms = std::mem::take(&mut self.alarms).join(alarms);
+        if let Some(report) = report {
+            for (alarm, state) in self.allowed.note(report) {
+                self.reporter.emit(Event::AllowedAlarm { alarm, state, at: self.began.elapsed() });
+            }
+        }
+        for &n in gates {
+            let watched = self.paces.iter().any(|p| p.which == Which::Gate(n));
+            if self.gates.get(n).is_some_and(|g| g.slot.gate.is_some()) && !watched {
+                self.paces.push(pace(Which::Gate(n)));
+            }
+        }
+    }
+
+    /// Whether `alarm` is one `--allow-firing` names.
+    pub fn allowed_to_fire(&self, alarm: &str) -> bool {
+        self.allowed.allows(alarm)
     }
 
     /// A new step began: an observing gate says again what it would do.
@@ -271,7 +301,7 @@ impl<'a> Watch<'a> {
     async fn read(&mut self, due: &[Which]) -> (Option<Result<AlarmReport>>, Vec<(usize, Result<Reading>)>) {
         let alarm_deadline = self.deadline(Which::Alarms);
         let deadlines: Vec<Instant> = (0..self.gates.len()).map(|n| self.deadline(Which::Gate(n))).collect();
-        let checker = self.alarms;
+        let checker = &self.alarms;
         let read_alarms = async {
             if !due.contains(&Which::Alarms) {
                 return None;

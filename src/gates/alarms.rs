@@ -52,11 +52,20 @@ pub fn without_data_warning(states: &[AlarmState]) -> Option<String> {
     })
 }
 
-/// The alarms named on the command line, read together.
-#[derive(Clone, Debug)]
+/// The alarms named on the command line, read together: in one place, or in each target of a
+/// release in waves (each name then carries its target: `errors@us-east-1:111111111111`).
+#[derive(Clone, Debug, Default)]
 pub struct AlarmChecker {
+    sources: Vec<Source>,
+}
+
+/// The alarms of one region and account.
+#[derive(Clone, Debug)]
+struct Source {
     cloudwatch: Client,
     names: Vec<String>,
+    /// The target's name (`us-east-1:111111111111`), in a release in waves.
+    place: Option<String>,
 }
 
 /// The result of one read: every named alarm that exists, with its own state, and the names
@@ -116,6 +125,11 @@ impl Allowed {
         Allowed { names: names.to_vec(), ..Default::default() }
     }
 
+    /// Whether `alarm` is one of those allowed to fire.
+    pub fn allows(&self, alarm: &str) -> bool {
+        self.names.iter().any(|n| n == alarm)
+    }
+
     /// Whether `alarm`, as read, is tolerated: allowed, and in the ALARM it was in at the first
     /// read.
     pub fn tolerates(&self, alarm: &AlarmState) -> bool {
@@ -150,17 +164,47 @@ impl Allowed {
 
 impl AlarmChecker {
     pub fn new(cloudwatch: &Client, names: &[String]) -> Self {
-        AlarmChecker { cloudwatch: cloudwatch.clone(), names: names.to_vec() }
+        let source = Source { cloudwatch: cloudwatch.clone(), names: names.to_vec(), place: None };
+        AlarmChecker { sources: vec![source] }
     }
 
-    pub fn names(&self) -> &[String] {
-        &self.names
+    /// The alarms `names` in the target `place` (`us-east-1:111111111111`): reported as
+    /// `NAME@PLACE`.
+    pub fn at(cloudwatch: &Client, names: &[String], place: &str) -> Self {
+        let source =
+            Source { cloudwatch: cloudwatch.clone(), names: names.to_vec(), place: Some(place.into()) };
+        AlarmChecker { sources: vec![source] }
+    }
+
+    /// These alarms and `other`'s, read together.
+    pub fn join(mut self, other: AlarmChecker) -> Self {
+        self.sources.extend(other.sources);
+        self
     }
 
     pub fn is_empty(&self) -> bool {
-        self.names.is_empty()
+        self.sources.iter().all(|s| s.names.is_empty())
     }
 
+    /// Reads every named alarm, in each place at once.
+    pub async fn read(&self) -> Result<AlarmReport> {
+        let reports = futures_util::future::join_all(self.sources.iter().map(Source::read)).await;
+        let mut all = AlarmReport::default();
+        for report in reports {
+            let report = report?;
+            all.states.extend(report.states);
+            all.missing.extend(report.missing);
+        }
+        Ok(all)
+    }
+}
+
+/// `errors@us-east-1:111111111111`: an alarm of a target.
+pub fn qualified(name: &str, place: &str) -> String {
+    format!("{name}@{place}")
+}
+
+impl Source {
     /// Reads every named alarm: 100 names per call, all pages, both alarm types. Each alarm is
     /// judged by its own state: no server-side `StateValue` filter, which emulators ignore.
     pub async fn read(&self) -> Result<AlarmReport> {
@@ -176,7 +220,10 @@ impl AlarmChecker {
                 .into_paginator()
                 .send();
             while let Some(page) = pages.next().await {
-                let page = page.aws_context(|| "reading CloudWatch alarms")?;
+                let page = page.aws_context(|| match &self.place {
+                    Some(place) => format!("reading CloudWatch alarms in {place}"),
+                    None => "reading CloudWatch alarms".to_string(),
+                })?;
                 let metric = page
                     .metric_alarms()
                     .iter()
@@ -205,10 +252,11 @@ impl AlarmChecker {
         }
         // Report in the order the user named them.
         let mut report = AlarmReport::default();
+        let named = |name: &str| self.place.as_ref().map_or_else(|| name.to_string(), |p| qualified(name, p));
         for name in &self.names {
             match found.remove(name) {
-                Some(state) => report.states.push(state),
-                None => report.missing.push(name.clone()),
+                Some(state) => report.states.push(AlarmState { name: named(name), ..state }),
+                None => report.missing.push(named(name)),
             }
         }
         Ok(report)

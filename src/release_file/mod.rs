@@ -23,9 +23,9 @@ use toml::de::{DeTable, DeValue};
 /// The variables read by sfndeploy's own code rather than by clap (switches with a `--no-`
 /// pair or a yes/no value, lists with their own separators): the file's values for these go
 /// under the process's variables, so that a variable still wins over the file.
-const READ_BY_HAND: [&str; 14] = [
+const READ_BY_HAND: [&str; 15] = [
     "alarms", "allow-firing", "window", "freeze", "substitution", "force", "publish-revision", "dry-run",
-    "resume", "rerun-failed", "rerun-aborted", "window-wait", "quiet", "verbose",
+    "resume", "rerun-failed", "rerun-aborted", "window-wait", "quiet", "verbose", "wave",
 ];
 
 /// Flags that are not settings of a release: what a file may not say.
@@ -143,6 +143,14 @@ impl ReleaseFile {
                     file.member_substitutions.push((member.name.clone(), member.substitutions));
                     members.push((member.name, member.file));
                 }
+                continue;
+            }
+            if name == "wave"
+                && let DeValue::Array(items) = value.get_ref()
+                && items.iter().any(|i| matches!(i.get_ref(), DeValue::Table(_)))
+            {
+                let waves = items.iter().map(|i| wave(i, &place)).collect::<Result<Vec<_>, _>>()?;
+                file.vars.push(("SFNDEPLOY_WAVE".into(), waves.join("\n")));
                 continue;
             }
             let arg = flag(deploy, name).ok_or_else(|| place.say(key.span(), unknown(deploy, name)))?;
@@ -340,6 +348,38 @@ fn check(arg: &Arg, values: &[String]) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// One `[[wave]]` table (`targets = ["us-east-1", "eu-west-1@arn:..."]`): its targets as
+/// `--wave` takes them, each checked.
+fn wave(item: &Spanned<DeValue<'_>>, place: &Place<'_>) -> Result<String, String> {
+    let DeValue::Table(table) = item.get_ref() else {
+        return Err(place.say(item.span(), "each [[wave]] is a table: targets = [\"us-east-1\", ...]"));
+    };
+    let mut targets = Vec::new();
+    for (key, value) in table {
+        match (key.get_ref().as_ref(), value.get_ref()) {
+            ("targets", DeValue::Array(items)) => {
+                for item in items {
+                    let DeValue::String(text) = item.get_ref() else {
+                        return Err(
+                            place.say(item.span(), "each target is a string: a region, or REGION@ROLE_ARN")
+                        );
+                    };
+                    crate::place::Place::parse(text).map_err(|e| place.say(item.span(), e))?;
+                    targets.push(text.to_string());
+                }
+            }
+            ("targets", _) => return Err(place.say(value.span(), "targets is a list: [\"us-east-1\", ...]")),
+            (other, _) => {
+                return Err(place.say(key.span(), format!("unknown key '{other}' in [[wave]]: targets")));
+            }
+        }
+    }
+    if targets.is_empty() {
+        return Err(place.say(item.span(), "a [[wave]] needs targets"));
+    }
+    Ok(targets.join(","))
 }
 
 /// One `[[state-machine]]` table.

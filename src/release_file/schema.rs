@@ -40,6 +40,18 @@ pub fn schema(deploy: &Command) -> serde_json::Value {
                 ] }
             });
         }
+        if long == "wave" {
+            property = json!({
+                "description": "The waves, in order: each a string of comma-separated targets, or a table of targets",
+                "type": "array",
+                "items": { "oneOf": [
+                    { "type": "string" },
+                    { "type": "object", "additionalProperties": false, "required": ["targets"], "properties": {
+                        "targets": { "type": "array", "items": { "type": "string" } }
+                    } }
+                ] }
+            });
+        }
         if let Value::Object(o) = &mut property
             && !help.is_empty()
             && !o.contains_key("description")

@@ -54,6 +54,33 @@ pub enum Event {
         /// The same moment in the window's time zone.
         opens_local: String,
     },
+    /// A release in waves: wave `wave` (1-based) of `waves` starts moving its targets.
+    WaveStarted {
+        wave: usize,
+        waves: usize,
+        targets: Vec<String>,
+    },
+    /// A wave reached 100%: every target moved so far is watched for `bake` before the next.
+    WaveBaking {
+        wave: usize,
+        waves: usize,
+        #[serde(rename = "bake_seconds", serialize_with = "wire::secs")]
+        bake: Duration,
+    },
+    /// A wave's alarms (its blockers) are in ALARM, or cannot be read: it waits, or (`waited`
+    /// past `--blocker-wait`) the release stops before it.
+    WaveBlocked {
+        wave: usize,
+        why: String,
+        #[serde(rename = "waited_seconds", serialize_with = "wire::secs")]
+        waited: Duration,
+    },
+    /// `--stop-after-wave`: the run ends here, wave `wave` baked; `resume_command` goes on.
+    WaveDone {
+        wave: usize,
+        waves: usize,
+        resume_command: String,
+    },
     /// `--gate-mode observe`: what a health gate would have done, had it been enforced.
     GateObserved {
         /// `roll_back`, or `wait` (for evidence).
@@ -246,6 +273,10 @@ impl Event {
             Event::Started { .. } => "started",
             Event::Paused { .. } => "paused",
             Event::WindowWait { .. } => "window_wait",
+            Event::WaveStarted { .. } => "wave_started",
+            Event::WaveBaking { .. } => "wave_baking",
+            Event::WaveBlocked { .. } => "wave_blocked",
+            Event::WaveDone { .. } => "wave_done",
             Event::GateObserved { .. } => "gate_observed",
             Event::AllowedAlarm { .. } => "allowed_alarm",
             Event::Promoted { .. } => "promoted",
@@ -402,6 +433,10 @@ pub(crate) mod tests {
                 stopped_early: false,
             },
             Event::Failed { message: "m".into(), exit_code: ExitCode::RolledBack },
+            Event::WaveStarted { wave: 2, waves: 2, targets: vec!["eu-west-1:111111111111".into()] },
+            Event::WaveBaking { wave: 1, waves: 2, bake: Duration::from_secs(3600) },
+            Event::WaveBlocked { wave: 2, why: "alarm 'errors' is in ALARM".into(), waited: Duration::ZERO },
+            Event::WaveDone { wave: 1, waves: 2, resume_command: "sfndeploy --resume".into() },
         ]
     }
 
@@ -436,6 +471,10 @@ pub(crate) mod tests {
             Event::Completed { .. } => 26,
             Event::Pruned { .. } => 27,
             Event::Failed { .. } => 28,
+            Event::WaveStarted { .. } => 29,
+            Event::WaveBaking { .. } => 30,
+            Event::WaveBlocked { .. } => 31,
+            Event::WaveDone { .. } => 32,
         }
     }
 
@@ -443,7 +482,7 @@ pub(crate) mod tests {
     fn every_event_kind_has_object_fields_a_text_and_a_place_in_the_readme() {
         let events = one_of_each();
         let ordinals: Vec<usize> = events.iter().map(ordinal).collect();
-        assert_eq!(ordinals, (0..29).collect::<Vec<_>>(), "one of each kind, in order");
+        assert_eq!(ordinals, (0..33).collect::<Vec<_>>(), "one of each kind, in order");
         let readme = include_str!("../../README.md");
         let mut kinds = std::collections::HashSet::new();
         for e in &events {

@@ -8,6 +8,7 @@ use serde_json::{Map, Value, json};
 
 use super::Event;
 use super::render::{Entry, Render, Said};
+use crate::label::Label;
 use crate::status::{InFlight, StatusReport};
 use crate::text::{rfc3339, rfc3339_seconds};
 
@@ -17,7 +18,7 @@ pub struct JsonLines;
 
 impl Render for JsonLines {
     fn event(&self, entry: &Entry, said: &Said<'_>) {
-        let line = line(&entry.event, SystemTime::now(), entry.at, said.state_machine);
+        let line = line(&entry.event, SystemTime::now(), entry.at, said);
         let mut out = std::io::stdout().lock();
         // A closed stdout (e.g. `| head`) must not stop a deploy half-way.
         let _ = writeln!(out, "{line}").and_then(|_| out.flush());
@@ -26,13 +27,17 @@ impl Render for JsonLines {
 
 /// The line for `event`: its kind, when it came (`timestamp`, and `elapsed_seconds` since the
 /// start), the state machine it concerns (`state_machine`: null for an event about a whole
-/// release; the event's own when it names one), then its own fields.
-pub fn line(event: &Event, now: SystemTime, elapsed: Duration, member: Option<&str>) -> Value {
+/// release; the event's own when it names one) and, in a release in waves, its target's
+/// `region` and `account` (null otherwise), then its own fields.
+pub fn line(event: &Event, now: SystemTime, elapsed: Duration, said: &Said<'_>) -> Value {
     let mut line = Map::new();
     line.insert("event".into(), json!(event.kind()));
     line.insert("timestamp".into(), json!(rfc3339(now)));
     line.insert("elapsed_seconds".into(), json!((elapsed.as_millis() as f64) / 1000.0));
-    line.insert("state_machine".into(), json!(member));
+    line.insert("state_machine".into(), json!(said.state_machine));
+    let place = said.label.and_then(Label::region_account);
+    line.insert("region".into(), json!(place.map(|p| p.0)));
+    line.insert("account".into(), json!(place.map(|p| p.1)));
     if let Value::Object(fields) = fields(event) {
         line.extend(fields);
     }
@@ -111,14 +116,21 @@ mod tests {
                 "new_weight": 10, "hold_seconds": 1.5, "remaining_seconds": 3.0,
             })
         );
+        let label =
+            Label::new("orders@eu-west-1:111111111111", true).at(Some("eu-west-1:111111111111".into()));
+        let said = Said { label: Some(&label), state_machine: Some("orders"), before: &[] };
         let line = line(
             &Event::Uploaded { file: "f".into() },
             SystemTime::UNIX_EPOCH,
             Duration::from_millis(1234),
-            None,
+            &said,
         );
         let keys: Vec<&String> = line.as_object().unwrap().keys().collect();
-        assert_eq!(keys, ["event", "timestamp", "elapsed_seconds", "state_machine", "file"]);
+        assert_eq!(
+            keys,
+            ["event", "timestamp", "elapsed_seconds", "state_machine", "region", "account", "file"]
+        );
+        assert_eq!((&line["region"], &line["account"]), (&json!("eu-west-1"), &json!("111111111111")));
         assert_eq!(line["elapsed_seconds"], 1.234);
     }
 }

@@ -51,6 +51,9 @@ fn told(event: &Event) -> bool {
             | Event::Completed { .. }
             | Event::AliasCreated { .. }
             | Event::WindowWait { .. }
+            | Event::WaveStarted { .. }
+            | Event::WaveBlocked { .. }
+            | Event::WaveDone { .. }
             | Event::Failed { .. }
     )
 }
@@ -143,7 +146,7 @@ impl Render for Notifier {
         if !told(&entry.event) {
             return;
         }
-        let body = json::line(&entry.event, SystemTime::now(), entry.at, said.state_machine).to_string();
+        let body = json::line(&entry.event, SystemTime::now(), entry.at, said).to_string();
         let message = Message { subject: subject(said.state_machine, &entry.event), body };
         if let Some(queue) = self.queue.lock().expect("notify queue").as_ref() {
             let _ = queue.send(message);

@@ -49,6 +49,22 @@ impl fmt::Display for Event {
             Event::WindowWait { why, opens_local, .. } => {
                 format!("{why}: waiting for the next opening, {opens_local} (--window-wait)")
             }
+            Event::WaveStarted { wave, waves, targets } => {
+                format!("wave {wave} of {waves} starts: {}", targets.join(", "))
+            }
+            Event::WaveBaking { wave, waves, bake } => format!(
+                "wave {wave} of {waves} is at 100%: baking {}, watching every target moved so far",
+                human(*bake)
+            ),
+            Event::WaveBlocked { wave, why, waited } if waited.is_zero() => {
+                format!("wave {wave} is blocked: {why}; waiting for it to clear (--blocker-wait)")
+            }
+            Event::WaveBlocked { wave, why, waited } => {
+                format!("wave {wave} is still blocked after {}: {why}", human(*waited))
+            }
+            Event::WaveDone { wave, waves, resume_command } => format!(
+                "wave {wave} of {waves} baked: stopping here (--stop-after-wave {wave}). To go on: {resume_command}"
+            ),
             Event::GateObserved { would, evidence, at } => match would.as_str() {
                 "roll_back" => format!(
                     "gate (observe): would have rolled back at {}: {evidence}; going on (--gate-mode observe)",

@@ -666,6 +666,7 @@ pub fn clients_of(fakes: &[Fake]) -> Clients {
             credentials: None,
             // Nothing the fake serves is made from it: no --notify-topic here.
             sdk: aws_config::SdkConfig::builder().build(),
+            reach: sfndeploy::aws::Reach::Sdk { max_attempts: 3 },
         }
     }
 }

@@ -194,6 +194,48 @@ impl Aws {
         }
     }
 
+    /// Clients for another region of the emulator and, with `account`, another account: the
+    /// credentials of a role assumed there, as sfndeploy assumes one.
+    pub async fn at(&self, region: &str, account: Option<&str>) -> Aws {
+        let mut credentials = Credentials::new("test", "test", None, None, "e2e");
+        if let Some(account) = account {
+            let config = aws_config::defaults(BehaviorVersion::latest())
+                .endpoint_url(&self.endpoint)
+                .region(aws_config::Region::new(region.to_string()))
+                .credentials_provider(credentials.clone())
+                .load()
+                .await;
+            let out = aws_sdk_sts::Client::new(&config)
+                .assume_role()
+                .role_arn(format!("arn:aws:iam::{account}:role/e2e"))
+                .role_session_name("e2e")
+                .send()
+                .await
+                .expect("assume role");
+            let c = out.credentials().expect("credentials");
+            credentials = Credentials::new(
+                c.access_key_id(),
+                c.secret_access_key(),
+                Some(c.session_token().to_string()),
+                None,
+                "e2e-role",
+            );
+        }
+        let config = aws_config::defaults(BehaviorVersion::latest())
+            .endpoint_url(&self.endpoint)
+            .region(aws_config::Region::new(region.to_string()))
+            .credentials_provider(credentials)
+            .load()
+            .await;
+        Aws {
+            sfn: aws_sdk_sfn::Client::new(&config),
+            cloudwatch: aws_sdk_cloudwatch::Client::new(&config),
+            sns: aws_sdk_sns::Client::new(&config),
+            sqs: aws_sdk_sqs::Client::new(&config),
+            endpoint: self.endpoint.clone(),
+        }
+    }
+
     /// A topic of the test's own, with a queue subscribed to it that receives each message's
     /// body as published (raw delivery): (topic ARN, queue URL).
     /// A name ending in `.fifo` makes both FIFO: messages arrive in the order published.
@@ -374,7 +416,17 @@ impl Machine {
         versions: u32,
         kind: aws_sdk_sfn::types::StateMachineType,
     ) -> Machine {
-        let name = unique(prefix);
+        Machine::create_named(aws, &unique(prefix), versions, kind).await
+    }
+
+    /// [`Machine::create_of`] with this very name (the same state machine in several regions).
+    pub async fn create_named(
+        aws: &Aws,
+        name: &str,
+        versions: u32,
+        kind: aws_sdk_sfn::types::StateMachineType,
+    ) -> Machine {
+        let name = name.to_string();
         let out = aws
             .sfn
             .create_state_machine()

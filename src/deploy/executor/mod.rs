@@ -7,6 +7,9 @@
 
 mod people;
 mod reruns;
+mod waves;
+
+pub use waves::WavePlan;
 
 use std::time::Duration;
 
@@ -21,7 +24,6 @@ use super::reason::Reason;
 use super::stop::{Effort, changed_by_others, stop_lanes};
 use super::watch::{Before, GateSlot, Look, Scope, Watch};
 use crate::arn::short_version;
-use crate::aws::AwsFlags;
 use crate::cli::OnInconclusive;
 use crate::clock::ServerClock;
 use crate::config::{Hooks, WatchSettings};
@@ -45,6 +47,8 @@ pub enum Finish {
     Paused(String),
     /// Someone ran `sfndeploy promote` meanwhile: every alias is 100% on its new version.
     Promoted,
+    /// `--stop-after-wave N`: wave N (1-based) reached 100% and baked.
+    WaveDone(usize),
 }
 
 /// What a change or a read of the aliases found.
@@ -62,6 +66,8 @@ const ALIAS_READ_EVERY: Duration = Duration::from_secs(30);
 
 /// What the executor moves.
 pub struct Job {
+    /// A release in waves: each lane's wave, each wave's alarms, and how waves follow.
+    pub waves: Option<WavePlan>,
     /// Each member's alias, with its health gates when any is on.
     pub lanes: Vec<(Lane, Option<Gate>)>,
     /// The last step is a `--pause-at` stop: its marker says so.
@@ -79,14 +85,13 @@ pub struct Job {
 
 /// What the executor works with.
 pub struct Context<'a> {
-    pub alarms: &'a AlarmChecker,
+    /// The alarms watched from the start.
+    pub alarms: AlarmChecker,
     pub settings: WatchSettings,
     /// `--post-traffic-hook`: run once every new version has 100% (unless the plan pauses).
     pub hooks: &'a Hooks,
     pub reporter: &'a Reporter,
     pub signals: &'a mut Signals,
-    /// `--region ...` for printed `aws` commands.
-    pub aws_cli: &'a AwsFlags,
     /// AWS's time, for the marker's due time and the deploy window.
     pub clock: &'a ServerClock,
     /// `--window` and `--freeze`: no hold begins that would end after the window closes.
@@ -104,7 +109,6 @@ pub struct Executor<'a> {
     hooks: &'a Hooks,
     reporter: &'a Reporter,
     signals: &'a mut Signals,
-    aws_cli: &'a AwsFlags,
     clock: &'a ServerClock,
     calendar: &'a Calendar,
     /// A read made just before the deploy that the first gate may use instead of its own.
@@ -112,10 +116,14 @@ pub struct Executor<'a> {
     pauses: bool,
     release: Option<String>,
     rerun: Option<(RerunLimits, aws_sdk_sfn::Client)>,
+    waves: Option<WavePlan>,
+    /// The wave moving now (0 without waves).
+    wave: usize,
 }
 
 impl<'a> Executor<'a> {
     pub fn new(job: Job, context: Context<'a>) -> Self {
+        let first = job.waves.as_ref().map(|w| w.first_moving(&job.lanes));
         let (lanes, gates): (Vec<Lane>, Vec<GateSlot>) = job
             .lanes
             .into_iter()
@@ -125,7 +133,13 @@ impl<'a> Executor<'a> {
             })
             .unzip();
         let before = Before { allowed: job.allowed, read_at: job.alarms_read_at };
-        let watch = Watch::new(context.alarms, gates, context.settings, context.reporter, before);
+        // In waves, the gates of a wave are read once it starts (and those of waves already
+        // moved from the start).
+        let active: Vec<bool> = match (&job.waves, first) {
+            (Some(w), Some(first)) => w.wave_of.iter().map(|&wave| wave <= first).collect(),
+            _ => vec![true; gates.len()],
+        };
+        let watch = Watch::new(context.alarms, (gates, active), context.settings, context.reporter, before);
         Executor {
             lanes,
             watch,
@@ -133,13 +147,14 @@ impl<'a> Executor<'a> {
             hooks: context.hooks,
             reporter: context.reporter,
             signals: context.signals,
-            aws_cli: context.aws_cli,
             clock: context.clock,
             calendar: context.calendar,
             earlier_read: job.alarms_read_at,
             pauses: job.pauses,
             release: job.release,
             rerun: job.rerun,
+            waves: job.waves,
+            wave: first.unwrap_or(0),
         }
     }
 
@@ -158,46 +173,36 @@ impl<'a> Executor<'a> {
     /// Runs the steps the planner left: each member takes the steps above its own current
     /// weight. Every alias ends on the last step's weight, 100% on its new version (Ok(None)),
     /// or paused on purpose where it is (Ok(Some(why))), or the ending says where each is and
-    /// why.
+    /// why. In waves, each wave takes the steps in turn, once the one before reached 100% and
+    /// baked, and once its own alarms (its blockers) are clear.
     pub async fn run(&mut self, steps: &[Step]) -> Result<Finish, Ending> {
-        for (i, step) in steps.iter().enumerate() {
-            // A hold is begun only if it ends before the deploy window closes.
-            if let Some(why) = window::stop_before(self.calendar, self.clock.now(), step.hold) {
-                return self.pause(why, (i, steps.len())).await;
+        let (first, count) = match &self.waves {
+            Some(w) => (w.first_moving(&self.lanes), w.settings.waves.len()),
+            None => (0, 1),
+        };
+        for wave in first..count {
+            if wave > 0
+                && let Some(plan) = &self.waves
+            {
+                let (checker, places) = (plan.alarms[wave].clone(), plan.places[wave].clone());
+                let report = self.blockers(wave, &checker, &places).await?;
+                self.start_wave(wave, checker, report.as_ref());
+            } else {
+                self.start_wave(wave, AlarmChecker::default(), None);
             }
-            let reuse = i == 0
-                && self.earlier_read.is_some_and(|at| at.elapsed() < GATE_FRESH.min(self.settings.polling));
-            if !reuse && let Some(why) = self.gate().await? {
-                return self.pause(why, (i, steps.len())).await;
+            let lanes: Vec<usize> = (0..self.lanes.len()).filter(|&l| self.wave_of(l) == wave).collect();
+            let below = lanes.iter().map(|&l| self.lanes[l].new_weight()).min().unwrap_or(100);
+            let mine: Vec<Step> = steps.iter().copied().filter(|s| s.weight > below).collect();
+            if let Some(finish) = self.steps(&mine, &lanes, wave == first).await? {
+                return Ok(finish);
             }
-            let due = self.clock.now() + step.hold;
-            let pausing = self.pauses && i + 1 == steps.len();
-            let targets = (0..self.lanes.len())
-                .map(|l| {
-                    (self.lanes[l].new_weight() < step.weight).then(|| {
-                        (step.weight, self.description(l, (i, steps.len()), step.weight, (due, pausing)))
-                    })
-                })
-                .collect();
-            if self.shift(targets).await? == Found::Promoted {
-                return self.promoted().await;
-            }
-            self.watch.new_step();
-            let confirmed = Instant::now();
-            let remaining: Duration = steps[i..].iter().map(|s| s.hold).sum();
-            for lane in &self.lanes {
-                lane.reporter.emit(Event::WeightsChanged {
-                    step: i + 1,
-                    steps: steps.len(),
-                    old_version: lane.old_version.clone(),
-                    new_version: lane.new_version.clone(),
-                    new_weight: lane.new_weight(),
-                    hold: step.hold,
-                    remaining,
-                });
-            }
-            if self.hold(confirmed + step.hold).await? == Found::Promoted {
-                return self.promoted().await;
+            if wave + 1 < count {
+                if let Some(finish) = self.bake(wave).await? {
+                    return Ok(finish);
+                }
+                if self.waves.as_ref().is_some_and(|w| w.settings.stop_after == Some(wave + 1)) {
+                    return Ok(Finish::WaveDone(wave + 1));
+                }
             }
         }
         // The last hold ends with one more look, and each alias read back, before success (or
@@ -220,6 +225,58 @@ impl<'a> Executor<'a> {
             Some(HookResult::Stopped(s)) => Err(self.stop(Reason::Signal(s)).await),
             Some(HookResult::Failed(text)) => Err(self.stop(Reason::Hook(text)).await),
         }
+    }
+
+    /// The steps of one wave (all lanes without waves): `lanes` take each step above their own
+    /// weight. Some(finish): the run ends there (paused, or promoted by hand).
+    async fn steps(
+        &mut self,
+        steps: &[Step],
+        lanes: &[usize],
+        first: bool,
+    ) -> Result<Option<Finish>, Ending> {
+        for (i, step) in steps.iter().enumerate() {
+            // A hold is begun only if it ends before the deploy window closes.
+            if let Some(why) = window::stop_before(self.calendar, self.clock.now(), step.hold) {
+                return self.pause(why, (i, steps.len())).await.map(Some);
+            }
+            let reuse = i == 0
+                && first
+                && self.earlier_read.is_some_and(|at| at.elapsed() < GATE_FRESH.min(self.settings.polling));
+            if !reuse && let Some(why) = self.gate().await? {
+                return self.pause(why, (i, steps.len())).await.map(Some);
+            }
+            let due = self.clock.now() + step.hold;
+            let pausing = self.pauses && i + 1 == steps.len();
+            let targets = (0..self.lanes.len())
+                .map(|l| {
+                    (lanes.contains(&l) && self.lanes[l].new_weight() < step.weight).then(|| {
+                        (step.weight, self.description(l, (i, steps.len()), step.weight, (due, pausing)))
+                    })
+                })
+                .collect();
+            if self.shift(targets).await? == Found::Promoted {
+                return self.promoted().await.map(Some);
+            }
+            self.watch.new_step();
+            let confirmed = Instant::now();
+            let remaining: Duration = steps[i..].iter().map(|s| s.hold).sum();
+            for lane in lanes.iter().map(|&l| &self.lanes[l]) {
+                lane.reporter.emit(Event::WeightsChanged {
+                    step: i + 1,
+                    steps: steps.len(),
+                    old_version: lane.old_version.clone(),
+                    new_version: lane.new_version.clone(),
+                    new_weight: lane.new_weight(),
+                    hold: step.hold,
+                    remaining,
+                });
+            }
+            if self.hold(confirmed + step.hold).await? == Found::Promoted {
+                return self.promoted().await.map(Some);
+            }
+        }
+        Ok(None)
     }
 
     /// Reads each alias back: those someone else changed end the deploy as a conflict, unless
@@ -452,10 +509,8 @@ impl<'a> Executor<'a> {
     /// Concurrent changes to some lanes' aliases (each with its error): those aliases are left
     /// alone, the others that moved go back. The run ends as a conflict.
     async fn stop_others(&mut self, conflicts: Vec<(usize, anyhow::Error)>) -> Ending {
-        let said: Vec<(usize, String)> = conflicts
-            .iter()
-            .map(|(l, e)| (*l, changed_by_others(&self.lanes[*l], e, self.aws_cli)))
-            .collect();
+        let said: Vec<(usize, String)> =
+            conflicts.iter().map(|(l, e)| (*l, changed_by_others(&self.lanes[*l], e))).collect();
         let reason = Reason::Conflict(said[0].1.clone());
         if self.lanes.len() == 1 {
             return Stopped { reason, several: false, lanes: Vec::new(), reruns: Vec::new() }.into();
@@ -470,7 +525,8 @@ impl<'a> Executor<'a> {
 
     /// Rolls back, in parallel, each lane this run owns (but those in `except`).
     async fn stop_lanes(&mut self, reason: Reason, except: &[usize]) -> Stopped {
-        let effort = Effort { timeout: self.settings.rollback_timeout, aws_cli: self.aws_cli };
+        let keep = self.kept_on_failure();
+        let effort = Effort { timeout: self.settings.rollback_timeout, keep: &keep };
         stop_lanes(&mut self.lanes, reason, except, effort, self.signals).await
     }
 }

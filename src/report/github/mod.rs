@@ -63,6 +63,7 @@ pub fn outputs(events: &[Event], code: ExitCode) -> String {
     let has = |f: fn(&Event) -> bool| events.iter().any(f);
     let outcome = match code {
         ExitCode::Success if has(|e| matches!(e, Event::Paused { .. })) => "paused",
+        ExitCode::Success if has(|e| matches!(e, Event::WaveDone { .. })) => "wave_done",
         ExitCode::Success if has(|e| matches!(e, Event::Promoted { by, .. } if by == "promote")) => {
             "promoted"
         }

@@ -56,6 +56,16 @@ pub fn rows(events: &[&Event]) -> Vec<(String, String)> {
             Event::WindowWait { why, opens_local, .. } => {
                 rows.push(("Waited for the window".into(), format!("{why}; until {opens_local}")));
             }
+            Event::WaveStarted { wave, waves, targets } => {
+                rows.push((format!("Wave {wave} of {waves}"), targets.join(", ")));
+            }
+            Event::WaveBaking { wave, bake, .. } => {
+                rows.push((format!("Wave {wave} baked"), crate::text::human(*bake)));
+            }
+            Event::WaveBlocked { wave, why, .. } => rows.push((format!("Wave {wave} blocked"), why.clone())),
+            Event::WaveDone { wave, .. } => {
+                rows.push(("Stopped after".into(), format!("wave {wave} (--stop-after-wave)")));
+            }
             Event::GateObserved { would, evidence, at } => rows.push((
                 "Gate (observe)".into(),
                 match would.as_str() {

@@ -1,0 +1,70 @@
+//! Where a deploy goes: the run's own region, or each target of each wave (`--wave`), with the
+//! clients that reach it (its region, its account through an assumed role) and its account. Each
+//! target is reached before anything changes anywhere: a role that cannot be assumed, or a region
+//! that cannot be reached, stops the run while nothing has moved.
+
+use anyhow::Result;
+use futures_util::future::join_all;
+
+use crate::aws::{AwsResultExt, Clients};
+use crate::config::DeployConfig;
+use crate::exit_code::{ExitCode, Failure};
+use crate::gates::alarms::AlarmChecker;
+
+/// One place a deploy goes.
+pub struct Target {
+    /// Its wave (0 without waves).
+    pub wave: usize,
+    /// In a release in waves, its name: `us-east-1:111111111111` (region and account).
+    pub place: Option<String>,
+    pub clients: Clients,
+}
+
+/// The run's own region, or every target of every wave, reached and checked at once.
+pub async fn connect(cfg: &DeployConfig, clients: &Clients) -> Result<Vec<Target>> {
+    let Some(waves) = &cfg.waves else {
+        return Ok(vec![Target { wave: 0, place: None, clients: clients.clone() }]);
+    };
+    let reached = join_all(waves.places().map(|(wave, place)| async move {
+        let clients = clients.at(place);
+        let me = clients
+            .sts
+            .get_caller_identity()
+            .send()
+            .await
+            .aws_context(|| format!("reaching wave target {place} (sts:GetCallerIdentity)"))
+            .map_err(|e| Failure::err(ExitCode::Failure, format!("{e:#}: nothing was changed")))?;
+        let account = me.account().unwrap_or_default().to_string();
+        if let Some(expected) = place.role_account()
+            && expected != account
+        {
+            return Err(Failure::err(
+                ExitCode::Failure,
+                format!(
+                    "wave target {place}: the role's credentials act in account {account}, not {expected}: \
+                     nothing was changed"
+                ),
+            ));
+        }
+        Ok(Target { wave, place: Some(format!("{}:{account}", place.region)), clients })
+    }))
+    .await;
+    reached.into_iter().collect()
+}
+
+/// The alarms `names` in each of `targets` (read with their watch clients when `watch`), as one
+/// checker; in a release in waves each alarm is named with its target.
+pub fn alarms<'t>(
+    targets: impl IntoIterator<Item = &'t Target>,
+    names: &[String],
+    watch: bool,
+) -> AlarmChecker {
+    targets.into_iter().fold(AlarmChecker::default(), |all, t| {
+        let cloudwatch = if watch { &t.clients.watch.cloudwatch } else { &t.clients.cloudwatch };
+        let one = match &t.place {
+            Some(place) => AlarmChecker::at(cloudwatch, names, place),
+            None => AlarmChecker::new(cloudwatch, names),
+        };
+        all.join(one)
+    })
+}

@@ -1,0 +1,122 @@
+//! A release in waves, as the deploy sees it: which waves are watched from the start, the targets
+//! of earlier waves that a resumed run finds on their new versions (moved by this release, so
+//! watched and rolled back with it), each wave's alarms for the executor, and how a run that
+//! stops after a wave (`--stop-after-wave`) ends.
+
+use super::Moved;
+use super::executor::WavePlan;
+use super::member::Member;
+use super::outcome::Outcome;
+use crate::arn::{short_version, version_arn};
+use crate::command_line;
+use crate::config::{DeployConfig, Waves};
+use crate::gates::alarms::{AlarmChecker, qualified};
+use crate::note::Record;
+use crate::plan::{Decision, Shift};
+
+/// `--allow-firing`, each name in each target of a release in waves (`errors@us-east-1:1111...`).
+pub fn allowed_names<'p>(
+    cfg: &DeployConfig,
+    places: impl Iterator<Item = &'p Option<String>>,
+) -> Vec<String> {
+    if cfg.waves.is_none() {
+        return cfg.allow_firing.clone();
+    }
+    places.flatten().flat_map(|p| cfg.allow_firing.iter().map(move |n| qualified(n, p))).collect()
+}
+
+/// The first wave with traffic to move (a member below 100% on its new version); 0 if none.
+pub fn first_moving(members: &[Member<'_>]) -> usize {
+    members
+        .iter()
+        .filter(|m| m.shift().is_some_and(|s| s.from_weight < 100))
+        .map(|m| m.wave)
+        .min()
+        .unwrap_or(0)
+}
+
+/// The targets whose alarms are watched from the start: those of the first wave to move, and of
+/// the waves before it (already moved). A later wave's alarms are its blockers.
+pub fn watched_first(members: &[Member<'_>], targets: &[super::targets::Target]) -> Vec<String> {
+    let first = first_moving(members);
+    targets.iter().filter(|t| t.wave <= first).filter_map(|t| t.place.clone()).collect()
+}
+
+/// `--resume` of a release in waves: a target of an earlier wave whose alias routes 100% to the
+/// version this release deploys, with sfndeploy's record of the version before, was moved by
+/// this release (in an earlier job): it is watched again, and rolled back with the rest. Only
+/// while some target still has traffic to move.
+pub fn resumed(members: &mut [Member<'_>], cfg: &DeployConfig) {
+    if cfg.waves.is_none() || !cfg.plan.options.resume {
+        return;
+    }
+    if !members.iter().any(|m| m.shift().is_some_and(|s| s.from_weight < 100)) {
+        return;
+    }
+    let first = first_moving(members);
+    for member in members.iter_mut().filter(|m| m.wave < first) {
+        let Decision::NothingToDo { version } = &member.decision else { continue };
+        let description = member.checked.alias.as_ref().map(|a| a.description.as_str()).unwrap_or_default();
+        let Some(record) = Record::parse(description).filter(|r| r.live == short_version(version)) else {
+            continue;
+        };
+        let Some(before) = record.before.strip_prefix('v').and_then(|n| n.parse::<u64>().ok()) else {
+            continue;
+        };
+        member.decision = Decision::Shift(Shift {
+            old: version_arn(member.state_machine_arn(), before),
+            from_weight: 100,
+            steps: Vec::new(),
+            pauses: false,
+            resumed: true,
+        });
+    }
+}
+
+/// What the executor needs of the waves, for the members that shift (`shifting`, as its lanes),
+/// and the alarms it watches from the start.
+pub fn plan(shifting: &[&Member<'_>], waves: &Waves, names: &[String]) -> (WavePlan, AlarmChecker) {
+    let count = waves.waves.len();
+    let mut alarms = vec![AlarmChecker::default(); count];
+    let mut places: Vec<Vec<String>> = vec![Vec::new(); count];
+    for member in shifting {
+        let Some(place) = &member.place else { continue };
+        if places[member.wave].contains(place) {
+            continue;
+        }
+        places[member.wave].push(place.clone());
+        let one = AlarmChecker::at(&member.clients.watch.cloudwatch, names, place);
+        alarms[member.wave] = std::mem::take(&mut alarms[member.wave]).join(one);
+    }
+    let lanes_first =
+        shifting.iter().filter(|m| m.shift().is_some_and(|s| s.from_weight < 100)).map(|m| m.wave);
+    let first = lanes_first.min().unwrap_or(0);
+    let watched =
+        alarms[..=first.min(count - 1)].iter().cloned().fold(AlarmChecker::default(), AlarmChecker::join);
+    let plan = WavePlan {
+        wave_of: shifting.iter().map(|m| m.wave).collect(),
+        alarms,
+        places,
+        settings: waves.clone(),
+    };
+    (plan, watched)
+}
+
+/// How `member` ends when the run stopped after a wave (`--stop-after-wave`): on its new version
+/// if its wave has moved, else as it was; the command that goes on with the next wave.
+pub fn wave_done(member: &Member<'_>, cfg: &DeployConfig, moved: &Moved) -> Outcome {
+    let Moved::WaveDone(wave, done) = moved else { unreachable!("called for a wave done") };
+    let waves = cfg.waves.as_ref().map_or(1, |w| w.waves.len());
+    let (flags, alias) = (&cfg.invocation.flags, &cfg.alias);
+    let sm = member.config.state_machine.as_str();
+    let resume_command = command_line::resume(&cfg.invocation.argv, sm, alias, flags);
+    let on_new = done.iter().any(|(label, on)| *on && *label == member.label);
+    Outcome::WaveDone {
+        wave: *wave,
+        waves,
+        alias: alias.clone(),
+        version: member.version().to_string(),
+        on_new,
+        resume_command,
+    }
+}
