@@ -181,6 +181,48 @@ impl Clients {
         Clients::in_partition(&config.build(), aws_cli, max_attempts, Some(&partition))
     }
 
+    /// Where a subcommand acts: the run's own region (no waves), or each target of `waves`, in
+    /// wave order, with its name (`us-east-1:111111111111`) and its clients, each reached first.
+    pub async fn targets(&self, waves: &[Vec<Place>]) -> Result<Vec<(Option<String>, Clients)>> {
+        if waves.is_empty() {
+            return Ok(vec![(None, self.clone())]);
+        }
+        let mut all = Vec::new();
+        for place in waves.iter().flatten() {
+            let there = self.at(place);
+            let account = there.account_at(place).await?;
+            all.push((Some(format!("{}:{account}", place.region)), there));
+        }
+        Ok(all)
+    }
+
+    /// The account these clients (made by [`Clients::at`] for `place`) act in, asked of STS:
+    /// `place`'s region reached and its role assumed, or a sentence saying why not (exit 1).
+    pub async fn account_at(&self, place: &Place) -> Result<String> {
+        let me = self
+            .sts
+            .get_caller_identity()
+            .send()
+            .await
+            .aws_context(|| format!("reaching wave target {place} (sts:GetCallerIdentity)"))
+            .map_err(|e| {
+                Failure::err(crate::exit_code::ExitCode::Failure, format!("{e:#}: nothing was changed"))
+            })?;
+        let account = me.account().unwrap_or_default().to_string();
+        if let Some(expected) = place.role_account()
+            && expected != account
+        {
+            return Err(Failure::err(
+                crate::exit_code::ExitCode::Failure,
+                format!(
+                    "wave target {place}: the role's credentials act in account {account}, not {expected}: \
+                     nothing was changed"
+                ),
+            ));
+        }
+        Ok(account)
+    }
+
     fn in_partition(
         config: &aws_config::SdkConfig,
         aws_cli: AwsFlags,
@@ -455,6 +497,40 @@ mod tests {
         check(clients.sfn.config().timeout_config(), clients.sfn.config().retry_config());
         check(clients.cloudwatch.config().timeout_config(), clients.cloudwatch.config().retry_config());
         check(clients.sts.config().timeout_config(), clients.sts.config().retry_config());
+    }
+
+    #[tokio::test]
+    async fn each_target_has_its_region_its_bucket_and_its_retry_partitions() {
+        use clap::Parser;
+        let cli = crate::cli::Cli::try_parse_from([
+            "sfndeploy", "--state-machine", "orders", "--alias", "prod", "--region", "us-east-1",
+            "--profile", "ci",
+        ])
+        .unwrap();
+        let env = |_: &str| None;
+        let own = Clients::connect(&cli.global, None, &env).await.unwrap();
+        let eu = own.at(&Place::parse("eu-west-1").unwrap());
+        let other = own.at(&Place::parse("eu-west-1@arn:aws:iam::111111111111:role/deploy").unwrap());
+        assert_eq!(eu.region, "eu-west-1");
+        assert_eq!(eu.sfn.config().region().map(|r| r.as_ref()), Some("eu-west-1"));
+        assert_eq!(eu.cloudwatch.config().region().map(|r| r.as_ref()), Some("eu-west-1"));
+        // The printed commands point at the target; a role's account is not the profile's.
+        assert_eq!(eu.aws_cli.profile.as_deref(), Some("ci"));
+        assert_eq!(other.aws_cli.profile, None);
+        assert_eq!(other.aws_cli.region.as_deref(), Some("eu-west-1"));
+        // A bucket of changes, and retry partitions, per target: a throttle in one slows no other.
+        assert!(!own.changes.shares(&eu.changes) && !eu.changes.shares(&other.changes));
+        let partitions: std::collections::HashSet<String> = [&own, &eu, &other]
+            .iter()
+            .flat_map(|c| [c.sfn.config().retry_partition(), c.watch.sfn.config().retry_partition()])
+            .flatten()
+            .map(|p| format!("{p:?}"))
+            .collect();
+        // The run's own changes keep the SDK's partition (its service and region).
+        assert_eq!(partitions.len(), 5, "{partitions:?}");
+        // The role's session is the one cache, ours (judged on AWS's time).
+        assert!(other.sfn.config().identity_cache().is_some());
+        assert!(other.credentials.is_some());
     }
 
     #[test]

@@ -52,16 +52,27 @@ pub fn rollback(state_machine: &str, alias: &str, to_version: &str, flags: &AwsF
     shell_line(&words)
 }
 
-/// `sfndeploy rollback` for every member of a release: each split alias goes back to its older
-/// version.
-pub fn rollback_release(state_machines: &[&str], alias: &str, flags: &AwsFlags) -> String {
-    on_target("rollback", state_machines, alias, &[], flags)
+/// `sfndeploy rollback` for every member of a release (in each of `waves`, `--wave` as given):
+/// each split alias goes back to its older version.
+pub fn rollback_release(state_machines: &[&str], alias: &str, waves: &[String], flags: &AwsFlags) -> String {
+    on_target("rollback", state_machines, alias, &wave_words(waves), flags)
 }
 
-/// `sfndeploy promote` for these state machines (a release's members together), reading
-/// `alarms` once before it changes anything.
-pub fn promote(state_machines: &[&str], alias: &str, alarms: &[String], flags: &AwsFlags) -> String {
-    let mut extra: Vec<String> = Vec::new();
+/// `--wave W` for each wave.
+fn wave_words(waves: &[String]) -> Vec<String> {
+    waves.iter().flat_map(|w| ["--wave".to_string(), w.clone()]).collect()
+}
+
+/// `sfndeploy promote` for these state machines (a release's members together, in each of
+/// `waves`), reading `alarms` once before it changes anything.
+pub fn promote(
+    state_machines: &[&str],
+    alias: &str,
+    alarms: &[String],
+    waves: &[String],
+    flags: &AwsFlags,
+) -> String {
+    let mut extra: Vec<String> = wave_words(waves);
     if !alarms.is_empty() {
         extra.push("--alarms".into());
         extra.extend(alarms.iter().cloned());

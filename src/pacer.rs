@@ -43,6 +43,11 @@ impl Pacer {
         Pacer(Arc::new(Shared { pacing, bucket }))
     }
 
+    /// Whether `other` is a clone of this pacer (one bucket).
+    pub fn shares(&self, other: &Pacer) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+
     pub fn pacing(&self) -> Pacing {
         self.0.pacing
     }

@@ -24,16 +24,22 @@ use crate::text::quoted_names;
 /// since it was read.
 pub async fn run(clients: &Clients, cfg: &PromoteConfig, reporter: &Reporter) -> Result<String> {
     let mut plans = Vec::new();
-    for state_machine in &cfg.state_machines {
-        let label = Label::new(state_machine.as_str(), cfg.is_release());
-        match plan_one(clients, cfg, state_machine).await {
-            Err(e) if label.shown() => return Err(e.context(label.prefix("nothing was changed"))),
-            plan => plans.push((label, plan?)),
+    let targets = clients.targets(&cfg.waves).await?;
+    for (place, clients) in &targets {
+        for state_machine in &cfg.state_machines {
+            let label = match place {
+                Some(place) => Label::new(format!("{state_machine}@{place}"), true).at(Some(place.clone())),
+                None => Label::new(state_machine.as_str(), cfg.is_release()),
+            };
+            match plan_one(clients, cfg, state_machine).await {
+                Err(e) if label.shown() => return Err(e.context(label.prefix("nothing was changed"))),
+                plan => plans.push((label, plan?)),
+            }
         }
     }
     same_release(&plans)?;
     if plans.iter().any(|(_, p)| matches!(p, Plan::Change { .. })) {
-        check_alarms(clients, cfg).await?;
+        check_alarms(&targets, cfg).await?;
     }
     let mut lines = Vec::new();
     for (label, plan) in plans {
@@ -100,12 +106,19 @@ fn same_release(plans: &[(Label, Plan)]) -> Result<()> {
     Ok(())
 }
 
-/// One fresh read of the alarms named: one missing, or one in ALARM (unless `--force`), refuses.
-async fn check_alarms(clients: &Clients, cfg: &PromoteConfig) -> Result<()> {
+/// One fresh read of the alarms named (in each target, with `--wave`): one missing, or one in
+/// ALARM (unless `--force`), refuses.
+async fn check_alarms(targets: &[(Option<String>, Clients)], cfg: &PromoteConfig) -> Result<()> {
     if cfg.alarms.is_empty() {
         return Ok(());
     }
-    let report = AlarmChecker::new(&clients.cloudwatch, &cfg.alarms).read().await?;
+    let checker = targets.iter().fold(AlarmChecker::default(), |all, (place, clients)| {
+        all.join(match place {
+            Some(place) => AlarmChecker::at(&clients.cloudwatch, &cfg.alarms, place),
+            None => AlarmChecker::new(&clients.cloudwatch, &cfg.alarms),
+        })
+    });
+    let report = checker.read().await?;
     report.all_found()?;
     let firing = report.firing();
     if firing.is_empty() {

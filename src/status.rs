@@ -32,6 +32,16 @@ pub struct StatusReport {
     pub versions: Vec<VersionRow>,
     /// With `--alarms`: their states.
     pub alarms: Option<AlarmReport>,
+    /// With `--wave`: which wave of how many.
+    pub wave: Option<(usize, usize)>,
+}
+
+impl StatusReport {
+    /// The state machine's region and account, from its ARN.
+    pub fn region_account(&self) -> (&str, &str) {
+        let mut parts = self.state_machine.split(':').skip(3);
+        (parts.next().unwrap_or_default(), parts.next().unwrap_or_default())
+    }
 }
 
 /// One version as `status` lists it.
@@ -44,11 +54,28 @@ pub struct VersionRow {
     pub aliases: Vec<String>,
 }
 
-/// Reads what `status` shows of each state machine `cfg` names.
+/// Reads what `status` shows of each state machine `cfg` names; with `--wave`, in each target,
+/// wave by wave.
 pub async fn read_all(clients: &Clients, cfg: &StatusConfig) -> Result<Vec<StatusReport>> {
     let mut reports = Vec::new();
-    for state_machine in &cfg.state_machines {
-        reports.push(read(clients, cfg, state_machine).await?);
+    if cfg.waves.is_empty() {
+        for state_machine in &cfg.state_machines {
+            reports.push(read(clients, cfg, state_machine).await?);
+        }
+        return Ok(reports);
+    }
+    let count = cfg.waves.len();
+    for (w, places) in cfg.waves.iter().enumerate() {
+        for place in places {
+            let there = clients.at(place);
+            for state_machine in &cfg.state_machines {
+                let mut report = read(&there, cfg, state_machine)
+                    .await
+                    .map_err(|e| e.context(format!("wave target {place}")))?;
+                report.wave = Some((w + 1, count));
+                reports.push(report);
+            }
+        }
     }
     Ok(reports)
 }
@@ -88,6 +115,7 @@ pub async fn read(
         versions_total: all.len(),
         versions: shown,
         alarms,
+        wave: None,
     })
 }
 

@@ -104,6 +104,21 @@ async fn two_waves_over_two_regions_go_in_order_the_second_after_the_first_baked
     let first_full = changed[1]["elapsed_seconds"].as_f64().unwrap();
     assert!(first_full <= baking, "{}", out.stdout);
     assert!(second >= baking + 3.0, "wave 2 at {second}s, baking from {baking}s: {}", out.stdout);
+
+    // The whole release back with one command: the last wave first, each alias to the version
+    // its record names.
+    let back = ["rollback", "--state-machine", &name, "--alias", "prod", "--wave", "us-east-1", "--wave", EU];
+    let out = run(&base.endpoint, &back).await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    for (_, machine) in &all {
+        assert_eq!(machine.routing("prod").await.unwrap(), [(1, 100)], "{}", out.stdout);
+    }
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert!(
+        lines[0].starts_with(&format!("{name}@{EU}:000000000000: Rolled back alias prod to 100% v1")),
+        "{lines:?}"
+    );
+    assert!(lines[1].starts_with(&format!("{name}@us-east-1:000000000000: Rolled back")), "{lines:?}");
 }
 
 #[tokio::test]
@@ -177,6 +192,26 @@ async fn stop_after_wave_one_then_resume_finishes_the_release() {
     assert_eq!(done["wave"], 1, "{}", out.stdout);
     let resume = done["resume_command"].as_str().unwrap_or_default();
     assert!(resume.contains("--stop-after-wave 1") && resume.ends_with("--resume"), "{resume}");
+    // Status, wave by wave: the first on its new version, the second not yet moved.
+    let status = [
+        "status", "--state-machine", &name, "--alias", "prod", "--wave", "us-east-1", "--wave", EU,
+        "--output", "json",
+    ];
+    let out = run(&base.endpoint, &status).await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let shown: Value = serde_json::from_str(out.stdout.trim()).expect("a JSON array");
+    let each: Vec<(u64, String, String)> = shown
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let routing = r["routing"].to_string();
+            (r["wave"].as_u64().unwrap(), r["region"].as_str().unwrap().to_string(), routing)
+        })
+        .collect();
+    assert_eq!((each[0].0, each[0].1.as_str()), (1, "us-east-1"), "{each:?}");
+    assert_eq!((each[1].0, each[1].1.as_str()), (2, EU), "{each:?}");
+    assert!(each[0].2.contains(&format!("{name}:2")) && each[1].2.contains(&format!("{name}:1")), "{each:?}");
 
     // The next job: the same command with --resume; where the release stands is in the aliases.
     let mut second_job = first_job.clone();

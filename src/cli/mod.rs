@@ -127,6 +127,9 @@ pub struct RollbackArgs {
     #[command(flatten)]
     pub target: TargetArgs,
 
+    #[command(flatten)]
+    pub waves: WaveTargets,
+
     /// Version to route all traffic to: a number (7) or a version ARN [default: the version live
     /// before the one the alias serves, as sfndeploy recorded it; for a split alias, the older of
     /// its two]
@@ -142,6 +145,9 @@ pub struct RollbackArgs {
 pub struct PromoteArgs {
     #[command(flatten)]
     pub target: TargetArgs,
+
+    #[command(flatten)]
+    pub waves: WaveTargets,
 
     /// CloudWatch alarms read once before the change: one in ALARM refuses, unless --force
     /// [env: SFNDEPLOY_ALARMS, comma-separated]

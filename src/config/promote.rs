@@ -16,12 +16,19 @@ pub struct PromoteConfig {
     pub alarms: Vec<String>,
     pub force: bool,
     pub dry_run: bool,
+    /// `--wave`: the release's targets, wave by wave (empty: the run's own region).
+    pub waves: Vec<Vec<crate::place::Place>>,
 }
 
 impl PromoteConfig {
     pub fn from_args(args: &PromoteArgs, env: Env) -> Result<Self> {
         let (state_machines, alias) = target(&args.target)?;
+        let waves = super::waves::wave_places(&args.waves, env)?;
+        if !waves.is_empty() {
+            super::waves::names_only(&state_machines)?;
+        }
         Ok(PromoteConfig {
+            waves,
             state_machines,
             alias,
             alarms: alarm_names(&args.alarms, env)?,

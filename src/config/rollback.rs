@@ -16,6 +16,8 @@ pub struct RollbackConfig {
     /// `--to-version` as given (a number or an ARN); None: the version live before.
     pub to_version: Option<String>,
     pub dry_run: bool,
+    /// `--wave`: the release's targets, wave by wave (empty: the run's own region).
+    pub waves: Vec<Vec<crate::place::Place>>,
 }
 
 impl RollbackConfig {
@@ -28,7 +30,17 @@ impl RollbackConfig {
             ));
         }
         let dry_run = switch(args.dry_run, false, env, "SFNDEPLOY_DRY_RUN")?;
-        Ok(RollbackConfig { state_machines, alias, to_version: args.to_version.clone(), dry_run })
+        let waves = super::waves::wave_places(&args.waves, env)?;
+        if !waves.is_empty() {
+            if args.to_version.is_some() {
+                return Err(Failure::usage(
+                    "--to-version names one version, and with --wave each target has its own numbers: each \
+                     goes back to the version live before its current one",
+                ));
+            }
+            super::waves::names_only(&state_machines)?;
+        }
+        Ok(RollbackConfig { state_machines, alias, to_version: args.to_version.clone(), dry_run, waves })
     }
 
     /// Whether several state machines go back together.

@@ -27,12 +27,8 @@ impl StatusConfig {
         let (state_machines, alias) = target(&args.target)?;
         let alarms = alarm_names(&args.alarms, env)?;
         let waves = super::waves::wave_places(&args.waves, env)?;
-        if !waves.is_empty()
-            && let Some(arn) = state_machines.iter().find(|s| matches!(s, StateMachineRef::Arn(_)))
-        {
-            return Err(crate::exit_code::Failure::usage(format!(
-                "with --wave, --state-machine takes names, and {arn} is an ARN"
-            )));
+        if !waves.is_empty() {
+            super::waves::names_only(&state_machines)?;
         }
         Ok(StatusConfig { state_machines, alias, alarms, versions: args.versions, waves, flags })
     }

@@ -53,6 +53,18 @@ pub fn wave_places(args: &WaveTargets, env: Env) -> Result<Vec<Vec<Place>>> {
     Ok(waves)
 }
 
+/// With `--wave`, `--state-machine` takes names: each target's ARN is built from its region and
+/// account.
+pub fn names_only(state_machines: &[StateMachineRef]) -> Result<()> {
+    match state_machines.iter().find(|s| matches!(s, StateMachineRef::Arn(_))) {
+        Some(arn) => Err(Failure::usage(format!(
+            "with --wave, --state-machine takes names, and {arn} is an ARN: each target's ARN is built from its \
+             region and account"
+        ))),
+        None => Ok(()),
+    }
+}
+
 /// The waves of a deploy, checked against the rest of its command line: None without `--wave`
 /// (and then no flag of waves may be given).
 pub fn waves(
@@ -73,12 +85,7 @@ pub fn waves(
         }
         return Ok(None);
     }
-    if let Some(arn) = state_machines.iter().find(|s| matches!(s, StateMachineRef::Arn(_))) {
-        return Err(Failure::usage(format!(
-            "with --wave, --state-machine takes names, and {arn} is an ARN: each target's ARN is built from \
-             its region and account"
-        )));
-    }
+    names_only(state_machines)?;
     if pause_at.is_some() {
         return Err(Failure::usage(
             "--pause-at and --wave do not go together: --stop-after-wave N ends a run between waves",

@@ -79,13 +79,24 @@ pub fn paused(
     let (flags, alias) = (&cfg.invocation.flags, &cfg.alias);
     let sm = member.config.state_machine.as_str();
     let resume_command = command_line::resume(&cfg.invocation.argv, sm, alias, flags);
-    let names: Vec<&str> = all.iter().map(|m| m.config.state_machine.as_str()).collect();
+    let mut names: Vec<&str> = Vec::new();
+    for name in all.iter().map(|m| m.config.state_machine.as_str()) {
+        if !names.contains(&name) {
+            names.push(name);
+        }
+    }
+    let waves: Vec<String> = cfg
+        .waves
+        .iter()
+        .flat_map(|w| &w.waves)
+        .map(|wave| wave.iter().map(ToString::to_string).collect::<Vec<_>>().join(","))
+        .collect();
     let rollback_command = if all.len() > 1 {
-        command_line::rollback_release(&names, alias, flags)
+        command_line::rollback_release(&names, alias, &waves, flags)
     } else {
         command_line::rollback(sm, alias, old, flags)
     };
-    let promote_command = command_line::promote(&names, alias, &cfg.alarms, flags);
+    let promote_command = command_line::promote(&names, alias, &cfg.alarms, &waves, flags);
     member.reporter.emit(Event::Paused {
         alias: alias.clone(),
         old_version: old.to_string(),

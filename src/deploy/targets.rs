@@ -6,9 +6,8 @@
 use anyhow::Result;
 use futures_util::future::join_all;
 
-use crate::aws::{AwsResultExt, Clients};
+use crate::aws::Clients;
 use crate::config::DeployConfig;
-use crate::exit_code::{ExitCode, Failure};
 use crate::gates::alarms::AlarmChecker;
 
 /// One place a deploy goes.
@@ -27,25 +26,7 @@ pub async fn connect(cfg: &DeployConfig, clients: &Clients) -> Result<Vec<Target
     };
     let reached = join_all(waves.places().map(|(wave, place)| async move {
         let clients = clients.at(place);
-        let me = clients
-            .sts
-            .get_caller_identity()
-            .send()
-            .await
-            .aws_context(|| format!("reaching wave target {place} (sts:GetCallerIdentity)"))
-            .map_err(|e| Failure::err(ExitCode::Failure, format!("{e:#}: nothing was changed")))?;
-        let account = me.account().unwrap_or_default().to_string();
-        if let Some(expected) = place.role_account()
-            && expected != account
-        {
-            return Err(Failure::err(
-                ExitCode::Failure,
-                format!(
-                    "wave target {place}: the role's credentials act in account {account}, not {expected}: \
-                     nothing was changed"
-                ),
-            ));
-        }
+        let account = clients.account_at(place).await?;
         Ok(Target { wave, place: Some(format!("{}:{account}", place.region)), clients })
     }))
     .await;

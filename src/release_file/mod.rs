@@ -504,6 +504,30 @@ mod tests {
     }
 
     #[test]
+    fn waves_come_from_wave_tables_or_strings() {
+        let f = load(
+            "waves",
+            "wave-bake = \"2h\"\n[[wave]]\ntargets = [\"us-east-1\"]\n[[wave]]\n\
+             targets = [\"eu-west-1\", \"eu-west-1@arn:aws:iam::111111111111:role/deploy\"]\n",
+        )
+        .unwrap();
+        assert_eq!(
+            f.var("SFNDEPLOY_WAVE").as_deref(),
+            Some("us-east-1\neu-west-1,eu-west-1@arn:aws:iam::111111111111:role/deploy")
+        );
+        let plain = load("plain-waves", "wave = [\"us-east-1\", \"eu-west-1,us-west-2\"]\n").unwrap();
+        assert_eq!(plain.var("SFNDEPLOY_WAVE").as_deref(), Some("us-east-1\neu-west-1,us-west-2"));
+        for (text, said) in [
+            ("[[wave]]\ntargets = [\"us-east-1\", \"nowhere\"]\n", ":2:25: 'nowhere' is not a wave target"),
+            ("[[wave]]\nregions = [\"us-east-1\"]\n", ":2:1: unknown key 'regions' in [[wave]]: targets"),
+            ("[[wave]]\n", ":1:1: a [[wave]] needs targets"),
+        ] {
+            let err = load("bad-wave", text).unwrap_err();
+            assert!(err.contains(said), "{text:?}: {err}");
+        }
+    }
+
+    #[test]
     fn the_published_schema_is_the_flags_schema() {
         let generated = serde_json::to_string_pretty(&schema(&Cli::command())).unwrap() + "\n";
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("sfndeploy.schema.json");

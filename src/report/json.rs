@@ -69,6 +69,9 @@ pub fn status(report: &StatusReport) -> Value {
         })).collect::<Vec<_>>(),
         "alarms": report.alarms.as_ref().map(|r| &r.states),
         "missing_alarms": report.alarms.as_ref().map(|r| r.missing.clone()).unwrap_or_default(),
+        "wave": report.wave.map(|(w, _)| w),
+        "region": report.region_account().0,
+        "account": report.region_account().1,
     })
 }
 

@@ -181,6 +181,10 @@ impl fmt::Display for Event {
 
 impl fmt::Display for StatusReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some((wave, waves)) = self.wave {
+            let (region, account) = self.region_account();
+            writeln!(f, "Wave {wave} of {waves}: region {region}, account {account}")?;
+        }
         writeln!(f, "State machine {}", self.state_machine)?;
         match &self.routing {
             Some(routing) => write!(f, "Alias {}: {routing}", self.alias)?,

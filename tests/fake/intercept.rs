@@ -231,3 +231,47 @@ impl HttpConnector for FakeConnector {
 pub fn http_client() -> SharedHttpClient {
     http_client_fn(|_, _| SharedHttpConnector::new(FakeConnector))
 }
+
+/// Checks the key each call is signed with: one the issuer's STS issued, not yet expired on the
+/// issuer's AWS time; any other is noted in its sessions' `bad_uses`.
+#[derive(Clone)]
+pub struct SignedBy {
+    sessions: super::Sessions,
+    now: DateFn,
+}
+
+impl fmt::Debug for SignedBy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SignedBy")
+    }
+}
+
+impl SignedBy {
+    pub fn new(sessions: super::Sessions, now: DateFn) -> Self {
+        SignedBy { sessions, now }
+    }
+}
+
+impl Intercept for SignedBy {
+    fn name(&self) -> &'static str {
+        "SignedBy"
+    }
+
+    fn read_before_transmit(
+        &self,
+        context: &aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef<
+            '_,
+        >,
+        _components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let header = context.request().headers().get("authorization").unwrap_or_default().to_string();
+        let key = header.split("Credential=").nth(1).and_then(|c| c.split('/').next()).unwrap_or_default();
+        let now = (self.now)();
+        let good = self.sessions.issued.lock().unwrap().iter().any(|(k, until)| k == key && now < *until);
+        if !good {
+            self.sessions.bad_uses.lock().unwrap().push(format!("{key} at {now:?}"));
+        }
+        Ok(())
+    }
+}

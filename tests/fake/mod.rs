@@ -11,6 +11,7 @@ use intercept::{FakeInterceptor, Handler, Raw, Reply, route};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+use aws_config::identity::IdentityCache;
 use aws_sdk_cloudwatch::operation::describe_alarms::{DescribeAlarmsError, DescribeAlarmsOutput};
 use aws_sdk_cloudwatch::types::{AlarmType, CompositeAlarm, MetricAlarm, StateValue};
 use aws_sdk_sfn::operation::create_state_machine_alias::{
@@ -268,6 +269,10 @@ pub struct State {
     pub executions: Vec<Execution>,
     pub partition: String,
     pub region: String,
+    /// Its account (ACCOUNT unless made `in_account`).
+    pub account: String,
+    /// The sessions its STS issued by AssumeRole (the run's own account's fake).
+    pub sessions: Sessions,
     pub name: String,
     pub sm_arn: String,
     pub revision: u64,
@@ -346,7 +351,12 @@ impl Fake {
     /// `new` in another partition and region (`aws-cn`, `aws-us-gov`...): the caller's identity
     /// and every ARN are in that partition, and the clients use that region.
     pub fn new_in(partition: &str, region: &str, name: &str, versions: u32) -> Fake {
-        let sm_arn = format!("arn:{partition}:states:{region}:{ACCOUNT}:stateMachine:{name}");
+        Fake::in_account(partition, region, ACCOUNT, name, versions)
+    }
+
+    /// `new_in` in another account: its ARNs, and the identity its STS answers, are that account's.
+    pub fn in_account(partition: &str, region: &str, account: &str, name: &str, versions: u32) -> Fake {
+        let sm_arn = format!("arn:{partition}:states:{region}:{account}:stateMachine:{name}");
         let versions: Vec<Version> = (1..=versions)
             .map(|n| Version { number: n, revision: u64::from(n), definition: definition(&format!("v{n}")) })
             .collect();
@@ -358,6 +368,8 @@ impl Fake {
             executions: Vec::new(),
             partition: partition.to_string(),
             region: region.to_string(),
+            account: account.to_string(),
+            sessions: Sessions::default(),
             name: name.to_string(),
             sm_arn,
             revision,
@@ -452,9 +464,10 @@ impl Fake {
     ) -> String {
         let mut s = self.state();
         let arn = format!(
-            "arn:{}:states:{}:{ACCOUNT}:execution:{}:exec-{}",
+            "arn:{}:states:{}:{}:execution:{}:exec-{}",
             s.partition,
             s.region,
+            s.account,
             s.name,
             s.executions.len() + 1
         );
@@ -573,9 +586,26 @@ impl Fake {
     }
 }
 
+/// The sessions a fake STS issued (AssumeRole): each access key and when it expires (AWS's time);
+/// and each call signed with a key past its expiry, or with a key it never issued.
+#[derive(Clone, Debug, Default)]
+pub struct Sessions {
+    pub issued: Arc<Mutex<Vec<(String, std::time::SystemTime)>>>,
+    pub bad_uses: Arc<Mutex<Vec<String>>>,
+}
+
 /// Real SDK clients answered by `fakes`: a Step Functions call goes to the state machine its
 /// ARN names; CloudWatch, STS, dates and delays are the first's (the account's).
 pub fn clients_of(fakes: &[Fake]) -> Clients {
+    clients_with(fakes, None)
+}
+
+/// [`clients_of`], signing with `role`'s credentials (as sfndeploy signs for a target in another
+/// account), each call checked against the sessions `issuer`'s STS issued, on its AWS time.
+pub fn clients_with(
+    fakes: &[Fake],
+    role: Option<(aws_sdk_sfn::config::SharedCredentialsProvider, Fake)>,
+) -> Clients {
     let first = &fakes[0];
     let sfn_rules = || -> Vec<Handler> {
         if fakes.len() == 1 {
@@ -592,35 +622,46 @@ pub fn clients_of(fakes: &[Fake]) -> Clients {
             .with_max_attempts(sfndeploy::aws::WATCH_ATTEMPTS)
             .with_initial_backoff(Duration::from_millis(100));
         let clock = ServerClock::default();
+        let checked =
+            role.as_ref().map(|(_, issuer)| intercept::SignedBy::new(issuer.sessions(), issuer.date_fn()));
+        let credentials = role.as_ref().map(|(c, _)| c.clone());
         let sfn_client = |retry: RetryConfig, partition: &'static str| {
-            aws_sdk_sfn::Client::from_conf(
-                aws_sdk_sfn::Config::builder()
-                    .with_test_defaults_v2()
-                    .http_client(intercept::http_client())
-                    .interceptor(FakeInterceptor::new(sfn_rules(), delays(fakes), first.date_fn()))
-                    .interceptor(clock.interceptor())
-                    .retry_config(retry)
-                    .retry_partition(RetryPartition::new(partition))
-                    .timeout_config(timeout.clone())
-                    .build(),
-            )
+            let mut b = aws_sdk_sfn::Config::builder()
+                .with_test_defaults_v2()
+                .http_client(intercept::http_client())
+                .interceptor(FakeInterceptor::new(sfn_rules(), delays(fakes), first.date_fn()))
+                .interceptor(clock.interceptor())
+                .retry_config(retry)
+                .retry_partition(RetryPartition::new(partition))
+                .timeout_config(timeout.clone());
+            if let (Some(c), Some(check)) = (&credentials, &checked) {
+                b = b
+                    .credentials_provider(c.clone())
+                    .identity_cache(IdentityCache::no_cache())
+                    .interceptor(check.clone());
+            }
+            aws_sdk_sfn::Client::from_conf(b.build())
         };
         let cloudwatch_client = |retry: RetryConfig, partition: &'static str| {
-            aws_sdk_cloudwatch::Client::from_conf(
-                aws_sdk_cloudwatch::Config::builder()
-                    .with_test_defaults_v2()
-                    .http_client(intercept::http_client())
-                    .interceptor(FakeInterceptor::new(
-                        vec![first.cloudwatch_rule()],
-                        delays(fakes),
-                        first.date_fn(),
-                    ))
-                    .interceptor(clock.interceptor())
-                    .retry_config(retry)
-                    .retry_partition(RetryPartition::new(partition))
-                    .timeout_config(timeout.clone())
-                    .build(),
-            )
+            let mut b = aws_sdk_cloudwatch::Config::builder()
+                .with_test_defaults_v2()
+                .http_client(intercept::http_client())
+                .interceptor(FakeInterceptor::new(
+                    vec![first.cloudwatch_rule()],
+                    delays(fakes),
+                    first.date_fn(),
+                ))
+                .interceptor(clock.interceptor())
+                .retry_config(retry)
+                .retry_partition(RetryPartition::new(partition))
+                .timeout_config(timeout.clone());
+            if let (Some(c), Some(check)) = (&credentials, &checked) {
+                b = b
+                    .credentials_provider(c.clone())
+                    .identity_cache(IdentityCache::no_cache())
+                    .interceptor(check.clone());
+            }
+            aws_sdk_cloudwatch::Client::from_conf(b.build())
         };
         let sfn = sfn_client(retry.clone(), "fake-states");
         let cloudwatch = cloudwatch_client(retry.clone(), "fake-monitoring");
@@ -634,24 +675,54 @@ pub fn clients_of(fakes: &[Fake]) -> Clients {
                 if let Some(raw) = fake.begin("GetCallerIdentity", String::new()) {
                     return Reply::Raw(raw);
                 }
+                let s = fake.state();
                 Reply::<_, GetCallerIdentityError>::Output(
                     GetCallerIdentityOutput::builder()
-                        .account(ACCOUNT)
-                        .arn(format!("arn:{}:iam::{ACCOUNT}:user/tester", fake.state().partition))
+                        .account(&s.account)
+                        .arn(format!("arn:{}:iam::{}:user/tester", s.partition, s.account))
                         .user_id("AIDTEST")
                         .build(),
                 )
             });
-        let sts = aws_sdk_sts::Client::from_conf(
-            aws_sdk_sts::Config::builder()
-                .with_test_defaults_v2()
-                .http_client(intercept::http_client())
-                .interceptor(FakeInterceptor::new(vec![identity], delays(fakes), first.date_fn()))
-                .interceptor(clock.interceptor())
-                .retry_config(retry)
-                .timeout_config(timeout)
-                .build(),
-        );
+        let issuer = first.clone();
+        let assume = route(move |req: &aws_sdk_sts::operation::assume_role::AssumeRoleInput| {
+            if let Some(raw) = issuer.begin("AssumeRole", req.role_arn().unwrap_or_default().to_string()) {
+                return Reply::Raw(raw);
+            }
+            let now = issuer.state().aws_now();
+            let lasts = Duration::from_secs(req.duration_seconds().unwrap_or(3600) as u64);
+            let sessions = issuer.sessions();
+            let mut issued = sessions.issued.lock().unwrap();
+            let key = format!("ASIAFAKE{}", issued.len() + 1);
+            issued.push((key.clone(), now + lasts));
+            Reply::<_, aws_sdk_sts::operation::assume_role::AssumeRoleError>::Output(
+                aws_sdk_sts::operation::assume_role::AssumeRoleOutput::builder()
+                    .credentials(
+                        aws_sdk_sts::types::Credentials::builder()
+                            .access_key_id(key)
+                            .secret_access_key("secret")
+                            .session_token("token")
+                            .expiration(DateTime::from(now + lasts))
+                            .build()
+                            .unwrap(),
+                    )
+                    .build(),
+            )
+        });
+        let mut sts = aws_sdk_sts::Config::builder()
+            .with_test_defaults_v2()
+            .http_client(intercept::http_client())
+            .interceptor(FakeInterceptor::new(vec![identity, assume], delays(fakes), first.date_fn()))
+            .interceptor(clock.interceptor())
+            .retry_config(retry)
+            .timeout_config(timeout);
+        if let (Some(c), Some(check)) = (&credentials, &checked) {
+            sts = sts
+                .credentials_provider(c.clone())
+                .identity_cache(IdentityCache::no_cache())
+                .interceptor(check.clone());
+        }
+        let sts = aws_sdk_sts::Client::from_conf(sts.build());
         let region = first.state().region.clone();
         let aws_cli = AwsFlags { region: Some(region.clone()), ..AwsFlags::default() };
         Clients {
@@ -690,6 +761,11 @@ fn delays(fakes: &[Fake]) -> intercept::DelayFn {
 }
 
 impl Fake {
+    /// The sessions its STS issued.
+    pub fn sessions(&self) -> Sessions {
+        self.state().sessions.clone()
+    }
+
     /// AWS's time, for the answers' `Date` headers.
     fn date_fn(&self) -> intercept::DateFn {
         let fake = self.clone();
@@ -1180,7 +1256,7 @@ impl Fake {
             let mut s = f.state();
             let name = name.unwrap_or_else(|| format!("auto-{}", s.executions.len() + 1));
             let arn =
-                format!("arn:{}:states:{}:{ACCOUNT}:execution:{}:{name}", s.partition, s.region, s.name);
+                format!("arn:{}:states:{}:{}:execution:{}:{name}", s.partition, s.region, s.account, s.name);
             // As AWS: a name is taken once; the same running execution is answered again.
             if let Some(e) = s.executions.iter().find(|e| e.arn == arn) {
                 if e.status_at(s.elapsed()).0 == "RUNNING" && e.input == input {

@@ -1,0 +1,127 @@
+//! Releases in waves, in-process on virtual time: a target in another account is reached with a
+//! role's credentials that are renewed, on AWS's time, before they expire, so a bake of hours
+//! never signs a call with an expired session; and each target spends its own account's and
+//! region's bucket for changes, not one shared by all.
+
+mod fake;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_sdk_sfn::config::SharedCredentialsProvider;
+use clap::Parser;
+use fake::{Fake, Run, clients_of, clients_with};
+use sfndeploy::aws::{Clients, Reach};
+use sfndeploy::cli::Cli;
+use sfndeploy::config::{DeployConfig, Invocation};
+use sfndeploy::deploy::Deploy;
+use sfndeploy::place::Place;
+use sfndeploy::report::{Event, Reporter};
+use sfndeploy::role::RoleCredentials;
+use sfndeploy::signals::Signals;
+
+const ROLE: &str = "arn:aws:iam::111111111111:role/deployer";
+
+/// A release of `names` in waves, each target (as `--wave` names it) answered by its own fakes;
+/// the run's own account is the fakes of `own`. A target with a role is reached as sfndeploy
+/// reaches one: the role's credentials, assumed through the run's own STS.
+async fn deploy_waves(own: &[Fake], targets: Vec<(String, Vec<Fake>)>, names: &[&str], args: &[&str]) -> Run {
+    let mut base = clients_of(own);
+    let issuer = own[0].clone();
+    let targets: Vec<(Place, Vec<Fake>)> =
+        targets.into_iter().map(|(t, fakes)| (Place::parse(&t).expect("a target"), fakes)).collect();
+    base.reach = Reach::Given(Arc::new(move |place: &Place, base: &Clients| {
+        let fakes = targets.iter().find(|(p, _)| p == place).map(|(_, f)| f.clone()).expect("known target");
+        match &place.role {
+            None => clients_of(&fakes),
+            Some(role) => {
+                let credentials = RoleCredentials::new(base.sts.clone(), role, base.clock.clone());
+                clients_with(&fakes, Some((SharedCredentialsProvider::new(credentials), issuer.clone())))
+            }
+        }
+    }));
+    let mut argv = vec!["sfndeploy", "--alias", "prod"];
+    for name in names {
+        argv.extend(["--state-machine", name]);
+    }
+    argv.extend_from_slice(args);
+    let cli = Cli::try_parse_from(argv).expect("flags parse");
+    let cfg = DeployConfig::from_args(&cli.deploy, Invocation::default()).expect("flags valid");
+    let reporter = Reporter::recording();
+    let result =
+        Deploy { clients: &base, cfg: &cfg, reporter: &reporter, signals: Signals::manual().0 }.run().await;
+    Run { result, events: reporter.events(), entries: reporter.entries() }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_three_hour_bake_renews_the_other_accounts_session_before_it_expires() {
+    // Wave 1 is in another account: it is watched through all of wave 2's bake... of 3 hours, three
+    // times the hour a chained role's session lasts.
+    let other = Fake::in_account("aws", "eu-west-1", "111111111111", "orders", 3)
+        .with_alias("prod", &[(2, 100)])
+        .with_alarm("errors", "OK", false);
+    let own = Fake::new("orders", 3).with_alias("prod", &[(2, 100)]).with_alarm("errors", "OK", false);
+    let targets =
+        vec![(format!("eu-west-1@{ROLE}"), vec![other.clone()]), ("us-east-1".into(), vec![own.clone()])];
+    let args = [
+        "--wave",
+        &format!("eu-west-1@{ROLE}"),
+        "--wave",
+        "us-east-1",
+        "--wave-bake",
+        "3h",
+        "--strategy",
+        "canary",
+        "--increment",
+        "50",
+        "--interval",
+        "60",
+        "--alarm-polling",
+        "30",
+        "--alarms",
+        "errors",
+    ];
+    let run = deploy_waves(std::slice::from_ref(&own), targets, &["orders"], &args).await;
+    assert!(run.result.is_ok(), "{}", run.message());
+    assert_eq!(other.routing("prod"), [(3, 100)]);
+    assert_eq!(own.routing("prod"), [(3, 100)]);
+    let sessions = own.sessions();
+    let bad = sessions.bad_uses.lock().unwrap().clone();
+    assert!(
+        bad.is_empty(),
+        "{} calls signed with an expired or unknown key, the first {:?}",
+        bad.len(),
+        bad.first()
+    );
+    // The bake read the other account's alarms all along, renewing the hour-long session in time.
+    let issued = sessions.issued.lock().unwrap().len();
+    assert!(issued >= 4, "{issued} sessions for 3 hours and more");
+    let alarm_reads = other.calls_of("DescribeAlarms").len();
+    assert!(alarm_reads > 300, "{alarm_reads} reads of the other account's alarms");
+}
+
+#[tokio::test(start_paused = true)]
+async fn each_target_spends_its_own_bucket_for_changes() {
+    // Three regions of twenty state machines each: sixty alias updates in one step. One bucket of
+    // 50 would hold the last ten back a second each; a bucket per target holds none.
+    let names: Vec<String> = (1..=20).map(|i| format!("m{i:02}")).collect();
+    let regions = ["us-east-1", "eu-west-1", "ap-southeast-2"];
+    let fleets: Vec<Vec<Fake>> = regions
+        .iter()
+        .map(|r| names.iter().map(|n| Fake::new_in("aws", r, n, 3).with_alias("prod", &[(2, 100)])).collect())
+        .collect();
+    let targets = regions.iter().zip(&fleets).map(|(r, f)| (r.to_string(), f.clone())).collect();
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    let wave = regions.join(",");
+    let args = ["--wave", &wave, "--strategy", "allatonce", "--history-max", "0"];
+    let run = deploy_waves(&fleets[0], targets, &refs, &args).await;
+    assert!(run.result.is_ok(), "{}", run.message());
+    let mut at: Vec<Duration> =
+        fleets.iter().flatten().flat_map(|f| f.calls_of("UpdateStateMachineAlias")).map(|c| c.at).collect();
+    at.sort();
+    assert_eq!(at.len(), 60);
+    let spread = at[59] - at[0];
+    assert!(spread < Duration::from_millis(500), "the updates spread over {spread:?}: {at:?}");
+    let changed = run.events.iter().filter(|e| matches!(e, Event::WeightsChanged { .. })).count();
+    assert_eq!(changed, 60);
+}
