@@ -50,7 +50,8 @@ case $command in
       MAX_FAILURE_RATE_INCREASE MAX_DURATION_INCREASE CONFIDENCE MIN_EXECUTIONS MAX_EXTENSION FILE \
       SUBSTITUTION PRE_TRAFFIC_HOOK POST_TRAFFIC_HOOK HOOK_TIMEOUT RERUN_FAILED RERUN_ABORTED RERUN_MAX \
       PUBLISH_REVISION VERSION_DESCRIPTION HISTORY_MAX PAUSE_AT RESUME ON_INCONCLUSIVE GATE_MODE \
-      ALLOW_FIRING WINDOW FREEZE WINDOW_WAIT NOTIFY_TOPIC; do
+      ALLOW_FIRING WINDOW FREEZE WINDOW_WAIT NOTIFY_TOPIC WAVE_BAKE BLOCKER_WAIT ON_WAVE_FAILURE \
+      STOP_AFTER_WAVE; do
       var=INPUT_$input
       if [[ -n ${!var:-} ]]; then
         echo "::error title=sfndeploy::input ${input,,} does not apply to command $command" | tr _ - >&2
@@ -61,6 +62,7 @@ case $command in
     value INPUT_CONFIG --config
     lines INPUT_STATE_MACHINE --state-machine
     value INPUT_ALIAS --alias
+    lines INPUT_WAVE --wave
     if [[ $command == promote ]]; then
       alarms
       switch INPUT_FORCE --force
@@ -118,6 +120,11 @@ lines INPUT_WINDOW --window
 lines INPUT_FREEZE --freeze
 switch INPUT_WINDOW_WAIT --window-wait
 lines INPUT_NOTIFY_TOPIC --notify-topic
+lines INPUT_WAVE --wave
+value INPUT_WAVE_BAKE --wave-bake
+value INPUT_BLOCKER_WAIT --blocker-wait
+value INPUT_ON_WAVE_FAILURE --on-wave-failure
+value INPUT_STOP_AFTER_WAVE --stop-after-wave
 switch INPUT_DRY_RUN --dry-run
 value INPUT_OUTPUT --output
 value INPUT_REGION --region

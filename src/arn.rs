@@ -74,6 +74,17 @@ pub fn short_version(version_arn: &str) -> String {
     }
 }
 
+/// `us-east-1:123456789012`: the region and account of an ARN, if it has both.
+pub fn region_account(arn: &str) -> Option<String> {
+    let mut parts = arn.split(':').skip(3);
+    match (parts.next(), parts.next()) {
+        (Some(region), Some(account)) if !region.is_empty() && !account.is_empty() => {
+            Some(format!("{region}:{account}"))
+        }
+        _ => None,
+    }
+}
+
 /// The version ARN of number `n` of a state machine.
 pub fn version_arn(state_machine_arn: &str, n: u64) -> String {
     format!("{state_machine_arn}:{n}")

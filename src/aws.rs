@@ -235,12 +235,12 @@ impl Clients {
             Some(p) => RetryPartition::new(format!("sfndeploy-watch-{p}")),
             None => RetryPartition::new("sfndeploy-watch"),
         };
-        let mut sfn = aws_sdk_sfn::config::Builder::from(config).interceptor(clock.interceptor());
+        let mut changes = aws_sdk_sfn::config::Builder::from(config).interceptor(clock.interceptor());
         if let Some(p) = partition {
-            sfn = sfn.retry_partition(RetryPartition::new(format!("sfndeploy-{p}")));
+            changes = changes.retry_partition(RetryPartition::new(format!("sfndeploy-{p}")));
         }
         Clients {
-            sfn: aws_sdk_sfn::Client::from_conf(sfn.build()),
+            sfn: aws_sdk_sfn::Client::from_conf(changes.build()),
             cloudwatch: aws_sdk_cloudwatch::Client::from_conf(
                 aws_sdk_cloudwatch::config::Builder::from(config).interceptor(clock.interceptor()).build(),
             ),

@@ -163,8 +163,10 @@ fn a_workflows_inputs_become_a_command_line_sfndeploy_accepts() {
         inputs.keys().map(|k| k.to_string()).collect::<Vec<_>>(),
         {
             let mut all = self::inputs();
-            // steps replaces strategy and increment: the release's test below sets it.
-            all.retain(|n| n != "version" && n != "steps");
+            // steps replaces strategy and increment, and waves do not go with pause-at: the
+            // release tests below set them.
+            let waves = ["wave", "wave-bake", "blocker-wait", "on-wave-failure", "stop-after-wave"];
+            all.retain(|n| n != "version" && n != "steps" && !waves.contains(&n.as_str()));
             all.sort();
             all
         },
@@ -270,6 +272,67 @@ fn a_release_takes_one_state_machine_and_one_file_per_line_and_steps_their_holds
             "--steps=1:5m,10:15m,50:30m,100", "--file=sm/orders.json", "--file=sm/payments.json",
             "--file=sm/refunds.json",
         ]
+    );
+}
+
+#[test]
+fn a_release_in_waves_takes_one_wave_per_line() {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("action-waves");
+    std::fs::create_dir_all(&dir).unwrap();
+    let stub = stub(&dir);
+    let mut inputs: BTreeMap<&str, &str> = [
+        ("state-machine", "orders"),
+        ("alias", "prod"),
+        ("wave", "us-east-1\n  eu-west-1,eu-central-1@arn:aws:iam::111111111111:role/deploy \n"),
+        ("wave-bake", "2h"),
+        ("blocker-wait", "30m"),
+        ("on-wave-failure", "current"),
+        ("stop-after-wave", "1"),
+        ("resume", "true"),
+        ("region", "us-east-1"),
+    ]
+    .into();
+    let (code, stdout, stderr) = run_script(stub.to_str().unwrap(), &inputs);
+    assert_eq!(code, 0, "{stderr}");
+    let words: Vec<&str> = stdout.lines().collect();
+    assert_eq!(
+        words,
+        [
+            "--state-machine=orders",
+            "--alias=prod",
+            "--resume",
+            "--wave=us-east-1",
+            "--wave=eu-west-1,eu-central-1@arn:aws:iam::111111111111:role/deploy",
+            "--wave-bake=2h",
+            "--blocker-wait=30m",
+            "--on-wave-failure=current",
+            "--stop-after-wave=1",
+            "--region=us-east-1",
+        ]
+    );
+    // The real binary takes it: past every check, to AWS (a closed port).
+    let (code, _, stderr) = run_script(env!("CARGO_BIN_EXE_sfndeploy"), &inputs);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("could not reach AWS"), "{stderr}");
+    // rollback takes the waves too, and refuses a deploy's wave inputs.
+    inputs.insert("command", "rollback");
+    inputs.remove("resume");
+    let (code, _, stderr) = run_script(stub.to_str().unwrap(), &inputs);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("input wave-bake does not apply to command rollback"), "{stderr}");
+    let only: BTreeMap<&str, &str> = [
+        ("command", "rollback"),
+        ("state-machine", "orders"),
+        ("alias", "prod"),
+        ("wave", "us-east-1\neu-west-1"),
+    ]
+    .into();
+    let (code, stdout, stderr) = run_script(stub.to_str().unwrap(), &only);
+    assert_eq!(code, 0, "{stderr}");
+    let words: Vec<&str> = stdout.lines().collect();
+    assert_eq!(
+        words,
+        ["rollback", "--state-machine=orders", "--alias=prod", "--wave=us-east-1", "--wave=eu-west-1"]
     );
 }
 

@@ -228,6 +228,11 @@ fn every_variable_is_read_and_checked_like_its_flag() {
         ("SFNDEPLOY_NOTIFY_TOPIC", "my-topic", "--notify-topic", &[]),
         ("SFNDEPLOY_SUBSTITUTION", "Bucket", "--substitution", &[]),
         ("SFNDEPLOY_CONFIG", "/nonexistent/sfndeploy.toml", "cannot read --config", &[]),
+        ("SFNDEPLOY_WAVE", "us-east-1;nowhere", "'nowhere' is not a wave target", &[]),
+        ("SFNDEPLOY_WAVE_BAKE", "soon", "--wave-bake", &[]),
+        ("SFNDEPLOY_BLOCKER_WAIT", "soon", "--blocker-wait", &[]),
+        ("SFNDEPLOY_ON_WAVE_FAILURE", "some", "--on-wave-failure", &[]),
+        ("SFNDEPLOY_STOP_AFTER_WAVE", "0", "--stop-after-wave", &[]),
     ];
     // No value of these is wrong before AWS is asked; tests/e2e_cli.rs
     // `every_flag_can_come_from_the_environment` shows each one taking effect.

@@ -112,6 +112,15 @@ pub async fn check_all<'c>(
             Err(e) if release => return Err(e.context(format!("{}: the checks failed", reporter.label()))),
             Err(e) => return Err(e),
         };
+        // What is said of it names its region and account, from its ARN (a target's are known
+        // already).
+        let reporter = match target.place {
+            Some(_) => reporter,
+            None => {
+                let place = crate::arn::region_account(&checked.versions.state_machine_arn);
+                reporter.for_member(&reporter.label().at(place))
+            }
+        };
         members.push(Member::new(config, target, reporter, checked));
     }
     let report = report?;
