@@ -125,3 +125,69 @@ async fn each_target_spends_its_own_bucket_for_changes() {
     let changed = run.events.iter().filter(|e| matches!(e, Event::WeightsChanged { .. })).count();
     assert_eq!(changed, 60);
 }
+
+/// `orders` (v1..v3, prod on v2, an OK alarm `errors`) in us-east-1 (wave 1) and eu-west-1
+/// (wave 2).
+fn two_regions() -> (Fake, Fake) {
+    let make = |region: &str| {
+        Fake::new_in("aws", region, "orders", 3)
+            .with_alias("prod", &[(2, 100)])
+            .with_alarm("errors", "OK", false)
+    };
+    (make("us-east-1"), make("eu-west-1"))
+}
+
+async fn two_waves(us: &Fake, eu: &Fake, extra: &[&str]) -> Run {
+    let targets =
+        vec![("us-east-1".to_string(), vec![us.clone()]), ("eu-west-1".to_string(), vec![eu.clone()])];
+    let mut args = vec![
+        "--wave", "us-east-1", "--wave", "eu-west-1", "--wave-bake", "10m", "--strategy", "canary",
+        "--increment", "50", "--interval", "60", "--alarm-polling", "10", "--alarms", "errors",
+    ];
+    args.extend_from_slice(extra);
+    deploy_waves(std::slice::from_ref(us), targets, &["orders"], &args).await
+}
+
+#[tokio::test(start_paused = true)]
+async fn on_wave_failure_current_takes_back_only_the_failing_wave() {
+    let (us, eu) = two_regions();
+    // Wave 2 starts after wave 1's 60 s canary and 10 min bake: its alarm fires half-way in.
+    fake::fire_alarm_after(&eu, "errors", Duration::from_secs(60 + 600 + 30));
+    let run = two_waves(&us, &eu, &["--on-wave-failure", "current"]).await;
+    assert_eq!(run.code(), sfndeploy::exit_code::ExitCode::RolledBack, "{}", run.message());
+    assert_eq!(us.routing("prod"), [(3, 100)], "wave 1 stays on its new version");
+    assert_eq!(eu.routing("prod"), [(2, 100)], "wave 2 back on its old one");
+    let said = run.message();
+    assert!(said.contains("errors@eu-west-1:123456789012"), "{said}");
+    assert!(said.contains("stays as its wave left it") && said.contains("--region us-east-1"), "{said}");
+    // Without it, both go back.
+    let (us, eu) = two_regions();
+    fake::fire_alarm_after(&eu, "errors", Duration::from_secs(60 + 600 + 30));
+    let run = two_waves(&us, &eu, &[]).await;
+    assert_eq!(run.code(), sfndeploy::exit_code::ExitCode::RolledBack, "{}", run.message());
+    assert_eq!((us.routing("prod"), eu.routing("prod")), (vec![(2, 100)], vec![(2, 100)]));
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_next_job_waits_for_its_waves_blocker_then_stops_with_exit_9() {
+    let (us, eu) = two_regions();
+    let run = two_waves(&us, &eu, &["--stop-after-wave", "1"]).await;
+    assert!(run.result.is_ok(), "{}", run.message());
+    assert!(run.events.iter().any(|e| matches!(e, Event::WaveDone { wave: 1, .. })), "{:?}", run.events);
+    assert_eq!((us.routing("prod"), eu.routing("prod")), (vec![(3, 100)], vec![(2, 100)]));
+    // The next job: wave 2's alarm fires; it waits --blocker-wait, then stops, nothing moved.
+    eu.set_alarm("errors", "ALARM");
+    let started = tokio::time::Instant::now();
+    let run = two_waves(&us, &eu, &["--stop-after-wave", "1", "--resume", "--blocker-wait", "5m"]).await;
+    assert_eq!(run.code(), sfndeploy::exit_code::ExitCode::Blocked, "{}", run.message());
+    assert!(started.elapsed() >= Duration::from_secs(300), "waited {:?}", started.elapsed());
+    assert_eq!((us.routing("prod"), eu.routing("prod")), (vec![(3, 100)], vec![(2, 100)]));
+    assert!(eu.calls_of("UpdateStateMachineAlias").is_empty(), "wave 2 never moved");
+    assert!(run.message().contains("'errors@eu-west-1:123456789012' is in ALARM"), "{}", run.message());
+    // Once it clears, the same command goes on, and a failure in wave 2 takes wave 1 back too.
+    eu.set_alarm("errors", "OK");
+    fake::fire_alarm_after(&eu, "errors", Duration::from_secs(30));
+    let run = two_waves(&us, &eu, &["--stop-after-wave", "1", "--resume"]).await;
+    assert_eq!(run.code(), sfndeploy::exit_code::ExitCode::RolledBack, "{}", run.message());
+    assert_eq!((us.routing("prod"), eu.routing("prod")), (vec![(2, 100)], vec![(2, 100)]));
+}

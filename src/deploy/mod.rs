@@ -260,7 +260,7 @@ impl<'a> Deploy<'a> {
         let steps = lockstep(shifting.iter().filter_map(|m| m.shift()));
         let (waves, alarms) = match &cfg.waves {
             Some(w) => {
-                let (plan, watched) = waves::plan(&shifting, w, &cfg.alarms);
+                let (plan, watched) = waves::plan(members, &shifting, w, &cfg.alarms);
                 (Some(plan), watched)
             }
             None => (None, AlarmChecker::new(&self.clients.watch.cloudwatch, &cfg.alarms)),

@@ -35,11 +35,19 @@ pub fn first_moving(members: &[Member<'_>]) -> usize {
         .unwrap_or(0)
 }
 
-/// The targets whose alarms are watched from the start: those of the first wave to move, and of
-/// the waves before it (already moved). A later wave's alarms are its blockers.
-pub fn watched_first(members: &[Member<'_>], targets: &[super::targets::Target]) -> Vec<String> {
+/// How many waves are watched from the start: those already moved (an earlier run's), and the
+/// first to move if it is the first wave or has traffic already (a resumed run). A wave that has
+/// not started has its alarms read as its blockers when it is about to.
+pub fn watched_from_start(members: &[Member<'_>]) -> usize {
     let first = first_moving(members);
-    targets.iter().filter(|t| t.wave <= first).filter_map(|t| t.place.clone()).collect()
+    let moved = members.iter().any(|m| m.wave == first && m.shift().is_some_and(|s| s.from_weight > 0));
+    if first == 0 || moved { first + 1 } else { first }
+}
+
+/// The targets whose alarms are watched from the start (see [`watched_from_start`]).
+pub fn watched_first(members: &[Member<'_>], targets: &[super::targets::Target]) -> Vec<String> {
+    let watched = watched_from_start(members);
+    targets.iter().filter(|t| t.wave < watched).filter_map(|t| t.place.clone()).collect()
 }
 
 /// `--resume` of a release in waves: a target of an earlier wave whose alias routes 100% to the
@@ -73,9 +81,14 @@ pub fn resumed(members: &mut [Member<'_>], cfg: &DeployConfig) {
     }
 }
 
-/// What the executor needs of the waves, for the members that shift (`shifting`, as its lanes),
-/// and the alarms it watches from the start.
-pub fn plan(shifting: &[&Member<'_>], waves: &Waves, names: &[String]) -> (WavePlan, AlarmChecker) {
+/// What the executor needs of the waves, for the members that shift (`shifting`, as its lanes, of
+/// `all`), and the alarms it watches from the start.
+pub fn plan(
+    all: &[Member<'_>],
+    shifting: &[&Member<'_>],
+    waves: &Waves,
+    names: &[String],
+) -> (WavePlan, AlarmChecker) {
     let count = waves.waves.len();
     let mut alarms = vec![AlarmChecker::default(); count];
     let mut places: Vec<Vec<String>> = vec![Vec::new(); count];
@@ -88,18 +101,16 @@ pub fn plan(shifting: &[&Member<'_>], waves: &Waves, names: &[String]) -> (WaveP
         let one = AlarmChecker::at(&member.clients.watch.cloudwatch, names, place);
         alarms[member.wave] = std::mem::take(&mut alarms[member.wave]).join(one);
     }
-    let lanes_first =
-        shifting.iter().filter(|m| m.shift().is_some_and(|s| s.from_weight < 100)).map(|m| m.wave);
-    let first = lanes_first.min().unwrap_or(0);
-    let watched =
-        alarms[..=first.min(count - 1)].iter().cloned().fold(AlarmChecker::default(), AlarmChecker::join);
+    let watched = watched_from_start(all).min(count);
+    let from_start = alarms[..watched].iter().cloned().fold(AlarmChecker::default(), AlarmChecker::join);
     let plan = WavePlan {
         wave_of: shifting.iter().map(|m| m.wave).collect(),
         alarms,
         places,
+        watched,
         settings: waves.clone(),
     };
-    (plan, watched)
+    (plan, from_start)
 }
 
 /// How `member` ends when the run stopped after a wave (`--stop-after-wave`): on its new version

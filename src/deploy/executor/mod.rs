@@ -124,6 +124,7 @@ pub struct Executor<'a> {
 impl<'a> Executor<'a> {
     pub fn new(job: Job, context: Context<'a>) -> Self {
         let first = job.waves.as_ref().map(|w| w.first_moving(&job.lanes));
+        let watched = job.waves.as_ref().map(|w| w.watched);
         let (lanes, gates): (Vec<Lane>, Vec<GateSlot>) = job
             .lanes
             .into_iter()
@@ -135,8 +136,8 @@ impl<'a> Executor<'a> {
         let before = Before { allowed: job.allowed, read_at: job.alarms_read_at };
         // In waves, the gates of a wave are read once it starts (and those of waves already
         // moved from the start).
-        let active: Vec<bool> = match (&job.waves, first) {
-            (Some(w), Some(first)) => w.wave_of.iter().map(|&wave| wave <= first).collect(),
+        let active: Vec<bool> = match (&job.waves, watched) {
+            (Some(w), Some(watched)) => w.wave_of.iter().map(|&wave| wave < watched).collect(),
             _ => vec![true; gates.len()],
         };
         let watch = Watch::new(context.alarms, (gates, active), context.settings, context.reporter, before);
@@ -181,16 +182,16 @@ impl<'a> Executor<'a> {
             None => (0, 1),
         };
         for wave in first..count {
-            if wave > 0
-                && let Some(plan) = &self.waves
-            {
+            let lanes: Vec<usize> = (0..self.lanes.len()).filter(|&l| self.wave_of(l) == wave).collect();
+            // A wave watched from the start (the first, or one a resumed run finds with traffic)
+            // has no blockers: its alarms roll back, as for any deploy that continues.
+            if let Some(plan) = self.waves.as_ref().filter(|w| wave >= w.watched) {
                 let (checker, places) = (plan.alarms[wave].clone(), plan.places[wave].clone());
                 let report = self.blockers(wave, &checker, &places).await?;
                 self.start_wave(wave, checker, report.as_ref());
             } else {
                 self.start_wave(wave, AlarmChecker::default(), None);
             }
-            let lanes: Vec<usize> = (0..self.lanes.len()).filter(|&l| self.wave_of(l) == wave).collect();
             let below = lanes.iter().map(|&l| self.lanes[l].new_weight()).min().unwrap_or(100);
             let mine: Vec<Step> = steps.iter().copied().filter(|s| s.weight > below).collect();
             if let Some(finish) = self.steps(&mine, &lanes, wave == first).await? {

@@ -27,6 +27,9 @@ pub struct WavePlan {
     pub alarms: Vec<AlarmChecker>,
     /// Each wave's targets (`us-east-1:111111111111`).
     pub places: Vec<Vec<String>>,
+    /// How many waves are watched from the start: the waves before (and with) it need no
+    /// blocker read (see `deploy::waves::watched_from_start`).
+    pub watched: usize,
     pub settings: Waves,
 }
 
