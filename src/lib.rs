@@ -33,7 +33,6 @@ pub mod plan;
 pub mod promote;
 pub mod release_file;
 pub mod report;
-pub mod role;
 pub mod rollback;
 pub mod routing;
 pub mod signals;

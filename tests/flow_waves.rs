@@ -11,13 +11,12 @@ use std::time::Duration;
 use aws_sdk_sfn::config::SharedCredentialsProvider;
 use clap::Parser;
 use fake::{Fake, Run, clients_of, clients_with};
-use sfndeploy::aws::{Clients, Reach};
+use sfndeploy::aws::{Clients, Reach, RoleCredentials};
 use sfndeploy::cli::Cli;
 use sfndeploy::config::{DeployConfig, Invocation};
 use sfndeploy::deploy::Deploy;
 use sfndeploy::place::Place;
 use sfndeploy::report::{Event, Reporter};
-use sfndeploy::role::RoleCredentials;
 use sfndeploy::signals::Signals;
 
 const ROLE: &str = "arn:aws:iam::111111111111:role/deployer";

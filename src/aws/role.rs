@@ -11,7 +11,7 @@ use aws_credential_types::Credentials;
 use aws_credential_types::provider::{self, ProvideCredentials, error::CredentialsError};
 use tokio::sync::Mutex;
 
-use crate::aws::AwsResultExt;
+use super::AwsResultExt;
 use crate::clock::ServerClock;
 
 /// The session asked for: one hour, the most role chaining allows.
