@@ -152,7 +152,10 @@ async fn a_blocker_alarm_in_the_second_wave_stops_the_release_before_that_wave_m
     let said = out.stderr.lines().last().unwrap_or_default();
     assert!(said.contains("wave 2 (eu-west-1:000000000000) did not start"), "{said}");
     assert!(said.contains(&format!("'{name}-errors@{EU}:000000000000' is in ALARM")), "{said}");
-    assert!(said.contains("--resume"), "{said}");
+    assert!(
+        said.contains("To go on once it clears: sfndeploy --state-machine") && said.ends_with(" --resume"),
+        "{said}"
+    );
 }
 
 #[tokio::test]

@@ -38,7 +38,10 @@ pub async fn dry_run(members: &[Member<'_>], cfg: &DeployConfig) -> Result<Outco
                 for clause in mine {
                     text.push_str(&format!("\n    {clause}"));
                 }
-                if w + 1 < waves.waves.len() {
+                // A bake follows a wave that moves, when a later one has traffic to move.
+                let later =
+                    members.iter().any(|m| m.wave > w && m.shift().is_some_and(|s| s.from_weight < 100));
+                if later && w >= super::waves::first_moving(members) {
                     text.push_str(&format!(
                         "\n    then bake {} watching every target moved so far",
                         human(waves.bake)
@@ -51,8 +54,18 @@ pub async fn dry_run(members: &[Member<'_>], cfg: &DeployConfig) -> Result<Outco
             text
         }
     };
-    if !cfg.alarms.is_empty() {
-        summary.push_str(&format!("; watching {}", quoted_names(&cfg.alarms)));
+    match (cfg.alarms.is_empty(), &cfg.waves) {
+        (true, _) => {}
+        (false, None) => summary.push_str(&format!("; watching {}", quoted_names(&cfg.alarms))),
+        (false, Some(waves)) => summary.push_str(&format!(
+            "\n  watching {} in each target (a wave's, read before it starts, are its blockers{})",
+            quoted_names(&cfg.alarms),
+            if waves.blocker_wait.is_zero() {
+                String::new()
+            } else {
+                format!(", waited for up to {}", human(waves.blocker_wait))
+            }
+        )),
     }
     Ok(Outcome::DryRun { summary })
 }
@@ -125,6 +138,15 @@ fn would(decision: &Decision, new: Option<&str>, cfg: &DeployConfig) -> (Option<
 
 /// What a shift would do, in one sentence.
 fn would_shift(shift: &Shift, new: Option<&str>, cfg: &DeployConfig) -> String {
+    if shift.from_weight == 100 {
+        return format!(
+            "alias {} is on {} already (from {}, an earlier wave of this release): would watch it again, and \
+             roll it back with the rest",
+            cfg.alias,
+            version_label(new),
+            short_version(&shift.old)
+        );
+    }
     let mut action = format!(
         "would {} alias {} from {} to {} with {}: {}; {} in all",
         if shift.from_weight > 0 { "resume shifting" } else { "shift" },

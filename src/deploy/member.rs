@@ -183,7 +183,12 @@ impl<'c> Member<'c> {
 
     /// Says this member's shift begins.
     pub fn started(&self, shift: &Shift, cfg: &DeployConfig) {
-        self.reporter.emit(Event::Started {
+        self.reporter.emit(self.started_event(shift, cfg));
+    }
+
+    /// What [`Member::started`] says (in waves, said when the member's wave starts).
+    pub fn started_event(&self, shift: &Shift, cfg: &DeployConfig) -> Event {
+        Event::Started {
             state_machine: self.state_machine_arn().to_string(),
             alias: cfg.alias.clone(),
             old_version: Some(shift.old.clone()),
@@ -192,7 +197,7 @@ impl<'c> Member<'c> {
             steps: shift.steps.clone(),
             planned: strategy::total_hold(&shift.steps),
             from_weight: shift.from_weight,
-        });
+        }
     }
 
     /// This member's alias as the executor moves it, with its health gates.

@@ -252,7 +252,10 @@ impl<'a> Deploy<'a> {
         let mut shifting = Vec::new();
         for member in members {
             let Some(shift) = member.shift() else { continue };
-            member.started(shift, cfg);
+            // In waves, a member's start is said when its wave starts.
+            if cfg.waves.is_none() {
+                member.started(shift, cfg);
+            }
             lanes.push(member.lane(shift, cfg).await);
             shifting.push(member);
         }
@@ -260,7 +263,7 @@ impl<'a> Deploy<'a> {
         let steps = lockstep(shifting.iter().filter_map(|m| m.shift()));
         let (waves, alarms) = match &cfg.waves {
             Some(w) => {
-                let (plan, watched) = waves::plan(members, &shifting, w, &cfg.alarms);
+                let (plan, watched) = waves::plan(members, &shifting, w, cfg);
                 (Some(plan), watched)
             }
             None => (None, AlarmChecker::new(&self.clients.watch.cloudwatch, &cfg.alarms)),

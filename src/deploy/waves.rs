@@ -87,8 +87,9 @@ pub fn plan(
     all: &[Member<'_>],
     shifting: &[&Member<'_>],
     waves: &Waves,
-    names: &[String],
+    cfg: &DeployConfig,
 ) -> (WavePlan, AlarmChecker) {
+    let names = &cfg.alarms;
     let count = waves.waves.len();
     let mut alarms = vec![AlarmChecker::default(); count];
     let mut places: Vec<Vec<String>> = vec![Vec::new(); count];
@@ -103,8 +104,12 @@ pub fn plan(
     }
     let watched = watched_from_start(all).min(count);
     let from_start = alarms[..watched].iter().cloned().fold(AlarmChecker::default(), AlarmChecker::join);
+    let started = shifting.iter().map(|m| m.shift().map(|s| m.started_event(s, cfg))).collect();
+    let sm = shifting.first().map_or("", |m| m.config.state_machine.as_str());
     let plan = WavePlan {
         wave_of: shifting.iter().map(|m| m.wave).collect(),
+        started,
+        resume_command: command_line::resume(&cfg.invocation.argv, sm, &cfg.alias, &cfg.invocation.flags),
         alarms,
         places,
         watched,

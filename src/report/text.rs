@@ -26,6 +26,12 @@ impl fmt::Display for Event {
     /// One line for a person reading stderr.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let line = match self {
+            Event::Started { alias, old_version: Some(old), new_version, from_weight: 100, .. } => format!(
+                "alias {alias} is on {} already (from {}, an earlier wave of this release): watched again, and \
+                 rolled back with the rest",
+                short_version(new_version),
+                short_version(old)
+            ),
             Event::Started {
                 alias, old_version, new_version, strategy, steps, planned, from_weight, ..
             } => format!(

@@ -23,6 +23,10 @@ use crate::text::quoted_names;
 pub struct WavePlan {
     /// Each lane's wave.
     pub wave_of: Vec<usize>,
+    /// Each lane's `started` event, said when its wave starts.
+    pub started: Vec<Option<Event>>,
+    /// The command that goes on with the release (the same, with `--resume`).
+    pub resume_command: String,
     /// Each wave's alarms, read with the watch's clients of its targets.
     pub alarms: Vec<AlarmChecker>,
     /// Each wave's targets (`us-east-1:111111111111`).
@@ -127,10 +131,11 @@ impl Executor<'_> {
     /// (they reached 100% and baked; nothing says they are bad), the rest as they were.
     fn blocked(&self, wave: usize, why: &str, places: &[String]) -> Ending {
         let moved = self.lanes.iter().filter(|l| l.new_weight() == 100).count();
+        let resume = self.waves.as_ref().map(|w| w.resume_command.as_str()).unwrap_or_default();
         let message = format!(
             "wave {} ({}) did not start: {why}, past --blocker-wait. The {moved} target alias(es) of the \
-             waves before it stay on their new versions; the others were not changed. Run the same command \
-             with --resume once it clears",
+             waves before it stay on their new versions; the others were not changed. To go on once it \
+             clears: {resume}",
             wave + 1,
             places.join(", ")
         );
@@ -144,9 +149,16 @@ impl Executor<'_> {
         self.wave = wave;
         let gates: Vec<usize> = (0..self.lanes.len()).filter(|&l| self.wave_of(l) == wave).collect();
         self.watch.activate(&gates, alarms, report);
-        if let Some(plan) = &self.waves {
-            let (waves, targets) = (plan.settings.waves.len(), plan.places[wave].clone());
-            self.reporter.emit(Event::WaveStarted { wave: wave + 1, waves, targets });
+        let Some(plan) = &mut self.waves else { return };
+        let (waves, targets) = (plan.settings.waves.len(), plan.places[wave].clone());
+        self.reporter.emit(Event::WaveStarted { wave: wave + 1, waves, targets });
+        // Each member of the waves moved before (a resumed run) and of this one says it starts.
+        for l in 0..self.lanes.len() {
+            if plan.wave_of[l] <= wave
+                && let Some(started) = plan.started[l].take()
+            {
+                self.lanes[l].reporter.emit(started);
+            }
         }
     }
 
