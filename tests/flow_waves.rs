@@ -190,3 +190,20 @@ async fn the_next_job_waits_for_its_waves_blocker_then_stops_with_exit_9() {
     assert_eq!(run.code(), sfndeploy::exit_code::ExitCode::RolledBack, "{}", run.message());
     assert_eq!((us.routing("prod"), eu.routing("prod")), (vec![(2, 100)], vec![(2, 100)]));
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_role_of_the_runs_own_account_in_the_same_region_is_one_place_deployed_once() {
+    let (us, _) = two_regions();
+    let own_role = "us-east-1@arn:aws:iam::123456789012:role/deployer";
+    let targets = vec![("us-east-1".to_string(), vec![us.clone()]), (own_role.to_string(), vec![us.clone()])];
+    let args = ["--wave", "us-east-1", "--wave", own_role, "--alarms", "errors"];
+    let run = deploy_waves(std::slice::from_ref(&us), targets, &["orders"], &args).await;
+    assert_eq!(run.code(), sfndeploy::exit_code::ExitCode::Usage, "{}", run.message());
+    assert!(
+        run.message().contains("same region of the same account (us-east-1:123456789012)"),
+        "{}",
+        run.message()
+    );
+    let changes = fake::MUTATING.iter().flat_map(|op| us.calls_of(op)).count();
+    assert_eq!(changes, 0, "nothing changed");
+}

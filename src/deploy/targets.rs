@@ -8,6 +8,7 @@ use futures_util::future::join_all;
 
 use crate::aws::Clients;
 use crate::config::DeployConfig;
+use crate::exit_code::Failure;
 use crate::gates::alarms::AlarmChecker;
 
 /// One place a deploy goes.
@@ -30,7 +31,20 @@ pub async fn connect(cfg: &DeployConfig, clients: &Clients) -> Result<Vec<Target
         Ok(Target { wave, place: Some(format!("{}:{account}", place.region)), clients })
     }))
     .await;
-    reached.into_iter().collect()
+    let targets: Vec<Target> = reached.into_iter().collect::<Result<_>>()?;
+    // Two targets may name one place (a role of the run's own account): it is deployed once.
+    for (i, t) in targets.iter().enumerate() {
+        if let Some(twice) = targets[..i].iter().find(|o| o.place == t.place) {
+            return Err(Failure::usage(format!(
+                "two wave targets are the same region of the same account ({}), in waves {} and {}: each is \
+                 deployed once in a release; nothing was changed",
+                t.place.as_deref().unwrap_or_default(),
+                twice.wave + 1,
+                t.wave + 1,
+            )));
+        }
+    }
+    Ok(targets)
 }
 
 /// The alarms `names` in each of `targets` (read with their watch clients when `watch`), as one

@@ -197,7 +197,9 @@ impl<'a> Executor<'a> {
             if let Some(finish) = self.steps(&mine, &lanes, wave == first).await? {
                 return Ok(finish);
             }
-            if wave + 1 < count {
+            // A wave with nothing to move here (its targets already on their new versions) has
+            // nothing to bake.
+            if wave + 1 < count && !lanes.is_empty() {
                 if let Some(finish) = self.bake(wave).await? {
                     return Ok(finish);
                 }

@@ -57,7 +57,7 @@ fn append_to(path: Option<&PathBuf>, text: &str) {
     }
 }
 
-/// The step outputs: `outcome` (deployed, created, nothing_to_do, paused, promoted, dry_run, or the exit
+/// The step outputs: `outcome` (deployed, created, nothing_to_do, paused, wave_done, promoted, dry_run, or the exit
 /// code's name: rolled_back, failure...) and `version`, the new version's ARN when known.
 pub fn outputs(events: &[Event], code: ExitCode) -> String {
     let has = |f: fn(&Event) -> bool| events.iter().any(f);
@@ -68,8 +68,10 @@ pub fn outputs(events: &[Event], code: ExitCode) -> String {
             "promoted"
         }
         ExitCode::Success if has(|e| matches!(e, Event::Planned { .. })) => "dry_run",
-        ExitCode::Success if has(|e| matches!(e, Event::NothingToDo { .. })) => "nothing_to_do",
+        // A release is what the most of its members did: deployed, else created, else nothing.
+        ExitCode::Success if has(|e| matches!(e, Event::Completed { .. })) => "deployed",
         ExitCode::Success if has(|e| matches!(e, Event::AliasCreated { .. })) => "created",
+        ExitCode::Success if has(|e| matches!(e, Event::NothingToDo { .. })) => "nothing_to_do",
         ExitCode::Success => "deployed",
         other => other.name(),
     };
@@ -104,6 +106,14 @@ mod tests {
         assert_eq!(outputs(&created, ExitCode::Success), "outcome=created\nversion=sm:1\n");
         let nothing = [Event::NothingToDo { alias: "prod".into(), version: "sm:1".into() }];
         assert_eq!(outputs(&nothing, ExitCode::Success), "outcome=nothing_to_do\nversion=sm:1\n");
+        // A release where one member had nothing to do and another deployed: deployed.
+        let mixed = [
+            Event::NothingToDo { alias: "prod".into(), version: "a:1".into() },
+            Event::Completed { alias: "prod".into(), version: "b:2".into() },
+        ];
+        assert!(outputs(&mixed, ExitCode::Success).starts_with("outcome=deployed\n"));
+        let done = [Event::WaveDone { wave: 1, waves: 2, resume_command: "sfndeploy --resume".into() }];
+        assert!(outputs(&done, ExitCode::Success).starts_with("outcome=wave_done\n"));
     }
 
     #[test]

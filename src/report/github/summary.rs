@@ -98,7 +98,11 @@ fn release_summary(
         md.push_str(&format!("| `{}` | {versions} | {} |\n", one_line(member), cell(&one_line(&ended))));
     }
     md.push('\n');
-    md.push_str(&table(&end_rows(code, took)));
+    // What concerns the whole release (its waves, a wait for the window), then how it ended.
+    let whole: Vec<&Event> = entries.iter().filter(|e| e.member.is_none()).map(|e| &e.event).collect();
+    let mut rows = rows(&whole);
+    rows.extend(end_rows(code, took));
+    md.push_str(&table(&rows));
     md.push('\n');
     if let Some(chart) = chart::release(entries, members) {
         md.push_str(&chart);
