@@ -207,3 +207,31 @@ async fn a_role_of_the_runs_own_account_in_the_same_region_is_one_place_deployed
     let changes = fake::MUTATING.iter().flat_map(|op| us.calls_of(op)).count();
     assert_eq!(changes, 0, "nothing changed");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_throttled_region_slows_only_its_own_alarm_reads() {
+    // One wave of two regions, a 3-minute canary read every 10 s; eu-west-1's CloudWatch throttles
+    // every alarm read for a minute of it. us-east-1's are read on time all along.
+    let (us, eu) = two_regions();
+    eu.hook(|s, op, _| {
+        let t = s.elapsed();
+        (op == "DescribeAlarms" && t > Duration::from_secs(60) && t < Duration::from_secs(120))
+            .then_some(fake::Fault::Throttle)
+    });
+    let targets =
+        vec![("us-east-1".to_string(), vec![us.clone()]), ("eu-west-1".to_string(), vec![eu.clone()])];
+    let args = [
+        "--wave", "us-east-1,eu-west-1", "--strategy", "canary", "--increment", "50", "--interval", "180",
+        "--alarm-polling", "10", "--alarms", "errors",
+    ];
+    let run = deploy_waves(std::slice::from_ref(&us), targets, &["orders"], &args).await;
+    assert!(run.result.is_ok(), "{}", run.message());
+    let reads_in = |fake: &Fake, from: u64, to: u64| {
+        let window = Duration::from_secs(from)..Duration::from_secs(to);
+        fake.calls_of("DescribeAlarms").iter().filter(|c| window.contains(&c.at)).count()
+    };
+    // Every 10 s in us-east-1 while eu-west-1 was throttled; eu-west-1 backed off.
+    assert!(reads_in(&us, 65, 120) >= 5, "us-east-1: {} reads", reads_in(&us, 65, 120));
+    let eu_attempts = eu.calls_of("DescribeAlarms").iter().filter(|c| c.fault.is_some()).count();
+    assert!(eu_attempts < 6, "eu-west-1 backed off: {eu_attempts} throttled reads");
+}

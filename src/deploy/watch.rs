@@ -48,7 +48,9 @@ pub enum Look {
 /// Which signal.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Which {
-    Alarms,
+    /// The alarms of one place (all of them, without waves): each target's are read, and
+    /// throttled, on their own.
+    Alarms(usize),
     /// The gates of member `n`.
     Gate(usize),
 }
@@ -101,7 +103,8 @@ const SOONEST: Duration = Duration::from_millis(250);
 
 /// The signals of one deploy.
 pub struct Watch<'a> {
-    alarms: AlarmChecker,
+    /// The alarms, a checker per place.
+    alarms: Vec<AlarmChecker>,
     /// `--allow-firing`
     allowed: Allowed,
     gates: Vec<Gated>,
@@ -133,14 +136,15 @@ impl<'a> Watch<'a> {
         let now = Instant::now();
         let pace = |which| Pace {
             which,
-            answered: if which == Which::Alarms { read_at.unwrap_or(now) } else { now },
+            answered: if matches!(which, Which::Alarms(_)) { read_at.unwrap_or(now) } else { now },
             throttled_since: None,
             not_before: now,
             backoff: 0,
         };
         let mut paces = Vec::new();
-        if !alarms.is_empty() {
-            paces.push(pace(Which::Alarms));
+        let alarms = alarms.split();
+        for i in 0..alarms.len() {
+            paces.push(pace(Which::Alarms(i)));
         }
         for (n, slot) in gates.iter().enumerate() {
             if slot.gate.is_some() && active.get(n).copied().unwrap_or(true) {
@@ -160,10 +164,10 @@ impl<'a> Watch<'a> {
     pub fn activate(&mut self, gates: &[usize], alarms: AlarmChecker, report: Option<&AlarmReport>) {
         let now = Instant::now();
         let pace = |which| Pace { which, answered: now, throttled_since: None, not_before: now, backoff: 0 };
-        if !alarms.is_empty() && !self.paces.iter().any(|p| p.which == Which::Alarms) {
-            self.paces.push(pace(Which::Alarms));
+        for checker in alarms.split() {
+            self.paces.push(pace(Which::Alarms(self.alarms.len())));
+            self.alarms.push(checker);
         }
-        self.alarms = std::mem::take(&mut self.alarms).join(alarms);
         if let Some(report) = report {
             for (alarm, state) in self.allowed.note(report) {
                 self.reporter.emit(Event::AllowedAlarm { alarm, state, at: self.began.elapsed() });
@@ -256,14 +260,14 @@ impl<'a> Watch<'a> {
         let in_scope = |which: Which| match (scope, which) {
             (Scope::All, _) => true,
             (Scope::Leaning, Which::Gate(n)) => self.gates[n].leaning,
-            (Scope::Leaning, Which::Alarms) => false,
+            (Scope::Leaning, Which::Alarms(_)) => false,
         };
         let due: Vec<Which> =
             self.paces.iter().filter(|p| now >= p.not_before && in_scope(p.which)).map(|p| p.which).collect();
         let mut fresh = due.len() == self.paces.len();
         let (alarms, gates) = self.read(&due).await;
-        if let Some(result) = alarms {
-            match self.judge_alarms(result) {
+        for (i, result) in alarms {
+            match self.judge_alarms(i, result) {
                 Ok(()) => {}
                 Err(Some(reason)) => return Look::Bad(reason),
                 Err(None) => fresh = false,
@@ -298,16 +302,22 @@ impl<'a> Watch<'a> {
     }
 
     /// Reads the signals `due` at once, each cut at its own deadline.
-    async fn read(&mut self, due: &[Which]) -> (Option<Result<AlarmReport>>, Vec<(usize, Result<Reading>)>) {
-        let alarm_deadline = self.deadline(Which::Alarms);
+    async fn read(
+        &mut self,
+        due: &[Which],
+    ) -> (Vec<(usize, Result<AlarmReport>)>, Vec<(usize, Result<Reading>)>) {
+        let alarm_deadlines: Vec<Instant> =
+            (0..self.alarms.len()).map(|i| self.deadline(Which::Alarms(i))).collect();
         let deadlines: Vec<Instant> = (0..self.gates.len()).map(|n| self.deadline(Which::Gate(n))).collect();
-        let checker = &self.alarms;
-        let read_alarms = async {
-            if !due.contains(&Which::Alarms) {
-                return None;
-            }
-            Some(timeout_at(alarm_deadline, checker.read()).await.unwrap_or_else(|_| Err(no_answer())))
-        };
+        let read_alarms =
+            join_all(self.alarms.iter().enumerate().filter(|(i, _)| due.contains(&Which::Alarms(*i))).map(
+                |(i, checker)| {
+                    let deadline = alarm_deadlines[i];
+                    async move {
+                        (i, timeout_at(deadline, checker.read()).await.unwrap_or_else(|_| Err(no_answer())))
+                    }
+                },
+            ));
         let read_gates =
             join_all(self.gates.iter_mut().enumerate().filter_map(|(n, g)| {
                 let gate = g.slot.gate.as_mut().filter(|_| due.contains(&Which::Gate(n)))?;
@@ -331,10 +341,10 @@ impl<'a> Watch<'a> {
     }
 
     /// Ok: all clear. Err(Some): roll back. Err(None): not read, within bounds.
-    fn judge_alarms(&mut self, result: Result<AlarmReport>) -> Result<(), Option<Reason>> {
+    fn judge_alarms(&mut self, i: usize, result: Result<AlarmReport>) -> Result<(), Option<Reason>> {
         let report = match result {
             Ok(report) => report,
-            Err(e) => return self.unread(Which::Alarms, &e),
+            Err(e) => return self.unread(Which::Alarms(i), &e),
         };
         let firing = self.allowed.firing(&report);
         let at = self.began.elapsed();
@@ -353,9 +363,9 @@ impl<'a> Watch<'a> {
                 plural(report.missing.len(), "alarm"),
                 quoted_names(&report.missing)
             );
-            return self.unread(Which::Alarms, &error);
+            return self.unread(Which::Alarms(i), &error);
         }
-        self.answered(Which::Alarms);
+        self.answered(Which::Alarms(i));
         Ok(())
     }
 
@@ -404,7 +414,7 @@ impl<'a> Watch<'a> {
         let now = Instant::now();
         let signal = self.signal_name(which);
         let reporter = match which {
-            Which::Alarms => self.reporter.clone(),
+            Which::Alarms(_) => self.reporter.clone(),
             Which::Gate(n) => self.gates[n].slot.reporter.clone(),
         };
         let pace = self.pace(which);
@@ -459,7 +469,10 @@ impl<'a> Watch<'a> {
     /// calls the signal.
     fn signal_name(&self, which: Which) -> String {
         match which {
-            Which::Alarms => "alarms".into(),
+            Which::Alarms(i) => match self.alarms[i].place() {
+                Some(place) => format!("alarms in {place}"),
+                None => "alarms".into(),
+            },
             Which::Gate(n) => {
                 let g = &self.gates[n];
                 let kind = match g.slot.gate {

@@ -186,6 +186,20 @@ impl AlarmChecker {
         self.sources.iter().all(|s| s.names.is_empty())
     }
 
+    /// These alarms, one checker per place (each read, and throttled, on its own).
+    pub fn split(self) -> Vec<AlarmChecker> {
+        self.sources
+            .into_iter()
+            .filter(|s| !s.names.is_empty())
+            .map(|s| AlarmChecker { sources: vec![s] })
+            .collect()
+    }
+
+    /// The place of the first source (`us-east-1:111111111111`), in a release in waves.
+    pub fn place(&self) -> Option<&str> {
+        self.sources.first().and_then(|s| s.place.as_deref())
+    }
+
     /// Reads every named alarm, in each place at once.
     pub async fn read(&self) -> Result<AlarmReport> {
         let reports = futures_util::future::join_all(self.sources.iter().map(Source::read)).await;
