@@ -3,10 +3,14 @@
 //! unread too long, a shift fails, or a signal to stop arrives. One loop serves every strategy,
 //! and every member of a release: step k's weight is set on each member before step k's hold
 //! begins, the hold is one hold, and one rollback puts every member that moved back. Where
-//! people come in (a pause on purpose, a promotion by hand) is [`people`].
+//! people come in (a pause on purpose, a promotion by hand) is [`people`]; holds and the looks
+//! that decide whether to go on, [`watching`]; ending early, [`stopping`]; a release in waves,
+//! one wave after another, [`waves`].
 
 mod people;
 mod reruns;
+mod stopping;
+mod watching;
 mod waves;
 
 pub use waves::WavePlan;
@@ -14,17 +18,15 @@ pub use waves::WavePlan;
 use std::time::Duration;
 
 use futures_util::future::join_all;
-use tokio::time::{Instant, sleep, sleep_until};
+use tokio::time::Instant;
 
-use super::ending::{Ending, LaneEnd, Stopped};
+use super::ending::Ending;
 use super::hooks::{self, HookResult};
 use super::lane::Lane;
 use super::outcome::PAUSE_AT;
 use super::reason::Reason;
-use super::stop::{Effort, changed_by_others, stop_lanes};
-use super::watch::{Before, GateSlot, Look, Scope, Watch};
+use super::watch::{Before, GateSlot, Watch};
 use crate::arn::short_version;
-use crate::cli::OnInconclusive;
 use crate::clock::ServerClock;
 use crate::config::{Hooks, WatchSettings};
 use crate::exit_code::{ExitCode, exit_code_of};
@@ -367,169 +369,5 @@ impl<'a> Executor<'a> {
                 Err(self.stop(Reason::ShiftFailed(what)).await)
             }
         }
-    }
-
-    /// Waits until `until`, reading the signals every polling interval. Ends on time: the last
-    /// sleep is cut to the deadline, and the check at the deadline is the next gate's.
-    /// A gate whose reading leans towards failing is read again sooner, alone (see
-    /// [`Watch::sooner`]).
-    ///
-    /// One alias is read every [`ALIAS_READ_EVERY`], in turn: someone's change ends the hold
-    /// early (a conflict, or a promotion by hand).
-    async fn hold(&mut self, until: Instant) -> Result<Found, Ending> {
-        let polling = self.settings.polling;
-        let mut next_poll = Instant::now() + polling;
-        let mut sooner: Option<Instant> = None;
-        let mut next_alias_read = Instant::now() + ALIAS_READ_EVERY;
-        let mut turn = 0;
-        loop {
-            let poll = sooner.map_or(next_poll, |at| at.min(next_poll));
-            let wake = if self.watch.watching() { poll.min(until) } else { until };
-            let wake = wake.min(next_alias_read);
-            tokio::select! {
-                _ = sleep_until(wake) => {}
-                s = self.signals.next() => return Err(self.stop(Reason::Signal(s)).await),
-            }
-            if Instant::now() >= until {
-                return Ok(Found::Ours);
-            }
-            if Instant::now() >= next_alias_read {
-                next_alias_read = Instant::now() + ALIAS_READ_EVERY;
-                turn = (turn + 1) % self.lanes.len();
-                if self.read_alias(turn).await? == Found::Promoted {
-                    return Ok(Found::Promoted);
-                }
-                if Instant::now() < poll {
-                    continue;
-                }
-            }
-            let scope = if Instant::now() < next_poll { Scope::Leaning } else { Scope::All };
-            self.look(scope).await?;
-            let now = Instant::now();
-            sooner = self.watch.sooner().map(|d| now + d);
-            if scope == Scope::Leaning {
-                continue;
-            }
-            // Reads keep their pace: after a slow one, the missed ticks are skipped, never made
-            // up back to back (CloudWatch throttles).
-            next_poll += polling;
-            if next_poll <= now {
-                next_poll = now + polling;
-            }
-        }
-    }
-
-    /// A fresh reading of every signal with nothing to say against going on, or no going
-    /// forward. Unread signals are read again until they have gone unread too long (see
-    /// [`Watch`]); too little evidence waits up to the extension, then is inconclusive. Time
-    /// spent while reads are throttled does not count against the extension: a busy account is
-    /// not missing evidence (the wait grows, and the log says so).
-    ///
-    /// Ok(Some(why)): pause here (`--on-inconclusive pause`, with traffic split).
-    async fn gate(&mut self) -> Result<Option<String>, Ending> {
-        if !self.watch.watching() {
-            return Ok(None);
-        }
-        let began = Instant::now();
-        let mut busy = Duration::ZERO;
-        loop {
-            let wait = match self.look(Scope::All).await? {
-                Look::Good { missing: None } => return Ok(None),
-                Look::Good { missing: Some(what) } => {
-                    let extension = self.watch.extension();
-                    let waited = began.elapsed().saturating_sub(busy);
-                    if waited >= extension {
-                        let split = self.lanes.iter().any(|l| (1..100).contains(&l.new_weight()));
-                        if self.settings.on_inconclusive == OnInconclusive::Pause && split {
-                            return Ok(Some(format!(
-                                "the gates could not decide ({what}, after waiting {} longer), and \
-                                 --on-inconclusive pause leaves it to a person",
-                                crate::text::human(waited)
-                            )));
-                        }
-                        let reason = Reason::Inconclusive { what, waited, throttled: busy };
-                        return Err(self.stop(reason).await);
-                    }
-                    self.settings.polling.min(extension - waited)
-                }
-                Look::Unread | Look::Bad(_) => self.watch.retry_in(),
-            };
-            let throttled = self.watch.throttled();
-            tokio::select! {
-                _ = sleep(wait) => {}
-                s = self.signals.next() => return Err(self.stop(Reason::Signal(s)).await),
-            }
-            if throttled {
-                if busy.is_zero() {
-                    tracing::info!(
-                        "reads are throttled: the wait for evidence is extended by as long as they are"
-                    );
-                }
-                busy += wait;
-            }
-        }
-    }
-
-    /// One look at the signals; a signal to stop, or a bad one, ends the deploy. The gates ask
-    /// for evidence of a new version once it has traffic: before its first weight change there
-    /// is none to wait for.
-    async fn look(&mut self, scope: Scope) -> Result<Look, Ending> {
-        let traffic: Vec<bool> = self.lanes.iter().map(|lane| lane.new_weight() > 0).collect();
-        let look = tokio::select! {
-            look = self.watch.look(&traffic, scope) => look,
-            s = self.signals.next() => return Err(self.stop(Reason::Signal(s)).await),
-        };
-        match look {
-            Look::Bad(reason) => Err(self.stop(reason).await),
-            look => Ok(look),
-        }
-    }
-
-    /// Ends the deploy early: rolls back every member whose split this run owns, else leaves
-    /// each alias as found. A failed gate's evidence is completed (failures described) only
-    /// after the rollback calls.
-    async fn stop(&mut self, reason: Reason) -> Ending {
-        let gate_failed = matches!(reason, Reason::Executions(_));
-        let mut stopped = self.stop_lanes(reason, &[]).await;
-        if !gate_failed {
-            return stopped.into();
-        }
-        if let (Some(full), Reason::Executions(evidence)) = (self.watch.evidence().await, &mut stopped.reason)
-        {
-            *evidence = full;
-        }
-        if let Reason::Executions(evidence) = &stopped.reason {
-            self.reporter.emit(Event::ExecutionsFailed { evidence: evidence.clone() });
-        }
-        if let Some((limits, sfn)) = self.rerun.clone()
-            && stopped.code() == ExitCode::RolledBack
-        {
-            stopped.reruns = self.rerun_failed(&sfn, limits).await;
-        }
-        stopped.into()
-    }
-
-    /// Concurrent changes to some lanes' aliases (each with its error): those aliases are left
-    /// alone, the others that moved go back. The run ends as a conflict.
-    async fn stop_others(&mut self, conflicts: Vec<(usize, anyhow::Error)>) -> Ending {
-        let said: Vec<(usize, String)> =
-            conflicts.iter().map(|(l, e)| (*l, changed_by_others(&self.lanes[*l], e))).collect();
-        let reason = Reason::Conflict(said[0].1.clone());
-        if self.lanes.len() == 1 {
-            return Stopped { reason, several: false, lanes: Vec::new(), reruns: Vec::new() }.into();
-        }
-        let except: Vec<usize> = said.iter().map(|(l, _)| *l).collect();
-        let mut stopped = self.stop_lanes(reason, &except).await;
-        for (l, message) in said.into_iter().skip(1) {
-            stopped.lanes.push((self.lanes[l].label.clone(), LaneEnd::Changed { message }));
-        }
-        stopped.into()
-    }
-
-    /// Rolls back, in parallel, each lane this run owns (but those in `except`).
-    async fn stop_lanes(&mut self, reason: Reason, except: &[usize]) -> Stopped {
-        let keep = self.kept_on_failure();
-        let effort = Effort { timeout: self.settings.rollback_timeout, keep: &keep };
-        stop_lanes(&mut self.lanes, reason, except, effort, self.signals).await
     }
 }

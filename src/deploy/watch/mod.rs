@@ -7,6 +7,8 @@
 //! [`throttle_bound`] is lost monitoring. No answer, or any other error: it counts towards
 //! `--max-unmonitored`, past which the deploy rolls back rather than go on blind.
 
+mod after;
+
 use std::time::Duration;
 
 use anyhow::Result;
@@ -482,57 +484,6 @@ impl<'a> Watch<'a> {
                 g.slot.label.signal(kind)
             }
         }
-    }
-
-    /// `--rerun-failed` for every member whose gates read executions: (member, what became of
-    /// each failed execution).
-    pub async fn rerun_failed(
-        &mut self,
-        sfn: &aws_sdk_sfn::Client,
-        limits: crate::gates::rerun::RerunLimits,
-    ) -> Vec<(usize, Vec<crate::gates::rerun::Rerun>)> {
-        let mut all = Vec::new();
-        for (n, g) in self.gates.iter_mut().enumerate() {
-            if let Some(gate) = g.slot.gate.as_mut()
-                && let Some(reruns) = gate.rerun_failed(sfn, limits).await
-            {
-                all.push((n, reruns));
-            }
-        }
-        all
-    }
-
-    /// Each member's new version's executions still running, if its gates read them.
-    pub async fn still_running(&mut self) -> Vec<Vec<String>> {
-        let mut all = Vec::new();
-        for g in &mut self.gates {
-            all.push(match g.slot.gate.as_mut() {
-                Some(gate) => gate.still_running().await,
-                None => Vec::new(),
-            });
-        }
-        all
-    }
-
-    /// The evidence of a failed gate, with failures described (after the rollback, so that it
-    /// never waits on these calls): the verdict again, if it still fails.
-    pub async fn evidence(&mut self) -> Option<String> {
-        for g in &mut self.gates {
-            let Some(gate) = g.slot.gate.as_mut() else { continue };
-            let reading = match tokio::time::timeout(Duration::from_secs(10), gate.describe_failures()).await
-            {
-                Ok(Ok(Some(reading))) => reading,
-                Ok(Err(e)) => {
-                    tracing::warn!("could not describe the failed executions: {e:#}");
-                    continue;
-                }
-                _ => continue,
-            };
-            if let Verdict::Fail(evidence) = judge(gate.rules(), &reading) {
-                return Some(g.slot.label.prefix(evidence));
-            }
-        }
-        None
     }
 }
 
