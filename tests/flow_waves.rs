@@ -235,3 +235,21 @@ async fn a_throttled_region_slows_only_its_own_alarm_reads() {
     let eu_attempts = eu.calls_of("DescribeAlarms").iter().filter(|c| c.fault.is_some()).count();
     assert!(eu_attempts < 6, "eu-west-1 backed off: {eu_attempts} throttled reads");
 }
+
+#[tokio::test(start_paused = true)]
+async fn failed_executions_are_started_again_in_their_own_target() {
+    // Wave 2's new version fails every execution: its gate rolls both waves back, and its failed
+    // executions are started again on its old version, in eu-west-1, not in the run's own region.
+    let (us, eu) = two_regions();
+    let _us = us.traffic("prod", Duration::from_millis(50), |_| ("SUCCEEDED", None));
+    let _eu = eu.traffic("prod", Duration::from_millis(50), |v| {
+        if v == 3 { ("FAILED", Some("Boom")) } else { ("SUCCEEDED", None) }
+    });
+    let run = two_waves(&us, &eu, &["--max-failure-rate", "10", "--rerun-failed"]).await;
+    assert_eq!(run.code(), sfndeploy::exit_code::ExitCode::RolledBack, "{}", run.message());
+    assert_eq!((us.routing("prod"), eu.routing("prod")), (vec![(2, 100)], vec![(2, 100)]));
+    let reruns = eu.state().executions.iter().filter(|e| e.arn.contains(":rerun-")).count();
+    assert!(reruns > 0, "{}", run.message());
+    assert!(us.state().executions.iter().all(|e| !e.arn.contains(":rerun-")), "none in us-east-1");
+    assert!(run.message().contains("started again on v2"), "{}", run.message());
+}

@@ -275,7 +275,7 @@ impl<'a> Deploy<'a> {
             alarms_read_at: alarms_read.read_ok_at(),
             allowed: alarms_read.allowed,
             release,
-            rerun: cfg.rerun.map(|limits| (limits, self.clients.sfn.clone())),
+            rerun: cfg.rerun.map(|limits| (limits, shifting.iter().map(|m| m.clients.sfn.clone()).collect())),
         };
         let context = Context {
             alarms,

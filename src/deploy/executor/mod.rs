@@ -81,8 +81,9 @@ pub struct Job {
     pub allowed: Allowed,
     /// A release of several: the id its markers carry.
     pub release: Option<String>,
-    /// `--rerun-failed`: as these limits say, started with this client (it retries).
-    pub rerun: Option<(RerunLimits, aws_sdk_sfn::Client)>,
+    /// `--rerun-failed`: as these limits say, each lane's started with its target's client (it
+    /// retries).
+    pub rerun: Option<(RerunLimits, Vec<aws_sdk_sfn::Client>)>,
 }
 
 /// What the executor works with.
@@ -117,7 +118,7 @@ pub struct Executor<'a> {
     earlier_read: Option<Instant>,
     pauses: bool,
     release: Option<String>,
-    rerun: Option<(RerunLimits, aws_sdk_sfn::Client)>,
+    rerun: Option<(RerunLimits, Vec<aws_sdk_sfn::Client>)>,
     waves: Option<WavePlan>,
     /// The wave moving now (0 without waves).
     wave: usize,

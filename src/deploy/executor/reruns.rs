@@ -12,7 +12,7 @@ impl Executor<'_> {
     /// executions started again on its old version. Returns what the ending says of them.
     pub(super) async fn rerun_failed(
         &mut self,
-        sfn: &aws_sdk_sfn::Client,
+        sfn: &[aws_sdk_sfn::Client],
         limits: RerunLimits,
     ) -> Vec<String> {
         let mut notes = Vec::new();

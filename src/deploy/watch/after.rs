@@ -8,16 +8,17 @@ use super::Watch;
 use crate::gates::{Verdict, judge};
 
 impl Watch<'_> {
-    /// `--rerun-failed` for every member whose gates read executions: (member, what became of
-    /// each failed execution).
+    /// `--rerun-failed` for every member whose gates read executions, each started with its
+    /// own target's client (`sfn[n]` for member `n`): (member, what became of each failed
+    /// execution).
     pub async fn rerun_failed(
         &mut self,
-        sfn: &aws_sdk_sfn::Client,
+        sfn: &[aws_sdk_sfn::Client],
         limits: crate::gates::rerun::RerunLimits,
     ) -> Vec<(usize, Vec<crate::gates::rerun::Rerun>)> {
         let mut all = Vec::new();
         for (n, g) in self.gates.iter_mut().enumerate() {
-            if let Some(gate) = g.slot.gate.as_mut()
+            if let (Some(gate), Some(sfn)) = (g.slot.gate.as_mut(), sfn.get(n))
                 && let Some(reruns) = gate.rerun_failed(sfn, limits).await
             {
                 all.push((n, reruns));
