@@ -253,3 +253,20 @@ async fn failed_executions_are_started_again_in_their_own_target() {
     assert!(us.state().executions.iter().all(|e| !e.arn.contains(":rerun-")), "none in us-east-1");
     assert!(run.message().contains("started again on v2"), "{}", run.message());
 }
+
+#[tokio::test(start_paused = true)]
+async fn each_target_prunes_at_its_own_pace() {
+    // Two regions, 60 old versions each to delete: each region's bucket of deletions lets its
+    // first 50 go at once. One bucket for both would hold half of them back a second each.
+    let make = |region: &str| Fake::new_in("aws", region, "orders", 62).with_alias("prod", &[(61, 100)]);
+    let (us, eu) = (make("us-east-1"), make("eu-west-1"));
+    let targets = vec![("us-east-1".to_string(), vec![us.clone()]), ("eu-west-1".to_string(), vec![eu.clone()])];
+    let args = ["--wave", "us-east-1,eu-west-1", "--strategy", "allatonce", "--history-max", "2", "--prune-rate", "1"];
+    let run = deploy_waves(std::slice::from_ref(&us), targets, &["orders"], &args).await;
+    assert!(run.result.is_ok(), "{}", run.message());
+    for fake in [&us, &eu] {
+        let at: Vec<Duration> = fake.calls_of("DeleteStateMachineVersion").iter().map(|c| c.at).collect();
+        assert_eq!(at.len(), 60, "{}", fake.state().region);
+        assert!(at[49] - at[0] < Duration::from_millis(500), "{}: {at:?}", fake.state().region);
+    }
+}

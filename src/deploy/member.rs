@@ -61,6 +61,8 @@ pub struct Member<'c> {
     pub wave: usize,
     /// In a release in waves, its target: `us-east-1:111111111111`.
     pub place: Option<String>,
+    /// Paces its pruning: its target's (every member's of the run's own region share one).
+    pub prune: crate::pacer::Pacer,
     pub checked: Checked,
     /// The planner's decision: from what the checks read, then again once the version is known.
     pub decision: Decision,
@@ -92,6 +94,7 @@ impl<'c> Member<'c> {
             clients: &target.clients,
             wave: target.wave,
             place: target.place.clone(),
+            prune: target.prune.clone(),
             checked,
             decision: Decision::CreateAlias,
             version: None,

@@ -206,7 +206,7 @@ impl<'a> Deploy<'a> {
                 return Ok(waves::wave_done(member, cfg, moved));
             }
             Decision::CreateAlias => {
-                self.clients.changes.take().await;
+                member.clients.changes.take().await;
                 alias::create_alias(&member.clients.sfn, member.state_machine_arn(), &alias, &version)
                     .await?;
                 member.reporter.emit(Event::AliasCreated { alias: alias.clone(), version: version.clone() });

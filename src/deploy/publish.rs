@@ -40,7 +40,7 @@ pub async fn publish(member: &Member<'_>, cfg: &DeployConfig, signals: &mut Sign
         ));
     }
     tracing::warn!("{full}: deleting all but the newest {keep} (--history-max), then publishing again");
-    let report = make_room(member, cfg, keep, &full, signals).await?;
+    let report = make_room(member, keep, &full, signals).await?;
     match publish_once(member, cfg).await {
         Err(e) if e.is::<VersionQuotaExceeded>() => Err(Failure::err(
             ExitCode::Failure,
@@ -57,7 +57,6 @@ pub async fn publish(member: &Member<'_>, cfg: &DeployConfig, signals: &mut Sign
 /// Deletes all but the newest `keep` versions (never one an alias uses) so that a publish fits.
 async fn make_room(
     member: &Member<'_>,
-    cfg: &DeployConfig,
     keep: usize,
     full: &str,
     signals: &mut Signals,
@@ -72,7 +71,7 @@ async fn make_room(
             ),
         ));
     }
-    let report = delete_versions(member, &candidates, cfg, signals).await?;
+    let report = delete_versions(member, &candidates, signals).await?;
     if report.stopped_early {
         let s = signals.pending().expect("a signal stopped pruning");
         return Err(s.stopped(format_args!(
@@ -87,12 +86,10 @@ async fn make_room(
 async fn delete_versions(
     member: &Member<'_>,
     candidates: &[String],
-    cfg: &DeployConfig,
     signals: &Signals,
 ) -> Result<PruneReport> {
     let versions = &member.checked.versions;
-    let report =
-        versions.delete_versions(candidates, &cfg.versions.prune, || signals.peek().is_some()).await?;
+    let report = versions.delete_versions(candidates, &member.prune, || signals.peek().is_some()).await?;
     member.reporter.emit(Event::Pruned {
         deleted: report.deleted.clone(),
         skipped: report.skipped.clone(),
@@ -147,7 +144,7 @@ pub async fn prune(
         return Ok(None);
     }
     let result = match member.checked.versions.prune_candidates(keep, protect).await {
-        Ok(candidates) => delete_versions(member, &candidates, cfg, signals).await,
+        Ok(candidates) => delete_versions(member, &candidates, signals).await,
         Err(e) => Err(e),
     };
     match result {

@@ -10,6 +10,7 @@ use crate::aws::Clients;
 use crate::config::DeployConfig;
 use crate::exit_code::Failure;
 use crate::gates::alarms::AlarmChecker;
+use crate::pacer::Pacer;
 
 /// One place a deploy goes.
 pub struct Target {
@@ -18,17 +19,25 @@ pub struct Target {
     /// In a release in waves, its name: `us-east-1:111111111111` (region and account).
     pub place: Option<String>,
     pub clients: Clients,
+    /// Paces its pruning (`--prune-rate`): the account's and region's bucket of deletions, its own.
+    pub prune: Pacer,
 }
 
 /// The run's own region, or every target of every wave, reached and checked at once.
 pub async fn connect(cfg: &DeployConfig, clients: &Clients) -> Result<Vec<Target>> {
     let Some(waves) = &cfg.waves else {
-        return Ok(vec![Target { wave: 0, place: None, clients: clients.clone() }]);
+        return Ok(vec![Target {
+            wave: 0,
+            place: None,
+            clients: clients.clone(),
+            prune: cfg.versions.prune.clone(),
+        }]);
     };
     let reached = join_all(waves.places().map(|(wave, place)| async move {
         let clients = clients.at(place);
         let account = clients.account_at(place).await?;
-        Ok(Target { wave, place: Some(format!("{}:{account}", place.region)), clients })
+        let prune = Pacer::new(cfg.versions.prune.pacing());
+        Ok(Target { wave, place: Some(format!("{}:{account}", place.region)), clients, prune })
     }))
     .await;
     let targets: Vec<Target> = reached.into_iter().collect::<Result<_>>()?;
