@@ -31,6 +31,14 @@ impl Label {
         self.place.as_deref().and_then(|p| p.split_once(':'))
     }
 
+    /// The state machine as named, without its target (`orders` of `orders@us-east-1:1111...`).
+    pub fn as_named(&self) -> &str {
+        match &self.place {
+            Some(place) => self.name.strip_suffix(&format!("@{place}")).unwrap_or(&self.name),
+            None => &self.name,
+        }
+    }
+
     pub fn name(&self) -> &str {
         &self.name
     }

@@ -260,8 +260,11 @@ async fn each_target_prunes_at_its_own_pace() {
     // first 50 go at once. One bucket for both would hold half of them back a second each.
     let make = |region: &str| Fake::new_in("aws", region, "orders", 62).with_alias("prod", &[(61, 100)]);
     let (us, eu) = (make("us-east-1"), make("eu-west-1"));
-    let targets = vec![("us-east-1".to_string(), vec![us.clone()]), ("eu-west-1".to_string(), vec![eu.clone()])];
-    let args = ["--wave", "us-east-1,eu-west-1", "--strategy", "allatonce", "--history-max", "2", "--prune-rate", "1"];
+    let targets =
+        vec![("us-east-1".to_string(), vec![us.clone()]), ("eu-west-1".to_string(), vec![eu.clone()])];
+    let args = [
+        "--wave", "us-east-1,eu-west-1", "--strategy", "allatonce", "--history-max", "2", "--prune-rate", "1",
+    ];
     let run = deploy_waves(std::slice::from_ref(&us), targets, &["orders"], &args).await;
     assert!(run.result.is_ok(), "{}", run.message());
     for fake in [&us, &eu] {

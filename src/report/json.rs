@@ -34,8 +34,13 @@ pub fn line(event: &Event, now: SystemTime, elapsed: Duration, said: &Said<'_>) 
     line.insert("event".into(), json!(event.kind()));
     line.insert("timestamp".into(), json!(rfc3339(now)));
     line.insert("elapsed_seconds".into(), json!((elapsed.as_millis() as f64) / 1000.0));
-    line.insert("state_machine".into(), json!(said.state_machine));
+    // A target's member is its state machine, as named, and its region and account.
     let place = said.label.and_then(Label::region_account);
+    let state_machine = match said.label.filter(|_| place.is_some()) {
+        Some(label) => Some(label.as_named()),
+        None => said.state_machine,
+    };
+    line.insert("state_machine".into(), json!(state_machine));
     line.insert("region".into(), json!(place.map(|p| p.0)));
     line.insert("account".into(), json!(place.map(|p| p.1)));
     if let Value::Object(fields) = fields(event) {
@@ -134,6 +139,7 @@ mod tests {
             ["event", "timestamp", "elapsed_seconds", "state_machine", "region", "account", "file"]
         );
         assert_eq!((&line["region"], &line["account"]), (&json!("eu-west-1"), &json!("111111111111")));
+        assert_eq!(line["state_machine"], "orders", "the state machine as named, its target apart");
         assert_eq!(line["elapsed_seconds"], 1.234);
     }
 }
