@@ -93,7 +93,8 @@ async fn dispatch(
             Ok(Done::default())
         }
         Job::Status(cfg) => {
-            let clients = Clients::connect(&cli.global, cfg.state_machines.first(), env).await?;
+            let first = cfg.waves.first().and_then(|w| w.first());
+            let clients = Clients::connect(&cli.global, cfg.state_machines.first(), first, env).await?;
             let reports = status::read_all(&clients, &cfg).await?;
             // One state machine: its report; a release: each member's (a JSON array).
             let shown = match (text, reports.as_slice()) {
@@ -105,21 +106,24 @@ async fn dispatch(
         }
         Job::Rollback(cfg) => {
             reporter.target(&cfg.state_machines.iter().map(|s| s.as_str()).collect::<Vec<_>>());
-            let clients = Clients::connect(&cli.global, cfg.state_machines.first(), env).await?;
+            let first = cfg.waves.first().and_then(|w| w.first());
+            let clients = Clients::connect(&cli.global, cfg.state_machines.first(), first, env).await?;
             let summary = rollback::run(&clients, &cfg, reporter).await?;
             Ok(Done::said(summary, text))
         }
         Job::Promote(cfg) => {
             reporter.target(&cfg.state_machines.iter().map(|s| s.as_str()).collect::<Vec<_>>());
-            let clients = Clients::connect(&cli.global, cfg.state_machines.first(), env).await?;
+            let first = cfg.waves.first().and_then(|w| w.first());
+            let clients = Clients::connect(&cli.global, cfg.state_machines.first(), first, env).await?;
             let summary = promote::run(&clients, &cfg, reporter).await?;
             Ok(Done::said(summary, text))
         }
         Job::Deploy(cfg) => {
             reporter.target(&cfg.members.iter().map(|m| m.state_machine.as_str()).collect::<Vec<_>>());
             let signals = Signals::install()?;
-            let clients =
-                Clients::connect(&cli.global, cfg.members.first().map(|m| &m.state_machine), env).await?;
+            let first = cfg.waves.as_ref().and_then(|w| w.waves.first()).and_then(|w| w.first());
+            let sm = cfg.members.first().map(|m| &m.state_machine);
+            let clients = Clients::connect(&cli.global, sm, first, env).await?;
             if !cfg.notify.is_empty() {
                 // Checked in a dry run too; only a real run sends.
                 let notifier = Notifier::start(&clients.sdk, &cfg.notify).await?;

@@ -130,12 +130,21 @@ impl Clients {
     /// given by ARN names its own region (and so its partition), for every client.
     /// `env` is where `AWS_PROFILE` and `AWS_ENDPOINT_URL` are read for printed commands (the
     /// SDK reads the process's own environment).
+    ///
+    /// A release in waves (`first_target`, its first wave's first target) needs no region of its
+    /// own: without one from the chain, the run's clients are that target's region's.
     pub async fn connect(
         args: &GlobalArgs,
         state_machine: Option<&StateMachineRef>,
+        first_target: Option<&Place>,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Self> {
-        let config = load(args, state_machine).await?;
+        let mut config = load(args, state_machine).await?;
+        if config.region().is_none()
+            && let Some(target) = first_target
+        {
+            config = config.to_builder().region(Region::new(target.region.clone())).build();
+        }
         let Some(region) = config.region().map(|r| r.to_string()) else {
             return Err(Failure::usage(
                 "no AWS region is set: pass --region, set AWS_REGION, or set a region in your AWS profile",
@@ -346,7 +355,7 @@ mod tests {
             "--call-timeout", "3s", "--max-attempts", "4",
         ])
         .unwrap();
-        let clients = Clients::connect(&cli.global, None, &crate::env::process_env).await.unwrap();
+        let clients = Clients::connect(&cli.global, None, None, &crate::env::process_env).await.unwrap();
         let check = |timeouts: Option<&TimeoutConfig>, retry: Option<&RetryConfig>| {
             let timeouts = timeouts.expect("a timeout config");
             assert_eq!(timeouts.operation_attempt_timeout(), Some(Duration::from_secs(3)));
@@ -369,7 +378,7 @@ mod tests {
         ])
         .unwrap();
         let env = |_: &str| None;
-        let own = Clients::connect(&cli.global, None, &env).await.unwrap();
+        let own = Clients::connect(&cli.global, None, None, &env).await.unwrap();
         let eu = own.at(&Place::parse("eu-west-1").unwrap());
         let other = own.at(&Place::parse("eu-west-1@arn:aws:iam::111111111111:role/deploy").unwrap());
         assert_eq!(eu.region, "eu-west-1");
