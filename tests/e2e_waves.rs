@@ -234,3 +234,34 @@ async fn stop_after_wave_one_then_resume_finishes_the_release() {
     assert_eq!(moved, [EU, EU], "only wave 2 moves: {}", out.stdout);
     assert!(events.iter().any(|e| e["event"] == "wave_started" && e["wave"] == 2), "{}", out.stdout);
 }
+
+#[tokio::test]
+async fn a_release_paused_in_its_first_wave_is_promoted_with_its_waves() {
+    let Some(emulator) = emulator() else { return };
+    let base = Aws::new(emulator).await;
+    let (name, all) = everywhere(&base, "waves-promote", &[("us-east-1", None), (EU, None)]).await;
+    // No traffic: the gate cannot decide at 50%, and --on-inconclusive pause leaves it to a person.
+    let pausing = [
+        "--wave-bake", "1s", "--min-executions", "5", "--max-failure-rate", "10", "--max-extension", "1s",
+        "--on-inconclusive", "pause", "--output", "text",
+    ];
+    let out = run(&base.endpoint, &refs(&args(&name, &["us-east-1", EU], &pausing))).await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(all[0].1.routing("prod").await.unwrap(), [(1, 50), (2, 50)], "{}", out.stdout);
+    assert_eq!(all[1].1.routing("prod").await.unwrap(), [(1, 100)]);
+    // The pause prints the promote command with the release's waves; it promotes the split wave.
+    let promote =
+        out.stdout.lines().find_map(|l| l.strip_prefix("To promote now: ")).expect("a promote command");
+    assert!(promote.contains("--wave us-east-1 --wave eu-west-1"), "{promote}");
+    let words = shell_words::split(promote).unwrap();
+    let words: Vec<&str> = words.iter().skip(1).map(String::as_str).collect();
+    let out = run(&base.endpoint, &words).await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(all[0].1.routing("prod").await.unwrap(), [(2, 100)], "{}", out.stdout);
+    assert_eq!(all[1].1.routing("prod").await.unwrap(), [(1, 100)], "wave 2 had not started");
+    assert!(
+        out.stdout.contains(&format!("{name}@us-east-1:000000000000: Promoted alias prod to 100% v2")),
+        "{}",
+        out.stdout
+    );
+}
