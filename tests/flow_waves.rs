@@ -159,6 +159,13 @@ async fn on_wave_failure_current_takes_back_only_the_failing_wave() {
     let said = run.message();
     assert!(said.contains("errors@eu-west-1:123456789012"), "{said}");
     assert!(said.contains("stays as its wave left it") && said.contains("--region us-east-1"), "{said}");
+    // A bad signal while a wave bakes is that wave's: it goes back, the earlier ones stay.
+    let (us, eu) = two_regions();
+    fake::fire_alarm_after(&us, "errors", Duration::from_secs(60 + 300));
+    let run = two_waves(&us, &eu, &["--on-wave-failure", "current"]).await;
+    assert_eq!(run.code(), sfndeploy::exit_code::ExitCode::RolledBack, "{}", run.message());
+    assert_eq!(us.routing("prod"), [(2, 100)], "the baking wave goes back: {}", run.message());
+    assert!(eu.calls_of("UpdateStateMachineAlias").is_empty(), "wave 2 never moved");
     // Without it, both go back.
     let (us, eu) = two_regions();
     fake::fire_alarm_after(&eu, "errors", Duration::from_secs(60 + 600 + 30));

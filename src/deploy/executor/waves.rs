@@ -68,15 +68,14 @@ impl Executor<'_> {
         self.waves.as_ref().map_or(0, |w| w.wave_of[l])
     }
 
-    /// `--on-wave-failure current`: the lanes of the waves before the one moving now stay where
-    /// they are when the release stops.
+    /// `--on-wave-failure current`: the lanes of the waves before the current one (moving, or
+    /// baking) stay where they are when the release stops.
     pub(super) fn kept_on_failure(&self) -> Vec<usize> {
         let Some(plan) = self.waves.as_ref().filter(|w| w.settings.on_failure == OnWaveFailure::Current)
         else {
             return Vec::new();
         };
-        let current = plan.first_moving(&self.lanes).max(self.wave);
-        (0..self.lanes.len()).filter(|&l| plan.wave_of[l] < current).collect()
+        (0..self.lanes.len()).filter(|&l| plan.wave_of[l] < self.wave).collect()
     }
 
     /// Reads wave `wave`'s alarms before it starts: all clear, it may start (the read returned);
