@@ -20,6 +20,16 @@ impl Label {
         Label { name: name.into(), shown, place: None }
     }
 
+    /// A member of a run: the state machine `name` as named, shown in a run of `several`; in a
+    /// release in waves, `name@place` in the target `place` (`us-east-1:111111111111`), always
+    /// shown.
+    pub fn member(name: &str, place: Option<&str>, several: bool) -> Self {
+        match place {
+            Some(place) => Label::new(format!("{name}@{place}"), true).at(Some(place.to_string())),
+            None => Label::new(name, several),
+        }
+    }
+
     /// The same member, in the target `place` (`us-east-1:111111111111`) of a release in waves.
     pub fn at(mut self, place: Option<String>) -> Self {
         self.place = place;

@@ -8,7 +8,7 @@ use anyhow::Result;
 
 use crate::alias::AliasHandle;
 use crate::arn::{StateMachineRef, short_version};
-use crate::aws::Clients;
+use crate::aws::{Clients, Reached};
 use crate::config::PromoteConfig;
 use crate::exit_code::{ExitCode, Failure};
 use crate::gates::alarms::AlarmChecker;
@@ -25,13 +25,10 @@ use crate::text::quoted_names;
 pub async fn run(clients: &Clients, cfg: &PromoteConfig, reporter: &Reporter) -> Result<String> {
     let mut plans = Vec::new();
     let targets = clients.targets(&cfg.waves).await?;
-    for (place, clients) in &targets {
+    for target in &targets {
         for state_machine in &cfg.state_machines {
-            let label = match place {
-                Some(place) => Label::new(format!("{state_machine}@{place}"), true).at(Some(place.clone())),
-                None => Label::new(state_machine.as_str(), cfg.is_release()),
-            };
-            match plan_one(clients, cfg, state_machine).await {
+            let label = Label::member(state_machine.as_str(), target.place.as_deref(), cfg.is_release());
+            match plan_one(&target.clients, cfg, state_machine).await {
                 Err(e) if label.shown() => return Err(e.context(label.prefix("nothing was changed"))),
                 plan => plans.push((label, plan?)),
             }
@@ -108,16 +105,12 @@ fn same_release(plans: &[(Label, Plan)]) -> Result<()> {
 
 /// One fresh read of the alarms named (in each target, with `--wave`): one missing, or one in
 /// ALARM (unless `--force`), refuses.
-async fn check_alarms(targets: &[(Option<String>, Clients)], cfg: &PromoteConfig) -> Result<()> {
+async fn check_alarms(targets: &[Reached], cfg: &PromoteConfig) -> Result<()> {
     if cfg.alarms.is_empty() {
         return Ok(());
     }
-    let checker = targets.iter().fold(AlarmChecker::default(), |all, (place, clients)| {
-        all.join(match place {
-            Some(place) => AlarmChecker::at(&clients.cloudwatch, &cfg.alarms, place),
-            None => AlarmChecker::new(&clients.cloudwatch, &cfg.alarms),
-        })
-    });
+    let checker =
+        AlarmChecker::each(targets.iter().map(|t| (&t.clients.cloudwatch, t.place.as_deref())), &cfg.alarms);
     let report = checker.read().await?;
     report.all_found()?;
     let firing = report.firing();

@@ -23,13 +23,10 @@ use crate::versions::VersionManager;
 pub async fn run(clients: &Clients, cfg: &RollbackConfig, reporter: &Reporter) -> Result<String> {
     let mut plans = Vec::new();
     // A release is taken back in the reverse of the order it went out: the last wave first.
-    for (place, clients) in clients.targets(&cfg.waves).await?.into_iter().rev() {
+    for target in clients.targets(&cfg.waves).await?.into_iter().rev() {
         for state_machine in &cfg.state_machines {
-            let label = match &place {
-                Some(place) => Label::new(format!("{state_machine}@{place}"), true).at(Some(place.clone())),
-                None => Label::new(state_machine.as_str(), cfg.is_release()),
-            };
-            match plan_one(&clients, cfg, state_machine).await {
+            let label = Label::member(state_machine.as_str(), target.place.as_deref(), cfg.is_release());
+            match plan_one(&target.clients, cfg, state_machine).await {
                 Err(e) if label.shown() => return Err(e.context(label.prefix("nothing was changed"))),
                 plan => plans.push((label, plan?)),
             }

@@ -58,23 +58,15 @@ pub struct VersionRow {
 /// wave by wave.
 pub async fn read_all(clients: &Clients, cfg: &StatusConfig) -> Result<Vec<StatusReport>> {
     let mut reports = Vec::new();
-    if cfg.waves.is_empty() {
+    for target in clients.targets(&cfg.waves).await? {
         for state_machine in &cfg.state_machines {
-            reports.push(read(clients, cfg, state_machine).await?);
-        }
-        return Ok(reports);
-    }
-    let count = cfg.waves.len();
-    for (w, places) in cfg.waves.iter().enumerate() {
-        for place in places {
-            let there = clients.at(place);
-            for state_machine in &cfg.state_machines {
-                let mut report = read(&there, cfg, state_machine)
-                    .await
-                    .map_err(|e| e.context(format!("wave target {place}")))?;
-                report.wave = Some((w + 1, count));
-                reports.push(report);
-            }
+            let read = read(&target.clients, cfg, state_machine).await;
+            let mut report = match &target.place {
+                Some(place) => read.map_err(|e| e.context(format!("wave target {place}")))?,
+                None => read?,
+            };
+            report.wave = target.place.is_some().then_some((target.wave + 1, cfg.waves.len()));
+            reports.push(report);
         }
     }
     Ok(reports)

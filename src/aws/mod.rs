@@ -17,6 +17,7 @@ use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region};
 use aws_sdk_sfn::config::SharedCredentialsProvider;
 use aws_sdk_sfn::config::retry::RetryPartition;
+use futures_util::future::join_all;
 
 pub use error::{AwsError, AwsResultExt, FailureKind, failure_kind, sdk_error};
 pub use role::{RENEW_BEFORE, RoleCredentials, SESSION};
@@ -84,6 +85,16 @@ pub struct Clients {
     pub sdk: aws_config::SdkConfig,
     /// How the clients of a wave's target are made.
     pub reach: Reach,
+}
+
+/// A place a run acts in, reached: the run's own region, or a target of a release in waves.
+#[derive(Clone, Debug)]
+pub struct Reached {
+    /// Its wave (0 without waves).
+    pub wave: usize,
+    /// In a release in waves, its name: `us-east-1:111111111111` (region and account).
+    pub place: Option<String>,
+    pub clients: Clients,
 }
 
 /// How the clients of a wave's target (another region, or another account's) are made.
@@ -192,19 +203,20 @@ impl Clients {
         Clients::in_partition(&config.build(), aws_cli, max_attempts, Some(&partition))
     }
 
-    /// Where a subcommand acts: the run's own region (no waves), or each target of `waves`, in
-    /// wave order, with its name (`us-east-1:111111111111`) and its clients, each reached first.
-    pub async fn targets(&self, waves: &[Vec<Place>]) -> Result<Vec<(Option<String>, Clients)>> {
+    /// Where a run acts: the run's own region (no waves), or each target of `waves`, in wave
+    /// order, each reached at once (its role assumed, its account confirmed).
+    pub async fn targets(&self, waves: &[Vec<Place>]) -> Result<Vec<Reached>> {
         if waves.is_empty() {
-            return Ok(vec![(None, self.clone())]);
+            return Ok(vec![Reached { wave: 0, place: None, clients: self.clone() }]);
         }
-        let mut all = Vec::new();
-        for place in waves.iter().flatten() {
-            let there = self.at(place);
-            let account = there.account_at(place).await?;
-            all.push((Some(format!("{}:{account}", place.region)), there));
-        }
-        Ok(all)
+        let each = waves.iter().enumerate().flat_map(|(w, places)| places.iter().map(move |p| (w, p)));
+        let reached = join_all(each.map(|(wave, place)| async move {
+            let clients = self.at(place);
+            let account = clients.account_at(place).await?;
+            Ok(Reached { wave, place: Some(format!("{}:{account}", place.region)), clients })
+        }))
+        .await;
+        reached.into_iter().collect()
     }
 
     /// The account these clients (made by [`Clients::at`] for `place`) act in, asked of STS:

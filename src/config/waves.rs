@@ -24,13 +24,6 @@ pub struct Waves {
     pub stop_after: Option<usize>,
 }
 
-impl Waves {
-    /// Every target, wave after wave: (wave index, target).
-    pub fn places(&self) -> impl Iterator<Item = (usize, &Place)> {
-        self.waves.iter().enumerate().flat_map(|(w, places)| places.iter().map(move |p| (w, p)))
-    }
-}
-
 /// `--wave` (or `SFNDEPLOY_WAVE`: one wave per line, or `;`-separated): each wave's targets,
 /// each target once in the whole release. Empty: no waves.
 pub fn wave_places(args: &WaveTargets, env: Env) -> Result<Vec<Vec<Place>>> {

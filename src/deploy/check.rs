@@ -84,7 +84,7 @@ pub async fn check_all<'c>(
     reporter: &Reporter,
     alarms: &AlarmChecker,
 ) -> Result<(Vec<Member<'c>>, AlarmsRead)> {
-    let release = cfg.is_release() || targets.len() > 1 || cfg.waves.is_some();
+    let release = cfg.is_release() || cfg.waves.is_some();
     let read_alarms = async {
         if alarms.is_empty() {
             return Ok(None);
@@ -95,11 +95,8 @@ pub async fn check_all<'c>(
     };
     let each = targets.iter().flat_map(|t| cfg.members.iter().map(move |m| (t, m)));
     let checks = join_all(each.map(|(target, member)| async move {
-        let name = match &target.place {
-            Some(place) => format!("{}@{place}", member.state_machine.as_str()),
-            None => member.state_machine.as_str().to_string(),
-        };
-        let reporter = reporter.for_member(&Label::new(name, release).at(target.place.clone()));
+        let label = Label::member(member.state_machine.as_str(), target.place.as_deref(), release);
+        let reporter = reporter.for_member(&label);
         (member, target, reporter, check(member, cfg, &target.clients).await)
     }));
     let (report, checked) = tokio::join!(read_alarms, checks);

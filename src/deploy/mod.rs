@@ -65,7 +65,7 @@ impl<'a> Deploy<'a> {
             r = targets::connect(cfg, clients) => r?,
         };
         // The checks retry as every call does; the watch reads at its own pace (see `watch`).
-        let alarms = targets::alarms(&targets, &cfg.alarms, false);
+        let alarms = targets::alarms(&targets, &cfg.alarms);
         let (mut members, alarms_read, window) = loop {
             let mut signal = self.signals.clone();
             // Before any change a signal stops at once; `biased` makes one already received win.

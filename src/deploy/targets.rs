@@ -4,9 +4,8 @@
 //! that cannot be reached, stops the run while nothing has moved.
 
 use anyhow::Result;
-use futures_util::future::join_all;
 
-use crate::aws::Clients;
+use crate::aws::{Clients, Reached};
 use crate::config::DeployConfig;
 use crate::exit_code::Failure;
 use crate::gates::alarms::AlarmChecker;
@@ -25,22 +24,20 @@ pub struct Target {
 
 /// The run's own region, or every target of every wave, reached and checked at once.
 pub async fn connect(cfg: &DeployConfig, clients: &Clients) -> Result<Vec<Target>> {
-    let Some(waves) = &cfg.waves else {
-        return Ok(vec![Target {
-            wave: 0,
-            place: None,
-            clients: clients.clone(),
-            prune: cfg.versions.prune.clone(),
-        }]);
-    };
-    let reached = join_all(waves.places().map(|(wave, place)| async move {
-        let clients = clients.at(place);
-        let account = clients.account_at(place).await?;
-        let prune = Pacer::new(cfg.versions.prune.pacing());
-        Ok(Target { wave, place: Some(format!("{}:{account}", place.region)), clients, prune })
-    }))
-    .await;
-    let targets: Vec<Target> = reached.into_iter().collect::<Result<_>>()?;
+    let waves = cfg.waves.as_ref().map_or(&[][..], |w| &w.waves[..]);
+    let targets: Vec<Target> = clients
+        .targets(waves)
+        .await?
+        .into_iter()
+        .map(|Reached { wave, place, clients }| {
+            // The run's own region has the run's bucket; each target, its account's and region's.
+            let prune = match place {
+                Some(_) => Pacer::new(cfg.versions.prune.pacing()),
+                None => cfg.versions.prune.clone(),
+            };
+            Target { wave, place, clients, prune }
+        })
+        .collect();
     // Two targets may name one place (a role of the run's own account): it is deployed once.
     for (i, t) in targets.iter().enumerate() {
         if let Some(twice) = targets[..i].iter().find(|o| o.place == t.place) {
@@ -56,19 +53,8 @@ pub async fn connect(cfg: &DeployConfig, clients: &Clients) -> Result<Vec<Target
     Ok(targets)
 }
 
-/// The alarms `names` in each of `targets` (read with their watch clients when `watch`), as one
-/// checker; in a release in waves each alarm is named with its target.
-pub fn alarms<'t>(
-    targets: impl IntoIterator<Item = &'t Target>,
-    names: &[String],
-    watch: bool,
-) -> AlarmChecker {
-    targets.into_iter().fold(AlarmChecker::default(), |all, t| {
-        let cloudwatch = if watch { &t.clients.watch.cloudwatch } else { &t.clients.cloudwatch };
-        let one = match &t.place {
-            Some(place) => AlarmChecker::at(cloudwatch, names, place),
-            None => AlarmChecker::new(cloudwatch, names),
-        };
-        all.join(one)
-    })
+/// The alarms `names` in each of `targets`, as one checker; in a release in waves each alarm is
+/// named with its target.
+pub fn alarms<'t>(targets: impl IntoIterator<Item = &'t Target>, names: &[String]) -> AlarmChecker {
+    AlarmChecker::each(targets.into_iter().map(|t| (&t.clients.cloudwatch, t.place.as_deref())), names)
 }

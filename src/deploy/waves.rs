@@ -91,17 +91,24 @@ pub fn plan(
 ) -> (WavePlan, AlarmChecker) {
     let names = &cfg.alarms;
     let count = waves.waves.len();
-    let mut alarms = vec![AlarmChecker::default(); count];
-    let mut places: Vec<Vec<String>> = vec![Vec::new(); count];
+    // Each wave's targets, once each (a target holds every state machine), with its watch client.
+    let mut each: Vec<Vec<&Member<'_>>> = vec![Vec::new(); count];
     for member in shifting {
-        let Some(place) = &member.place else { continue };
-        if places[member.wave].contains(place) {
-            continue;
+        if !each[member.wave].iter().any(|m| m.place == member.place) {
+            each[member.wave].push(member);
         }
-        places[member.wave].push(place.clone());
-        let one = AlarmChecker::at(&member.clients.watch.cloudwatch, names, place);
-        alarms[member.wave] = std::mem::take(&mut alarms[member.wave]).join(one);
     }
+    let places: Vec<Vec<String>> =
+        each.iter().map(|members| members.iter().filter_map(|m| m.place.clone()).collect()).collect();
+    let alarms: Vec<AlarmChecker> = each
+        .iter()
+        .map(|members| {
+            AlarmChecker::each(
+                members.iter().map(|m| (&m.clients.watch.cloudwatch, m.place.as_deref())),
+                names,
+            )
+        })
+        .collect();
     let watched = watched_from_start(all).min(count);
     let from_start = alarms[..watched].iter().cloned().fold(AlarmChecker::default(), AlarmChecker::join);
     let started = shifting.iter().map(|m| m.shift().map(|s| m.started_event(s, cfg))).collect();

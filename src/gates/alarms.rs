@@ -168,12 +168,21 @@ impl AlarmChecker {
         AlarmChecker { sources: vec![source] }
     }
 
-    /// The alarms `names` in the target `place` (`us-east-1:111111111111`): reported as
-    /// `NAME@PLACE`.
-    pub fn at(cloudwatch: &Client, names: &[String], place: &str) -> Self {
-        let source =
-            Source { cloudwatch: cloudwatch.clone(), names: names.to_vec(), place: Some(place.into()) };
-        AlarmChecker { sources: vec![source] }
+    /// The alarms `names` in each place (its CloudWatch client, and in a release in waves its
+    /// target's name, `us-east-1:111111111111`: then they are reported as `NAME@PLACE`).
+    pub fn each<'c>(
+        places: impl IntoIterator<Item = (&'c Client, Option<&'c str>)>,
+        names: &[String],
+    ) -> Self {
+        let sources = places
+            .into_iter()
+            .map(|(cloudwatch, place)| Source {
+                cloudwatch: cloudwatch.clone(),
+                names: names.to_vec(),
+                place: place.map(str::to_string),
+            })
+            .collect();
+        AlarmChecker { sources }
     }
 
     /// These alarms and `other`'s, read together.
