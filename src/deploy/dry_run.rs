@@ -25,6 +25,7 @@ pub async fn dry_run(members: &[Member<'_>], cfg: &DeployConfig) -> Result<Outco
         Some(waves) => {
             // Wave by wave, each with its targets, and the bake between.
             let mut text = String::from("Dry run, nothing changed:");
+            let first = super::waves::first_moving(members);
             for (w, places) in waves.waves.iter().enumerate() {
                 let mine: Vec<&String> =
                     members.iter().zip(&clauses).filter(|(m, _)| m.wave == w).map(|(_, c)| c).collect();
@@ -41,7 +42,7 @@ pub async fn dry_run(members: &[Member<'_>], cfg: &DeployConfig) -> Result<Outco
                 // A bake follows a wave that moves, when a later one has traffic to move.
                 let later =
                     members.iter().any(|m| m.wave > w && m.shift().is_some_and(|s| s.from_weight < 100));
-                if later && w >= super::waves::first_moving(members) {
+                if later && w >= first {
                     text.push_str(&format!(
                         "\n    then bake {} watching every target moved so far",
                         human(waves.bake)

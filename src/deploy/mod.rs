@@ -164,15 +164,10 @@ impl<'a> Deploy<'a> {
             let release = (members.len() > 1).then(|| run_id.clone());
             moved = self.shift(members, alarms_read, release).await?;
         }
-        if let (Moved::WaveDone(wave, _), Some(first)) = (&moved, members.first()) {
-            let resume_command = crate::command_line::resume(
-                &self.cfg.invocation.argv,
-                first.config.state_machine.as_str(),
-                &self.cfg.alias,
-                &self.cfg.invocation.flags,
-            );
+        if let Moved::WaveDone(done) = &moved {
             let waves = self.cfg.waves.as_ref().map_or(1, |w| w.waves.len());
-            self.reporter.emit(Event::WaveDone { wave: *wave, waves, resume_command });
+            let resume_command = done.resume_command.clone();
+            self.reporter.emit(Event::WaveDone { wave: done.wave, waves, resume_command });
         }
         let took = began.elapsed();
         let mut outcomes = Vec::new();
@@ -202,9 +197,7 @@ impl<'a> Deploy<'a> {
         let version = member.version().to_string();
         Ok(match &member.decision {
             Decision::Refuse(refusal) => return Err(member.refusal(refusal, cfg)),
-            _ if matches!(moved, Moved::WaveDone(..)) => {
-                return Ok(waves::wave_done(member, cfg, moved));
-            }
+            _ if let Moved::WaveDone(done) = moved => return Ok(waves::wave_done(member, cfg, done)),
             Decision::CreateAlias => {
                 member.clients.changes.take().await;
                 alias::create_alias(&member.clients.sfn, member.state_machine_arn(), &alias, &version)
@@ -291,8 +284,14 @@ impl<'a> Deploy<'a> {
             Ok(Finish::Done) => return Ok(Moved::Done),
             Ok(Finish::Promoted) => return Ok(Moved::Promoted),
             Ok(Finish::WaveDone(wave)) => {
-                let done = shifting.iter().zip(executor.weights()).map(|(m, w)| (m.label.clone(), w == 100));
-                return Ok(Moved::WaveDone(wave, done.collect()));
+                let on_new =
+                    shifting.iter().zip(executor.weights()).map(|(m, w)| (m.label.clone(), w == 100));
+                let resume_command = waves::resume_command(&shifting, cfg);
+                return Ok(Moved::WaveDone(waves::WaveDone {
+                    wave,
+                    on_new: on_new.collect(),
+                    resume_command,
+                }));
             }
             Ok(Finish::Paused(why)) => {
                 let arns = shifting.iter().map(|m| m.state_machine_arn().to_string());
@@ -319,8 +318,8 @@ enum Moved {
     Paused(Paused),
     /// Promoted by hand (`sfndeploy promote`) during the deploy.
     Promoted,
-    /// `--stop-after-wave N`: wave N baked; which members are on their new version.
-    WaveDone(usize, Vec<(crate::label::Label, bool)>),
+    /// `--stop-after-wave N`: wave N baked.
+    WaveDone(waves::WaveDone),
 }
 
 /// A deploy that paused on purpose: why, and each shifting member's weight (by state machine).

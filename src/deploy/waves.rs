@@ -3,7 +3,6 @@
 //! watched and rolled back with it), each wave's alarms for the executor, and how a run that
 //! stops after a wave (`--stop-after-wave`) ends.
 
-use super::Moved;
 use super::executor::WavePlan;
 use super::member::Member;
 use super::outcome::Outcome;
@@ -11,6 +10,7 @@ use crate::arn::{short_version, version_arn};
 use crate::command_line;
 use crate::config::{DeployConfig, Waves};
 use crate::gates::alarms::{AlarmChecker, qualified};
+use crate::label::Label;
 use crate::note::Record;
 use crate::plan::{Decision, Shift};
 
@@ -112,11 +112,10 @@ pub fn plan(
     let watched = watched_from_start(all).min(count);
     let from_start = alarms[..watched].iter().cloned().fold(AlarmChecker::default(), AlarmChecker::join);
     let started = shifting.iter().map(|m| m.shift().map(|s| m.started_event(s, cfg))).collect();
-    let sm = shifting.first().map_or("", |m| m.config.state_machine.as_str());
     let plan = WavePlan {
         wave_of: shifting.iter().map(|m| m.wave).collect(),
         started,
-        resume_command: command_line::resume(&cfg.invocation.argv, sm, &cfg.alias, &cfg.invocation.flags),
+        resume_command: resume_command(shifting, cfg),
         alarms,
         places,
         watched,
@@ -125,21 +124,30 @@ pub fn plan(
     (plan, from_start)
 }
 
-/// How `member` ends when the run stopped after a wave (`--stop-after-wave`): on its new version
-/// if its wave has moved, else as it was; the command that goes on with the next wave.
-pub fn wave_done(member: &Member<'_>, cfg: &DeployConfig, moved: &Moved) -> Outcome {
-    let Moved::WaveDone(wave, done) = moved else { unreachable!("called for a wave done") };
-    let waves = cfg.waves.as_ref().map_or(1, |w| w.waves.len());
-    let (flags, alias) = (&cfg.invocation.flags, &cfg.alias);
-    let sm = member.config.state_machine.as_str();
-    let resume_command = command_line::resume(&cfg.invocation.argv, sm, alias, flags);
-    let on_new = done.iter().any(|(label, on)| *on && *label == member.label);
+/// The command that goes on with the release: the same, with `--resume`.
+pub fn resume_command(shifting: &[&Member<'_>], cfg: &DeployConfig) -> String {
+    let sm = shifting.first().map_or("", |m| m.config.state_machine.as_str());
+    command_line::resume(&cfg.invocation.argv, sm, &cfg.alias, &cfg.invocation.flags)
+}
+
+/// A run that stopped after a wave (`--stop-after-wave`): which wave, which members are on their
+/// new versions, and the command that goes on with the next wave.
+pub struct WaveDone {
+    pub wave: usize,
+    pub on_new: Vec<(Label, bool)>,
+    pub resume_command: String,
+}
+
+/// How `member` ends when the run stopped after a wave: on its new version if its wave has
+/// moved, else as it was.
+pub fn wave_done(member: &Member<'_>, cfg: &DeployConfig, done: &WaveDone) -> Outcome {
+    let on_new = done.on_new.iter().any(|(label, on)| *on && *label == member.label);
     Outcome::WaveDone {
-        wave: *wave,
-        waves,
-        alias: alias.clone(),
+        wave: done.wave,
+        waves: cfg.waves.as_ref().map_or(1, |w| w.waves.len()),
+        alias: cfg.alias.clone(),
         version: member.version().to_string(),
         on_new,
-        resume_command,
+        resume_command: done.resume_command.clone(),
     }
 }
