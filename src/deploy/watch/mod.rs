@@ -71,6 +71,13 @@ struct Pace {
     backoff: u32,
 }
 
+impl Pace {
+    /// A signal read from now on, last answered at `answered`.
+    fn new(which: Which, answered: Instant) -> Self {
+        Pace { which, answered, throttled_since: None, not_before: Instant::now(), backoff: 0 }
+    }
+}
+
 /// One member's gates, as the watch keeps them.
 pub struct GateSlot {
     pub label: Label,
@@ -136,12 +143,8 @@ impl<'a> Watch<'a> {
     ) -> Self {
         let read_at = before.read_at;
         let now = Instant::now();
-        let pace = |which| Pace {
-            which,
-            answered: if matches!(which, Which::Alarms(_)) { read_at.unwrap_or(now) } else { now },
-            throttled_since: None,
-            not_before: now,
-            backoff: 0,
+        let pace = |which| {
+            Pace::new(which, if matches!(which, Which::Alarms(_)) { read_at.unwrap_or(now) } else { now })
         };
         let mut paces = Vec::new();
         let alarms = alarms.split();
@@ -165,7 +168,7 @@ impl<'a> Watch<'a> {
     /// the alarms allowed to fire.
     pub fn activate(&mut self, gates: &[usize], alarms: AlarmChecker, report: Option<&AlarmReport>) {
         let now = Instant::now();
-        let pace = |which| Pace { which, answered: now, throttled_since: None, not_before: now, backoff: 0 };
+        let pace = |which| Pace::new(which, now);
         for checker in alarms.split() {
             self.paces.push(pace(Which::Alarms(self.alarms.len())));
             self.alarms.push(checker);
