@@ -103,6 +103,21 @@ fn run_script(bin: &str, inputs: &BTreeMap<&str, &str>) -> (i32, String, String)
     (out.status.code().unwrap_or(-1), text(&out.stdout), text(&out.stderr))
 }
 
+/// The words the binary gets for `inputs`, one per line: the stub `stub` prints them.
+fn words_for(stub: &Path, inputs: &BTreeMap<&str, &str>) -> String {
+    let (code, stdout, stderr) = run_script(stub.to_str().unwrap(), inputs);
+    assert_eq!(code, 0, "{stderr}");
+    stdout
+}
+
+/// The real binary takes `inputs`: it gets past every check to AWS (here a closed port), which a
+/// rejected flag or value would not.
+fn reaches_aws(inputs: &BTreeMap<&str, &str>) {
+    let (code, _, stderr) = run_script(env!("CARGO_BIN_EXE_sfndeploy"), inputs);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("could not reach AWS"), "{stderr}");
+}
+
 #[test]
 fn a_workflows_inputs_become_a_command_line_sfndeploy_accepts() {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("action");
@@ -174,8 +189,7 @@ fn a_workflows_inputs_become_a_command_line_sfndeploy_accepts() {
     );
     // The words the binary gets: a stub prints them one per line.
     let stub = stub(&dir);
-    let (code, stdout, stderr) = run_script(stub.to_str().unwrap(), &inputs);
-    assert_eq!(code, 0, "{stderr}");
+    let stdout = words_for(&stub, &inputs);
     let words: Vec<&str> = stdout.lines().collect();
     let at = words.iter().position(|w| *w == "--alarms").expect("--alarms");
     assert_eq!(
@@ -202,11 +216,7 @@ fn a_workflows_inputs_become_a_command_line_sfndeploy_accepts() {
         words.contains(&"--allow-firing=orders-errors") && words.contains(&"--gate-mode=observe"),
         "{words:?}"
     );
-    // The real binary takes the whole command line: it gets past every check to AWS (here a
-    // closed port), which a rejected flag or value would not.
-    let (code, _, stderr) = run_script(env!("CARGO_BIN_EXE_sfndeploy"), &inputs);
-    assert_eq!(code, 1, "{stderr}");
-    assert!(stderr.contains("could not reach AWS"), "{stderr}");
+    reaches_aws(&inputs);
     // A wrong yes/no input is the action's own usage error.
     let mut wrong = inputs.clone();
     wrong.insert("force", "maybe");
@@ -229,8 +239,7 @@ fn the_promote_command_takes_the_inputs_promote_takes() {
         ("region", "us-east-1"),
     ]
     .into();
-    let (code, stdout, stderr) = run_script(stub.to_str().unwrap(), &inputs);
-    assert_eq!(code, 0, "{stderr}");
+    let stdout = words_for(&stub, &inputs);
     let words: Vec<&str> = stdout.lines().collect();
     assert_eq!(
         words,
@@ -239,10 +248,7 @@ fn the_promote_command_takes_the_inputs_promote_takes() {
             "--region=us-east-1"
         ]
     );
-    // The real binary takes it: past every check, to AWS (a closed port).
-    let (code, _, stderr) = run_script(env!("CARGO_BIN_EXE_sfndeploy"), &inputs);
-    assert_eq!(code, 1, "{stderr}");
-    assert!(stderr.contains("could not reach AWS"), "{stderr}");
+    reaches_aws(&inputs);
     // A deploy's input with promote is a mistake, said as one.
     inputs.insert("strategy", "canary");
     let (code, _, stderr) = run_script(stub.to_str().unwrap(), &inputs);
@@ -262,8 +268,7 @@ fn a_release_takes_one_state_machine_and_one_file_per_line_and_steps_their_holds
         ("steps", "1:5m,10:15m,50:30m,100"),
     ]
     .into();
-    let (code, stdout, stderr) = run_script(stub.to_str().unwrap(), &inputs);
-    assert_eq!(code, 0, "{stderr}");
+    let stdout = words_for(&stub, &inputs);
     let words: Vec<&str> = stdout.lines().collect();
     assert_eq!(
         words,
@@ -292,8 +297,7 @@ fn a_release_in_waves_takes_one_wave_per_line() {
         ("region", "us-east-1"),
     ]
     .into();
-    let (code, stdout, stderr) = run_script(stub.to_str().unwrap(), &inputs);
-    assert_eq!(code, 0, "{stderr}");
+    let stdout = words_for(&stub, &inputs);
     let words: Vec<&str> = stdout.lines().collect();
     assert_eq!(
         words,
@@ -310,10 +314,7 @@ fn a_release_in_waves_takes_one_wave_per_line() {
             "--region=us-east-1",
         ]
     );
-    // The real binary takes it: past every check, to AWS (a closed port).
-    let (code, _, stderr) = run_script(env!("CARGO_BIN_EXE_sfndeploy"), &inputs);
-    assert_eq!(code, 1, "{stderr}");
-    assert!(stderr.contains("could not reach AWS"), "{stderr}");
+    reaches_aws(&inputs);
     // rollback takes the waves too, and refuses a deploy's wave inputs.
     inputs.insert("command", "rollback");
     inputs.remove("resume");
@@ -327,8 +328,7 @@ fn a_release_in_waves_takes_one_wave_per_line() {
         ("wave", "us-east-1\neu-west-1"),
     ]
     .into();
-    let (code, stdout, stderr) = run_script(stub.to_str().unwrap(), &only);
-    assert_eq!(code, 0, "{stderr}");
+    let stdout = words_for(&stub, &only);
     let words: Vec<&str> = stdout.lines().collect();
     assert_eq!(
         words,

@@ -600,6 +600,20 @@ pub fn clients_of(fakes: &[Fake]) -> Clients {
     clients_with(fakes, None)
 }
 
+/// `builder`, signing with a role's credentials and checking each call's key (see
+/// [`clients_with`]), when `signed` says so.
+macro_rules! as_role {
+    ($builder:expr, $signed:expr) => {
+        match $signed {
+            Some((credentials, check)) => $builder
+                .credentials_provider(credentials.clone())
+                .identity_cache(IdentityCache::no_cache())
+                .interceptor(check.clone()),
+            None => $builder,
+        }
+    };
+}
+
 /// [`clients_of`], signing with `role`'s credentials (as sfndeploy signs for a target in another
 /// account), each call checked against the sessions `issuer`'s STS issued, on its AWS time.
 pub fn clients_with(
@@ -622,11 +636,12 @@ pub fn clients_with(
             .with_max_attempts(sfndeploy::aws::WATCH_ATTEMPTS)
             .with_initial_backoff(Duration::from_millis(100));
         let clock = ServerClock::default();
-        let checked =
-            role.as_ref().map(|(_, issuer)| intercept::SignedBy::new(issuer.sessions(), issuer.date_fn()));
-        let credentials = role.as_ref().map(|(c, _)| c.clone());
+        // A target in another account: its role's credentials, each call's key checked.
+        let signed = role.as_ref().map(|(credentials, issuer)| {
+            (credentials.clone(), intercept::SignedBy::new(issuer.sessions(), issuer.date_fn()))
+        });
         let sfn_client = |retry: RetryConfig, partition: &'static str| {
-            let mut b = aws_sdk_sfn::Config::builder()
+            let b = aws_sdk_sfn::Config::builder()
                 .with_test_defaults_v2()
                 .http_client(intercept::http_client())
                 .interceptor(FakeInterceptor::new(sfn_rules(), delays(fakes), first.date_fn()))
@@ -634,16 +649,10 @@ pub fn clients_with(
                 .retry_config(retry)
                 .retry_partition(RetryPartition::new(partition))
                 .timeout_config(timeout.clone());
-            if let (Some(c), Some(check)) = (&credentials, &checked) {
-                b = b
-                    .credentials_provider(c.clone())
-                    .identity_cache(IdentityCache::no_cache())
-                    .interceptor(check.clone());
-            }
-            aws_sdk_sfn::Client::from_conf(b.build())
+            aws_sdk_sfn::Client::from_conf(as_role!(b, &signed).build())
         };
         let cloudwatch_client = |retry: RetryConfig, partition: &'static str| {
-            let mut b = aws_sdk_cloudwatch::Config::builder()
+            let b = aws_sdk_cloudwatch::Config::builder()
                 .with_test_defaults_v2()
                 .http_client(intercept::http_client())
                 .interceptor(FakeInterceptor::new(
@@ -655,13 +664,7 @@ pub fn clients_with(
                 .retry_config(retry)
                 .retry_partition(RetryPartition::new(partition))
                 .timeout_config(timeout.clone());
-            if let (Some(c), Some(check)) = (&credentials, &checked) {
-                b = b
-                    .credentials_provider(c.clone())
-                    .identity_cache(IdentityCache::no_cache())
-                    .interceptor(check.clone());
-            }
-            aws_sdk_cloudwatch::Client::from_conf(b.build())
+            aws_sdk_cloudwatch::Client::from_conf(as_role!(b, &signed).build())
         };
         let sfn = sfn_client(retry.clone(), "fake-states");
         let cloudwatch = cloudwatch_client(retry.clone(), "fake-monitoring");
@@ -709,20 +712,14 @@ pub fn clients_with(
                     .build(),
             )
         });
-        let mut sts = aws_sdk_sts::Config::builder()
+        let sts = aws_sdk_sts::Config::builder()
             .with_test_defaults_v2()
             .http_client(intercept::http_client())
             .interceptor(FakeInterceptor::new(vec![identity, assume], delays(fakes), first.date_fn()))
             .interceptor(clock.interceptor())
             .retry_config(retry)
             .timeout_config(timeout);
-        if let (Some(c), Some(check)) = (&credentials, &checked) {
-            sts = sts
-                .credentials_provider(c.clone())
-                .identity_cache(IdentityCache::no_cache())
-                .interceptor(check.clone());
-        }
-        let sts = aws_sdk_sts::Client::from_conf(sts.build());
+        let sts = aws_sdk_sts::Client::from_conf(as_role!(sts, &signed).build());
         let region = first.state().region.clone();
         let aws_cli = AwsFlags { region: Some(region.clone()), ..AwsFlags::default() };
         Clients {

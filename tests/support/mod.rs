@@ -161,6 +161,11 @@ pub async fn deployable(prefix: &str, versions: u32) -> Option<(Aws, proxy::Prox
     Some((aws, proxy, machine))
 }
 
+/// Any credentials act in the emulator's own account.
+fn test_credentials() -> Credentials {
+    Credentials::new("test", "test", None, None, "e2e")
+}
+
 /// A unique name per test and process, so tests share one emulator in parallel.
 pub fn unique(prefix: &str) -> String {
     static N: AtomicU32 = AtomicU32::new(0);
@@ -174,55 +179,40 @@ pub struct Aws {
     pub cloudwatch: aws_sdk_cloudwatch::Client,
     pub sns: aws_sdk_sns::Client,
     pub sqs: aws_sdk_sqs::Client,
+    pub sts: aws_sdk_sts::Client,
     pub endpoint: String,
 }
 
 impl Aws {
     pub async fn new(emulator: &Emulator) -> Aws {
-        let config = aws_config::defaults(BehaviorVersion::latest())
-            .endpoint_url(emulator.endpoint())
-            .region(aws_config::Region::new(REGION))
-            .credentials_provider(Credentials::new("test", "test", None, None, "e2e"))
-            .load()
-            .await;
-        Aws {
-            sfn: aws_sdk_sfn::Client::new(&config),
-            cloudwatch: aws_sdk_cloudwatch::Client::new(&config),
-            sns: aws_sdk_sns::Client::new(&config),
-            sqs: aws_sdk_sqs::Client::new(&config),
-            endpoint: emulator.endpoint(),
-        }
+        Aws::with(&emulator.endpoint(), REGION, test_credentials()).await
     }
 
     /// Clients for another region of the emulator and, with `account`, another account: the
     /// credentials of a role assumed there, as sfndeploy assumes one.
     pub async fn at(&self, region: &str, account: Option<&str>) -> Aws {
-        let mut credentials = Credentials::new("test", "test", None, None, "e2e");
-        if let Some(account) = account {
-            let config = aws_config::defaults(BehaviorVersion::latest())
-                .endpoint_url(&self.endpoint)
-                .region(aws_config::Region::new(region.to_string()))
-                .credentials_provider(credentials.clone())
-                .load()
-                .await;
-            let out = aws_sdk_sts::Client::new(&config)
-                .assume_role()
-                .role_arn(format!("arn:aws:iam::{account}:role/e2e"))
-                .role_session_name("e2e")
-                .send()
-                .await
-                .expect("assume role");
-            let c = out.credentials().expect("credentials");
-            credentials = Credentials::new(
-                c.access_key_id(),
-                c.secret_access_key(),
-                Some(c.session_token().to_string()),
-                None,
-                "e2e-role",
-            );
-        }
+        let own = Aws::with(&self.endpoint, region, test_credentials()).await;
+        let Some(account) = account else { return own };
+        let out = own
+            .sts
+            .assume_role()
+            .role_arn(format!("arn:aws:iam::{account}:role/e2e"))
+            .role_session_name("e2e")
+            .send()
+            .await
+            .expect("assume role");
+        let c = out.credentials().expect("credentials");
+        let session = Some(c.session_token().to_string());
+        let credentials =
+            Credentials::new(c.access_key_id(), c.secret_access_key(), session, None, "e2e-role");
+        Aws::with(&self.endpoint, region, credentials).await
+    }
+
+    /// Clients of the emulator at `endpoint`, in `region`, with `credentials` (the emulator's own
+    /// account's: [`test_credentials`]).
+    async fn with(endpoint: &str, region: &str, credentials: Credentials) -> Aws {
         let config = aws_config::defaults(BehaviorVersion::latest())
-            .endpoint_url(&self.endpoint)
+            .endpoint_url(endpoint)
             .region(aws_config::Region::new(region.to_string()))
             .credentials_provider(credentials)
             .load()
@@ -232,7 +222,8 @@ impl Aws {
             cloudwatch: aws_sdk_cloudwatch::Client::new(&config),
             sns: aws_sdk_sns::Client::new(&config),
             sqs: aws_sdk_sqs::Client::new(&config),
-            endpoint: self.endpoint.clone(),
+            sts: aws_sdk_sts::Client::new(&config),
+            endpoint: endpoint.to_string(),
         }
     }
 
