@@ -23,10 +23,7 @@ pub struct PromoteConfig {
 impl PromoteConfig {
     pub fn from_args(args: &PromoteArgs, env: Env) -> Result<Self> {
         let (state_machines, alias) = target(&args.target)?;
-        let waves = super::waves::wave_places(&args.waves, env)?;
-        if !waves.is_empty() {
-            super::waves::names_only(&state_machines)?;
-        }
+        let waves = super::waves::wave_places(&args.waves, &state_machines, env)?;
         Ok(PromoteConfig {
             waves,
             state_machines,

@@ -30,15 +30,12 @@ impl RollbackConfig {
             ));
         }
         let dry_run = switch(args.dry_run, false, env, "SFNDEPLOY_DRY_RUN")?;
-        let waves = super::waves::wave_places(&args.waves, env)?;
-        if !waves.is_empty() {
-            if args.to_version.is_some() {
-                return Err(Failure::usage(
-                    "--to-version names one version, and with --wave each target has its own numbers: each \
-                     goes back to the version live before its current one",
-                ));
-            }
-            super::waves::names_only(&state_machines)?;
+        let waves = super::waves::wave_places(&args.waves, &state_machines, env)?;
+        if !waves.is_empty() && args.to_version.is_some() {
+            return Err(Failure::usage(
+                "--to-version names one version, and with --wave each target has its own numbers: each goes \
+                 back to the version live before its current one",
+            ));
         }
         Ok(RollbackConfig { state_machines, alias, to_version: args.to_version.clone(), dry_run, waves })
     }

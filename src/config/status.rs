@@ -26,10 +26,7 @@ impl StatusConfig {
     pub fn from_args(args: &StatusArgs, flags: AwsFlags, env: Env) -> Result<Self> {
         let (state_machines, alias) = target(&args.target)?;
         let alarms = alarm_names(&args.alarms, env)?;
-        let waves = super::waves::wave_places(&args.waves, env)?;
-        if !waves.is_empty() {
-            super::waves::names_only(&state_machines)?;
-        }
+        let waves = super::waves::wave_places(&args.waves, &state_machines, env)?;
         Ok(StatusConfig { state_machines, alias, alarms, versions: args.versions, waves, flags })
     }
 }

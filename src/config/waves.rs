@@ -25,8 +25,13 @@ pub struct Waves {
 }
 
 /// `--wave` (or `SFNDEPLOY_WAVE`: one wave per line, or `;`-separated): each wave's targets,
-/// each target once in the whole release. Empty: no waves.
-pub fn wave_places(args: &WaveTargets, env: Env) -> Result<Vec<Vec<Place>>> {
+/// each target once in the whole release, and then `state_machines` names, not ARNs. Empty: no
+/// waves.
+pub fn wave_places(
+    args: &WaveTargets,
+    state_machines: &[StateMachineRef],
+    env: Env,
+) -> Result<Vec<Vec<Place>>> {
     let given = if args.wave.is_empty() {
         env_list(env, "SFNDEPLOY_WAVE", ';').unwrap_or_default()
     } else {
@@ -43,12 +48,15 @@ pub fn wave_places(args: &WaveTargets, env: Env) -> Result<Vec<Vec<Place>>> {
             )));
         }
     }
+    if !waves.is_empty() {
+        names_only(state_machines)?;
+    }
     Ok(waves)
 }
 
 /// With `--wave`, `--state-machine` takes names: each target's ARN is built from its region and
 /// account.
-pub fn names_only(state_machines: &[StateMachineRef]) -> Result<()> {
+fn names_only(state_machines: &[StateMachineRef]) -> Result<()> {
     match state_machines.iter().find(|s| matches!(s, StateMachineRef::Arn(_))) {
         Some(arn) => Err(Failure::usage(format!(
             "with --wave, --state-machine takes names, and {arn} is an ARN: each target's ARN is built from its \
@@ -66,7 +74,7 @@ pub fn waves(
     state_machines: &[StateMachineRef],
     pause_at: Option<u8>,
 ) -> Result<Option<Waves>> {
-    let waves = wave_places(&args.targets, env)?;
+    let waves = wave_places(&args.targets, state_machines, env)?;
     if waves.is_empty() {
         let alone = [
             ("--stop-after-wave", args.stop_after_wave.is_some()),
@@ -78,7 +86,6 @@ pub fn waves(
         }
         return Ok(None);
     }
-    names_only(state_machines)?;
     if pause_at.is_some() {
         return Err(Failure::usage(
             "--pause-at and --wave do not go together: --stop-after-wave N ends a run between waves",
