@@ -71,6 +71,13 @@ fn every_input_maps_to_a_real_flag() {
     }
 }
 
+/// A folder of the test's own, `name`, under the target folder.
+fn folder(name: &str) -> std::path::PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
 /// A stand-in for the binary in `dir`: it prints the words it gets, one per line.
 fn stub(dir: &Path) -> std::path::PathBuf {
     use std::os::unix::fs::PermissionsExt;
@@ -120,8 +127,7 @@ fn reaches_aws(inputs: &BTreeMap<&str, &str>) {
 
 #[test]
 fn a_workflows_inputs_become_a_command_line_sfndeploy_accepts() {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("action");
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = folder("action");
     let file = dir.join("orders.asl.json");
     std::fs::write(&file, r#"{"StartAt":"P","States":{"P":{"Type":"Pass","End":true}}}"#).unwrap();
     let config = dir.join("sfndeploy.toml");
@@ -227,9 +233,7 @@ fn a_workflows_inputs_become_a_command_line_sfndeploy_accepts() {
 
 #[test]
 fn the_promote_command_takes_the_inputs_promote_takes() {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("action-promote");
-    std::fs::create_dir_all(&dir).unwrap();
-    let stub = stub(&dir);
+    let stub = stub(&folder("action-promote"));
     let mut inputs: BTreeMap<&str, &str> = [
         ("command", "promote"),
         ("state-machine", "orders"),
@@ -258,9 +262,7 @@ fn the_promote_command_takes_the_inputs_promote_takes() {
 
 #[test]
 fn a_release_takes_one_state_machine_and_one_file_per_line_and_steps_their_holds() {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("action-release");
-    std::fs::create_dir_all(&dir).unwrap();
-    let stub = stub(&dir);
+    let stub = stub(&folder("action-release"));
     let inputs: BTreeMap<&str, &str> = [
         ("state-machine", "orders\n  payments \n\nrefunds\n"),
         ("alias", "prod"),
@@ -282,9 +284,7 @@ fn a_release_takes_one_state_machine_and_one_file_per_line_and_steps_their_holds
 
 #[test]
 fn a_release_in_waves_takes_one_wave_per_line() {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("action-waves");
-    std::fs::create_dir_all(&dir).unwrap();
-    let stub = stub(&dir);
+    let stub = stub(&folder("action-waves"));
     let mut inputs: BTreeMap<&str, &str> = [
         ("state-machine", "orders"),
         ("alias", "prod"),
@@ -338,8 +338,7 @@ fn a_release_in_waves_takes_one_wave_per_line() {
 
 #[test]
 fn a_ref_without_a_release_binary_is_built_from_source_with_a_cache_key() {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("action-install");
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = folder("action-install");
     let outputs = dir.join("outputs");
     let _ = std::fs::remove_file(&outputs);
     let status = Command::new("bash")
