@@ -126,7 +126,7 @@ pub struct Executor<'a> {
 
 impl<'a> Executor<'a> {
     pub fn new(job: Job, context: Context<'a>) -> Self {
-        let first = job.waves.as_ref().map(|w| w.first_moving(&job.lanes));
+        let first = job.waves.as_ref().map(|w| w.first_moving(job.lanes.iter().map(|(l, _)| l.new_weight())));
         let watched = job.waves.as_ref().map(|w| w.watched);
         let (lanes, gates): (Vec<Lane>, Vec<GateSlot>) = job
             .lanes
@@ -181,7 +181,8 @@ impl<'a> Executor<'a> {
     /// baked, and once its own alarms (its blockers) are clear.
     pub async fn run(&mut self, steps: &[Step]) -> Result<Finish, Ending> {
         let (first, count) = match &self.waves {
-            Some(w) => (w.first_moving(&self.lanes), w.settings.waves.len()),
+            // Nothing has moved since the executor was made: the wave it starts from.
+            Some(w) => (self.wave, w.settings.waves.len()),
             None => (0, 1),
         };
         for wave in first..count {

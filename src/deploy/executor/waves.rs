@@ -12,9 +12,7 @@ use super::{Executor, Finish, Found};
 use crate::cli::OnWaveFailure;
 use crate::config::Waves;
 use crate::deploy::ending::Ending;
-use crate::deploy::lane::Lane;
 use crate::exit_code::{ExitCode, Failure};
-use crate::gates::Gate;
 use crate::gates::alarms::{AlarmChecker, AlarmReport};
 use crate::report::Event;
 use crate::text::quoted_names;
@@ -38,27 +36,11 @@ pub struct WavePlan {
 }
 
 impl WavePlan {
-    /// The first wave with a lane below 100% (the waves before it moved in an earlier run).
-    pub fn first_moving<L: AsLane>(&self, lanes: &[L]) -> usize {
-        let below = lanes.iter().enumerate().filter(|(_, l)| l.lane().new_weight() < 100);
-        below.map(|(i, _)| self.wave_of[i]).min().unwrap_or(0)
-    }
-}
-
-/// A lane, alone or with its gate.
-pub trait AsLane {
-    fn lane(&self) -> &Lane;
-}
-
-impl AsLane for Lane {
-    fn lane(&self) -> &Lane {
-        self
-    }
-}
-
-impl AsLane for (Lane, Option<Gate>) {
-    fn lane(&self) -> &Lane {
-        &self.0
+    /// The first wave with a lane below 100%, of the lanes' new versions' `weights` (the waves
+    /// before it moved in an earlier run).
+    pub fn first_moving(&self, weights: impl IntoIterator<Item = u8>) -> usize {
+        let below = weights.into_iter().enumerate().filter(|(_, w)| *w < 100);
+        below.map(|(l, _)| self.wave_of[l]).min().unwrap_or(0)
     }
 }
 
